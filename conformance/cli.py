@@ -1,0 +1,132 @@
+"""`gateway-conformance`: the suite from an installed wheel, without knowing pytest's flags.
+
+`gateway-conformance --target URL …` and `gateway-conformance run --target URL …` are the same
+pytest run as `pytest --pyargs conformance.suite --target URL …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from conformance import __version__
+from conformance.errors import ConformanceError
+
+SUBCOMMANDS = ("run", "reference", "init", "profiles", "requirements")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-V", "--version"):
+        print(f"gateway-conformance {__version__}")
+        return 0
+    if not args or args[0] not in SUBCOMMANDS + ("-h", "--help"):
+        return run(args)
+    if args[0] == "run":
+        return run(args[1:])
+    parser = _parser()
+    ns = parser.parse_args(args)
+    try:
+        return int(ns.func(ns) or 0)
+    except BrokenPipeError:  # `gateway-conformance requirements | head`
+        return 0
+    except ConformanceError as exc:
+        print(f"gateway-conformance: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(pytest_args: list[str]) -> int:
+    """The conformance run: pytest on the shipped suite with the same options."""
+    import pytest
+
+    return int(pytest.main(["--pyargs", "conformance.suite", "-p", "no:cacheprovider", *pytest_args]))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway-conformance",
+        description="Conformance suite for LLM API gateways. `gateway-conformance [run] --target URL …` runs it "
+        "(any pytest option works); the subcommands below help around it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the suite (same options as pytest with the plugin)")
+
+    ref = sub.add_parser("reference", help="serve the bundled reference gateway")
+    ref.add_argument("--profile", default="pyai")
+    ref.add_argument("--host", default="127.0.0.1")
+    ref.add_argument("--port", type=int, default=8080)
+    ref.add_argument("--write-config", metavar="PATH", help="write its target config (credentials for every role) here")
+    ref.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on")
+    ref.set_defaults(func=_reference)
+
+    init = sub.add_parser("init", help="print a commented target.yaml template")
+    init.add_argument("--profile", default="pyai")
+    init.set_defaults(func=_init)
+
+    profiles = sub.add_parser("profiles", help="list the shipped profiles")
+    profiles.add_argument("--json", action="store_true")
+    profiles.set_defaults(func=_profiles)
+
+    reqs = sub.add_parser("requirements", help="list the requirements")
+    reqs.add_argument("--json", action="store_true")
+    reqs.add_argument("--profile", default=None, help="only those that apply to this profile")
+    reqs.set_defaults(func=_requirements)
+    return parser
+
+
+def _reference(ns: argparse.Namespace) -> int:
+    from conformance.reference.__main__ import main as reference_main
+
+    argv = ["--profile", ns.profile, "--host", ns.host, "--port", str(ns.port)]
+    if ns.write_config:
+        argv += ["--write-config", ns.write_config]
+    for defect in ns.defect:
+        argv += ["--defect", defect]
+    return int(reference_main(argv) or 0)
+
+
+def _init(ns: argparse.Namespace) -> int:
+    from conformance.templates import target_config_template
+
+    print(target_config_template(ns.profile), end="")
+    return 0
+
+
+def _profiles(ns: argparse.Namespace) -> int:
+    from conformance.profiles import load_profile, shipped_profiles
+
+    rows = []
+    for name in shipped_profiles():
+        profile = load_profile(name)
+        rows.append({"id": profile.id, "version": profile.version, "title": profile.title,
+                     "codes": [c.code for c in profile.codes], "sha256": profile.sha256})
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['id']:<12} {row['version']:<8} {row['title']}")
+    return 0
+
+
+def _requirements(ns: argparse.Namespace) -> int:
+    from conformance.profiles import load_profile
+    from conformance.requirements import registry
+
+    profile = load_profile(ns.profile) if ns.profile else None
+    rows = [
+        {"id": r.id, "level": r.level, "title": r.title, "covered": not r.planned}
+        for r in registry().values()
+        if profile is None or r.applies_to(profile)
+    ]
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['id']:<6} {row['level']:<7} {row['title']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

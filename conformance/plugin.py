@@ -1,0 +1,393 @@
+"""The pytest plugin (entry point `pytest11: conformance`).
+
+It is inert unless this is a conformance run: one of our options was given, or the paths pytest
+was asked to collect include the suite (`conformance/suite`). Installed in someone else's venv it
+adds its options to `--help` and does nothing else: no gateway started, no summary printed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Generator
+
+import httpx
+import pytest
+
+from conformance import outcomes
+from conformance.client import BudgetExhausted
+from conformance.context import REFERENCE, RunContext, resolve
+from conformance.errors import ConformanceError
+from conformance.report import build_report, write_report
+from conformance.requirements import get as get_requirement
+from conformance.resources import SUITE_DIR
+from conformance.results import Results, TestResult, applicable_requirements, not_covered
+
+CONTEXT = pytest.StashKey[RunContext]()
+STATE = pytest.StashKey["SessionState"]()
+RESULT_PROPERTY = "gateway_conformance"
+PROBE_TIMEOUT_S = 4.0
+
+
+# --- options ------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gateway-conformance", "gateway conformance (see `gateway-conformance --help`)")
+    group.addoption("--target", default=None, metavar="URL",
+                    help="gateway base URL (with or without /v1), or 'reference' (default) for the bundled reference gateway")
+    group.addoption("--profile", default=None, metavar="NAME|PATH",
+                    help="contract profile: a shipped id (pyai, mindproxy) or a profile file (default: pyai)")
+    group.addoption("--target-config", default=None, metavar="PATH",
+                    help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
+    group.addoption("--report", dest="conformance_report", default=None, metavar="PATH",
+                    help="write the JSON conformance report here")
+    group.addoption("--level", dest="conformance_level", default="all", choices=("must", "should", "all"),
+                    help="which requirement levels to check (default: all)")
+    group.addoption("--max-requests", type=int, default=None, metavar="N",
+                    help="never send more than N requests to the target")
+    group.addoption("--max-rps", type=float, default=None, metavar="R",
+                    help="never send more than R requests per second to the target")
+    group.addoption("--allow-billable", action="store_true", default=False,
+                    help="allow tests that spend real money on a non-reference target")
+    group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
+                    help="start the reference gateway with this defect switched on (self-tests, demos)")
+
+
+_OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
+                "reference_defects")
+
+
+def is_conformance_run(config: pytest.Config) -> bool:
+    if hasattr(config, "workerinput"):
+        return "gateway_conformance" in config.workerinput  # type: ignore[attr-defined]
+    if any(getattr(config.option, name, None) for name in _OUR_OPTIONS):
+        return True
+    if config.getoption("conformance_level") != "all" or config.getoption("allow_billable"):
+        return True
+    return any(_touches_suite(arg, config) for arg in config.args)
+
+
+def _touches_suite(arg: str, config: pytest.Config) -> bool:
+    target = arg.split("::")[0]
+    path: Path | None = None
+    if config.option.pyargs:
+        try:
+            spec = importlib.util.find_spec(target)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            origin = Path(spec.origin)
+            path = origin.parent if origin.name == "__init__.py" else origin
+    if path is None:
+        path = Path(config.invocation_params.dir, target)
+    try:
+        path = path.resolve()
+    except OSError:
+        return False
+    suite = SUITE_DIR.resolve()
+    return path == suite or suite in path.parents or path in suite.parents
+
+
+# --- session lifecycle --------------------------------------------------------------------------
+
+class SessionState:
+    """What the controller keeps for the summary and the report."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.started_at = datetime.now(timezone.utc)
+        self.started = time.monotonic()
+        self.reference_process: Any = None
+        self.results = Results(context.profile, context.level)
+        self.report_written: Path | None = None
+
+    def stop_reference(self) -> None:
+        if self.reference_process is not None:
+            self.reference_process.stop()
+            self.reference_process = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
+    )
+    if not is_conformance_run(config):
+        return
+    if hasattr(config, "workerinput"):
+        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
+        config.stash[CONTEXT] = context
+        return
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "gateway-conformance-xdist")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or not is_conformance_run(config):
+        return
+    try:
+        context = _start(config)
+    except ConformanceError as exc:
+        _shutdown(config)
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[CONTEXT] = context
+
+
+def _start(config: pytest.Config) -> RunContext:
+    context, _ = resolve(config.option)
+    state = SessionState(context)
+    config.stash[STATE] = state
+    if context.reference:
+        from conformance.reference.server import ReferenceProcess
+
+        defects = context.defects or [d for d in os.environ.get("GWC_REFERENCE_DEFECTS", "").split(",") if d]
+        process = ReferenceProcess(context.profile_path, defects=defects)
+        state.reference_process = process
+        process.start()
+        context.target_url = process.url
+        context.config_ref = str(process.config_path)
+        context.defects = list(defects)
+    elif context.defects:
+        raise ConformanceError("--reference-defect only applies to --target reference")
+    context.config  # validate now: a bad config stops the run here, in one line
+    probe(context.target_url, context.config.headers)
+    return context
+
+
+def probe(url: str, headers: dict[str, str] | None = None) -> None:
+    """One cheap request so an unreachable or non-HTTP target fails the run in seconds, not per test."""
+    from conformance.client import normalise_base_url
+
+    base = normalise_base_url(url)
+    try:
+        with httpx.Client(timeout=httpx.Timeout(PROBE_TIMEOUT_S), follow_redirects=False, trust_env=False) as http:
+            http.get(base + "/v1/models", headers=headers or {})
+    except httpx.TimeoutException:
+        raise ConformanceError(f"cannot reach target {base}: no answer within {PROBE_TIMEOUT_S:g} s") from None
+    except httpx.ConnectError as exc:
+        reason = str(exc.__cause__ or exc) or "connection failed"
+        if "refused" in reason.lower():
+            reason = "connection refused"
+        raise ConformanceError(f"cannot reach target {base}: {reason}") from None
+    except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
+        raise ConformanceError(f"target {base} does not speak HTTP: {exc}") from None
+    except (httpx.ReadError, httpx.WriteError) as exc:
+        detail = str(exc.__cause__ or exc) or type(exc).__name__
+        raise ConformanceError(f"target {base} does not speak HTTP: it closed the connection ({detail})") from None
+    except httpx.HTTPError as exc:
+        raise ConformanceError(f"cannot reach target {base}: {type(exc).__name__}: {exc}") from None
+
+
+class _XdistHooks:
+    """Hand each worker the resolved context (and its share of the request budget)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        context = self.config.stash.get(CONTEXT, None)
+        if context is None:
+            return
+        workers = int(getattr(self.config.option, "numprocesses", 1) or 1)
+        node.workerinput["gateway_conformance"] = context.per_worker(max(1, workers)).to_workerinput()
+
+
+def _shutdown(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.stop_reference()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _shutdown(config)
+
+
+# --- collection ---------------------------------------------------------------------------------
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    context = config.stash.get(CONTEXT, None)
+    if context is None:
+        return
+    applicable = {r.id for r in applicable_requirements(context.profile, context.level)}
+    keep, drop = [], []
+    for item in items:
+        markers = list(item.iter_markers("requirement"))
+        if not _in_suite(item):
+            keep.append(item)
+            continue
+        if len(markers) != 1 or len(markers[0].args) != 1:
+            raise pytest.UsageError(f"{item.nodeid}: a conformance test needs exactly one @pytest.mark.requirement(ID)")
+        requirement_id = markers[0].args[0]
+        if get_requirement(requirement_id) is None:
+            raise pytest.UsageError(f"{item.nodeid}: unknown requirement id {requirement_id!r} (not in the registry)")
+        (keep if requirement_id in applicable else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    return SUITE_DIR.resolve() in path.parents
+
+
+# --- running ------------------------------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except BudgetExhausted as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    context = item.config.stash.get(CONTEXT, None)
+    if context is None or not _in_suite(item):
+        return report
+    marker = item.get_closest_marker("requirement")
+    if marker is None:
+        return report
+    done = call.when == "call" or (call.when == "setup" and report.outcome != "passed")
+    if not done:
+        return report
+    outcome, reason = _classify(report, call)
+    client = getattr(item, "_gwc_client", None)
+    started = getattr(item, "_gwc_exchange_mark", 0)
+    exchanges = []
+    if client is not None:
+        sent = client.exchanges[started:]
+        exchanges = outcomes.take_cited() + [e for e in sent]
+    else:
+        outcomes.take_cited()
+    evidence = []
+    if outcome == "failed" and client is not None:
+        seen = []
+        for exchange in exchanges:
+            if exchange not in seen:
+                seen.append(exchange)
+        evidence = [e.evidence(client.redactor) for e in seen[-3:]]
+        reason = client.redactor.text(reason)
+    result = TestResult(
+        nodeid=item.nodeid,
+        requirement=marker.args[0],
+        outcome=outcome,
+        reason=reason,
+        evidence=evidence,
+        requests=len(client.exchanges) - started if client is not None else 0,
+        duration_s=round(report.duration, 4),
+    )
+    report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
+    return report
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        excinfo = call.excinfo
+        message = str(excinfo.value) if excinfo is not None else ""
+        if excinfo is not None and isinstance(excinfo.value, outcomes.Inconclusive):
+            return "inconclusive", _one_line(message.removeprefix("inconclusive: "))
+        if isinstance(report.longrepr, tuple):
+            message = report.longrepr[2]
+        return "skipped", _one_line(message.removeprefix("Skipped: "))
+    excinfo = call.excinfo
+    if call.when == "call" and excinfo is not None and isinstance(excinfo.value, (AssertionError, pytest.fail.Exception)):
+        return "failed", _one_line(str(excinfo.value))
+    detail = f"{excinfo.type.__name__}: {excinfo.value}" if excinfo is not None else "error"
+    return "error", _one_line(f"suite error ({call.when}): {detail}")
+
+
+def _one_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:400]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    outcomes.take_cited()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == RESULT_PROPERTY:
+            _collector_add(report, value)
+
+
+_pending: list[dict[str, Any]] = []
+
+
+def _collector_add(report: pytest.TestReport, value: dict[str, Any]) -> None:
+    _pending.append(value)
+
+
+# --- end of the run -----------------------------------------------------------------------------
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    state.results.extend(TestResult.from_dict(v) for v in _pending)
+    _pending.clear()
+    context = state.context
+    if context.report_path:
+        report = _build(state)
+        try:
+            state.report_written = write_report(report, context.report_path)
+        except (OSError, ConformanceError) as exc:
+            config.get_terminal_writer().line(f"gateway-conformance: could not write the report: {exc}", red=True)
+    state.stop_reference()
+
+
+def _build(state: SessionState) -> dict[str, Any]:
+    context = state.context
+    return build_report(
+        state.results,
+        profile=context.profile,
+        target_url=REFERENCE if context.reference else context.target_url,
+        reference=context.reference,
+        started_at=state.started_at,
+        duration_s=time.monotonic() - state.started,
+        options={"level": context.level, "max_requests": context.max_requests, "max_rps": context.max_rps,
+                 "allow_billable": context.allow_billable, "defects": context.defects},
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    if not state.results.tests:
+        return
+    context = state.context
+    rows = state.results.requirements()
+    verdict = Results.verdict(rows)
+    summary = state.results.summary(rows)
+    tw = terminalreporter
+    target = f"reference gateway ({context.target_url})" if context.reference else context.target_url
+    tw.section(f"gateway-conformance: {context.profile.id} @ {target}", sep="=", bold=True)
+    colour = {"conformant": {"green": True}, "non-conformant": {"red": True}, "incomplete": {"yellow": True}}[verdict]
+    tw.line(f"verdict: {verdict}", bold=True, **colour)
+    for level in ("MUST", "SHOULD"):
+        counts = summary[level]
+        parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped", "inconclusive", "error") if counts[k] or k == "passed"]
+        tw.line(f"{level:<7}{', '.join(parts)}")
+    for status in ("failed", "error", "inconclusive", "skipped"):
+        ids = [r for r in rows if r["level"] == "MUST" and r["status"] == status]
+        if ids:
+            tw.line(f"{status} MUST: " + ", ".join(r["id"] for r in ids), red=status == "failed", yellow=status != "failed")
+            for row in ids[:10]:
+                tw.line(f"  {row['id']}: {row['reason']}")
+    uncovered = not_covered(context.profile)
+    if uncovered:
+        tw.line(f"not covered by this suite version: {', '.join(uncovered)}")
+    tw.line(f"requests sent: {state.results.requests_sent}")
+    if state.report_written:
+        tw.line(f"report: {state.report_written}")

@@ -1,0 +1,486 @@
+"""The reference gateway's Starlette application: the request pipeline and the route tables.
+
+Every inference request goes through the same steps, in the order a careful gateway takes them
+(the order is part of the contract: MAP-6 wants credentials checked before the body is read):
+
+  auth → publishable-key origin → IP allow-list → daily cap → rate limit → body (JSON, params)
+  → model exists → model in key scope → billing (plan, credit, key budget) → serve and charge.
+
+Each step either passes or raises `Reject(condition…)`; `Dialect` turns it into the profile's
+envelope. Defects bend exactly one step each, at the place that step lives. Routes come from
+tables (`INFERENCE_ENDPOINTS`, `oracle_routes`) so later planes (management, tasks, realtime)
+add tables, not branches.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import math
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from conformance.profiles import Profile
+from conformance.reference import inference
+from conformance.reference.defects import Defects
+from conformance.reference.dialect import Dialect
+from conformance.reference.ledger import KeyRecord, Ledger
+from conformance.reference.middleware import RequestIdMiddleware, request_id_of
+from conformance.reference.provision import MODELS
+from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
+from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
+
+MAX_BODY_BYTES = 1_000_000
+RATE_WINDOW_S = 2.0
+DEFAULT_RATE_LIMIT = 100_000
+
+UNAUTHORIZED_MESSAGE = "Invalid or missing API key."
+DISABLED_MESSAGE = "This API key has been disabled."
+# What a production nginx in front of a gateway answers for a path it does not route.
+NGINX_404 = (
+    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    "<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+# The `stack_trace_in_message` defect: a framework's debug page leaking into the message.
+_TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/gateway/app.py", line 42, in create_completion\n'
+    "    body = json.loads(await request.body())\n"
+    '  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads\n'
+    "    return _default_decoder.decode(s)\n"
+    "json.decoder.JSONDecodeError: {error}"
+)
+_SAFE_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
+
+
+@dataclass
+class Reject(Exception):
+    """A rejection: status, code and message as sent, plus headers to add."""
+
+    status: int
+    code: str | None
+    message: str
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One admitted request, as the serving step sees it."""
+
+    key: KeyRecord
+    request_id: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One inference route: how to validate its body (None: no body) and how to serve it."""
+
+    method: str
+    path: str
+    validate: Callable[[dict[str, Any]], dict[str, Any]] | None
+    serve: Callable[[Gateway, Call], Response]
+    billable: bool = True
+
+
+def _seconds_to_utc_midnight(now: datetime | None = None) -> int:
+    now = now or datetime.now(timezone.utc)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((midnight - now).total_seconds()))
+
+
+@functools.lru_cache(maxsize=64)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _describe_path(method: str, path: str) -> str:
+    """`POST /v1/x` when the path is plain; user input that could look like anything is not echoed."""
+    if 0 < len(path) <= 100 and set(path) <= _SAFE_PATH_CHARS:
+        return f"{method} {path}"
+    return method if method.isalpha() and len(method) <= 10 else "this request"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Gateway:
+    """State and pipeline of one reference gateway: profile dialect, defects, ledger, limiter."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        defects: Defects,
+        ledger: Ledger,
+        *,
+        models: Sequence[str] = MODELS,
+        window_s: float = RATE_WINDOW_S,
+        default_rate_limit: int = DEFAULT_RATE_LIMIT,
+    ) -> None:
+        self.profile = profile
+        self.defects = defects
+        self.ledger = ledger
+        self.dialect = Dialect(profile)
+        self.models = tuple(models)
+        self.limiter = FixedWindowLimiter(window_s)
+        self.default_rate_limit = default_rate_limit
+        self.rate_headers_named = dict(profile.rate_limit_headers)
+        forbidden = self.dialect.condition("forbidden_model")
+        self._forbidden_code = forbidden.code
+        self._has_daily_cap_code = any(c.role == "daily_capped" for c in profile.codes)
+
+    # -- building rejections ------------------------------------------------------------------
+
+    def reject(self, condition: str, message: str, headers: dict[str, str] | None = None) -> Reject:
+        """A catalogued rejection for `condition`, with the status the catalogue gives its code."""
+        c = self.dialect.condition(condition)
+        status = c.status
+        if self.defects.on("wrong_status_for_code") and c.code == self._forbidden_code:
+            status = 400
+        return Reject(status, c.code, message, headers=headers or {})
+
+    def unauthorized(self, token: str | None = None, message: str = UNAUTHORIZED_MESSAGE) -> Reject:
+        if token and self.defects.on("echo_key_in_401"):
+            message = f"Incorrect API key provided: {token}. You can find your API key in the console."
+        return self.reject("unauthorized", message)
+
+    def bad_request(self, kind: str, message: str, param: str | None = None, status: int = 400) -> Reject:
+        return Reject(status, self.dialect.open_code(kind), message, param)
+
+    def bad_param(self, error: ParamError) -> Reject:
+        param: str | None = error.param
+        if self.defects.on("bad_params_no_param"):
+            param = None
+        status = 422 if self.defects.on("bad_params_422") else 400
+        kind = "missing_parameter" if error.missing else "invalid_parameter"
+        return self.bad_request(kind, error.message, param, status)
+
+    def render(self, reject: Reject, extra_headers: dict[str, str] | None = None) -> Response:
+        message = reject.message
+        if reject.status == 402 and self.defects.on("empty_message"):
+            message = ""
+        headers = {**(extra_headers or {}), **reject.headers}
+        return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
+
+    # -- pipeline steps -----------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> KeyRecord:
+        header = request.headers.get("authorization")
+        if header is None:
+            if self.defects.on("no_auth_is_403"):
+                raise Reject(401, "missing_api_key", UNAUTHORIZED_MESSAGE)
+            raise self.unauthorized()
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer":
+            if scheme and self.defects.on("wrong_scheme_accepted_as_400"):
+                raise self.bad_request("bad_auth_scheme", "Unsupported authorization scheme; use Bearer.")
+            raise self.unauthorized()
+        if not token or len(token.split(None, 1)) != 1:
+            raise self.unauthorized(token)
+        key = self.ledger.find_key(token)
+        if key is None or key.kind == "admin":
+            raise self.unauthorized(token)
+        if not key.active:
+            if self.defects.on("disabled_key_distinct"):
+                raise self.reject("unauthorized", DISABLED_MESSAGE)
+            raise self.unauthorized(token)
+        return key
+
+    def authenticate_admin(self, request: Request) -> None:
+        header = request.headers.get("authorization") or ""
+        scheme, _, token = header.strip().partition(" ")
+        key = self.ledger.find_key(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if key is None or key.kind != "admin" or not key.active:
+            raise self.reject("unauthorized", UNAUTHORIZED_MESSAGE)
+
+    def check_origin(self, request: Request, key: KeyRecord) -> None:
+        if key.kind != "publishable":
+            return
+        if request.headers.get("origin") not in (key.allowed_origins or ()):
+            raise self.reject("disallowed_origin", "This publishable key may not be used from this origin.")
+
+    def check_ip(self, request: Request, key: KeyRecord) -> None:
+        if key.ip_allow is None:
+            return
+        host = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is None or not any(address in net for net in _networks(key.ip_allow)):
+            raise self.reject("ip_restricted", "Requests from this IP address are not allowed for this key.")
+
+    def check_daily_cap(self, key: KeyRecord) -> None:
+        if key.daily_cap is None or key.daily_used < key.daily_cap:
+            return
+        wait = _seconds_to_utc_midnight()
+        headers = self.retry_after(wait)
+        headers.update(self.limit_headers(WindowState(False, key.daily_cap, 0, wait), on_429=True))
+        reject = self.reject("daily_capped", "This key has reached its daily request cap; it resets at 00:00 UTC.", headers)
+        if self._has_daily_cap_code and self.defects.on("uncatalogued_code"):
+            reject.code = "too_many_requests"
+        raise reject
+
+    def rate_limit(self, key: KeyRecord) -> dict[str, str]:
+        """Count the request; → the rate-limit headers for the response, or raise the 429."""
+        state = self.limiter.hit(key.key_id, key.rate_limit or self.default_rate_limit)
+        if state.allowed:
+            return self.limit_headers(state)
+        headers = {**self.limit_headers(state, on_429=True), **self.retry_after(state.retry_after_s)}
+        raise self.reject("rate_limited", "Rate limit reached for this key; retry after the time in Retry-After.", headers)
+
+    def retry_after(self, seconds: int) -> dict[str, str]:
+        return {} if self.defects.on("no_retry_after") else {"Retry-After": str(max(1, seconds))}
+
+    def limit_headers(self, state: WindowState, on_429: bool = False) -> dict[str, str]:
+        names = self.rate_headers_named
+        if not names or (on_429 and self.defects.on("no_rate_limit_headers")):
+            return {}
+        remaining = state.remaining
+        if self.defects.on("remaining_exceeds_limit"):
+            remaining = state.limit + 5
+        values = {"limit": state.limit, "remaining": remaining, "reset": state.reset_s}
+        return {names[k]: str(v) for k, v in values.items() if k in names}
+
+    def peek_headers(self, key: KeyRecord) -> dict[str, str]:
+        if not self.rate_headers_named:
+            return {}
+        return self.limit_headers(self.limiter.peek(key.key_id, key.rate_limit or self.default_rate_limit))
+
+    async def read_json(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise self.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.", status=413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise self.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.", status=413)
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            message = "The request body is not valid JSON."
+            if self.defects.on("stack_trace_in_message"):
+                message = _TRACEBACK.format(error=str(exc)[:200])
+            raise self.bad_request("invalid_json", message) from None
+        if not isinstance(body, dict):
+            raise self.bad_request("invalid_json", "The request body must be a JSON object.")
+        return body
+
+    def check_model(self, key: KeyRecord, model: str) -> None:
+        if model not in self.models:
+            raise Reject(404, self.dialect.open_code("unknown_model"), "The requested model does not exist.", "model")
+        if key.allowed_models is not None and model not in key.allowed_models:
+            raise self.reject("forbidden_model", "This key is not allowed to use the requested model.")
+
+    def check_billing(self, key: KeyRecord) -> None:
+        if key.plan_exhausted:
+            raise self.reject("over_plan_quota", "Your plan's quota is exhausted; upgrade the plan to continue.")
+        if key.balance <= 0:
+            reject = self.reject("no_credit", "Your wallet balance is insufficient; add credit to continue.")
+            if not self._has_daily_cap_code and self.defects.on("uncatalogued_code"):
+                reject.code = "payment_required"
+            raise reject
+        if key.monthly_budget is not None and key.spend >= key.monthly_budget:
+            raise self.reject("over_key_budget", "This key has reached its monthly budget; raise it or use another key.")
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    async def handle(self, request: Request, endpoint: Endpoint) -> Response:
+        limit_headers: dict[str, str] = {}
+        try:
+            early_body = None
+            if endpoint.validate is not None and self.defects.on("body_before_auth"):
+                early_body = await self.read_json(request)
+            key = self.authenticate(request)
+            limit_headers = self.peek_headers(key)
+            self.check_origin(request, key)
+            self.check_ip(request, key)
+            limit_headers = {}  # the 429s below carry their own
+            self.check_daily_cap(key)
+            limit_headers = self.rate_limit(key)
+            params: dict[str, Any] = {}
+            if endpoint.validate is not None:
+                body = early_body if early_body is not None else await self.read_json(request)
+                try:
+                    params = endpoint.validate(body)
+                except ParamError as error:
+                    raise self.bad_param(error) from None
+                self.check_model(key, params["model"])
+            if endpoint.billable:
+                self.check_billing(key)
+            response = endpoint.serve(self, Call(key, request_id_of(request.scope), params))
+        except Reject as reject:
+            return self.render(reject, limit_headers)
+        response.headers.update(limit_headers)
+        return response
+
+    def charge(self, call: Call, total_tokens: int) -> None:
+        self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
+
+
+# -- serving steps (one per endpoint) ----------------------------------------------------------
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")).encode(), media_type="application/json")
+
+
+def serve_chat(gateway: Gateway, call: Call) -> Response:
+    if call.params["stream"]:
+        return _stream_chat(gateway, call)
+    payload = inference.chat_completion(call.params)
+    gateway.charge(call, payload["usage"]["total_tokens"])
+    return _json(payload)
+
+
+def _stream_chat(gateway: Gateway, call: Call) -> Response:
+    delivered = [0]
+    events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            for event in events:
+                yield event
+        finally:  # charged for what was delivered, also when the client cut the stream
+            gateway.charge(call, call.params["prompt_tokens"] + delivered[0])
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def serve_completion(gateway: Gateway, call: Call) -> Response:
+    payload = inference.text_completion(call.params)
+    gateway.charge(call, payload["usage"]["total_tokens"])
+    return _json(payload)
+
+
+def serve_embeddings(gateway: Gateway, call: Call) -> Response:
+    payload = inference.embeddings(call.params)
+    gateway.charge(call, payload["usage"]["total_tokens"])
+    return _json(payload)
+
+
+def serve_models(gateway: Gateway, call: Call) -> Response:
+    allowed = call.key.allowed_models
+    models = tuple(m for m in gateway.models if allowed is None or m in allowed)
+    return _json(inference.models_list(models))
+
+
+INFERENCE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/v1/chat/completions", validate_chat, serve_chat),
+    Endpoint("POST", "/v1/completions", validate_completion, serve_completion),
+    Endpoint("POST", "/v1/embeddings", validate_embeddings, serve_embeddings),
+    Endpoint("GET", "/v1/models", None, serve_models, billable=False),
+)
+
+
+def inference_routes(gateway: Gateway) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for endpoint in INFERENCE_ENDPOINTS:
+        paths = [endpoint.path]
+        if endpoint.path == "/v1/chat/completions" and gateway.defects.on("doubled_v1_served"):
+            paths.append("/v1/v1/chat/completions")  # a too-lenient rewrite rule
+        handler = _bind(gateway, endpoint)
+        routes.extend(Route(p, handler, methods=[endpoint.method]) for p in paths)
+    return routes
+
+
+def _bind(gateway: Gateway, endpoint: Endpoint) -> Callable[[Request], Any]:
+    async def handler(request: Request) -> Response:
+        return await gateway.handle(request, endpoint)
+
+    handler.__name__ = f"{endpoint.method.lower()}_{endpoint.path.strip('/').replace('/', '_')}"
+    return handler
+
+
+# -- billing oracle ---------------------------------------------------------------------------
+
+
+def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
+    """What a console's usage API would offer: the charge for a request id, a key's spend/balance."""
+
+    async def request_cost(request: Request) -> Response:
+        try:
+            gateway.authenticate_admin(request)
+            charge = gateway.ledger.charge_for(request.path_params["request_id"])
+            if charge is None:
+                raise Reject(404, gateway.dialect.open_code("not_found"), "No charge is recorded for this request id.")
+        except Reject as reject:
+            return gateway.render(reject)
+        return _json({"request_id": charge.request_id, "cost": charge.amount, "key_id": charge.key_id})
+
+    async def key_account(request: Request) -> Response:
+        try:
+            gateway.authenticate_admin(request)
+            account = gateway.ledger.account(request.path_params["key_id"])
+            if account is None:
+                raise Reject(404, gateway.dialect.open_code("not_found"), "No key has this id.")
+        except Reject as reject:
+            return gateway.render(reject)
+        return _json(account)
+
+    return [
+        Route("/_oracle/requests/{request_id}", request_cost, methods=["GET"]),
+        Route("/_oracle/keys/{key_id}", key_account, methods=["GET"]),
+    ]
+
+
+# -- router errors ----------------------------------------------------------------------------
+
+
+def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], Any]:
+    dialect = gateway.dialect
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        where = _describe_path(request.method, request.url.path)
+        if exc.status_code == 404:
+            if gateway.defects.on("html_404"):
+                return HTMLResponse(NGINX_404, status_code=404)
+            return dialect.response(404, dialect.open_code("unknown_path"), f"Unknown path: {where}")
+        if exc.status_code == 405:
+            return dialect.response(
+                405, dialect.open_code("method_not_allowed"), f"Method not allowed: {where}", headers=exc.headers
+            )
+        kind = "server_error" if exc.status_code >= 500 else "invalid_parameter"
+        return dialect.response(exc.status_code, dialect.open_code(kind), "The request could not be served.")
+
+    return handle
+
+
+def create_app(
+    profile: Profile,
+    defects: Defects,
+    ledger: Ledger,
+    *,
+    models: Sequence[str] = MODELS,
+    window_s: float = RATE_WINDOW_S,
+    default_rate_limit: int = DEFAULT_RATE_LIMIT,
+) -> Starlette:
+    """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`."""
+    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit)
+    routes = inference_routes(gateway) + oracle_routes(gateway)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=defects)],
+        exception_handlers={HTTPException: _http_exception_handler(gateway)},
+    )
+    app.router.redirect_slashes = False  # `/v1/models/` is an unknown path (404), not a redirect
+    app.state.gateway = gateway
+    return app

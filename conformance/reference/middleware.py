@@ -1,0 +1,75 @@
+"""The outermost layer of the reference gateway: request ids on every response, and a 500 envelope.
+
+Pure ASGI (not `BaseHTTPMiddleware`) so it costs one closure per request and sees every response,
+including the router's 404/405 and the oracle's answers (HDR-1 holds on "every response").
+It also catches what escapes the app: Starlette's own last-resort handler answers `text/plain`,
+which would break ENV-1, so an unhandled exception becomes the profile's 500 envelope here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conformance.reference.defects import Defects
+from conformance.reference.dialect import Dialect
+
+log = logging.getLogger("conformance.reference")
+
+STATIC_REQUEST_ID = "req_00000000000000000000000000000000"
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id the middleware gave this request (the one charges are recorded under)."""
+    return scope["state"]["request_id"]
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp, dialect: Dialect, defects: Defects) -> None:
+        self.app = app
+        self.dialect = dialect
+        self.header = dialect.profile.request_id_header.lower().encode("latin-1")
+        self.static = defects.on("static_request_id")
+        self.none_on_errors = defects.on("no_request_id")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        value = (STATIC_REQUEST_ID if self.static else request_id).encode("latin-1")
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if not (self.none_on_errors and message["status"] >= 400):
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.header]
+                    headers.append((self.header, value))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged for the operator (stderr), never put in the response (ENV-5).
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # headers are out; the server closes the connection
+            response = self.dialect.response(
+                500,
+                self.dialect.open_code("server_error"),
+                "The server had an error while processing your request.",
+                headers={"Retry-After": "1"},  # 5xx is temporary: clients back off and retry
+            )
+            await response(scope, receive, send_with_id)

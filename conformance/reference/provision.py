@@ -1,0 +1,116 @@
+"""Provision every credential role of SPEC.md in the ledger and describe them as a target config.
+
+Bare `pytest` must certify the reference gateway as `conformant`, which needs every MUST to run,
+which needs every role: so each start creates one fresh random key per role (never reused across
+runs, so a leaked report or log holds nothing that still works) and writes the SPEC.md target
+config that points the suite at them and at the billing oracle.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from conformance.reference.ledger import Ledger
+
+MODELS = ("ref-small", "ref-large")
+DEFAULT_MODEL = "ref-small"
+FORBIDDEN_MODEL = "ref-large"
+ALLOWED_ORIGIN = "https://ok.example"
+DISALLOWED_ORIGIN = "https://evil.example"
+RATE_LIMIT = 3  # requests per window for the rate_limited role
+CONCURRENCY_LIMIT = 2
+# Documentation ranges (RFC 5737 / RFC 3849): never the loopback the suite runs from.
+IP_ALLOW_LIST = ["203.0.113.0/24", "2001:db8::/32"]
+STARTING_BALANCE = 100.0
+KEY_BUDGET = 1.0
+DAILY_CAP = 100
+
+ROLES = (
+    "valid",
+    "disabled",
+    "restricted",
+    "ip_restricted",
+    "publishable",
+    "no_credit",
+    "over_key_budget",
+    "over_plan_quota",
+    "rate_limited",
+    "daily_capped",
+    "concurrency_limited",
+)
+
+
+def secret_key() -> str:
+    return "sk-ref-" + secrets.token_hex(16)
+
+
+def publishable_key() -> str:
+    return "pk_ref_" + secrets.token_hex(16)
+
+
+def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
+    """Create the wallet and key that put the gateway in `role`'s state → (token, key_id, extra facts)."""
+    balance = 0.0 if role == "no_credit" else STARTING_BALANCE
+    wallet = ledger.create_wallet(balance, plan_exhausted=role == "over_plan_quota")
+    token = publishable_key() if role == "publishable" else secret_key()
+    options: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if role == "disabled":
+        options["status"] = "disabled"
+    elif role == "restricted":
+        options["allowed_models"] = [DEFAULT_MODEL]
+        extra["forbidden_model"] = FORBIDDEN_MODEL
+    elif role == "ip_restricted":
+        options["ip_allow"] = IP_ALLOW_LIST
+    elif role == "publishable":
+        options["kind"] = "publishable"
+        options["allowed_origins"] = [ALLOWED_ORIGIN]
+        extra["allowed_origin"] = ALLOWED_ORIGIN
+        extra["disallowed_origin"] = DISALLOWED_ORIGIN
+    elif role == "over_key_budget":
+        options["monthly_budget"] = KEY_BUDGET
+        options["spend"] = KEY_BUDGET
+    elif role == "rate_limited":
+        options["rate_limit"] = RATE_LIMIT
+        extra["limit"] = RATE_LIMIT
+    elif role == "daily_capped":
+        options["daily_cap"] = DAILY_CAP
+        options["daily_used"] = DAILY_CAP
+    elif role == "concurrency_limited":
+        options["concurrency_limit"] = CONCURRENCY_LIMIT
+        extra["limit"] = CONCURRENCY_LIMIT
+    key_id = ledger.create_key(token, wallet_id=wallet, label=role, **options)
+    return token, key_id, extra
+
+
+def provision(ledger: Ledger, base_url: str, profile_id: str) -> dict[str, Any]:
+    """Create every role's key and the admin (oracle) key; return the target-config dict."""
+    base_url = base_url.rstrip("/")
+    roles: dict[str, dict[str, Any]] = {}
+    for role in ROLES:
+        token, key_id, extra = _role_key(ledger, role)
+        roles[role] = {"api_key": token, "key_id": key_id, **extra}
+    admin_token = secret_key()
+    ledger.create_key(admin_token, wallet_id=ledger.create_wallet(0.0), label="admin", kind="admin")
+    keys_url = f"{base_url}/_oracle/keys/{{key_id}}"
+    return {
+        "target": base_url,
+        "profile": profile_id,
+        "model": DEFAULT_MODEL,
+        "request_timeout_s": 10,
+        "limits": {"max_requests": 5000, "max_rps": 1000, "allow_billable": True},
+        "roles": roles,
+        "billing": {
+            "api_key": admin_token,
+            "request_cost": {
+                "method": "GET",
+                "url": f"{base_url}/_oracle/requests/{{request_id}}",
+                "pointer": "/cost",
+                "not_found_means": 0,
+            },
+            "key_spend": {"method": "GET", "url": keys_url, "pointer": "/spend"},
+            "balance": {"method": "GET", "url": keys_url, "pointer": "/balance"},
+            "settle_s": 0,
+        },
+    }

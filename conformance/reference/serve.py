@@ -1,0 +1,174 @@
+"""Run one reference gateway in this process: bind, provision, write the config, serve, say READY.
+
+The order is the contract with `ReferenceProcess` (and with the pytest plugin): the socket is
+bound first (port 0 → a free port, no race between choosing and binding), the target config is
+written atomically, and only once uvicorn accepts connections is exactly one line
+`READY <url>` printed on stdout. With `exit_on_stdin_eof` the process dies when its parent
+closes our stdin, so a killed test run never leaves a gateway behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import h11
+import uvicorn
+import yaml
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from conformance.errors import ConfigError
+from conformance.profiles import Profile, shipped_profiles
+from conformance.reference.app import create_app
+from conformance.reference.defects import Defects
+from conformance.reference.dialect import Dialect
+from conformance.reference.ledger import Ledger
+from conformance.reference.middleware import new_request_id
+from conformance.reference.provision import provision
+
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+
+def loopback_address(host: str) -> str:
+    """The address to bind for `host`; anything but loopback is refused (the gateway is a test fixture)."""
+    address = LOOPBACK_HOSTS.get(host.strip().strip("[]").lower())
+    if address is None:
+        raise ConfigError(f"refusing to serve on {host!r}: the reference gateway binds loopback only (127.0.0.1, ::1, localhost)")
+    return address
+
+
+def bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # says TCP, and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {address} port {port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def profile_reference(profile: Profile) -> str:
+    """What the config's `profile:` says: the shipped id, or the file's absolute path."""
+    shipped = shipped_profiles().get(profile.id)
+    if shipped is not None and shipped.resolve() == profile.path.resolve():
+        return profile.id
+    return str(profile.path.resolve())
+
+
+def write_config(path: Path, config: dict[str, Any]) -> None:
+    """Atomically, owner-only: the file holds live keys, and a reader must never see half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        os.unlink(tmp)  # a leftover of a crashed run; O_EXCL below never follows a planted link
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle, sort_keys=False, default_flow_style=False)
+    os.replace(tmp, path)
+
+
+def json_400_protocol(dialect: Dialect) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, but a request it cannot parse gets the profile's JSON envelope.
+
+    uvicorn answers unparseable requests (oversized headers, bad bytes) with `text/plain`, which
+    a fuzzer reaching that path would rightly count against ENV-1 / FUZ-1.
+    """
+    header = dialect.profile.request_id_header.lower().encode("latin-1")
+
+    class EnvelopeH11Protocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = dialect.body(400, dialect.open_code("bad_http"), "The HTTP request could not be parsed.")
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"connection", b"close"),
+                (header, new_request_id().encode()),
+            ]
+            self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
+            self.transport.write(self.conn.send(h11.Data(data=data)))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+            self.transport.close()
+
+    return EnvelopeH11Protocol
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that calls `on_ready` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_ready()
+
+
+def watch_stdin() -> None:
+    """Exit the whole process at stdin EOF: the parent closed our pipe or died."""
+
+    def wait() -> None:
+        try:
+            while sys.stdin.buffer.read(65536):
+                pass
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=wait, name="stdin-eof", daemon=True).start()
+
+
+def serve(
+    profile: Profile,
+    defect_names: Sequence[str] = (),
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config_path: Path | None = None,
+    exit_on_stdin_eof: bool = False,
+) -> None:
+    """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
+    defects = Defects(defect_names, profile.id)
+    sock = bind(loopback_address(host), port)
+    url = base_url(sock)
+    ledger = Ledger()
+    config = provision(ledger, url, profile_reference(profile))
+    if config_path is not None:
+        write_config(config_path, config)
+    app = create_app(profile, defects, ledger)
+    uv_config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        http=json_400_protocol(app.state.gateway.dialect),
+    )
+
+    def ready() -> None:
+        sys.stdout.write(f"READY {url}\n")
+        sys.stdout.flush()
+
+    if exit_on_stdin_eof:
+        watch_stdin()
+    _Server(uv_config, ready).run(sockets=[sock])

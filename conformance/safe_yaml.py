@@ -1,0 +1,86 @@
+"""Load YAML/JSON documents that come from users without letting them exhaust the runner.
+
+`yaml.safe_load` refuses arbitrary objects but still expands aliases: a "billion laughs" file of a
+few hundred bytes becomes gigabytes. We cap the file size and the number of alias expansions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.errors import ConfigError
+
+MAX_DOCUMENT_BYTES = 1_000_000
+MAX_ALIASES = 100
+MAX_NODES = 100_000
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """SafeLoader that counts alias uses and refuses past a small limit."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (a YAML bomb?)")
+        return super().compose_node(parent, index)
+
+
+def load_document(path: Path, what: str) -> Any:
+    """Parse a YAML or JSON file; every failure is a one-line `ConfigError` naming the file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"{what} {path}: {size} bytes is larger than the {MAX_DOCUMENT_BYTES}-byte limit")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path}: cannot read as UTF-8: {exc}") from None
+    return parse_text(text, f"{what} {path}", json_only=path.suffix == ".json")
+
+
+def parse_text(text: str, where: str, *, json_only: bool = False) -> Any:
+    if json_only:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    try:
+        document = yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+        _check_size(document)
+        return document
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        position = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}: invalid YAML{position}: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML: {exc}") from None
+
+
+def _check_size(document: Any) -> None:
+    """Aliases share nodes, so a small file can still describe billions of them once walked
+    (validation and ${VAR} expansion walk every one). Count, and stop counting at the cap."""
+    stack = [document]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConfigError(f"more than {MAX_NODES} values once aliases are expanded (a YAML bomb?)")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+            stack.extend(node.keys())
+        elif isinstance(node, list):
+            stack.extend(node)

@@ -1,0 +1,145 @@
+"""Fixtures the conformance tests share: the run context, one client, the scenario book.
+
+Loaded only when the suite itself is collected, so the plugin stays inert everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from conformance.client import Exchange, GatewayClient, RequestBudget
+from conformance.config import TargetConfig
+from conformance.context import RunContext
+from conformance.outcomes import cite
+from conformance.plugin import CONTEXT
+from conformance.profiles import Profile
+from conformance.redact import Redactor
+from conformance.requirements import get as get_requirement
+from conformance.scenarios import ScenarioBook, ScenarioUnavailable, build_scenarios
+from conformance.context import DEFAULT_PROFILE
+from conformance.profiles import load_profile
+
+
+def _context(config: pytest.Config) -> RunContext | None:
+    return config.stash.get(CONTEXT, None)
+
+
+def collection_profile(config: pytest.Config) -> Profile:
+    """The profile used to parametrize tests at collection time (ids must be known before fixtures)."""
+    context = _context(config)
+    return context.profile if context is not None else load_profile(DEFAULT_PROFILE)
+
+
+@pytest.fixture(scope="session")
+def run(request: pytest.FixtureRequest) -> RunContext:
+    context = _context(request.config)
+    if context is None:
+        pytest.skip("not a conformance run (no run context)")
+    return context
+
+
+@pytest.fixture(scope="session")
+def profile(run: RunContext) -> Profile:
+    return run.profile
+
+
+@pytest.fixture(scope="session")
+def target_config(run: RunContext) -> TargetConfig:
+    return run.config
+
+
+@pytest.fixture(scope="session")
+def redactor(target_config: TargetConfig) -> Redactor:
+    return Redactor(target_config.secrets())
+
+
+@pytest.fixture(scope="session")
+def client(run: RunContext, target_config: TargetConfig, redactor: Redactor) -> Iterator[GatewayClient]:
+    gateway = GatewayClient(
+        run.target_url,
+        timeout_s=target_config.request_timeout_s,
+        headers=target_config.headers,
+        budget=RequestBudget(run.max_requests, run.max_rps),
+        redactor=redactor,
+    )
+    yield gateway
+    gateway.close()
+
+
+@pytest.fixture(autouse=True)
+def _track_exchanges(request: pytest.FixtureRequest) -> None:
+    """Remember where this test's exchanges start, for evidence and request counts."""
+    if _context(request.config) is None:
+        return
+    gateway = request.getfixturevalue("client")
+    request.node._gwc_client = gateway
+    request.node._gwc_exchange_mark = len(gateway.exchanges)
+
+
+@pytest.fixture(scope="session")
+def book(client: GatewayClient, profile: Profile, target_config: TargetConfig, run: RunContext) -> ScenarioBook:
+    return ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed)
+
+
+@pytest.fixture
+def scenario(book: ScenarioBook) -> Callable[[str], Exchange]:
+    """`scenario("no_credentials")` → its exchange (cited as evidence); skips with the reason if it cannot run."""
+
+    def get(name: str) -> Exchange:
+        try:
+            exchange = book.get(name)
+        except ScenarioUnavailable as exc:
+            pytest.skip(str(exc))
+        cite(exchange)
+        if exchange.status is None:
+            pytest.fail(f"{exchange.describe()}: the target did not answer")
+        return exchange
+
+    return get
+
+
+@pytest.fixture
+def need_role(target_config: TargetConfig) -> Callable[[str], dict[str, Any]]:
+    def get(name: str) -> dict[str, Any]:
+        role = target_config.role(name)
+        if role is None:
+            pytest.skip(target_config.missing_role_reason(name))
+        return role
+
+    return get
+
+
+@pytest.fixture
+def rule(request: pytest.FixtureRequest, profile: Profile) -> str:
+    """The seed sentence this test's requirement enforces, for failure messages."""
+    marker = request.node.get_closest_marker("requirement")
+    requirement = get_requirement(marker.args[0]) if marker else None
+    text = requirement.rule_for(profile.id) if requirement else None
+    return f"\n  rule: {text}" if text else ""
+
+
+def error_scenario_names(config: pytest.Config) -> list[str]:
+    return [s.name for s in build_scenarios(collection_profile(config))]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize by the profile's scenarios / codes so test ids read like the spec."""
+    profile = collection_profile(metafunc.config)
+    scenarios = build_scenarios(profile)
+    if "error_scenario" in metafunc.fixturenames:
+        metafunc.parametrize("error_scenario", [s.name for s in scenarios])
+    if "auth_scenario" in metafunc.fixturenames:
+        names = ["unknown_key", "malformed_key", "empty_bearer", "wrong_scheme"]
+        metafunc.parametrize("auth_scenario", names)
+    if "path_scenario" in metafunc.fixturenames:
+        metafunc.parametrize("path_scenario", [s.name for s in scenarios if s.kind == "path"])
+    if "params_scenario" in metafunc.fixturenames:
+        metafunc.parametrize("params_scenario", [s.name for s in scenarios if s.kind == "params"])
+    if "catalogued_code" in metafunc.fixturenames:
+        metafunc.parametrize("catalogued_code", [c.code for c in profile.codes])
+    if "rate_limit_code" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "rate_limit_code", [c.code for c in profile.codes if c.status == 429 and c.plane == "inference"]
+        )

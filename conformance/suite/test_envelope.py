@@ -1,0 +1,55 @@
+"""ENV-1..5: every error on an inference route speaks the profile's envelope."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import checks
+
+
+def _error_exchange(scenario, name: str):
+    exchange = scenario(name)
+    if not checks.is_error(exchange):
+        pytest.skip(f"{exchange.describe()}: not an error response, nothing to check here (see MAP-*)")
+    return exchange
+
+
+def _readable(exchange, profile):
+    if not checks.has_envelope_shape(exchange, profile):
+        pytest.skip(f"{exchange.describe()}: no envelope to read (reported under ENV-1)")
+    return exchange
+
+
+@pytest.mark.requirement("ENV-1")
+def test_error_envelope_valid(error_scenario, scenario, profile, rule):
+    exchange = _error_exchange(scenario, error_scenario)
+    problems = checks.envelope_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-2")
+def test_error_code_catalogued(error_scenario, scenario, profile, rule):
+    exchange = _readable(_error_exchange(scenario, error_scenario), profile)
+    problems = checks.code_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-3")
+def test_status_matches_code(error_scenario, scenario, profile, rule):
+    exchange = _readable(_error_exchange(scenario, error_scenario), profile)
+    problems = checks.status_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-4")
+def test_message_non_empty(error_scenario, scenario, profile, rule):
+    exchange = _readable(_error_exchange(scenario, error_scenario), profile)
+    problems = checks.message_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-5")
+def test_message_reveals_no_internals(error_scenario, scenario, profile, rule):
+    exchange = _readable(_error_exchange(scenario, error_scenario), profile)
+    problems = checks.message_leak_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule

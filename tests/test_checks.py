@@ -1,0 +1,141 @@
+"""The pure checks on hand-made exchanges: each rule catches what it should and nothing else."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from conformance import checks
+from conformance.client import Exchange
+from conformance.profiles import load_profile
+
+PYAI = load_profile("pyai")
+MINDPROXY = load_profile("mindproxy")
+
+
+def exchange(status: int, body: object = None, *, headers: dict[str, str] | None = None,
+             content_type: str = "application/json", presented: tuple[str, ...] = ()) -> Exchange:
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    hdrs = {"content-type": content_type, **(headers or {})}
+    return Exchange("POST", "http://gw.test/v1/chat/completions", {}, None, status=status,
+                    headers=httpx.Headers(hdrs), body=raw.encode() if isinstance(raw, str) else raw,
+                    presented_credentials=presented)
+
+
+def openai_error(code, status_type="invalid_request_error", message="nope", param=None):
+    return {"error": {"message": message, "type": status_type, "code": code, "param": param}}
+
+
+class TestEnvelope:
+    def test_valid_openai_envelope(self):
+        assert checks.envelope_problems(exchange(401, openai_error("unauthorized")), PYAI) == []
+
+    def test_extra_members_are_allowed(self):
+        body = openai_error("unauthorized") | {"provider": "x"}
+        body["error"]["extra"] = 1
+        assert checks.envelope_problems(exchange(401, body), PYAI) == []
+
+    def test_html_is_rejected(self):
+        problems = checks.envelope_problems(exchange(404, "<html>Not Found</html>", content_type="text/html"), PYAI)
+        assert any("text/html" in p for p in problems) and any("not JSON" in p for p in problems)
+
+    def test_missing_member_is_named(self):
+        problems = checks.envelope_problems(exchange(401, {"error": {"message": "x", "type": "y"}}), PYAI)
+        assert problems and "code" in problems[0]
+
+    def test_mindproxy_shape(self):
+        assert checks.envelope_problems(exchange(429, {"error": {"type": "rate_limited", "message": "slow"}}), MINDPROXY) == []
+        assert checks.envelope_problems(exchange(429, openai_error("x") | {"error": {"message": "m"}}), MINDPROXY)
+
+
+class TestCodes:
+    def test_catalogued_code_passes(self):
+        assert checks.code_problems(exchange(402, openai_error("credit_exhausted")), PYAI) == []
+
+    def test_uncatalogued_code_on_closed_status_fails(self):
+        assert checks.code_problems(exchange(402, openai_error("payment_required")), PYAI)
+
+    def test_open_status_allows_anything(self):
+        assert checks.code_problems(exchange(404, openai_error(None)), PYAI) == []
+        assert checks.code_problems(exchange(503, openai_error("upstream_down")), PYAI) == []
+
+    def test_status_mismatch(self):
+        assert checks.status_problems(exchange(400, openai_error("forbidden")), PYAI)
+        assert checks.status_problems(exchange(403, openai_error("forbidden")), PYAI) == []
+
+    def test_mindproxy_code_in_type(self):
+        assert checks.code_problems(exchange(403, {"error": {"type": "ip_not_allowed", "message": "m"}}), MINDPROXY) == []
+        assert checks.code_problems(exchange(403, {"error": {"type": "forbidden", "message": "m"}}), MINDPROXY)
+
+
+class TestMessages:
+    @pytest.mark.parametrize("message", ["", "   ", None, 7])
+    def test_empty_or_not_a_string(self, message):
+        assert checks.message_problems(exchange(401, openai_error("unauthorized", message=message)), PYAI)
+
+    @pytest.mark.parametrize("message", [
+        'Traceback (most recent call last):\n  File "/srv/app.py", line 3',
+        "failed at /usr/lib/python3/site-packages/x.py",
+        "upstream db-1.prod.internal refused",
+        "cannot reach 10.0.3.7:5432",
+        "error in handler.go:42",
+    ])
+    def test_leaks_are_found(self, message):
+        assert checks.message_leak_problems(exchange(500, openai_error(None, message=message)), PYAI)
+
+    @pytest.mark.parametrize("message", ["Invalid URL (POST /v1/x)", "Rate limit exceeded. Retry after 30s.",
+                                         "Model gpt-4.1 is not allowed"])
+    def test_ordinary_messages_pass(self, message):
+        assert checks.message_leak_problems(exchange(400, openai_error(None, message=message)), PYAI) == []
+
+
+class TestHeaders:
+    def test_request_id(self):
+        assert checks.request_id_problems(exchange(401, {}, headers={"x-request-id": "req_1"}), PYAI) == []
+        assert checks.request_id_problems(exchange(401, {}), PYAI)
+        assert checks.request_id_problems(exchange(401, {}, headers={"x-request-id": " "}), PYAI)
+
+    def test_duplicate_ids(self):
+        same = [exchange(401, {}, headers={"x-request-id": "a"}) for _ in range(2)]
+        assert checks.duplicate_request_ids(same, PYAI)
+
+    @pytest.mark.parametrize("value,ok", [("3", True), ("0", True), ("Wed, 21 Oct 2015 07:28:00 GMT", True),
+                                          ("1.5", False), ("-1", False), ("soon", False), ("", False)])
+    def test_retry_after_formats(self, value, ok):
+        problems = checks.retry_after_problems(exchange(429, {}, headers={"retry-after": value}))
+        assert (problems == []) is ok
+
+    def test_retry_after_missing(self):
+        assert checks.retry_after_problems(exchange(429, {}))
+        assert checks.retry_after_problems(exchange(402, {})) == []
+
+    def test_rate_limit_headers(self):
+        good = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12"}
+        assert checks.rate_limit_header_problems(exchange(429, {}, headers=good), MINDPROXY) == []
+        assert checks.rate_limit_header_problems(exchange(429, {}, headers={**good, "X-RateLimit-Remaining": "9"}), MINDPROXY)
+        assert checks.rate_limit_header_problems(exchange(429, {}, headers={**good, "X-RateLimit-Reset": "-1"}), MINDPROXY)
+        assert checks.rate_limit_header_problems(exchange(429, {}, headers={"X-RateLimit-Limit": "5"}), MINDPROXY)
+
+
+class TestCredentialEcho:
+    KEY = "sk-ref-0123456789abcdef0123456789abcdef"
+
+    def test_full_echo(self):
+        ex = exchange(401, openai_error("unauthorized", message=f"Incorrect API key provided: {self.KEY}"),
+                      presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex)
+
+    def test_masked_prefix_of_eight_is_allowed(self):
+        ex = exchange(401, openai_error("unauthorized", message=f"Incorrect API key provided: {self.KEY[:8]}****cdef"),
+                      presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex) == []
+
+    def test_nine_characters_are_too_many(self):
+        ex = exchange(401, openai_error("unauthorized", message=f"key {self.KEY[:9]}…"), presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex)
+
+    def test_header_echo(self):
+        ex = exchange(401, {}, headers={"x-debug-key": self.KEY}, presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex)

@@ -1,0 +1,106 @@
+"""Bad input ends in one readable line and a non-zero exit, fast — never a traceback wall or a hang."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_pytest(*args: str, cwd=REPO, timeout: float = 60) -> tuple[int, str, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, (done.stdout + done.stderr).strip(), time.monotonic() - started
+
+
+def assert_one_line(output: str, needle: str) -> None:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert needle in lines[0], output
+    assert "Traceback" not in output
+
+
+def test_unreachable_target(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, output, elapsed = run_pytest("--target", f"http://127.0.0.1:{port}")
+    assert code != 0
+    assert_one_line(output, "cannot reach target")
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_silent_target_times_out(tmp_path):
+    with socket.socket() as server:  # accepts, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        code, output, elapsed = run_pytest("--target", f"http://127.0.0.1:{server.getsockname()[1]}")
+    assert code != 0
+    assert_one_line(output, "cannot reach target")
+    assert elapsed < 10
+
+
+def test_not_a_url():
+    code, output, _ = run_pytest("--target", "not-a-url")
+    assert code != 0
+    assert_one_line(output, "is not a URL")
+
+
+def test_yaml_syntax_error(tmp_path):
+    config = tmp_path / "target.yaml"
+    config.write_text("roles: {valid: [\n")
+    code, output, _ = run_pytest("--target-config", str(config))
+    assert code != 0
+    assert_one_line(output, "invalid YAML at line")
+
+
+def test_wrong_type(tmp_path):
+    config = tmp_path / "target.yaml"
+    config.write_text("limits: {max_requests: lots}\n")
+    code, output, _ = run_pytest("--target", "http://127.0.0.1:9", "--target-config", str(config))
+    assert code != 0
+    assert_one_line(output, "$.limits.max_requests")
+
+
+def test_unknown_profile():
+    code, output, _ = run_pytest("--profile", "nosuch")
+    assert code != 0
+    assert_one_line(output, "unknown profile 'nosuch'")
+
+
+def test_non_http_port(tmp_path):
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def banner() -> None:
+        try:
+            conn, _ = server.accept()
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            time.sleep(0.5)
+            conn.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=banner, daemon=True).start()
+    try:
+        code, output, _ = run_pytest("--target", f"http://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    assert code != 0
+    assert_one_line(output, "does not speak HTTP")
+
+
+def test_cli_unknown_defect():
+    done = subprocess.run([sys.executable, "-m", "conformance.reference", "--profile", "pyai", "--defect", "nope"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert_one_line(done.stderr, "nope")
