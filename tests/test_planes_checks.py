@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from conformance import problems, sse
 from conformance.client import Exchange
@@ -92,3 +93,31 @@ def test_realtime_handshake_never_follows_a_redirect():
     finally:
         server.shutdown()
         client.close()
+
+
+def test_reference_refuses_bad_agent_ids_before_the_upgrade():
+    """In-process: the denial is an HTTP answer with the envelope; a good id is upgraded and counted."""
+    from starlette.testclient import TestClient, WebSocketDenialResponse
+
+    from conformance.reference.app import create_app
+    from conformance.reference.defects import Defects
+    from conformance.reference.ledger import Ledger
+    from conformance.reference.provision import provision
+    from conformance.reference.realtime import agent_id_problem
+
+    assert agent_id_problem("agent-1") is None
+    assert agent_id_problem("a\r\nb") and agent_id_problem("a\x00") and agent_id_problem("a" * 4097)
+    ledger = Ledger()
+    config = provision(ledger, "http://testserver", "pyai")
+    app = create_app(PYAI, Defects(), ledger)
+    key = config["roles"]["valid"]["api_key"]
+    with TestClient(app) as http:
+        with pytest.raises(WebSocketDenialResponse) as denied:
+            with http.websocket_connect("/v1/realtime?agent_id=a%0D%0Ab", headers={"authorization": f"Bearer {key}"}):
+                pass
+        assert denied.value.status_code == 400
+        assert denied.value.json()["error"]["code"] == "invalid_agent_id"
+        assert denied.value.headers["x-request-id"]
+        with http.websocket_connect("/v1/realtime?agent_id=ok", headers={"authorization": f"Bearer {key}"}) as ws:
+            assert ws.receive_json()["type"] == "session.created"
+            assert app.state.gateway.realtime_sessions.total == 1

@@ -85,7 +85,9 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
     return token, key_id, extra
 
 
-def provision(ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True) -> dict[str, Any]:
+def provision(
+    ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True
+) -> dict[str, Any]:
     """Create every role's key and the admin (oracle) key; return the target-config dict."""
     base_url = base_url.rstrip("/")
     roles: dict[str, dict[str, Any]] = {}
@@ -115,17 +117,16 @@ def provision(ledger: Ledger, base_url: str, profile_id: str, *, management: boo
             "settle_s": 0,
         },
     }
-    config.update(plane_sections(base_url, management=management))
+    config.update(plane_sections(base_url, management=management, realtime=realtime))
     return config
 
 
-def plane_sections(base_url: str, *, management: bool) -> dict[str, Any]:
-    """The `realtime`, `streaming` and `management` sections for the planes this gateway serves."""
-    ws_url = "ws" + base_url.removeprefix("http")  # http→ws, https→wss
-    sections: dict[str, Any] = {
-        "realtime": {"url": f"{ws_url}/v1/realtime?agent_id={{agent_id}}", "role": "valid"},
-        "streaming": {"midstream_error": {"model": MIDSTREAM_FAIL_MODEL}},
-    }
+def plane_sections(base_url: str, *, management: bool, realtime: bool) -> dict[str, Any]:
+    """The `realtime`, `streaming` and `management` sections for the planes the profile has."""
+    sections: dict[str, Any] = {"streaming": {"midstream_error": {"model": MIDSTREAM_FAIL_MODEL}}}
+    if realtime:
+        ws_url = "ws" + base_url.removeprefix("http")  # http→ws, https→wss
+        sections["realtime"] = {"url": f"{ws_url}/v1/realtime?agent_id={{agent_id}}", "role": "valid"}
     if management:
         sections["management"] = {
             "base_url": f"{base_url}/api",
