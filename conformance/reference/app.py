@@ -346,7 +346,7 @@ def _json(payload: dict[str, Any]) -> Response:
 
 def serve_chat(gateway: Gateway, call: Call) -> Response:
     if call.params["stream"] and streaming.fails_midstream(call):
-        return streaming.failing_stream(gateway, call)
+        return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
         return _stream_chat(gateway, call)
     payload = inference.chat_completion(call.params)

@@ -14,14 +14,12 @@ event is a bare string, not the envelope).
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from conformance.reference import inference
 from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
 
 if TYPE_CHECKING:
@@ -45,26 +43,22 @@ def fails_midstream(call: Call) -> bool:
     return call.params["model"] == MIDSTREAM_FAIL_MODEL
 
 
-def _events(gateway: Gateway, call: Call, delivered: list[int]) -> Iterator[bytes]:
-    events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
-    yield next(events)  # the role chunk: the stream has started, the status line is gone
-    events.close()
-    yield _error_event(gateway, 502, gateway.dialect.open_code("server_error"), UPSTREAM_FAILURE)
+def cut_after_first_event(gateway: Gateway, stream: StreamingResponse) -> StreamingResponse:
+    """Let the first event through, stop the upstream (which charges what was delivered), then
+    report the failure as an error event: the status line is long gone."""
+    upstream = stream.body_iterator
 
-
-def failing_stream(gateway: Gateway, call: Call) -> Response:
-    """One event, then the upstream failure as an error event; charged for what was delivered."""
-    delivered = [0]
-    events = _events(gateway, call, delivered)
-
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[Any]:
         try:
-            for event in events:
-                yield event
-        finally:  # charged for what was delivered, also when the client cut the stream
-            gateway.charge(call, call.params["prompt_tokens"] + delivered[0])
+            async for chunk in upstream:
+                yield chunk
+                break
+        finally:
+            await upstream.aclose()  # type: ignore[attr-defined]
+        yield _error_event(gateway, 502, gateway.dialect.open_code("server_error"), UPSTREAM_FAILURE)
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    stream.body_iterator = body()
+    return stream
 
 
 async def prestart_error_as_sse(request: Request, handle: Callable[[], Awaitable[Response]]) -> Response:
