@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketExce
 from websockets.sync.client import ClientConnection, connect
 
 from conformance.checks import parse_retry_after
-from conformance.client import Exchange, GatewayClient
+from conformance.client import MAX_BODY_BYTES, Exchange, GatewayClient
 
 if TYPE_CHECKING:
     from conformance.scenarios import Scenario, ScenarioBook
@@ -137,7 +137,7 @@ def _connect_without_redirects(url: str, headers: dict[str, str], client: Gatewa
 def _fill(exchange: Exchange, status: int, raw_headers: Any, body: bytes) -> None:
     exchange.status = status
     exchange.headers = httpx.Headers(list(raw_headers))
-    exchange.body = body[: 1_048_576]
+    exchange.body = bytes(body[:MAX_BODY_BYTES])
 
 
 def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None, label: str) -> ConcurrencyProbe:
