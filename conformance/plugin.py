@@ -114,6 +114,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
     )
+    config.addinivalue_line(
+        "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
+    )
     if not is_conformance_run(config):
         return
     if hasattr(config, "workerinput"):
@@ -224,6 +227,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         requirement_id = markers[0].args[0]
         if get_requirement(requirement_id) is None:
             raise pytest.UsageError(f"{item.nodeid}: unknown requirement id {requirement_id!r} (not in the registry)")
+        if item.get_closest_marker("not_applicable") is not None:  # e.g. realtime cases of a profile without them
+            drop.append(item)
+            continue
         (keep if requirement_id in applicable else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

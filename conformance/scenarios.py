@@ -17,6 +17,7 @@ from conformance.client import Exchange, GatewayClient
 from conformance.config import TargetConfig
 from conformance.errors import ConformanceError
 from conformance.profiles import Code, Profile
+from conformance.realtime import realtime_scenarios
 
 CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -31,7 +32,7 @@ class ScenarioUnavailable(ConformanceError):
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # auth | role | path | params
+    kind: str  # auth | role | path | params | realtime
     expect_status: int
     expect_code: str | None = None  # None: any code the profile allows for an open status
     role: str | None = None
@@ -194,6 +195,11 @@ class ScenarioBook:
             raise AssertionError(f"unknown params scenario {s.name}")
         return self.client.request("POST", CHAT, api_key=key, json=body, label=label)
 
+    def _run_realtime(self, s: Scenario) -> Exchange:
+        from conformance.realtime import run_realtime_scenario
+
+        return run_realtime_scenario(self, s)
+
 
 def build_scenarios(profile: Profile) -> list[Scenario]:
     unauthorized = profile.unauthorized_code
@@ -225,4 +231,5 @@ def build_scenarios(profile: Profile) -> list[Scenario]:
         Scenario("max_tokens_negative", "params", 400, role="valid", param="max_tokens", description="max_tokens -5"),
         Scenario("model_wrong_type", "params", 400, role="valid", param="model", description="model is a number"),
     ]
+    scenarios += realtime_scenarios(profile)
     return scenarios

@@ -7,10 +7,7 @@ import pytest
 from conformance.schemas import first_error
 
 
-@pytest.mark.parametrize("profile", [
-    pytest.param("pyai", marks=pytest.mark.xfail(strict=True, reason="realtime-plane codes (MAP-3) land with issue 6")),
-    "mindproxy",
-])
+@pytest.mark.parametrize("profile", ["pyai", "mindproxy"])
 def test_reference_is_conformant(suite, profile):
     run = suite("--profile", profile)
     assert run.returncode == 0, run.output[-3000:]

@@ -28,7 +28,7 @@ from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
 from conformance.reference.inference import cost_of
 from conformance.reference.ledger import Ledger
-from conformance.reference.provision import ROLES, provision
+from conformance.reference.provision import MODELS, ROLES, provision
 from conformance.reference.server import ReferenceProcess
 from conformance.schemas import first_error
 
@@ -132,7 +132,7 @@ def test_valid_role_is_served_and_charged(gw: Gateway) -> None:
 def test_other_routes_succeed(gw: Gateway) -> None:
     models = gw.client.get("/v1/models", headers=gw.auth("valid"))
     assert models.status_code == 200 and gw.cost(models) == 0
-    assert {m["id"] for m in models.json()["data"]} == {"ref-small", "ref-large"}
+    assert {m["id"] for m in models.json()["data"]} == set(MODELS)  # ref-small, ref-large, ref-fail-midstream
     emb = gw.client.post("/v1/embeddings", json={"model": "ref-small", "input": ["a b", "c"]}, headers=gw.auth("valid"))
     assert emb.status_code == 200 and len(emb.json()["data"]) == 2 and gw.cost(emb) == cost_of(3)
     cmp = gw.client.post("/v1/completions", json={"model": "ref-small", "prompt": "x", "max_tokens": 2}, headers=gw.auth("valid"))
@@ -363,7 +363,7 @@ class InProcess:
 
 def test_catalogue_is_complete_and_loads() -> None:
     catalogue = load_catalogue()
-    assert len(catalogue) == 18
+    assert len(catalogue) == 25
     assert catalogue["no_rate_limit_headers"].profiles == ("mindproxy",)
     assert catalogue["no_retry_after"].kills == ("HDR-2", "RTY-2")
     with pytest.raises(KeyError):

@@ -32,13 +32,15 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from conformance.profiles import Profile
-from conformance.reference import inference
+from conformance.reference import inference, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
+from conformance.reference.management import management_routes
 from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
+from conformance.reference.realtime import realtime_routes
 from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 
 MAX_BODY_BYTES = 1_000_000
@@ -343,6 +345,8 @@ def _json(payload: dict[str, Any]) -> Response:
 
 
 def serve_chat(gateway: Gateway, call: Call) -> Response:
+    if call.params["stream"] and streaming.fails_midstream(call):
+        return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
         return _stream_chat(gateway, call)
     payload = inference.chat_completion(call.params)
@@ -403,6 +407,8 @@ def inference_routes(gateway: Gateway) -> list[BaseRoute]:
 
 def _bind(gateway: Gateway, endpoint: Endpoint) -> Callable[[Request], Any]:
     async def handler(request: Request) -> Response:
+        if gateway.defects.on("stream_prestart_error_as_sse"):
+            return await streaming.prestart_error_as_sse(request, lambda: gateway.handle(request, endpoint))
         return await gateway.handle(request, endpoint)
 
     handler.__name__ = f"{endpoint.method.lower()}_{endpoint.path.strip('/').replace('/', '_')}"
@@ -475,7 +481,7 @@ def create_app(
 ) -> Starlette:
     """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`."""
     gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit)
-    routes = inference_routes(gateway) + oracle_routes(gateway)
+    routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=defects)],

@@ -13,7 +13,8 @@ from typing import Any
 
 from conformance.reference.ledger import Ledger
 
-MODELS = ("ref-small", "ref-large")
+MIDSTREAM_FAIL_MODEL = "ref-fail-midstream"  # streams one event, then an error event (ENV-6)
+MODELS = ("ref-small", "ref-large", MIDSTREAM_FAIL_MODEL)
 DEFAULT_MODEL = "ref-small"
 FORBIDDEN_MODEL = "ref-large"
 ALLOWED_ORIGIN = "https://ok.example"
@@ -84,7 +85,9 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
     return token, key_id, extra
 
 
-def provision(ledger: Ledger, base_url: str, profile_id: str) -> dict[str, Any]:
+def provision(
+    ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True
+) -> dict[str, Any]:
     """Create every role's key and the admin (oracle) key; return the target-config dict."""
     base_url = base_url.rstrip("/")
     roles: dict[str, dict[str, Any]] = {}
@@ -94,7 +97,7 @@ def provision(ledger: Ledger, base_url: str, profile_id: str) -> dict[str, Any]:
     admin_token = secret_key()
     ledger.create_key(admin_token, wallet_id=ledger.create_wallet(0.0), label="admin", kind="admin")
     keys_url = f"{base_url}/_oracle/keys/{{key_id}}"
-    return {
+    config: dict[str, Any] = {
         "target": base_url,
         "profile": profile_id,
         "model": DEFAULT_MODEL,
@@ -114,3 +117,23 @@ def provision(ledger: Ledger, base_url: str, profile_id: str) -> dict[str, Any]:
             "settle_s": 0,
         },
     }
+    config.update(plane_sections(base_url, management=management, realtime=realtime))
+    return config
+
+
+def plane_sections(base_url: str, *, management: bool, realtime: bool) -> dict[str, Any]:
+    """The `realtime`, `streaming` and `management` sections for the planes the profile has."""
+    sections: dict[str, Any] = {"streaming": {"midstream_error": {"model": MIDSTREAM_FAIL_MODEL}}}
+    if realtime:
+        ws_url = "ws" + base_url.removeprefix("http")  # http→ws, https→wss
+        sections["realtime"] = {"url": f"{ws_url}/v1/realtime?agent_id={{agent_id}}", "role": "valid"}
+    if management:
+        sections["management"] = {
+            "base_url": f"{base_url}/api",
+            "role": "valid",
+            "failing_requests": [
+                {"method": "GET", "path": "/keys/does-not-exist", "status": 404},
+                {"method": "POST", "path": "/keys", "body": {"name": 7}, "status": 400},
+            ],
+        }
+    return sections

@@ -152,7 +152,8 @@ def serve(
     sock = bind(loopback_address(host), port)
     url = base_url(sock)
     ledger = Ledger()
-    config = provision(ledger, url, profile_reference(profile))
+    config = provision(ledger, url, profile_reference(profile), management=profile.has_management,
+                       realtime=any(c.plane == "realtime" for c in profile.codes))
     if config_path is not None:
         write_config(config_path, config)
     app = create_app(profile, defects, ledger)

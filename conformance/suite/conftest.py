@@ -141,5 +141,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("catalogued_code", [c.code for c in profile.codes])
     if "rate_limit_code" in metafunc.fixturenames:
         metafunc.parametrize(
-            "rate_limit_code", [c.code for c in profile.codes if c.status == 429 and c.plane == "inference"]
+            "rate_limit_code", [c.code for c in profile.codes if c.status == 429]
         )

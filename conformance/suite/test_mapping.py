@@ -36,8 +36,6 @@ def test_bad_key_unauthorized(auth_scenario, scenario, profile, rule):
 def test_code_produced(catalogued_code, scenario, profile, rule):
     code = profile.code(catalogued_code)
     assert code is not None
-    if code.plane == "realtime":
-        pytest.skip(f"{code.code} is a realtime-plane code: checked by the realtime tests")
     name = "no_credentials" if code.trigger == "no_credentials" else code.code
     _expect(scenario(name), profile, code.status, code.code, rule)
 

@@ -1,0 +1,143 @@
+"""The reference gateway's realtime plane: a WebSocket route whose refusals are HTTP answers.
+
+A realtime gateway forwards `agent_id` upstream as a header value, so an id with control
+characters (CR/LF above all: header injection) or longer than a header may be is refused with
+400 `invalid_agent_id`; a key holding its limit of concurrent sessions gets 429
+`concurrency_limit_exceeded` with Retry-After. Both are refused *before* the upgrade, as a plain
+HTTP response to the handshake (the ASGI "websocket.http.response" extension, which uvicorn's
+WebSocket protocols implement), so clients get the same envelope as on every other route.
+
+Sessions are counted per key while their socket is open; the admin-only oracle route
+`/_oracle/realtime/sessions` reports how many are open, so the self-tests can prove the suite
+closes every session it opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from conformance.reference.ledger import KeyRecord
+from conformance.reference.middleware import STATIC_REQUEST_ID, new_request_id
+
+if TYPE_CHECKING:
+    from conformance.reference.app import Gateway, Reject
+
+REALTIME_PATH = "/v1/realtime"
+MAX_AGENT_ID_CHARS = 256  # well inside any proxy's header-value limit
+CONCURRENCY_RETRY_AFTER_S = 1
+DEFAULT_CONCURRENCY_LIMIT = 100
+
+
+def agent_id_problem(agent_id: str | None) -> str | None:
+    """Why `agent_id` cannot travel as a header value, or None when it can."""
+    if not agent_id:
+        return "agent_id is required."
+    if len(agent_id) > MAX_AGENT_ID_CHARS:
+        return f"agent_id is longer than {MAX_AGENT_ID_CHARS} characters."
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in agent_id):
+        return "agent_id contains control characters."
+    return None
+
+
+class SessionTable:
+    """Open realtime sessions per key. Only touched from the event loop, so no lock is needed."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, int] = {}
+        self.opened_total = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_key.values())
+
+    def try_open(self, key: KeyRecord, unlimited: bool) -> bool:
+        limit = key.concurrency_limit or DEFAULT_CONCURRENCY_LIMIT
+        if not unlimited and self.by_key.get(key.key_id, 0) >= limit:
+            return False
+        self.by_key[key.key_id] = self.by_key.get(key.key_id, 0) + 1
+        self.opened_total += 1
+        return True
+
+    def close(self, key: KeyRecord) -> None:
+        left = self.by_key.get(key.key_id, 0) - 1
+        if left > 0:
+            self.by_key[key.key_id] = left
+        else:
+            self.by_key.pop(key.key_id, None)
+
+
+def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
+    sessions = SessionTable()
+    gateway.realtime_sessions = sessions  # type: ignore[attr-defined]
+
+    async def endpoint(websocket: WebSocket) -> None:
+        from conformance.reference.app import Reject
+
+        request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id()
+        try:
+            key = gateway.authenticate(websocket)  # type: ignore[arg-type]
+            gateway.check_ip(websocket, key)  # type: ignore[arg-type]
+            admit(gateway, websocket, key, sessions)
+        except Reject as reject:
+            await websocket.send_denial_response(_denial(gateway, reject, request_id))
+            return
+        try:
+            await websocket.accept(headers=[(gateway.profile.request_id_header.lower().encode(), request_id.encode())])
+            await websocket.send_text(json.dumps({"type": "session.created", "session": {"id": request_id}}))
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+        except (WebSocketDisconnect, asyncio.CancelledError, OSError):
+            pass
+        finally:
+            sessions.close(key)
+
+    async def open_sessions(request: Request) -> Response:
+        from conformance.reference.app import Reject
+
+        try:
+            gateway.authenticate_admin(request)
+        except Reject as reject:
+            return gateway.render(reject)
+        body = {"open": sessions.total, "opened_total": sessions.opened_total}
+        return Response(json.dumps(body).encode(), media_type="application/json")
+
+    return [
+        WebSocketRoute(REALTIME_PATH, endpoint),
+        Route("/_oracle/realtime/sessions", open_sessions, methods=["GET"]),
+    ]
+
+
+def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: SessionTable) -> None:
+    """Check the agent_id, then take a session slot; raises `Reject` before any upgrade."""
+    problem = agent_id_problem(websocket.query_params.get("agent_id"))
+    if problem is not None and not gateway.defects.on("unchecked_agent_id"):
+        code = next((c for c in gateway.profile.codes if c.trigger == "realtime_agent_id"), None)
+        if code is None:  # a contract without the code: a plain bad parameter
+            raise gateway.bad_request("invalid_parameter", f"Invalid agent_id: {problem}", "agent_id")
+        from conformance.reference.app import Reject
+
+        raise Reject(code.status, code.code, f"Invalid agent_id: {problem}", "agent_id")
+    if not sessions.try_open(key, unlimited=gateway.defects.on("no_concurrency_limit")):
+        raise gateway.reject(
+            "concurrency_limited",
+            "Too many concurrent realtime sessions for this key; close one and retry.",
+            gateway.retry_after(CONCURRENCY_RETRY_AFTER_S),
+        )
+
+
+def _denial(gateway: Gateway, reject: Reject, request_id: str) -> Response:
+    """The HTTP answer to a refused handshake: the profile's envelope plus the request-id header."""
+    response = gateway.render(reject)
+    if not (gateway.defects.on("no_request_id") and reject.status >= 400):
+        response.headers[gateway.profile.request_id_header] = request_id
+    return response
+

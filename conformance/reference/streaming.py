@@ -1,0 +1,76 @@
+"""The reference gateway's streaming errors (ENV-6): before the first event, and after it.
+
+Before a stream starts the gateway still owns the status line, so a rejection is a normal JSON
+error with its status. Once `200 text/event-stream` is out, the only way left to report a failure
+is an SSE event whose data is the profile's envelope, after which the stream ends. The model
+`MIDSTREAM_FAIL_MODEL` (named in the written target config as `streaming.midstream_error`) plays an
+upstream that dies after its first chunk.
+
+Two defects live here: `stream_prestart_error_as_sse` (a rejected `stream: true` request gets a
+200 event stream carrying the error) and `midstream_error_not_enveloped` (the mid-stream error
+event is a bare string, not the envelope).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
+
+if TYPE_CHECKING:
+    from conformance.reference.app import Call, Gateway
+
+UPSTREAM_FAILURE = "The upstream model stopped responding; the stream was cut off."
+
+
+def _event(payload: Any) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return b"data: " + data.encode() + b"\n\n"
+
+
+def _error_event(gateway: Gateway, status: int, code: str | None, message: str) -> bytes:
+    if gateway.defects.on("midstream_error_not_enveloped"):
+        return _event(f"error: {message}")
+    return _event(gateway.dialect.body(status, code, message))
+
+
+def fails_midstream(call: Call) -> bool:
+    return call.params["model"] == MIDSTREAM_FAIL_MODEL
+
+
+def cut_after_first_event(gateway: Gateway, stream: StreamingResponse) -> StreamingResponse:
+    """Let the first event through, stop the upstream (which charges what was delivered), then
+    report the failure as an error event: the status line is long gone."""
+    upstream = stream.body_iterator
+
+    async def body() -> AsyncIterator[Any]:
+        try:
+            async for chunk in upstream:
+                yield chunk
+                break
+        finally:
+            await upstream.aclose()  # type: ignore[attr-defined]
+        yield _error_event(gateway, 502, gateway.dialect.open_code("server_error"), UPSTREAM_FAILURE)
+
+    stream.body_iterator = body()
+    return stream
+
+
+async def prestart_error_as_sse(request: Request, handle: Callable[[], Awaitable[Response]]) -> Response:
+    """The `stream_prestart_error_as_sse` defect: commit to 200 SSE before the checks have run."""
+    raw = await request.body()  # cached: the pipeline reads it again from the cache
+    try:
+        wants_stream = json.loads(raw).get("stream") is True
+    except (ValueError, AttributeError):
+        wants_stream = False
+    response = await handle()
+    if not wants_stream or response.status_code < 400 or not isinstance(response.body, bytes):
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return Response(_event(json.loads(response.body)) + b"data: [DONE]\n\n", status_code=200,
+                    media_type="text/event-stream", headers=headers)

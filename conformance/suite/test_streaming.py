@@ -1,0 +1,101 @@
+"""ENV-6: where a streaming error appears — a JSON error before the stream, an SSE event after it.
+
+Before the first event the gateway still owns the status line: a rejected `stream: true` request
+must get the same JSON error (and status) as without streaming, never a 200 event stream that
+SDKs would read as success. After the first event the error can only be an event; its data must
+be the envelope, and the stream must still end cleanly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+
+from conformance import checks, sse
+from conformance.client import Exchange
+from conformance.outcomes import cite
+from conformance.scenarios import BURST_HEADROOM, BURST_UNKNOWN_LIMIT
+
+PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
+
+
+def _stream(book, api_key: str | None, label: str, **overrides: Any) -> Exchange:
+    return book.chat(api_key, label=label, json=book.chat_body(stream=True, **overrides))
+
+
+def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, str | None, list[Exchange]]:
+    """Send the case's rejected streaming request → (exchange, expected status, expected code, streams seen)."""
+    label = f"stream:{case}"
+    if case == "unauthorized":
+        return _stream(book, "sk-" + secrets.token_hex(24), label), 401, profile.unauthorized_code, []
+    if case == "bad_params":
+        return _stream(book, need_role("valid")["api_key"], label, temperature=7), 400, None, []
+    if case == "no_credit":
+        code = next((c for c in profile.codes if c.role == "no_credit"), None)
+        if code is None:
+            pytest.skip("the profile catalogues no code for role 'no_credit'")
+        return _stream(book, need_role("no_credit")["api_key"], label), code.status, code.code, []
+    code = next((c for c in profile.codes if c.trigger == "burst"), None)
+    if code is None:
+        pytest.skip("the profile catalogues no rate-limit code")
+    role = need_role(code.role)
+    if not run.billable_allowed:
+        pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
+    attempts = int(role["limit"]) + BURST_HEADROOM if role.get("limit") else BURST_UNKNOWN_LIMIT
+    streams: list[Exchange] = []
+    for _ in range(attempts):
+        exchange = _stream(book, role["api_key"], label)
+        if not _served(exchange, profile):
+            return exchange, code.status, code.code, streams
+        streams.append(exchange)
+    pytest.fail(f"{attempts} streaming requests with role '{code.role}' never got {code.status}: "
+                f"no rate limit to check (see MAP-3)")
+
+
+def _served(exchange: Exchange, profile) -> bool:
+    """A stream that started and does not open with an error: the burst has not been refused yet."""
+    if exchange.status != 200 or exchange.content_type != sse.EVENT_STREAM:
+        return False
+    events, _ = sse.parse(exchange.text)
+    return bool(events) and not sse.is_error_event(events[0], profile)
+
+
+@pytest.mark.requirement("ENV-6")
+@pytest.mark.parametrize("case", PRESTART_CASES)
+def test_error_before_stream_is_json(case, book, need_role, profile, run, rule):
+    exchange, status, code, streams = _prestart(case, book, need_role, profile, run)
+    cite(exchange, *streams[-2:])
+    assert exchange.status is not None, f"{exchange.describe()}: the target did not answer"
+    assert exchange.status == status and exchange.content_type != sse.EVENT_STREAM, (
+        f"{exchange.describe()}: a stream:true request rejected before the stream started must get a JSON "
+        f"error with status {status}, got {exchange.status} {exchange.content_type or '(none)'}" + rule
+    )
+    problems = checks.envelope_problems(exchange, profile)
+    found, actual = checks.code_of(exchange, profile)
+    if not problems and code is not None and actual != code:
+        problems.append(f"{exchange.describe()}: expected code {code!r}, got {actual if found else '(none)'!r}")
+    problems += [p for s in streams for p in sse.stream_problems(s, profile)]
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-6")
+def test_success_stream_well_formed(book, need_role, profile, rule):
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:success")
+    cite(exchange)
+    problems = sse.stream_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("ENV-6")
+def test_error_after_first_event_is_an_event(book, need_role, target_config, profile, rule):
+    section = target_config.section("streaming")
+    overlay = (section or {}).get("midstream_error")
+    if not isinstance(overlay, dict):
+        pytest.skip(target_config.missing_section_reason("streaming") if section is None
+                    else "section 'streaming' has no midstream_error in the target config")
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error", **overlay)
+    cite(exchange)
+    problems = sse.midstream_error_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
