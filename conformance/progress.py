@@ -1,0 +1,66 @@
+"""Per-test plumbing for conformance runs that is not about results: a progress line as each
+requirement group starts (a 10-minute run against a remote gateway should say what it is doing),
+and clean JUnit properties (requirement id and level, never the evidence dict) for `--junitxml`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.render.junit import clean_user_properties
+from conformance.requirements import get as get_requirement
+
+GROUP_TITLES = {
+    "ENV": "error envelope", "HDR": "headers", "MAP": "status and code mapping", "RTY": "retry rules",
+    "CHG": "not charged", "PRB": "problem+json (management)", "FUZ": "fuzzing", "SEC": "credential hygiene",
+}
+
+
+class ConformanceReporting:
+    def __init__(self, config: pytest.Config, controller: bool) -> None:
+        self.config = config
+        self.controller = controller
+        self.groups_of: dict[str, str] = {}
+        self.announced: set[str] = set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker("requirement")
+            if marker is not None and marker.args:
+                self.groups_of[item.nodeid] = str(marker.args[0]).split("-")[0]
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("requirement")
+        requirement = get_requirement(marker.args[0]) if marker is not None and marker.args else None
+        if requirement is not None and not any(name == "requirement" for name, _ in item.user_properties):
+            item.user_properties += [("requirement", requirement.id), ("level", requirement.level)]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        group = self.groups_of.get(nodeid)
+        if group is not None:
+            self._announce(group)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.controller:
+            return
+        if not self.groups_of:  # xdist controller: no collection here, learn the group from results
+            for name, value in report.user_properties:
+                if name == "requirement" and isinstance(value, str):
+                    self._announce(value.split("-")[0])
+        if report.when == "teardown":
+            report.user_properties[:] = clean_user_properties(report.user_properties)
+
+    def _announce(self, group: str) -> None:
+        if not self.controller or group in self.announced:
+            return
+        self.announced.add(group)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() >= -1:
+            if getattr(reporter._tw, "width_of_current_line", 0):  # -q prints dots without a newline
+                reporter._tw.line()
+            reporter.write_line(f"gateway-conformance: {group} {GROUP_TITLES.get(group, '')} …".rstrip(), cyan=True)
