@@ -1,10 +1,12 @@
 """Per-test plumbing for conformance runs that is not about results: a progress line as each
 requirement group starts (a 10-minute run against a remote gateway should say what it is doing),
-and clean JUnit properties (requirement id and level, never the evidence dict) for `--junitxml`.
+and clean JUnit properties for `--junitxml`: each test case carries its requirement id and level,
+and structured user properties (the result dict with its evidence) never reach the XML.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -52,8 +54,10 @@ class ConformanceReporting:
             for name, value in report.user_properties:
                 if name == "requirement" and isinstance(value, str):
                     self._announce(value.split("-")[0])
-        if report.when == "teardown":
-            report.user_properties[:] = clean_user_properties(report.user_properties)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.controller:  # every plugin is configured by now, the JUnit writer included
+            clean_junit_properties(session.config)
 
     def _announce(self, group: str) -> None:
         if not self.controller or group in self.announced:
@@ -64,3 +68,27 @@ class ConformanceReporting:
             if getattr(reporter._tw, "width_of_current_line", 0):  # -q prints dots without a newline
                 reporter._tw.line()
             reporter.write_line(f"gateway-conformance: {group} {GROUP_TITLES.get(group, '')} …".rstrip(), cyan=True)
+
+
+def clean_junit_properties(config: pytest.Config) -> None:
+    """Let pytest's `--junitxml` see only scalar user properties (requirement, level), never a dict.
+
+    Only the JUnit writer's view is filtered (its `finalize` gets a copy of the report): other
+    plugins reading structured `user_properties` (results, observer findings) still see them whole.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest without it: nothing to clean
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None or getattr(xml, "_gwc_clean", False):
+        return
+    finalize = xml.finalize
+
+    def clean_finalize(report: Any) -> None:
+        view = copy.copy(report)
+        view.user_properties = clean_user_properties(list(getattr(report, "user_properties", [])))
+        finalize(view)
+
+    xml.finalize = clean_finalize
+    xml._gwc_clean = True

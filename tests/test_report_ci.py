@@ -186,3 +186,34 @@ def test_html_page_renders_in_headless_chromium(artifacts, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+
+
+def test_junitxml_gets_scalars_only_while_plugins_still_see_structured_properties(tmp_path):
+    probe = tmp_path / "gwc_probe.py"
+    probe.write_text(
+        "seen = []\n"
+        "def pytest_runtest_setup(item):\n"
+        "    item.user_properties.append(('findings', {'observer': 'a finding dict'}))\n"
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'teardown':\n"
+        "        seen.extend(v for n, v in report.user_properties if n == 'findings')\n"
+        "def pytest_sessionfinish(session):\n"
+        "    print('PROBE-SAW', len(seen))\n",
+        encoding="utf-8",
+    )
+    env = {**NO_STEP_SUMMARY, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    junit = tmp_path / "junit.xml"
+    run = run_suite(tmp_path, "-p", "gwc_probe", "--junitxml", str(junit), "-k", "test_error_envelope_valid", env=env)
+    assert run.returncode == 0, run.output[-3000:]
+    seen = int(re.search(r"PROBE-SAW (\d+)", run.output).group(1))
+    assert seen > 0  # other plugins still get the dict
+    xml = junit.read_text(encoding="utf-8")
+    assert "a finding dict" not in xml
+    assert xml.count('<property name="requirement" value="ENV-1"') == seen
+
+
+def test_bad_baseline_stops_the_run_in_one_line(tmp_path):
+    run = run_suite(tmp_path, "--baseline", str(tmp_path / "missing.yaml"), env=NO_STEP_SUMMARY)
+    assert run.returncode == 4, run.output[-2000:]
+    assert "baseline" in run.output and "missing.yaml: cannot read" in run.output
+    assert "Traceback" not in run.output and run.report is None
