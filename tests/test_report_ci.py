@@ -32,6 +32,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def run_with_plugin(tmp_path: Path, name: str, source: str, *args: str):
+    """The suite with an extra pytest plugin `name` (source given) loaded by `-p`: crash injection, probes."""
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    env = {**NO_STEP_SUMMARY, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    return run_suite(tmp_path, "-p", name, *args, env=env)
+
+
 def write_baseline(path: Path, *entries: str) -> Path:
     path.write_text("deviations:\n" + "".join(entries), encoding="utf-8")
     return path
@@ -71,17 +78,12 @@ def test_expired_entry_counts_as_not_listed(tmp_path):
 
 
 def test_a_suite_crash_is_error_and_incomplete_never_non_conformant(tmp_path):
-    plugin = tmp_path / "gwc_inject_crash.py"
-    plugin.write_text(
+    run = run_with_plugin(tmp_path, "gwc_inject_crash", (
         "import pytest\n\n"
         "@pytest.hookimpl(tryfirst=True)\n"
         "def pytest_runtest_call(item):\n"
         "    if item.name == 'test_message_non_empty[no_credentials]':\n"
-        "        raise RuntimeError('injected crash inside the suite')\n",
-        encoding="utf-8",
-    )
-    env = {**NO_STEP_SUMMARY, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
-    run = run_suite(tmp_path, "-p", "gwc_inject_crash", env=env)
+        "        raise RuntimeError('injected crash inside the suite')\n"))
     assert run.returncode == 1, run.output[-3000:]
     validate_report(run.report)
     row = next(r for r in run.report["requirements"] if r["id"] == "ENV-4")
@@ -189,8 +191,8 @@ def test_html_page_renders_in_headless_chromium(artifacts, tmp_path):
 
 
 def test_junitxml_gets_scalars_only_while_plugins_still_see_structured_properties(tmp_path):
-    probe = tmp_path / "gwc_probe.py"
-    probe.write_text(
+    junit = tmp_path / "junit.xml"
+    run = run_with_plugin(tmp_path, "gwc_probe", (
         "seen = []\n"
         "def pytest_runtest_setup(item):\n"
         "    item.user_properties.append(('findings', {'observer': 'a finding dict'}))\n"
@@ -198,12 +200,7 @@ def test_junitxml_gets_scalars_only_while_plugins_still_see_structured_propertie
         "    if report.when == 'teardown':\n"
         "        seen.extend(v for n, v in report.user_properties if n == 'findings')\n"
         "def pytest_sessionfinish(session):\n"
-        "    print('PROBE-SAW', len(seen))\n",
-        encoding="utf-8",
-    )
-    env = {**NO_STEP_SUMMARY, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
-    junit = tmp_path / "junit.xml"
-    run = run_suite(tmp_path, "-p", "gwc_probe", "--junitxml", str(junit), "-k", "test_error_envelope_valid", env=env)
+        "    print('PROBE-SAW', len(seen))\n"), "--junitxml", str(junit), "-k", "test_error_envelope_valid")
     assert run.returncode == 0, run.output[-3000:]
     seen = int(re.search(r"PROBE-SAW (\d+)", run.output).group(1))
     assert seen > 0  # other plugins still get the dict
