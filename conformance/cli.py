@@ -14,7 +14,7 @@ from typing import Sequence
 from conformance import __version__
 from conformance.errors import ConformanceError
 
-SUBCOMMANDS = ("run", "reference", "init", "profiles", "requirements")
+SUBCOMMANDS = ("run", "reference", "init", "profiles", "requirements", "render", "diff", "gate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     reqs.add_argument("--json", action="store_true")
     reqs.add_argument("--profile", default=None, help="only those that apply to this profile")
     reqs.set_defaults(func=_requirements)
+
+    from conformance.cli_reports import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 

@@ -54,10 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="allow tests that spend real money on a non-reference target")
     group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
                     help="start the reference gateway with this defect switched on (self-tests, demos)")
+    group.addoption("--baseline", dest="conformance_baseline", default=None, metavar="PATH",
+                    help="known deviations (YAML): listed failures are reported as known and do not fail the run")
 
 
 _OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
-                "reference_defects")
+                "reference_defects", "conformance_baseline")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:
@@ -103,6 +105,9 @@ class SessionState:
         self.reference_process: Any = None
         self.results = Results(context.profile, context.level)
         self.report_written: Path | None = None
+        self.baseline: Any = None
+        self.report: dict[str, Any] | None = None
+        self.accepted = False
 
     def stop_reference(self) -> None:
         if self.reference_process is not None:
@@ -119,6 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not is_conformance_run(config):
         return
+    from conformance.progress import ConformanceReporting
+
+    config.pluginmanager.register(ConformanceReporting(config, not hasattr(config, "workerinput")), "gateway-conformance-reporting")
     if hasattr(config, "workerinput"):
         context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
         config.stash[CONTEXT] = context
@@ -144,6 +152,10 @@ def _start(config: pytest.Config) -> RunContext:
     context, _ = resolve(config.option)
     state = SessionState(context)
     config.stash[STATE] = state
+    if config.getoption("conformance_baseline"):
+        from conformance.baseline import load_baseline
+
+        state.baseline = load_baseline(config.getoption("conformance_baseline"))
     if context.reference:
         from conformance.reference.server import ReferenceProcess
 
@@ -343,8 +355,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.results.extend(TestResult.from_dict(v) for v in _pending)
     _pending.clear()
     context = state.context
+    from conformance import ci
+    from conformance.redact import Redactor
+
+    report = state.report = ci.complete_report(_build(state), config, state.baseline, Redactor(context.config.secrets()))
+    state.accepted = ci.accept_known_failures(session, report, state.results.tests)
+    ci.write_step_summary(report)
     if context.report_path:
-        report = _build(state)
         try:
             state.report_written = write_report(report, context.report_path)
         except (OSError, ConformanceError) as exc:
@@ -381,6 +398,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tw.section(f"gateway-conformance: {context.profile.id} @ {target}", sep="=", bold=True)
     colour = {"conformant": {"green": True}, "non-conformant": {"red": True}, "incomplete": {"yellow": True}}[verdict]
     tw.line(f"verdict: {verdict}", bold=True, **colour)
+    from conformance.baseline import summary_line
+
+    baseline = summary_line(state.report) if state.report else None
+    if baseline:
+        tw.line(baseline + (" — the run passes" if state.accepted else ""), yellow=True)
     for level in ("MUST", "SHOULD"):
         counts = summary[level]
         parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped", "inconclusive", "error") if counts[k] or k == "passed"]
