@@ -48,7 +48,10 @@ def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: di
                "--report", str(report), *args]
     for defect in defects:
         command += ["--reference-defect", defect]
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GWC_REFERENCE_DEFECTS", "PYTHONDONTWRITEBYTECODE")}
+    # Inner runs must not inherit: defects meant for another run, a bytecode switch that makes every
+    # start recompile ~300 modules, or the CI step summary (each inner run would append to it).
+    inherited = ("GWC_REFERENCE_DEFECTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
+    full_env = {k: v for k, v in os.environ.items() if k not in inherited}
     full_env.update(env or {})
     done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     data = json.loads(report.read_text()) if report.exists() else None
