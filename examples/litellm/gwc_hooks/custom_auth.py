@@ -4,7 +4,10 @@ An unknown key raises, which LiteLLM turns into its 401 answer; a known one beco
 UserAPIKeyAuth carrying the role's limits, which LiteLLM's common checks then enforce (model
 access, rpm). One exception, found by reading LiteLLM 1.99.4: the key-level `max_budget` check
 (`_virtual_key_max_budget_check`) runs only on the virtual-key path, never after custom_auth, so
-the hook calls that same LiteLLM function itself — the rejection is still LiteLLM's own.
+the hook calls that same LiteLLM function itself — the rejection is still LiteLLM's own. Likewise
+`blocked` is checked only for virtual keys; the hook raises what that check raises
+(user_api_key_auth.py, "base case: key is disabled") so the `disabled` role answers as a blocked
+LiteLLM key does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     if fields is None:
         raise Exception("invalid API key")
     # `token` is what LiteLLM's rate limiter and spend tracking key on: a stable hash, never the key.
+    if fields.get("blocked"):
+        raise Exception("Key is blocked. Update via `/key/unblock` if you're an admin.")
     token = hashlib.sha256(api_key.encode()).hexdigest()
     auth = UserAPIKeyAuth(api_key=api_key, token=token, **fields)
     if auth.max_budget is not None and RouteChecks.is_llm_api_route(route=request.url.path):

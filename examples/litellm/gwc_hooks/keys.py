@@ -15,5 +15,6 @@ KEYS: dict[str, dict[str, Any]] = {
     "sk-gwc-ratelimited-00000000003": {"key_alias": "rate_limited", "models": [], "rpm_limit": 3},
     "sk-gwc-overbudget-000000000004": {"key_alias": "over_key_budget", "models": [], "max_budget": 0.0001,
                                        "spend": 1.0},
+    "sk-gwc-disabled-00000000000006": {"key_alias": "disabled", "models": [], "blocked": True},
     "sk-gwc-billing-admin-00000005": {"key_alias": "billing", "models": []},
 }
