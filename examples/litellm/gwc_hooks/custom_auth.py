@@ -29,9 +29,9 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     fields = KEYS.get(api_key)
     if fields is None:
         raise Exception("invalid API key")
-    # `token` is what LiteLLM's rate limiter and spend tracking key on: a stable hash, never the key.
     if fields.get("blocked"):
         raise Exception("Key is blocked. Update via `/key/unblock` if you're an admin.")
+    # `token` is what LiteLLM's rate limiter and spend tracking key on: a stable hash, never the key.
     token = hashlib.sha256(api_key.encode()).hexdigest()
     auth = UserAPIKeyAuth(api_key=api_key, token=token, **fields)
     if auth.max_budget is not None and RouteChecks.is_llm_api_route(route=request.url.path):
