@@ -13,11 +13,12 @@ import shlex
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from conformance.deadline import DeadlineExceeded, deadline_transport, read_capped, within
 from conformance.errors import ConformanceError
 from conformance.redact import Redactor
 
@@ -81,6 +82,10 @@ class Exchange:
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
     _json: Any = field(default=_UNSET, repr=False)
+
+    def __repr__(self) -> str:
+        # pytest's assertion rewriting prints the repr of what an assert touched: never the credentials
+        return f"Exchange({self.describe()})"
 
     @property
     def ok(self) -> bool:
@@ -184,6 +189,7 @@ class GatewayClient:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             headers={"user-agent": "gateway-conformance"},
             trust_env=False,
+            transport=deadline_transport(),
         )
 
     def close(self) -> None:
@@ -245,50 +251,37 @@ class GatewayClient:
         started = time.monotonic()
         deadline = started + timeout_s
         try:
-            request = self._http.build_request(
-                exchange.method,
-                exchange.url,
-                headers=exchange.request_headers,
-                content=exchange.request_body,
-                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            )
-            response = self._http.send(request, stream=True)
-            try:
-                exchange.status = response.status_code
-                exchange.headers = response.headers
-                exchange.body, exchange.truncated = self._read_capped(response.iter_bytes(), deadline)
-            finally:
-                response.close()
+            with within(timeout_s):  # also bounds a status line / headers dripped byte by byte
+                request = self._http.build_request(
+                    exchange.method,
+                    exchange.url,
+                    headers=exchange.request_headers,
+                    content=exchange.request_body,
+                    timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+                )
+                response = self._http.send(request, stream=True)
+                try:
+                    exchange.status = response.status_code
+                    exchange.headers = response.headers
+                    exchange.body, exchange.truncated = read_capped(response, self.max_body_bytes, deadline)
+                finally:
+                    response.close()
             if time.monotonic() > deadline:
                 exchange.error = f"timed out: the response took longer than {timeout_s:g} s"
         except httpx.TimeoutException:
             exchange.error = f"timed out after {timeout_s:g} s"
         except httpx.HTTPError as exc:
             exchange.error = _describe_transport_error(exc)
-        except _DeadlineExceeded:
+        except DeadlineExceeded:
             exchange.error = f"timed out: the response body took longer than {timeout_s:g} s"
         finally:
             exchange.elapsed_s = time.monotonic() - started
-
-    def _read_capped(self, chunks: Iterator[bytes], deadline: float) -> tuple[bytes, bool]:
-        buffer = bytearray()
-        for chunk in chunks:
-            buffer += chunk
-            if len(buffer) > self.max_body_bytes:
-                return bytes(buffer[: self.max_body_bytes]), True
-            if time.monotonic() > deadline:
-                raise _DeadlineExceeded
-        return bytes(buffer), False
 
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
             listener(exchange)
-
-
-class _DeadlineExceeded(Exception):
-    pass
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:

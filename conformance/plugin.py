@@ -177,10 +177,14 @@ def probe(url: str, headers: dict[str, str] | None = None) -> None:
     """One cheap request so an unreachable or non-HTTP target fails the run in seconds, not per test."""
     from conformance.client import normalise_base_url
 
+    from conformance.deadline import deadline_transport, within
+
     base = normalise_base_url(url)
-    try:
-        with httpx.Client(timeout=httpx.Timeout(PROBE_TIMEOUT_S), follow_redirects=False, trust_env=False) as http:
-            http.get(base + "/v1/models", headers=headers or {})
+    try:  # one overall deadline (a target dripping its headers byte by byte too); the body is not read
+        with httpx.Client(timeout=httpx.Timeout(PROBE_TIMEOUT_S), follow_redirects=False, trust_env=False,
+                          transport=deadline_transport()) as http, within(PROBE_TIMEOUT_S):
+            with http.stream("GET", base + "/v1/models", headers=headers or {}):
+                pass
     except httpx.TimeoutException:
         raise ConformanceError(f"cannot reach target {base}: no answer within {PROBE_TIMEOUT_S:g} s") from None
     except httpx.ConnectError as exc:

@@ -30,6 +30,7 @@ class DefectInfo:
     description: str
     kills: tuple[str, ...]
     profiles: tuple[str, ...] | None  # None: applies to every profile
+    may_also_fail: tuple[str, ...] = ()  # collateral the kill matrix tolerates (e.g. HDR-2 breaks RTY-2)
 
     def applies_to(self, profile_id: str) -> bool:
         return self.profiles is None or profile_id in self.profiles
@@ -51,11 +52,15 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Mapping[str, DefectInfo]:
         profiles = entry.get("profiles")
         if profiles is not None and (not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles)):
             raise ConfigError(f"defect catalogue {path}: {name!r} profiles must be a list of profile ids")
+        also = entry.get("may_also_fail", [])
+        if not isinstance(also, list) or not all(isinstance(k, str) for k in also):
+            raise ConfigError(f"defect catalogue {path}: {name!r} may_also_fail must be a list of requirement ids")
         catalogue[str(name)] = DefectInfo(
             name=str(name),
             description=entry["description"],
             kills=tuple(kills),
             profiles=tuple(profiles) if profiles is not None else None,
+            may_also_fail=tuple(also),
         )
     return catalogue
 

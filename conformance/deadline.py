@@ -1,0 +1,137 @@
+"""An overall deadline per request, and bodies read with a cap — where the runner meets a hostile target.
+
+Why: httpx's timeouts are per socket operation. A target that drips its status line or headers one
+byte a second never trips a read timeout, and a gzip bomb is inflated a whole network chunk at a
+time (64 KB of bomb can be hundreds of MB). So:
+
+- `deadline_transport()` is an httpx transport whose sockets shorten every connect / read / write
+  timeout to what is left of the deadline set by `within(seconds)` on this thread; past it the
+  read raises the usual `httpx.ReadTimeout` (one `time.monotonic()` per socket read: no threads).
+- `read_capped()` reads a streamed response up to a byte cap and the same deadline, inflating gzip
+  and deflate itself with `max_length` so memory stays bounded by the cap, not by the bomb.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import httpcore
+import httpx
+
+_local = threading.local()
+
+
+class DeadlineExceeded(Exception):
+    """The response (headers or body) did not arrive within the overall deadline."""
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[float]:
+    """Every socket operation on this thread, inside the block, ends by now + seconds."""
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = time.monotonic() + seconds
+    try:
+        yield _local.deadline
+    finally:
+        _local.deadline = previous
+
+
+def _left(timeout: float | None, exc: type[Exception]) -> float | None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise exc("overall deadline exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _Stream(self._backend.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+                                                 local_address=local_address, socket_options=socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _Stream(self._backend.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                         socket_options=socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def deadline_transport(**kwargs: Any) -> httpx.HTTPTransport:
+    """An `httpx.HTTPTransport` honouring `within()`. If httpcore's layout ever changes, the plain
+    transport is returned: per-operation timeouts and the body deadline still hold."""
+    transport = httpx.HTTPTransport(**kwargs)
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is not None:
+        pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
+    return transport
+
+
+def read_capped(response: httpx.Response, cap: int, deadline: float) -> tuple[bytes, bool]:
+    """(body, truncated): at most `cap` decoded bytes; `DeadlineExceeded` past `deadline`."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _inflate_capped(response, encoding, cap, deadline)
+    buffer = bytearray()
+    for chunk in response.iter_bytes():
+        buffer += chunk
+        if len(buffer) > cap:
+            return bytes(buffer[:cap]), True
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded
+    return bytes(buffer), False
+
+
+def _inflate_capped(response: httpx.Response, encoding: str, cap: int, deadline: float) -> tuple[bytes, bool]:
+    wbits = zlib.MAX_WBITS | 16 if "gzip" in encoding else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    buffer = bytearray()
+    try:
+        for raw in response.iter_raw():
+            data = raw
+            while data:
+                buffer += inflater.decompress(data, cap + 1 - len(buffer))
+                if len(buffer) > cap:
+                    return bytes(buffer[:cap]), True
+                data = inflater.unconsumed_tail
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded
+            if inflater.eof:
+                break
+        buffer += inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"cannot inflate the {encoding} body: {exc}") from None
+    return bytes(buffer[:cap]), len(buffer) > cap

@@ -1,0 +1,298 @@
+"""The mutation kill matrix: run the whole suite against the reference gateway once clean and once
+per (defect, profile) pair, and show which requirements each defect makes fail.
+
+Why: a requirement test that no defect can make fail proves nothing. The matrix is computed from
+the registry (`requirements.yaml`) and the catalogue (`defects.yaml`), so a requirement or defect
+added anywhere is picked up without touching this module.
+
+Each run is the full suite (not `-k`), so collateral failures are seen. Runs go to a pool of
+processes forked from a server that has already imported pytest and the suite's plugins, which
+saves most of pytest's start-up per run; each run starts its own reference gateway.
+
+    python -m conformance.killmatrix [--write docs/kill-matrix.md] [--jobs N] [--profile P] [--defect D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from conformance.profiles import load_profile
+from conformance.reference.defects import DefectInfo, load_catalogue
+from conformance.requirements import Requirement, registry
+from conformance.resources import PROFILES_DIR, SUITE_DIR
+
+RUN_TIMEOUT_S = 300.0
+_PRELOAD = ["pytest", "httpx", "conformance.plugin", "conformance.suite.conftest", "conformance.reference.server"]
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class Job:
+    profile: str
+    defect: str | None  # None: the clean reference gateway
+
+
+@dataclass
+class Run:
+    job: Job
+    returncode: int
+    statuses: dict[str, str]  # requirement id -> status, from the report
+    levels: dict[str, str]
+    verdict: str | None
+    output: str = ""
+    elapsed_s: float = 0.0
+
+    def failed(self, level: str | None = None) -> set[str]:
+        return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
+
+    @property
+    def errored(self) -> set[str]:
+        return {r for r, s in self.statuses.items() if s == "error"}
+
+
+def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None) -> list[Job]:
+    """Clean runs first, then every defect on every profile it applies to."""
+    catalogue = load_catalogue()
+    profiles = list(profiles or shipped_profiles())
+    wanted = list(defects) if defects is not None else list(catalogue)
+    jobs = [Job(p, None) for p in profiles] if defects is None else []
+    for name in wanted:
+        info = catalogue[name]
+        jobs += [Job(p, name) for p in profiles if info.applies_to(p)]
+    return jobs
+
+
+def suite_args(job: Job, report: Path) -> list[str]:
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(SUITE_DIR), "--report", str(report),
+            "--profile", job.profile]
+    if job.defect:
+        args += ["--reference-defect", job.defect]
+    return args
+
+
+def _run_in_child(job: Job, workdir: str) -> Run:
+    """Runs in a pool process (forked, plugins already imported): one full suite run, one report."""
+    import pytest
+
+    started = time.monotonic()
+    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
+    log = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.log"
+    os.environ.pop("GWC_REFERENCE_DEFECTS", None)
+    with open(log, "w") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+        try:
+            code = int(pytest.main(suite_args(job, report)))
+        except SystemExit as exc:  # pragma: no cover - pytest.main returns, a plugin may still exit
+            code = int(exc.code or 0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return _collect(job, code, report, log.read_text(errors="replace"), time.monotonic() - started)
+
+
+def _run_subprocess(job: Job, workdir: str) -> Run:
+    """The portable way (no fork server): a fresh `python -m pytest` per run."""
+    import subprocess
+
+    started = time.monotonic()
+    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
+    env = {k: v for k, v in os.environ.items() if k != "GWC_REFERENCE_DEFECTS"}
+    done = subprocess.run([sys.executable, "-m", "pytest", *suite_args(job, report)], env=env,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    return _collect(job, done.returncode, report, done.stdout + done.stderr, time.monotonic() - started)
+
+
+def _collect(job: Job, code: int, report: Path, output: str, elapsed: float) -> Run:
+    data: dict[str, Any] | None = json.loads(report.read_text()) if report.exists() else None
+    rows = data["requirements"] if data else []
+    return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
+               data["verdict"] if data else None, output[-4000:], elapsed)
+
+
+def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
+    """Every job, `workers` at a time (default: the number of cores)."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(_PRELOAD)
+            with ProcessPoolExecutor(workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+                futures = [pool.submit(_run_in_child, job, workdir) for job in jobs]
+                return [f.result(timeout=RUN_TIMEOUT_S) for f in futures]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda job: _run_subprocess(job, workdir), jobs))
+
+
+# --- judging ------------------------------------------------------------------------------------
+
+@dataclass
+class Matrix:
+    """The runs, judged against the registry and the catalogue."""
+
+    runs: list[Run]
+    elapsed_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.problems = judge(self.runs)
+
+    def run(self, profile: str, defect: str | None) -> Run | None:
+        return next((r for r in self.runs if r.job == Job(profile, defect)), None)
+
+    @property
+    def profiles(self) -> list[str]:
+        return sorted({r.job.profile for r in self.runs})
+
+
+def covered(requirement: Requirement, profile_id: str) -> bool:
+    """Applicable to the profile and tested on this branch (not `planned`)."""
+    return not requirement.planned and requirement.applies_to(load_profile(profile_id))
+
+
+def expected_kills(info: DefectInfo, profile_id: str) -> set[str]:
+    """The catalogued kills this branch can show on this profile (planned ids have no test yet)."""
+    reqs = registry()
+    return {k for k in info.kills if k in reqs and covered(reqs[k], profile_id)}
+
+
+def judge(runs: list[Run]) -> list[str]:
+    """Every way the matrix falls short, one line each."""
+    catalogue = load_catalogue()
+    reqs = registry()
+    problems: list[str] = []
+    killers: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        job, where = run.job, f"{run.job.defect or 'clean'} on {run.job.profile}"
+        if run.verdict is None:
+            problems.append(f"{where}: no report (exit {run.returncode}): {_last_line(run.output)}")
+            continue
+        if run.errored:
+            problems.append(f"{where}: suite errors in {', '.join(sorted(run.errored))}")
+        if job.defect is None:
+            if run.failed():
+                problems.append(f"{where}: the clean reference fails {', '.join(sorted(run.failed()))}")
+            planned = [r for r in reqs.values() if r.planned and r.applies_to(load_profile(job.profile))]
+            if not planned and run.verdict != "conformant":
+                problems.append(f"{where}: verdict {run.verdict}, expected conformant")
+            continue
+        info = catalogue[job.defect]
+        for rid in run.failed():
+            killers.setdefault((rid, job.profile), []).append(job.defect)
+        missed = expected_kills(info, job.profile) - run.failed()
+        if missed:
+            problems.append(f"{where}: expected {', '.join(sorted(missed))} to fail, they did not")
+        allowed = set(info.kills) | set(info.may_also_fail)
+        stray = run.failed("MUST") - allowed
+        if stray:
+            problems.append(f"{where}: MUST {', '.join(sorted(stray))} also failed (not in kills / may_also_fail)")
+    for profile_id in sorted({r.job.profile for r in runs}):
+        if not any(r.job.defect for r in runs if r.job.profile == profile_id):
+            continue
+        for rid, requirement in reqs.items():
+            if covered(requirement, profile_id) and (rid, profile_id) not in killers:
+                problems.append(f"{rid} on {profile_id}: no defect makes it fail (a test that cannot fail)")
+    return problems
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+def render(matrix: Matrix) -> str:
+    """docs/kill-matrix.md: one table per profile, defects × requirements."""
+    catalogue = load_catalogue()
+    reqs = registry()
+    out = ["# Kill matrix", "",
+           "Generated by `python -m conformance.killmatrix --write docs/kill-matrix.md` (also run by",
+           "`tests/test_kill_matrix.py`). Each row is one full suite run against the reference gateway",
+           "with one defect of `conformance/data/defects.yaml` switched on; each column a requirement",
+           "of `conformance/data/requirements.yaml` that applies to the profile and has tests.", "",
+           "`K` the defect kills it as catalogued · `k` it also fails (allowed collateral) ·",
+           "`!` it fails and the catalogue does not say so · `MISS` catalogued but did not fail ·",
+           "blank: passed.", ""]
+    for profile_id in matrix.profiles:
+        ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
+        out += [f"## {profile_id}", "", "| defect | " + " | ".join(ids) + " |",
+                "|---|" + "---|" * len(ids)]
+        clean = matrix.run(profile_id, None)
+        if clean is not None:
+            out.append("| *(clean)* | " + " | ".join("!" if clean.statuses.get(i) == "failed" else ""
+                                                   for i in ids) + " |")
+        for name, info in catalogue.items():
+            run = matrix.run(profile_id, name)
+            if run is None:
+                continue
+            cells = []
+            expected = expected_kills(info, profile_id)
+            for rid in ids:
+                failed = run.statuses.get(rid) == "failed"
+                if rid in expected:
+                    cells.append("K" if failed else "MISS")
+                elif failed:
+                    cells.append("k" if rid in set(info.kills) | set(info.may_also_fail)
+                                 or reqs[rid].level == "SHOULD" else "!")
+                else:
+                    cells.append("")
+            out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        killed_by = {rid: sorted(r.job.defect for r in matrix.runs
+                                 if r.job.profile == profile_id and r.job.defect and rid in r.failed())
+                     for rid in ids}
+        out += ["", "Killed by:", ""]
+        out += [f"- {rid}: " + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**") for rid in ids]
+        out.append("")
+    planned = [rid for rid, r in reqs.items() if r.planned]
+    if planned:
+        out += ["Planned (no tests on this branch yet, not in the matrix): " + ", ".join(planned) + ".", ""]
+    if matrix.problems:
+        out += ["## Problems", ""] + [f"- {p}" for p in matrix.problems] + [""]
+    return "\n".join(out)
+
+
+def compute(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
+            workers: int | None = None) -> Matrix:
+    jobs = plan(profiles, defects)
+    started = time.monotonic()
+    runs = run_all(jobs, workers)
+    return Matrix(runs, elapsed_s=time.monotonic() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.killmatrix", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", metavar="PATH", help="write the matrix as Markdown here")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel suite runs (default: cores)")
+    parser.add_argument("--profile", action="append", help="only this profile (repeatable)")
+    parser.add_argument("--defect", action="append", help="only this defect (repeatable; skips clean runs)")
+    args = parser.parse_args(argv)
+    matrix = compute(args.profile, args.defect, args.jobs)
+    text = render(matrix)
+    print(text)
+    print(f"{len(matrix.runs)} suite runs in {matrix.elapsed_s:.1f} s wall time")
+    if args.write:
+        Path(args.write).write_text(text)
+    for problem in matrix.problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if matrix.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The mutation kill matrix: every tested requirement can fail, every defect fails what it claims.
+
+The suite runs once clean and once per (defect, profile) pair of the catalogue, all in one
+module-scoped fixture (parallel, one reference gateway per run); the tests below only read it.
+Requirements and defects added on other branches are picked up from the registry and catalogue.
+The matrix is printed and written to docs/kill-matrix.md (`python -m conformance.killmatrix
+--write docs/kill-matrix.md` does the same by hand).
+"""
+
+from __future__ import annotations
+
+
+import pytest
+
+from conformance import killmatrix
+from conformance.killmatrix import Job, Matrix, covered, expected_kills
+from conformance.profiles import load_profile
+from conformance.reference.defects import load_catalogue
+from conformance.requirements import registry
+from tests.conftest import REPO
+
+PROFILES = killmatrix.shipped_profiles()
+DEFECT_JOBS = [job for job in killmatrix.plan(PROFILES) if job.defect]
+PAIRS = [(rid, p) for p in PROFILES for rid, r in registry().items() if covered(r, p)]
+
+
+@pytest.fixture(scope="module")
+def matrix() -> Matrix:
+    result = killmatrix.compute(PROFILES)
+    text = killmatrix.render(result)
+    print(text)
+    print(f"kill matrix: {len(result.runs)} suite runs in {result.elapsed_s:.1f} s wall time")
+    doc = REPO / "docs" / "kill-matrix.md"
+    if not doc.exists() or doc.read_text() != text:
+        doc.write_text(text)
+    return result
+
+
+def _run(matrix: Matrix, profile: str, defect: str | None):
+    run = matrix.run(profile, defect)
+    assert run is not None and run.verdict is not None, f"no report: {run.output[-2000:] if run else 'not run'}"
+    return run
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_clean_reference(matrix, profile):
+    """No requirement fails on the clean gateway; conformant once nothing applicable is planned."""
+    run = _run(matrix, profile, None)
+    assert not run.failed(), run.output[-3000:]
+    assert not run.errored, run.output[-3000:]
+    planned = [r.id for r in registry().values() if r.planned and r.applies_to(load_profile(profile))]
+    if not planned:
+        assert run.verdict == "conformant", run.statuses
+
+
+@pytest.mark.parametrize("job", DEFECT_JOBS, ids=[f"{j.defect}-{j.profile}" for j in DEFECT_JOBS])
+def test_defect_kills_its_requirements(matrix, job: Job):
+    """The catalogued requirements fail; no other MUST fails unless the catalogue allows it."""
+    run = _run(matrix, job.profile, job.defect)
+    info = load_catalogue()[job.defect]
+    missed = expected_kills(info, job.profile) - run.failed()
+    assert not missed, f"{job.defect} on {job.profile}: {sorted(missed)} did not fail\n{run.output[-3000:]}"
+    stray = run.failed("MUST") - set(info.kills) - set(info.may_also_fail)
+    assert not stray, f"{job.defect} on {job.profile}: MUST {sorted(stray)} failed too\n{run.output[-3000:]}"
+    assert not run.errored, run.output[-3000:]
+    assert run.verdict == "non-conformant" or not run.failed("MUST"), run.verdict
+    assert run.returncode != 0
+
+
+@pytest.mark.parametrize("requirement,profile", PAIRS, ids=[f"{r}-{p}" for r, p in PAIRS])
+def test_every_requirement_can_fail(matrix, requirement, profile):
+    """A requirement no defect can make fail is a test that cannot fail."""
+    killers = [r.job.defect for r in matrix.runs
+               if r.job.profile == profile and r.job.defect and requirement in r.failed()]
+    assert killers, f"{requirement} on {profile}: no defect in defects.yaml makes it fail"
+
+
+def test_matrix_has_no_problems(matrix):
+    assert not matrix.problems, "\n".join(matrix.problems)
+
+
+# --- the catalogue itself (no suite runs) ---------------------------------------------------------
+
+def test_catalogue_names_real_requirements_and_profiles():
+    for name, info in load_catalogue().items():
+        unknown = [k for k in info.kills + info.may_also_fail if k not in registry()]
+        assert not unknown, f"{name}: unknown requirement ids {unknown}"
+        assert not set(info.kills) & set(info.may_also_fail), f"{name}: an id is both killed and collateral"
+        assert all(p in PROFILES for p in info.profiles or ()), f"{name}: unknown profile in {info.profiles}"
+        assert any(expected_kills(info, p) or any(registry()[k].planned for k in info.kills)
+                   for p in PROFILES if info.applies_to(p)), f"{name}: kills nothing on any profile it applies to"
+
+
+
+
+def test_planning_follows_the_catalogue():
+    """Profile-specific defects only run where they apply; every other defect runs on every profile."""
+    for name, info in load_catalogue().items():
+        expected = {p for p in PROFILES if info.applies_to(p)}
+        assert {j.profile for j in DEFECT_JOBS if j.defect == name} == expected, name
