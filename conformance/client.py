@@ -248,7 +248,7 @@ class GatewayClient:
             request = self._http.build_request(
                 exchange.method,
                 exchange.url,
-                headers=exchange.request_headers,
+                headers=httpx.Headers(exchange.request_headers, encoding="utf-8"),  # fuzzers send non-ASCII
                 content=exchange.request_body,
                 timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             )
