@@ -106,6 +106,10 @@ class Exchange:
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
+    def __repr__(self) -> str:
+        # pytest's assertion rewriting prints reprs: the dataclass one would show live credentials.
+        return f"Exchange({self.describe()})"
+
     def describe(self) -> str:
         """`POST /v1/chat/completions → 429`: how failures name the exchange (no credentials)."""
         path = urlsplit(self.url).path or "/"
