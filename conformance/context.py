@@ -19,7 +19,7 @@ from conformance.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
 DEFAULT_PROFILE = "pyai"
-DEFAULT_FUZZ_EXAMPLES = 25
+DEFAULT_FUZZ_EXAMPLES = 15
 
 
 def check_target_url(url: str) -> str:
