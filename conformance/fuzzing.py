@@ -178,13 +178,14 @@ def _flatten(group: BaseException) -> list[BaseException]:
     return [group]
 
 
-def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int) -> str:
-    """One line for a failure: the problem, the seed, and a curl line that reproduces it (redacted)."""
+def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int | None) -> str:
+    """One line for a failure: the problem, the seed (None: a fixed probe), and a redacted curl line."""
     curl = finding.exchange.curl(client.redactor)
     if len(curl) > 600:
         curl = curl[:600] + f"… [{len(curl)} chars; full command in the report evidence]"
     problem = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
-    return client.redactor.text(f"{problem}; shrunk example (--hypothesis-seed {seed}): {curl}")
+    how = f"shrunk example (--hypothesis-seed {seed})" if seed is not None else "reproduce"
+    return client.redactor.text(f"{problem}; {how}: {curl}")
 
 
 # --- strategies beyond the schema --------------------------------------------------------------

@@ -69,8 +69,12 @@ class SpendReader:
                 out[role] = -(self._lookup("balance", key_id=str(key_id))[0] or 0.0)
         return out
 
+    @property
+    def prices_requests(self) -> bool:
+        return bool((self.section or {}).get("request_cost"))
+
     def request_cost(self, request_id: str) -> float | None:
         """What one request cost, or None when the config has no per-request lookup."""
-        if not (self.section or {}).get("request_cost"):
+        if not self.prices_requests:
             return None
         return self._lookup("request_cost", request_id=request_id)[0]

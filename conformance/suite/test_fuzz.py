@@ -132,8 +132,7 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule):
     if hangs:
         cite(*(f.exchange for _, f in hangs))
         name, first = hangs[0]
-        pytest.fail(f"{name}: {describe_finding(first, client, 0).split('; shrunk example')[0]}; "
-                    f"reproduce: {first.exchange.curl(client.redactor)[:300]}" + rule, pytrace=False)
+        pytest.fail(f"{name}: {describe_finding(first, client, None)}" + rule, pytrace=False)
 
 
 @pytest.mark.requirement("FUZ-3")
@@ -206,7 +205,7 @@ def test_fuzzed_rejections_not_charged(run, client, profile, target_config, need
         pytest.fail(f"{len(charged)} of {len(rejected)} rejected fuzz requests were charged "
                     f"(spend +{delta:g}, successes account for {expected:g}); first: {charged[0].describe()}" + rule,
                     pytrace=False)
-    if oracle.request_cost("") is None or delta < expected:
+    if not oracle.prices_requests or delta < expected:
         cite(*rejected[:3])
         pytest.fail(f"spend of role 'valid' moved by {delta:g} during the fuzz run; its {len(successes)} successes "
                     f"account for {expected:g} ({len(rejected)} requests were rejected)" + rule, pytrace=False)
