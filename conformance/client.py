@@ -100,7 +100,7 @@ class Exchange:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The parsed body, or `_UNSET`-free None-safe: returns `NOT_JSON` when it does not parse."""
+        """The parsed body, or `NOT_JSON` (falsy) when there is none or it does not parse."""
         if self._json is _UNSET:
             try:
                 self._json = jsonlib.loads(self.body.decode("utf-8")) if self.body else NOT_JSON
@@ -255,7 +255,7 @@ class GatewayClient:
                 request = self._http.build_request(
                     exchange.method,
                     exchange.url,
-                    headers=exchange.request_headers,
+                    headers=httpx.Headers(exchange.request_headers, encoding="utf-8"),  # fuzzers send non-ASCII
                     content=exchange.request_body,
                     timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
                 )

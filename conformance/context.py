@@ -19,6 +19,7 @@ from conformance.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
 DEFAULT_PROFILE = "pyai"
+DEFAULT_FUZZ_EXAMPLES = 15
 
 
 def check_target_url(url: str) -> str:
@@ -47,6 +48,8 @@ class RunContext:
     report_path: str | None = None
     defects: list[str] = field(default_factory=list)
     workers: int = 1
+    fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
+    fuzz_seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -104,5 +107,27 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         allow_billable=bool(options.allow_billable or (limits.allow_billable if limits else False)),
         report_path=options.conformance_report,
         defects=list(options.reference_defects or []),
+        fuzz_examples=_fuzz_examples(getattr(options, "fuzz_examples", None)),
+        fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
     )
     return context, user_config
+
+
+def _fuzz_examples(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_FUZZ_EXAMPLES
+    if value < 0:
+        raise ConformanceError(f"--fuzz-examples {value}: give 0 (no fuzzing) or a positive number")
+    return value
+
+
+def _seed(value: Any) -> int | None:
+    """`--hypothesis-seed` (hypothesis's own option) as an int; any text is hashed to one, as hypothesis does."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        import zlib
+
+        return zlib.crc32(str(value).encode())

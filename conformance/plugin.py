@@ -19,7 +19,7 @@ import pytest
 
 from conformance import outcomes
 from conformance.client import BudgetExhausted
-from conformance.context import REFERENCE, RunContext, resolve
+from conformance.context import DEFAULT_FUZZ_EXAMPLES, REFERENCE, RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report import build_report, write_report
 from conformance.requirements import get as get_requirement
@@ -52,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="never send more than R requests per second to the target")
     group.addoption("--allow-billable", action="store_true", default=False,
                     help="allow tests that spend real money on a non-reference target")
+    group.addoption("--fuzz-examples", type=int, default=None, metavar="N",
+                    help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
     group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
                     help="start the reference gateway with this defect switched on (self-tests, demos)")
     group.addoption("--baseline", dest="conformance_baseline", default=None, metavar="PATH",
@@ -59,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 _OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
-                "reference_defects", "conformance_baseline")
+                "reference_defects", "conformance_baseline", "fuzz_examples")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:
@@ -283,9 +285,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     client = getattr(item, "_gwc_client", None)
     started = getattr(item, "_gwc_exchange_mark", 0)
     exchanges = []
+    cited = outcomes.take_cited() if client is not None else []
     if client is not None:
         sent = client.exchanges[started:]
-        exchanges = outcomes.take_cited() + [e for e in sent]
+        exchanges = cited + [e for e in sent]
     else:
         outcomes.take_cited()
     evidence = []
@@ -294,7 +297,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for exchange in exchanges:
             if exchange not in seen:
                 seen.append(exchange)
-        evidence = [e.evidence(client.redactor) for e in seen[-3:]]
+        # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
+        evidence = [e.evidence(client.redactor) for e in (cited[-3:] if cited else seen[-3:])]
         reason = client.redactor.text(reason)
     result = TestResult(
         nodeid=item.nodeid,
@@ -306,7 +310,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         duration_s=round(report.duration, 4),
     )
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
+    report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
     return report
+
+
+def observer_results(nodeid: str, client: Any) -> list[TestResult]:
+    """What the whole-run observer saw during this test, as failed results of the violated requirements."""
+    from conformance import observer
+
+    results = []
+    for finding in observer.drain():
+        redact = client.redactor if client is not None else None
+        reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+        results.append(TestResult(
+            nodeid=f"{nodeid} (observer)",
+            requirement=finding.requirement,
+            outcome="failed",
+            reason=_one_line(redact.text(reason) if redact else reason),
+            evidence=[e.evidence(redact) for e in finding.exchanges] if redact else [],
+        ))
+    return results
 
 
 def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:

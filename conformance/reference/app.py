@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from conformance.profiles import Profile
-from conformance.reference import inference, streaming
+from conformance.reference import fuzz_defects, inference, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
@@ -264,6 +264,7 @@ class Gateway:
         return self.limit_headers(self.limiter.peek(key.key_id, key.rate_limit or self.default_rate_limit))
 
     async def read_json(self, request: Request) -> dict[str, Any]:
+        fuzz_defects.check_content_type(self, request)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise self.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.", status=413)
@@ -274,6 +275,7 @@ class Gateway:
             if size > MAX_BODY_BYTES:
                 raise self.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.", status=413)
             chunks.append(chunk)
+        fuzz_defects.check_body(self, b"".join(chunks))
         try:
             body = json.loads(b"".join(chunks), parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
@@ -306,6 +308,7 @@ class Gateway:
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         limit_headers: dict[str, str] = {}
+        await fuzz_defects.maybe_hang(self, request)
         try:
             early_body = None
             if endpoint.validate is not None and self.defects.on("body_before_auth"):
@@ -330,6 +333,8 @@ class Gateway:
             response = endpoint.serve(self, Call(key, request_id_of(request.scope), params))
         except Reject as reject:
             return self.render(reject, limit_headers)
+        except fuzz_defects.DefectResponse as defect:
+            return defect.response
         response.headers.update(limit_headers)
         return response
 

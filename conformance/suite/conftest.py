@@ -19,6 +19,7 @@ from conformance.redact import Redactor
 from conformance.requirements import get as get_requirement
 from conformance.scenarios import ScenarioBook, ScenarioUnavailable, build_scenarios
 from conformance.context import DEFAULT_PROFILE
+from conformance.fuzzing import attach_observer
 from conformance.profiles import load_profile
 
 
@@ -64,6 +65,7 @@ def client(run: RunContext, target_config: TargetConfig, redactor: Redactor) -> 
         budget=RequestBudget(run.max_requests, run.max_rps),
         redactor=redactor,
     )
+    attach_observer(gateway, run.profile, target_config)
     yield gateway
     gateway.close()
 
