@@ -56,26 +56,44 @@ def oracle(client, target_config) -> BillingOracle:
     return BillingOracle(client, target_config)
 
 
+class Charges:
+    """The session's control and rejection pass, run lazily inside the first test that needs them
+    (not in fixture set-up) so their requests count in that test's evidence and request total."""
+
+    def __init__(self, oracle: BillingOracle, book, target_config, run, names: list[str]) -> None:
+        self.oracle, self.book, self.config, self.run, self.names = oracle, book, target_config, run, names
+        self._control: Control | None = None
+        self._rejections: RejectionPass | None = None
+        self.task_control: str | None = None
+
+    def control(self) -> Control:
+        if self._control is None:
+            self._control = run_control(self.oracle, self.book, self.config, self.run.billable_allowed)
+        return self._control
+
+    def live(self) -> Control:
+        """The control, for a test that needs a live view: inconclusive without one."""
+        control = self.control()
+        if not control.views:
+            inconclusive(f"CHG-0 control: {control.unavailable}")
+        return control
+
+    def rejections(self) -> RejectionPass:
+        if self._rejections is None:
+            self._rejections = rejection_pass(self.oracle, self.live(), self.book, self.names,
+                                              shared_keys_ok=self.run.workers <= 1)
+        return self._rejections
+
+
 @pytest.fixture(scope="session")
-def billing_control(oracle, book, target_config, run) -> Control:
-    return run_control(oracle, book, target_config, run.billable_allowed)
-
-
-@pytest.fixture
-def control(billing_control) -> Control:
-    """The control, for a test that needs a live view: inconclusive without one."""
-    if not billing_control.views:
-        inconclusive(f"CHG-0 control: {billing_control.unavailable}")
-    return billing_control
-
-
-@pytest.fixture(scope="session")
-def rejections(oracle, billing_control, book, run, request) -> RejectionPass:
+def charges(oracle, book, target_config, run, request) -> Charges:
     names = [n for group in _chg_scenarios(request.config).values() for n in group]
-    return rejection_pass(oracle, billing_control, book, names, shared_keys_ok=run.workers <= 1)
+    return Charges(oracle, book, target_config, run, names)
 
 
-def _not_charged(name, scenario, oracle, control, book, rejections, rule) -> None:
+def _not_charged(name, scenario, oracle, charges, book, rule) -> None:
+    control = charges.live()
+    rejections = charges.rejections()
     exchange = scenario(name)
     if exchange.status is not None and exchange.status < 400:
         pytest.skip(f"{exchange.describe()}: the request was not rejected (MAP-* report it), so it may be charged")
@@ -87,7 +105,8 @@ def _not_charged(name, scenario, oracle, control, book, rejections, rule) -> Non
 
 
 @pytest.mark.requirement("CHG-0")
-def test_billable_success_visible(billing_control, rule):
+def test_billable_success_visible(charges, rule):
+    billing_control = charges.control()
     if billing_control.exchange is not None:
         cite(billing_control.exchange)
     if not billing_control.views:
@@ -96,23 +115,23 @@ def test_billable_success_visible(billing_control, rule):
 
 
 @pytest.mark.requirement("CHG-1")
-def test_unauthorized_not_charged(rejection, scenario, oracle, control, book, rejections, rule):
-    _not_charged(rejection, scenario, oracle, control, book, rejections, rule)
+def test_unauthorized_not_charged(rejection, scenario, oracle, charges, book, rule):
+    _not_charged(rejection, scenario, oracle, charges, book, rule)
 
 
 @pytest.mark.requirement("CHG-2")
-def test_rate_limited_not_charged(rejection, scenario, oracle, control, book, rejections, rule):
-    _not_charged(rejection, scenario, oracle, control, book, rejections, rule)
+def test_rate_limited_not_charged(rejection, scenario, oracle, charges, book, rule):
+    _not_charged(rejection, scenario, oracle, charges, book, rule)
 
 
 @pytest.mark.requirement("CHG-3")
-def test_bad_params_not_charged(rejection, scenario, oracle, control, book, rejections, rule):
-    _not_charged(rejection, scenario, oracle, control, book, rejections, rule)
+def test_bad_params_not_charged(rejection, scenario, oracle, charges, book, rule):
+    _not_charged(rejection, scenario, oracle, charges, book, rule)
 
 
 @pytest.mark.requirement("CHG-4")
-def test_refusal_not_charged(rejection, scenario, oracle, control, book, rejections, rule):
-    _not_charged(rejection, scenario, oracle, control, book, rejections, rule)
+def test_refusal_not_charged(rejection, scenario, oracle, charges, book, rule):
+    _not_charged(rejection, scenario, oracle, charges, book, rule)
 
 
 # --- CHG-5: a cut stream --------------------------------------------------------------------------
@@ -122,8 +141,9 @@ def _cost_by_id(oracle: BillingOracle, profile, exchange) -> Reading:
 
 
 @pytest.mark.requirement("CHG-5")
-def test_cut_stream_not_overcharged(client, oracle, control, book, profile, need_role, rule):
+def test_cut_stream_not_overcharged(client, oracle, charges, book, profile, need_role, rule):
     valid = need_role("valid")
+    control = charges.live()
     body = book.chat_body(max_tokens=16, stream=True,
                           messages=[{"role": "user", "content": "Count from one to twenty in words."}])
     key_id = valid.get("key_id")
@@ -230,9 +250,14 @@ def _task_views(oracle, control, target_config) -> tuple[str | None, list[str]]:
     return key_id, control.spend_views() if key_id else []
 
 
-@pytest.fixture(scope="session")
-def task_control(tasks, oracle, billing_control, target_config, profile) -> str:
-    """'' when a succeeded task showed its charge; else why the task checks cannot be trusted."""
+def task_control(tasks, oracle, charges, target_config, profile) -> str:
+    """'' when a succeeded task showed its charge; else why the task checks cannot be trusted (memoised)."""
+    if charges.task_control is None:
+        charges.task_control = _run_task_control(tasks, oracle, charges.control(), target_config, profile)
+    return charges.task_control
+
+
+def _run_task_control(tasks, oracle, billing_control, target_config, profile) -> str:
     if not billing_control.views:
         return f"CHG-0 control: {billing_control.unavailable}"
     key_id, views = _task_views(oracle, billing_control, target_config)
@@ -253,9 +278,11 @@ def task_control(tasks, oracle, billing_control, target_config, profile) -> str:
 
 @pytest.mark.requirement("CHG-6")
 @pytest.mark.parametrize("outcome", ["failed", "cancelled"])
-def test_task_not_charged(outcome, tasks, task_control, oracle, control, target_config, profile, rule):
-    if task_control:
-        inconclusive(task_control)
+def test_task_not_charged(outcome, tasks, oracle, charges, target_config, profile, rule):
+    control = charges.live()
+    problem = task_control(tasks, oracle, charges, target_config, profile)
+    if problem:
+        inconclusive(problem)
     key_id, views = _task_views(oracle, control, target_config)
     if not views and "request_cost" not in control.views:
         inconclusive("no live billing view can see this task's key")
