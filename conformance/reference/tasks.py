@@ -13,6 +13,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -107,29 +108,28 @@ def task_routes(gateway: "Gateway") -> list[BaseRoute]:
             raise Reject(404, gateway.dialect.open_code("not_found"), "No task has this id.")
         return task
 
-    async def get_task(request: Request) -> Response:
-        try:
-            task = find(request)
-        except Reject as reject:
-            return gateway.render(reject)
-        with gateway.tasks.lock:
-            _advance(gateway, task)
-        return _json(_view(task))
+    def _cancel(gw: "Gateway", task: Task) -> None:
+        if task.status == "running":
+            task.status = "cancelled"
+            gw.ledger.release_hold(task.hold_id)
 
-    async def cancel_task(request: Request) -> Response:
-        try:
-            task = find(request)
-        except Reject as reject:
-            return gateway.render(reject)
-        with gateway.tasks.lock:
-            if task.status == "running":
-                task.status = "cancelled"
-                gateway.ledger.release_hold(task.hold_id)
-        return _json(_view(task))
+    def route(action: Callable[["Gateway", Task], None]) -> Callable[[Request], Any]:
+        """A task route: find the caller's task, apply `action` under the lock, answer its state."""
+
+        async def handler(request: Request) -> Response:
+            try:
+                task = find(request)
+            except Reject as reject:
+                return gateway.render(reject)
+            with gateway.tasks.lock:
+                action(gateway, task)
+            return _json(_view(task))
+
+        return handler
 
     return [
-        Route(TASKS_PATH + "/{task_id}", get_task, methods=["GET"]),
-        Route(TASKS_PATH + "/{task_id}/cancel", cancel_task, methods=["POST"]),
+        Route(TASKS_PATH + "/{task_id}", route(_advance), methods=["GET"]),
+        Route(TASKS_PATH + "/{task_id}/cancel", route(_cancel), methods=["POST"]),
     ]
 
 
