@@ -35,6 +35,7 @@ ISSUE_DEFECTS = [
     ("retry_after_on_402", "pyai"),
     ("should_retry_on_403", "pyai"),
     ("no_retry_after", "mindproxy"),
+    ("static_request_id", "mindproxy"),
 ]
 
 
@@ -45,8 +46,10 @@ def test_defect_fails_exactly_its_requirements(suite, defect, profile):
     if profile == "mindproxy":
         expected -= {"RTY-3"} if defect == "no_retry_after" else set()  # mindproxy has no daily-cap code
     run = suite("--profile", profile, defects=(defect,))
-    assert run.verdict == "non-conformant", run.output[-3000:]
+    assert run.returncode == 1, run.output[-3000:]
     assert run.failed() == expected, (run.failed(), run.output[-2000:])
+    if run.failed("MUST"):  # a failed SHOULD alone leaves the verdict to the MUSTs
+        assert run.verdict == "non-conformant"
     for requirement in expected:
         row = next(r for r in run.report["requirements"] if r["id"] == requirement)
         assert row["reason"] and row["evidence"], row
