@@ -124,7 +124,10 @@ def rejection_pass(oracle: BillingOracle, control: Control, book: ScenarioBook, 
             continue  # sent before this pass: only its request cost can judge it
         role_name = scenario_key_role(book, name)
         role = book.config.role(role_name) if role_name else None
-        if role and role.get("key_id") and (shared_keys_ok or role_name != "valid"):
+        # Under xdist other workers serve requests with the valid key and burst the rate-limited
+        # one at the same time: those keys' spend cannot be attributed to this pass.
+        shared = role_name == "valid" or book.scenarios[name].billable
+        if role and role.get("key_id") and (shared_keys_ok or not shared):
             key_of[name] = role["key_id"]
     result = RejectionPass(key_of)
     views = control.spend_views()

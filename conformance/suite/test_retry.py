@@ -103,6 +103,8 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
     time.sleep(max(0.0, wait))
     again = book.chat(role["api_key"], label="hdr4:after-wait")
     cite(again)
+    if again.status == 429 and run.workers > 1:
+        inconclusive(f"{again.describe()}: still refused after the wait, but other xdist workers share this key")
     assert again.status is not None and again.status < 400, (
         f"{again.describe()}: after waiting the {wait:g} s Retry-After asked for, the key was still refused" + rule
     )
@@ -193,6 +195,9 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
     if code.trigger == "burst" and role is not None:
         _exhaust(book, role, "sdk:exhaust")
     first = call_chat(client, api_key=api_key, model=model, max_retries=0, headers=headers, label="sdk")
+    if first.attempts and first.attempts[0].status is not None and first.attempts[0].status < 400:
+        inconclusive(f"{first.attempts[0].describe()}: the SDK's request was served (the limit had reset), so "
+                     f"{code.code} was not met again")
     problems += _classification_problems(first, code, profile)
     if not first.attempts or first.attempts[0].status != code.status:
         assert not problems, "; ".join(problems) + rule
