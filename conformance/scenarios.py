@@ -71,6 +71,10 @@ class ScenarioBook:
         self._results[name] = exchange
         return exchange
 
+    def ran(self, name: str) -> bool:
+        """Whether the scenario was already sent (or found unavailable) this session."""
+        return name in self._results or name in self._failures
+
     def seen(self) -> list[Exchange]:
         return list(self._results.values())
 

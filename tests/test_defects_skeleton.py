@@ -21,7 +21,9 @@ def test_defect_fails_exactly_its_requirements(suite, defect, expected):
     run = suite(defects=(defect,))
     assert run.returncode == 1, run.output[-3000:]
     assert run.verdict == "non-conformant"
-    allowed_also = {"RTY-2"}  # a 429 without Retry-After also breaks the retry rule, by design
+    # a 429 without Retry-After also breaks the retry rules (RTY-2) and makes the SDK retry a daily
+    # cap after its own back-off (RTY-3), by design
+    allowed_also = {"RTY-2", "RTY-3"}
     assert expected <= run.failed(), run.failed()
     assert run.failed() - expected <= allowed_also, run.failed()
     failed = next(r for r in run.report["requirements"] if r["id"] == sorted(expected)[0])

@@ -363,9 +363,9 @@ class InProcess:
 
 def test_catalogue_is_complete_and_loads() -> None:
     catalogue = load_catalogue()
-    assert len(catalogue) >= 18  # the walking skeleton's; later issues add theirs
+    assert len(catalogue) >= 18  # the skeleton's 18, plus each issue's own
     assert catalogue["no_rate_limit_headers"].profiles == ("mindproxy",)
-    assert catalogue["no_retry_after"].kills == ("HDR-2", "RTY-2")
+    assert {"HDR-2", "RTY-2"} <= set(catalogue["no_retry_after"].kills)
     with pytest.raises(KeyError):
         Defects().on("not_a_defect")
 

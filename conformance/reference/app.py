@@ -14,6 +14,7 @@ add tables, not branches.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -41,11 +42,16 @@ from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
 from conformance.reference.realtime import realtime_routes
+from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
 from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 2.0
 DEFAULT_RATE_LIMIT = 100_000
+STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
+# Defects that bill a rejection, by status (CHG-1..4 must catch each).
+BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
+                            402: "charge_402_403", 403: "charge_402_403"}
 
 UNAUTHORIZED_MESSAGE = "Invalid or missing API key."
 DISABLED_MESSAGE = "This API key has been disabled."
@@ -143,6 +149,7 @@ class Gateway:
         forbidden = self.dialect.condition("forbidden_model")
         self._forbidden_code = forbidden.code
         self._has_daily_cap_code = any(c.role == "daily_capped" for c in profile.codes)
+        self.tasks = TaskBook()
 
     # -- building rejections ------------------------------------------------------------------
 
@@ -175,6 +182,10 @@ class Gateway:
         if reject.status == 402 and self.defects.on("empty_message"):
             message = ""
         headers = {**(extra_headers or {}), **reject.headers}
+        if reject.status == 402 and self.defects.on("retry_after_on_402"):
+            headers["Retry-After"] = "3600"
+        if reject.status == 403 and self.defects.on("should_retry_on_403"):
+            headers["x-should-retry"] = "true"
         return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
 
     # -- pipeline steps -----------------------------------------------------------------------
@@ -243,6 +254,9 @@ class Gateway:
         if state.allowed:
             return self.limit_headers(state)
         headers = {**self.limit_headers(state, on_429=True), **self.retry_after(state.retry_after_s)}
+        if self.defects.on("retry_after_too_short"):
+            self.limiter.restart(key.key_id)  # a penalty box the Retry-After does not mention
+            headers.update(self.retry_after(1))
         raise self.reject("rate_limited", "Rate limit reached for this key; retry after the time in Retry-After.", headers)
 
     def retry_after(self, seconds: int) -> dict[str, str]:
@@ -309,6 +323,7 @@ class Gateway:
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         limit_headers: dict[str, str] = {}
         await fuzz_defects.maybe_hang(self, request)
+        key: KeyRecord | None = None
         try:
             early_body = None
             if endpoint.validate is not None and self.defects.on("body_before_auth"):
@@ -332,11 +347,23 @@ class Gateway:
                 self.check_billing(key)
             response = endpoint.serve(self, Call(key, request_id_of(request.scope), params))
         except Reject as reject:
+            self.bill_rejection(request, key, reject)
             return self.render(reject, limit_headers)
         except fuzz_defects.DefectResponse as defect:
             return defect.response
         response.headers.update(limit_headers)
         return response
+
+    def bill_rejection(self, request: Request, key: KeyRecord | None, reject: Reject) -> None:
+        """Only under a `charge_*` defect: bill a rejected request as if it had been served."""
+        defect = BILLED_REJECTION_DEFECTS.get(reject.status)
+        if defect is None or not self.defects.on(defect):
+            return
+        if key is None:  # rejected at authentication: bill the key the token names, if any
+            token = (request.headers.get("authorization") or "").strip().partition(" ")[2].strip()
+            key = self.ledger.find_key(token) if token else None
+        if key is not None:
+            self.ledger.charge(request_id_of(request.scope), key.key_id, inference.cost_of(inference.MAX_COMPLETION_TOKENS))
 
     def charge(self, call: Call, total_tokens: int) -> None:
         self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
@@ -365,10 +392,15 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            for event in events:
+            for position, event in enumerate(events):
+                if position:
+                    await asyncio.sleep(STREAM_PACE_S)
                 yield event
         finally:  # charged for what was delivered, also when the client cut the stream
-            gateway.charge(call, call.params["prompt_tokens"] + delivered[0])
+            billed = delivered[0]
+            if gateway.defects.on("bill_cutoff_stream_in_full"):
+                billed = inference.completion_tokens(call.params) * call.params["n"]
+            gateway.charge(call, call.params["prompt_tokens"] + billed)
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -391,6 +423,8 @@ def serve_models(gateway: Gateway, call: Call) -> Response:
     return _json(inference.models_list(models))
 
 
+TASK_ENDPOINT = Endpoint("POST", "/v1/tasks", validate_task, serve_task_create)
+
 INFERENCE_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/chat/completions", validate_chat, serve_chat),
     Endpoint("POST", "/v1/completions", validate_completion, serve_completion),
@@ -401,7 +435,8 @@ INFERENCE_ENDPOINTS: tuple[Endpoint, ...] = (
 
 def inference_routes(gateway: Gateway) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for endpoint in INFERENCE_ENDPOINTS:
+    endpoints = INFERENCE_ENDPOINTS + ((TASK_ENDPOINT,) if gateway.profile.has_tasks else ())
+    for endpoint in endpoints:
         paths = [endpoint.path]
         if endpoint.path == "/v1/chat/completions" and gateway.defects.on("doubled_v1_served"):
             paths.append("/v1/v1/chat/completions")  # a too-lenient rewrite rule
@@ -444,6 +479,8 @@ def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
                 raise Reject(404, gateway.dialect.open_code("not_found"), "No key has this id.")
         except Reject as reject:
             return gateway.render(reject)
+        if gateway.defects.on("spend_not_tracked"):
+            account["spend"] = 0.0  # the usage roll-up never runs
         return _json(account)
 
     return [
@@ -487,6 +524,8 @@ def create_app(
     """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`."""
     gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit)
     routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
+    if profile.has_tasks:
+        routes += task_routes(gateway)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=defects)],

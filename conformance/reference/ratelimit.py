@@ -64,3 +64,10 @@ class FixedWindowLimiter:
         if now - start >= self.window_s:
             start, count = now, 0
         return WindowState(count < limit, limit, max(0, limit - count), self._reset_in(start, now))
+
+    def restart(self, key: str) -> None:
+        """Start `key`'s window again now, keeping its count (the `retry_after_too_short` defect)."""
+        now = self._clock()
+        with self._lock:
+            _, count = self._windows.get(key, (now, 0))
+            self._windows[key] = (now, count)

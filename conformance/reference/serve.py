@@ -31,6 +31,7 @@ from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import Ledger
 from conformance.reference.middleware import new_request_id
 from conformance.reference.provision import provision
+from conformance.reference.tasks import task_config
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
@@ -154,6 +155,8 @@ def serve(
     ledger = Ledger()
     config = provision(ledger, url, profile_reference(profile), management=profile.has_management,
                        realtime=any(c.plane == "realtime" for c in profile.codes))
+    if profile.has_tasks:
+        config["tasks"] = task_config(config["model"])
     if config_path is not None:
         write_config(config_path, config)
     app = create_app(profile, defects, ledger)
