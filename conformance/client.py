@@ -40,6 +40,21 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+_sent_lock = threading.Lock()
+_sent_total = 0
+
+
+def requests_sent() -> int:
+    """Requests this process has sent to the target so far, through any budget."""
+    return _sent_total
+
+
+def _count_request() -> None:
+    global _sent_total
+    with _sent_lock:
+        _sent_total += 1
+
+
 class RequestBudget:
     """Counts requests against --max-requests and spaces them to respect --max-rps (thread-safe)."""
 
@@ -55,6 +70,7 @@ class RequestBudget:
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise BudgetExhausted(f"request budget exhausted: --max-requests {self.max_requests} already sent")
             self.sent += 1
+            _count_request()
             wait = 0.0
             if self.max_rps:
                 now = time.monotonic()

@@ -67,6 +67,11 @@ class TargetConfig:
     unavailable_roles: dict[str, str] = field(default_factory=dict)
     unavailable_sections: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        # pytest prints a failing test's fixture values: this one must never show a credential.
+        sections = sorted(k for k in self.raw if k != "roles")
+        return f"TargetConfig(source={self.source!r}, roles={sorted(self.roles)!r}, sections={sections!r})"
+
     @property
     def target(self) -> str | None:
         return self.raw.get("target")

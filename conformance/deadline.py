@@ -135,3 +135,31 @@ def _inflate_capped(response: httpx.Response, encoding: str, cap: int, deadline:
     except zlib.error as exc:
         raise httpx.DecodingError(f"cannot inflate the {encoding} body: {exc}") from None
     return bytes(buffer[:cap]), len(buffer) > cap
+
+
+class CappedTransport(httpx.BaseTransport):
+    """For an `httpx.Client` we hand to code we do not control (the openai SDK): every response is
+    read here, within the deadline and `cap` decoded bytes, before that code sees it. Otherwise a
+    gzip bomb or a 10 GB body would be inflated whole by the SDK's own `response.read()`."""
+
+    def __init__(self, cap: int, timeout_s: float, **kwargs: Any) -> None:
+        self.cap = cap
+        self.timeout_s = timeout_s
+        self._inner = deadline_transport(**kwargs)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with within(self.timeout_s):
+            response = self._inner.handle_request(request)
+            try:
+                raw = httpx.Response(response.status_code, headers=response.headers, stream=response.stream,
+                                     request=request)
+                body, _ = read_capped(raw, self.cap, time.monotonic() + self.timeout_s)
+            finally:
+                response.close()
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request,
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self._inner.close()

@@ -15,6 +15,7 @@ saves most of pytest's start-up per run; each run starts its own reference gatew
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import multiprocessing
 import os
@@ -39,6 +40,10 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
+MATRIX_FUZZ_EXAMPLES = 5
+REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)[0-9a-f]{32}")  # the reference gateway's key shapes
+
+
 @dataclass(frozen=True)
 class Job:
     profile: str
@@ -54,6 +59,8 @@ class Run:
     verdict: str | None
     output: str = ""
     elapsed_s: float = 0.0
+    unexplained: set[str] = field(default_factory=set)  # failed without a reason or evidence
+    leaked: bool = False  # a reference key in the terminal output or the report
 
     def failed(self, level: str | None = None) -> set[str]:
         return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
@@ -80,6 +87,11 @@ def suite_args(job: Job, report: Path) -> list[str]:
             "--profile", job.profile]
     if job.defect:
         args += ["--reference-defect", job.defect]
+        info = load_catalogue()[job.defect]
+        if not any(rid.startswith("FUZ") for rid in (*info.kills, *info.may_also_fail)):
+            # Fuzzing finds what no targeted test sends; a defect aimed at a targeted test needs only
+            # enough of it to show collateral damage, and the matrix runs 60-odd suites.
+            args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
     return args
 
 
@@ -120,13 +132,16 @@ def _run_subprocess(job: Job, workdir: str) -> Run:
 def _collect(job: Job, code: int, report: Path, output: str, elapsed: float) -> Run:
     data: dict[str, Any] | None = json.loads(report.read_text()) if report.exists() else None
     rows = data["requirements"] if data else []
+    unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}
+    leaked = bool(REFERENCE_KEY.search(output) or (report.exists() and REFERENCE_KEY.search(report.read_text())))
     return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
-               data["verdict"] if data else None, output[-4000:], elapsed)
+               data["verdict"] if data else None, output[-4000:], elapsed, unexplained, leaked)
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
-    """Every job, `workers` at a time (default: the number of cores)."""
-    workers = max(1, workers or os.cpu_count() or 1)
+    """Every job, `workers` at a time (default: twice the cores: a suite run spends much of its
+    time waiting — Retry-After, paced streams, timeouts — not computing)."""
+    workers = max(1, workers or 2 * (os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
@@ -185,6 +200,8 @@ def judge(runs: list[Run]) -> list[str]:
             continue
         if run.errored:
             problems.append(f"{where}: suite errors in {', '.join(sorted(run.errored))}")
+        if run.leaked:
+            problems.append(f"{where}: a reference key appears in the output or the report")
         if job.defect is None:
             if run.failed():
                 problems.append(f"{where}: the clean reference fails {', '.join(sorted(run.failed()))}")
@@ -196,6 +213,9 @@ def judge(runs: list[Run]) -> list[str]:
         for rid in run.failed():
             killers.setdefault((rid, job.profile), []).append(job.defect)
         missed = expected_kills(info, job.profile) - run.failed()
+        bare = expected_kills(info, job.profile) & run.unexplained
+        if bare:
+            problems.append(f"{where}: {', '.join(sorted(bare))} failed without a reason and evidence (a curl line)")
         if missed:
             problems.append(f"{where}: expected {', '.join(sorted(missed))} to fail, they did not")
         allowed = set(info.kills) | set(info.may_also_fail)

@@ -3,7 +3,7 @@
 Targeted tests only judge the exchanges they were written for; a gateway that answers a fuzzed
 or incidental request with a bare 500 page, a status that contradicts its code, or no request id
 would slip through. The observer is a `GatewayClient` listener: it runs the shared checks of
-`conformance.checks` (ENV-1..4, HDR-1) and the FUZ-2 time limit on each exchange and keeps the
+`conformance.checks` (ENV-1..4, HDR-1, and HDR-2/HDR-3 on every 429) and the FUZ-2 time limit on each exchange and keeps the
 violations as findings. The plugin drains them after each test and files them as extra results
 (`<test nodeid> (observer)`) of the violated requirement, so they travel with the test's report
 through xdist like any other result.
@@ -52,6 +52,9 @@ class Observer:
         self.checks: list[tuple[str, Callable[[Exchange], list[str]]]] = [
             ("ENV-1", self._envelope), ("ENV-2", self._code), ("ENV-3", self._status), ("ENV-4", self._message),
             ("HDR-1", self._request_id), ("FUZ-2", timeout_problems),
+            # "Every 429": whatever code it carries (a budget or quota 429 a catalogue never named).
+            ("HDR-2", checks.retry_after_problems),
+            ("HDR-3", lambda exchange: checks.rate_limit_header_problems(exchange, profile)),
         ]
 
     def is_inference(self, exchange: Exchange) -> bool:

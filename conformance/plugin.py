@@ -18,15 +18,17 @@ import httpx
 import pytest
 
 from conformance import outcomes
-from conformance.client import BudgetExhausted
+from conformance.client import BudgetExhausted, requests_sent
 from conformance.context import DEFAULT_FUZZ_EXAMPLES, REFERENCE, RunContext, resolve
 from conformance.errors import ConformanceError
+from conformance.redact import Redactor
 from conformance.report import build_report, write_report
 from conformance.requirements import get as get_requirement
 from conformance.resources import SUITE_DIR
-from conformance.results import Results, TestResult, applicable_requirements, not_covered
+from conformance.results import OBSERVER_SUFFIX, Results, TestResult, applicable_requirements, not_covered
 
 CONTEXT = pytest.StashKey[RunContext]()
+REDACTOR = pytest.StashKey[Redactor]()
 STATE = pytest.StashKey["SessionState"]()
 RESULT_PROPERTY = "gateway_conformance"
 PROBE_TIMEOUT_S = 4.0
@@ -275,6 +277,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     context = item.config.stash.get(CONTEXT, None)
     if context is None or not _in_suite(item):
         return report
+    client = getattr(item, "_gwc_client", None)
+    redactor = client.redactor if client is not None else _config_redactor(item.config, context)
+    _redact_report(report, redactor)
     marker = item.get_closest_marker("requirement")
     if marker is None:
         return report
@@ -282,36 +287,53 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not done:
         return report
     outcome, reason = _classify(report, call)
-    client = getattr(item, "_gwc_client", None)
     started = getattr(item, "_gwc_exchange_mark", 0)
-    exchanges = []
-    cited = outcomes.take_cited() if client is not None else []
-    if client is not None:
-        sent = client.exchanges[started:]
-        exchanges = cited + [e for e in sent]
-    else:
-        outcomes.take_cited()
+    cited = outcomes.take_cited()
     evidence = []
     if outcome == "failed" and client is not None:
         seen = []
-        for exchange in exchanges:
+        for exchange in cited + client.exchanges[started:]:
             if exchange not in seen:
                 seen.append(exchange)
         # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
-        evidence = [e.evidence(client.redactor) for e in (cited[-3:] if cited else seen[-3:])]
-        reason = client.redactor.text(reason)
+        evidence = [e.evidence(redactor) for e in (cited[-3:] if cited else seen[-3:])]
     result = TestResult(
         nodeid=item.nodeid,
         requirement=marker.args[0],
         outcome=outcome,
-        reason=reason,
+        reason=redactor.text(reason),
         evidence=evidence,
-        requests=len(client.exchanges) - started if client is not None else 0,
+        # Counted from this test's setup on, so requests a session fixture sends for it count too.
+        requests=requests_sent() - getattr(item, "_gwc_sent_mark", requests_sent()),
         duration_s=round(report.duration, 4),
     )
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
     report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
     return report
+
+
+def _config_redactor(config: pytest.Config, context: RunContext) -> Redactor:
+    """A redactor for failures that happen before the client exists (e.g. in fixture setup)."""
+    redactor = config.stash.get(REDACTOR, None)
+    if redactor is None:
+        try:
+            redactor = Redactor(context.config.secrets())
+        except ConformanceError:
+            redactor = Redactor()
+        config.stash[REDACTOR] = redactor
+    return redactor
+
+
+def _redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Failure output is where credentials would slip out (pytest prints a failing test's fixture
+    values, hypothesis prints falsifying examples): mask every known credential in all of it."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        masked = redactor.text(text)
+        if masked != text:
+            report.longrepr = masked
+    if report.sections:
+        report.sections = [(title, redactor.text(content)) for title, content in report.sections]
 
 
 def observer_results(nodeid: str, client: Any) -> list[TestResult]:
@@ -323,7 +345,7 @@ def observer_results(nodeid: str, client: Any) -> list[TestResult]:
         redact = client.redactor if client is not None else None
         reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
         results.append(TestResult(
-            nodeid=f"{nodeid} (observer)",
+            nodeid=nodeid + OBSERVER_SUFFIX,
             requirement=finding.requirement,
             outcome="failed",
             reason=_one_line(redact.text(reason) if redact else reason),
@@ -357,6 +379,7 @@ def _one_line(text: str) -> str:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     outcomes.take_cited()
+    item._gwc_sent_mark = requests_sent()  # type: ignore[attr-defined]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

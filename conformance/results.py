@@ -14,6 +14,9 @@ from conformance.profiles import Profile
 from conformance.requirements import Requirement, registry
 
 STATUS_ORDER = ("failed", "error", "inconclusive", "skipped", "passed")
+# Results the whole-run observer files under the test during which it saw the violation: they
+# fail a requirement, but they are not pytest test failures of their own.
+OBSERVER_SUFFIX = " (observer)"
 
 
 @dataclass
@@ -28,6 +31,10 @@ class TestResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @property
+    def observed(self) -> bool:
+        return self.nodeid.endswith(OBSERVER_SUFFIX)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TestResult":

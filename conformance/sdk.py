@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from conformance.deadline import CappedTransport
 from conformance.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.profiles import Profile, resolve_pointer
 
@@ -105,7 +106,8 @@ def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: i
 
     client.redactor.add(api_key)
     http = httpx.Client(event_hooks={"request": [on_request], "response": [on_response]}, trust_env=False,
-                        follow_redirects=False, timeout=httpx.Timeout(client.timeout_s))
+                        follow_redirects=False, timeout=httpx.Timeout(client.timeout_s),
+                        transport=CappedTransport(client.max_body_bytes, client.timeout_s))
     sdk = openai.OpenAI(api_key=api_key, base_url=client.base_url + "/v1", max_retries=max_retries,
                         http_client=http, default_headers=dict(client.default_headers))
     try:

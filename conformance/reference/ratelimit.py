@@ -65,9 +65,10 @@ class FixedWindowLimiter:
             start, count = now, 0
         return WindowState(count < limit, limit, max(0, limit - count), self._reset_in(start, now))
 
-    def restart(self, key: str) -> None:
-        """Start `key`'s window again now, keeping its count (the `retry_after_too_short` defect)."""
+    def restart(self, key: str, hold_s: float | None = None) -> None:
+        """Keep `key` refused for `hold_s` more seconds (default: a whole window), keeping its count
+        (the `retry_after_too_short` defect: a penalty box longer than the Retry-After it announces)."""
         now = self._clock()
         with self._lock:
             _, count = self._windows.get(key, (now, 0))
-            self._windows[key] = (now, count)
+            self._windows[key] = (now - self.window_s + (hold_s or self.window_s), count)
