@@ -202,6 +202,7 @@ def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str
 
 
 ECHO_ALLOWANCE = 8
+MIN_DISTINCT_CHARS = 4
 
 
 def echoes_credential(haystack: str, credential: str) -> bool:
@@ -209,7 +210,13 @@ def echoes_credential(haystack: str, credential: str) -> bool:
     window = ECHO_ALLOWANCE + 1
     if len(credential) < window:
         return credential in haystack if len(credential) >= 4 else False
-    return any(credential[i : i + window] in haystack for i in range(len(credential) - window + 1))
+    # A fragment of too few distinct characters ("000000000") is not evidence of an echo: it turns
+    # up in costs and timestamps by chance (LiteLLM's `x-litellm-response-cost: 5.000000000000001e-05`).
+    return any(
+        fragment in haystack
+        for fragment in (credential[i : i + window] for i in range(len(credential) - window + 1))
+        if len(set(fragment)) >= MIN_DISTINCT_CHARS
+    )
 
 
 def credential_echo_problems(exchange: Exchange) -> list[str]:

@@ -33,7 +33,8 @@ from conformance.requirements import Requirement, registry
 from conformance.resources import PROFILES_DIR, SUITE_DIR
 
 RUN_TIMEOUT_S = 300.0
-_PRELOAD = ["pytest", "httpx", "conformance.plugin", "conformance.suite.conftest", "conformance.reference.server"]
+_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.suite.conftest",
+            "conformance.reference.server", "conformance.fuzzing", "conformance.sdk", "conformance.openapi"]
 
 
 def shipped_profiles() -> list[str]:

@@ -62,9 +62,15 @@ def operation(profile: Profile, label: str) -> Any:
     raise KeyError(f"no operation {label!r} in {DESCRIPTION}")
 
 
-def request_of(case: Any) -> tuple[str, str, dict[str, str], bytes | None, dict[str, Any]]:
-    """A generated case → (method, path, headers, body bytes, query) for `GatewayClient.request`."""
+def request_of(case: Any, *, unbillable_model: str | None = None) -> tuple[str, str, dict[str, str], bytes | None, dict[str, Any]]:
+    """A generated case → (method, path, headers, body bytes, query) for `GatewayClient.request`.
+
+    `unbillable_model`: where spending is not allowed, a body's string `model` becomes this (a model
+    no gateway serves). A negative case may break only a header or the query and leave a valid
+    body behind; with a real model that is a billable success on a lenient gateway."""
     kwargs = case.as_transport_kwargs(base_url="http://fuzz.invalid")
+    if unbillable_model and isinstance(kwargs.get("json"), dict) and isinstance(kwargs["json"].get("model"), str):
+        kwargs["json"] = {**kwargs["json"], "model": unbillable_model}
     path = urlsplit(kwargs["url"]).path
     headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items() if str(k).lower() not in _DROP_HEADERS}
     body: bytes | None = None

@@ -136,6 +136,13 @@ class TestCredentialEcho:
         ex = exchange(401, openai_error("unauthorized", message=f"key {self.KEY[:9]}…"), presented=(self.KEY,))
         assert checks.credential_echo_problems(ex)
 
+    def test_low_entropy_fragment_is_not_an_echo(self):
+        key = "sk-gwc-valid-0000000000000001"
+        ex = exchange(200, {}, headers={"x-cost": "5.000000000000001e-05"}, presented=(key,))
+        assert checks.credential_echo_problems(ex) == []
+        ex = exchange(200, {}, headers={"x-key": key}, presented=(key,))
+        assert checks.credential_echo_problems(ex)
+
     def test_header_echo(self):
         ex = exchange(401, {}, headers={"x-debug-key": self.KEY}, presented=(self.KEY,))
         assert checks.credential_echo_problems(ex)

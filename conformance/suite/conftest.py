@@ -102,6 +102,16 @@ def scenario(book: ScenarioBook) -> Callable[[str], Exchange]:
     return get
 
 
+BILLABLE_SKIP = "sends billable requests: pass --allow-billable (or limits.allow_billable)"
+
+
+@pytest.fixture
+def billable(run: RunContext) -> None:
+    """Request it in a test whose requests succeed (and so cost money) on a real target."""
+    if not run.billable_allowed:
+        pytest.skip(BILLABLE_SKIP)
+
+
 @pytest.fixture
 def need_role(target_config: TargetConfig) -> Callable[[str], dict[str, Any]]:
     def get(name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conformance import observer
 from conformance.client import BudgetExhausted
 from conformance.fuzzing import (
-    SHRINK_FACTOR, Fuzzer, HangFinding, authorization_values, describe_finding, judge, oversized_requests,
+    NO_SUCH_MODEL, SHRINK_FACTOR, Fuzzer, HangFinding, authorization_values, describe_finding, judge, oversized_requests,
     query_and_paths, raw_bodies, search, seed_for,
 )
 from conformance.openapi import operation, operation_labels, request_of
@@ -77,8 +77,10 @@ def test_fuzz_openapi(openapi_operation, fuzz, profile, run):
     if run.billable_allowed or openapi_operation.startswith("GET "):
         modes.insert(0, op.as_strategy(generation_mode=GenerationMode.POSITIVE))
 
+    unbillable_model = None if run.billable_allowed else NO_SUCH_MODEL
+
     def send_one(fuzzer, key, case):
-        method, path, headers, body, params = request_of(case)
+        method, path, headers, body, params = request_of(case, unbillable_model=unbillable_model)
         return fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
     fuzz(st.one_of(*modes), send_one)
