@@ -22,6 +22,9 @@ from conformance.plugin import PROBE_TIMEOUT_S, probe
 from tests.conftest import REPO
 from tests.hostile import HostileServer
 
+# Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 KEY = "sk-hostile-0123456789abcdef0123456789abcdef"
 OTHER_HOST = "127.0.0.2"  # loopback too, but another host: credentials must never go there
 

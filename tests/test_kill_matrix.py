@@ -19,6 +19,9 @@ from conformance.reference.defects import load_catalogue
 from conformance.requirements import registry
 from tests.conftest import REPO
 
+# Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 PROFILES = killmatrix.shipped_profiles()
 DEFECT_JOBS = [job for job in killmatrix.plan(PROFILES) if job.defect]
 PAIRS = [(rid, p) for p in PROFILES for rid, r in registry().items() if covered(r, p)]

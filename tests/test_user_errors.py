@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import REPO
 
+# Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 
 def run_pytest(*args: str, cwd=REPO, timeout: float = 60) -> tuple[int, str, float]:
     started = time.monotonic()
