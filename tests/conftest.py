@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs these tests start are sessions of their own: under `-n 2` (tests/pytest.ini)
+    they must not inherit the worker's PYTEST_XDIST_* variables and believe they are xdist workers
+    (pytest-benchmark, for one, then prints a warning line into output we assert on)."""
+    for name in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
+        os.environ.pop(name)
+
+
 @dataclass
 class SuiteRun:
     returncode: int
