@@ -1,18 +1,17 @@
-"""A tiny, swappable reader of the billing oracle for FUZ-3 (one snapshot before, one after).
+"""FUZ-3's view of the billing oracle: one spend snapshot before the fuzz run, one after.
 
-Kept apart from any fuller billing module on purpose: FUZ-3 needs only "what has this key spent"
-and "what did this request id cost", read from the target config's `billing` section
-(`key_spend` / `balance` lookups with a JSON pointer, `request_cost` by request id). When a richer
-oracle lands, this module is the one place to swap.
+FUZ-3 needs only "what has this key spent" and "what did this request id cost"; the lookups
+themselves are `conformance.billing.BillingOracle`'s, so FUZ-3 and the CHG requirements read
+money the same way. An answer the oracle cannot give raises `OracleUnavailable` (→ inconclusive).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from conformance.client import NOT_JSON, Exchange, GatewayClient
+from conformance.billing import BillingOracle, Reading
+from conformance.client import GatewayClient
 from conformance.config import TargetConfig
-from conformance.profiles import resolve_pointer
 
 
 class OracleUnavailable(Exception):
@@ -23,6 +22,7 @@ class SpendReader:
     def __init__(self, client: GatewayClient, config: TargetConfig) -> None:
         self.client = client
         self.config = config
+        self.oracle = BillingOracle(client, config)
         self.section = config.section("billing")
         if self.section and self.section.get("api_key"):
             client.redactor.add(self.section["api_key"])
@@ -34,25 +34,11 @@ class SpendReader:
             return "section 'billing' has neither key_spend nor balance: nothing to snapshot"
         return None
 
-    def _lookup(self, name: str, **values: str) -> tuple[float | None, Exchange]:
-        lookup = (self.section or {}).get(name)
-        if not isinstance(lookup, dict):
-            raise OracleUnavailable(f"section 'billing' has no {name} lookup")
-        url = str(lookup["url"])
-        for key, value in values.items():
-            url = url.replace("{" + key + "}", value)
-        exchange = self.client.request(
-            str(lookup.get("method", "GET")), url, api_key=(self.section or {}).get("api_key"), label=f"oracle:{name}"
-        )
-        if exchange.status == 404 and "not_found_means" in lookup:
-            return float(lookup["not_found_means"]), exchange
-        body = exchange.json()
-        if exchange.status != 200 or body is NOT_JSON:
-            raise OracleUnavailable(f"billing {name} lookup answered {exchange.describe()}")
-        found, value = resolve_pointer(body, str(lookup.get("pointer", "")))
-        if not found or not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise OracleUnavailable(f"billing {name} lookup: no number at {lookup.get('pointer')!r}")
-        return float(value), exchange
+    @staticmethod
+    def _value(reading: Reading) -> float:
+        if not reading.ok:
+            raise OracleUnavailable(reading.reason)
+        return reading.value or 0.0
 
     def snapshot(self, roles: list[str]) -> dict[str, float]:
         """Spend per role (or minus the balance when only `balance` is known: both grow with charges)."""
@@ -64,9 +50,9 @@ class SpendReader:
             if not key_id:
                 raise OracleUnavailable(f"role '{role}' has no key_id: the billing oracle cannot look it up")
             if use_spend:
-                out[role] = self._lookup("key_spend", key_id=str(key_id))[0] or 0.0
+                out[role] = self._value(self.oracle.key_spend(str(key_id)))
             else:
-                out[role] = -(self._lookup("balance", key_id=str(key_id))[0] or 0.0)
+                out[role] = -self._value(self.oracle.balance(str(key_id)))
         return out
 
     @property
@@ -77,4 +63,4 @@ class SpendReader:
         """What one request cost, or None when the config has no per-request lookup."""
         if not self.prices_requests:
             return None
-        return self._lookup("request_cost", request_id=request_id)[0]
+        return self._value(self.oracle.request_cost(request_id))
