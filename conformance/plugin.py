@@ -385,14 +385,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == RESULT_PROPERTY:
-            _collector_add(report, value)
+            _pending.append(value)
 
 
+# Results arrive here (from this process or, under xdist, from the workers' reports) before the
+# session state that folds them in exists on every path; they are folded in at session finish.
 _pending: list[dict[str, Any]] = []
-
-
-def _collector_add(report: pytest.TestReport, value: dict[str, Any]) -> None:
-    _pending.append(value)
 
 
 # --- end of the run -----------------------------------------------------------------------------

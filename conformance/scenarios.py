@@ -157,8 +157,7 @@ class ScenarioBook:
 
     def _burst(self, code: Code, role: dict[str, Any], label: str) -> Exchange:
         """Send until the first 429 (bounded by the role's known limit plus headroom)."""
-        limit = role.get("limit")
-        attempts = int(limit) + BURST_HEADROOM if limit else BURST_UNKNOWN_LIMIT
+        attempts = burst_attempts(role)
         history: list[Exchange] = []
         self.burst_history[code.code] = history
         exchange: Exchange | None = None
@@ -203,6 +202,13 @@ class ScenarioBook:
         from conformance.realtime import run_realtime_scenario
 
         return run_realtime_scenario(self, s)
+
+
+def burst_attempts(role: dict[str, Any]) -> int:
+    """How many requests a burst may send to reach the first 429: the role's known limit plus
+    headroom, or a fixed bound when the config does not say."""
+    limit = role.get("limit")
+    return int(limit) + BURST_HEADROOM if limit else BURST_UNKNOWN_LIMIT
 
 
 def build_scenarios(profile: Profile) -> list[Scenario]:

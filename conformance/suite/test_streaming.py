@@ -16,7 +16,7 @@ import pytest
 from conformance import checks, sse
 from conformance.client import Exchange
 from conformance.outcomes import cite
-from conformance.scenarios import BURST_HEADROOM, BURST_UNKNOWN_LIMIT, ScenarioUnavailable
+from conformance.scenarios import ScenarioUnavailable, burst_attempts
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
 
@@ -43,7 +43,7 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
     role = need_role(code.role)
     if not run.billable_allowed:
         pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
-    attempts = int(role["limit"]) + BURST_HEADROOM if role.get("limit") else BURST_UNKNOWN_LIMIT
+    attempts = burst_attempts(role)
     streams: list[Exchange] = []
     for _ in range(attempts):
         exchange = _stream(book, role["api_key"], label)
