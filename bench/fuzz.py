@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conformance.redact import Redactor
+from conformance.transport.redact import Redactor
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = int(os.environ.get("GWC_BENCH_FUZZ_EXAMPLES", "50"))

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from conformance.client import GatewayClient, RequestBudget
-from conformance.redact import Redactor
+from conformance.transport.client import GatewayClient, RequestBudget
+from conformance.transport.redact import Redactor
 
 CHAT = "/v1/chat/completions"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance.plugin import RESULT_PROPERTY
+from conformance.runner.stash import RESULT_PROPERTY
 
 _requests: dict[str, int] = {}
 _tests: dict[str, int] = {}

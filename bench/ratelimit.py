@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.client import GatewayClient
-from conformance.redact import Redactor
+from conformance.transport.client import GatewayClient
+from conformance.transport.redact import Redactor
 
 CHAT = "/v1/chat/completions"
 CAP = 200

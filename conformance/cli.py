@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     reqs.add_argument("--profile", default=None, help="only those that apply to this profile")
     reqs.set_defaults(func=_requirements)
 
-    from conformance.cli_reports import add_report_commands
+    from conformance.report.cli import add_report_commands
 
     add_report_commands(sub)
     return parser
@@ -92,14 +92,14 @@ def _reference(ns: argparse.Namespace) -> int:
 
 
 def _init(ns: argparse.Namespace) -> int:
-    from conformance.templates import target_config_template
+    from conformance.contract.templates import target_config_template
 
     print(target_config_template(ns.profile), end="")
     return 0
 
 
 def _profiles(ns: argparse.Namespace) -> int:
-    from conformance.profiles import load_profile, shipped_profiles
+    from conformance.contract.profiles import load_profile, shipped_profiles
 
     rows = []
     for name in shipped_profiles():
@@ -115,8 +115,8 @@ def _profiles(ns: argparse.Namespace) -> int:
 
 
 def _requirements(ns: argparse.Namespace) -> int:
-    from conformance.profiles import load_profile
-    from conformance.requirements import registry
+    from conformance.contract.profiles import load_profile
+    from conformance.contract.requirements import registry
 
     profile = load_profile(ns.profile) if ns.profile else None
     rows = [

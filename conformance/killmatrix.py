@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from conformance.profiles import load_profile
+from conformance.contract.profiles import load_profile
 from conformance.reference.defects import DefectInfo, load_catalogue
-from conformance.requirements import Requirement, registry
-from conformance.resources import PROFILES_DIR, SUITE_DIR
+from conformance.contract.requirements import Requirement, registry
+from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
 RUN_TIMEOUT_S = 300.0
 _PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.suite.conftest",
-            "conformance.reference.server", "conformance.fuzzing", "conformance.sdk", "conformance.openapi"]
+            "conformance.reference.server", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
 def shipped_profiles() -> list[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from _pytest.outcomes import Skipped
 
 if TYPE_CHECKING:
-    from conformance.client import Exchange
+    from conformance.transport.client import Exchange
 
 
 class Inconclusive(Skipped):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.schemas import first_error
+from conformance.contract.schemas import first_error
 
 
 @pytest.mark.parametrize("profile", ["pyai", "mindproxy"])

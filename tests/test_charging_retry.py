@@ -15,11 +15,11 @@ import httpx
 import pytest
 import yaml
 
-from conformance.client import Exchange
-from conformance.profiles import load_profile
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import load_profile
 from conformance.reference.defects import load_catalogue
 from conformance.reference.server import ReferenceProcess
-from conformance.retry_rules import dont_retry_problems, retry_after_s, retry_problems, rule_for
+from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 
 CHG = ["CHG-0", "CHG-1", "CHG-2", "CHG-3", "CHG-4", "CHG-5"]
 
@@ -101,7 +101,7 @@ def test_rule_for_falls_back_to_open_statuses():
 
 def test_sdk_code_attribute_follows_the_code_pointer():
     pytest.importorskip("openai")
-    from conformance.sdk import exposed_code, expected_exception
+    from conformance.transport.sdk import exposed_code, expected_exception
 
     class Error:
         code, type, body = "c", "t", {"code": "c", "type": "t"}

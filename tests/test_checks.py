@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from conformance import checks
-from conformance.client import Exchange
-from conformance.profiles import load_profile
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import load_profile
 
 PYAI = load_profile("pyai")
 MINDPROXY = load_profile("mindproxy")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.config import load_config, parse_config
+from conformance.contract.target_config import load_config, parse_config
 from conformance.errors import ConfigError
-from conformance.profiles import load_profile
+from conformance.contract.profiles import load_profile
 
 
 def test_env_expansion_and_defaults(tmp_path):
@@ -101,7 +101,7 @@ def test_unknown_profile_lists_shipped():
 def test_bad_profile_names_the_field(tmp_path):
     import yaml
 
-    from conformance.resources import PROFILES_DIR
+    from conformance.contract.resources import PROFILES_DIR
 
     raw = yaml.safe_load((PROFILES_DIR / "pyai.yaml").read_text())
     raw["codes"][1]["status"] = "forbidden"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.client import MAX_BODY_BYTES, GatewayClient
+from conformance.transport.client import MAX_BODY_BYTES, GatewayClient
 from conformance.errors import ConformanceError
-from conformance.plugin import PROBE_TIMEOUT_S, probe
+from conformance.runner.session import PROBE_TIMEOUT_S, probe
 from tests.conftest import REPO
 from tests.hostile import HostileServer
 

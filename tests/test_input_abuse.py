@@ -9,10 +9,10 @@ import os
 import pytest
 import yaml
 
-from conformance.config import load_config
+from conformance.contract.target_config import load_config
 from conformance.errors import ConfigError
-from conformance.profiles import load_profile
-from conformance.resources import PROFILES_DIR
+from conformance.contract.profiles import load_profile
+from conformance.contract.resources import PROFILES_DIR
 from tests.test_user_errors import assert_one_line, run_pytest
 
 HUNDRED_MB = 100 * 1024**2

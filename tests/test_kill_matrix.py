@@ -14,9 +14,9 @@ import pytest
 
 from conformance import killmatrix
 from conformance.killmatrix import Job, Matrix, covered, expected_kills
-from conformance.profiles import load_profile
+from conformance.contract.profiles import load_profile
 from conformance.reference.defects import load_catalogue
-from conformance.requirements import registry
+from conformance.contract.requirements import registry
 from tests.conftest import REPO
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).

@@ -7,9 +7,10 @@ import json
 import httpx
 import pytest
 
-from conformance import problems, sse
-from conformance.client import Exchange
-from conformance.profiles import load_profile
+from conformance.checks import problem_json as problems
+from conformance.checks import sse
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import load_profile
 
 PYAI = load_profile("pyai")
 
@@ -66,8 +67,8 @@ def test_realtime_handshake_never_follows_a_redirect():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from conformance.client import GatewayClient
-    from conformance.realtime import RealtimeClient
+    from conformance.transport.client import GatewayClient
+    from conformance.transport.websocket import RealtimeClient
 
     class Redirect(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # websockets reads only HTTP/1.1 answers

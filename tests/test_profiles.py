@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.profiles import load_profile
+from conformance.contract.profiles import load_profile
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 

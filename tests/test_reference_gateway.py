@@ -22,7 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from conformance.errors import ConformanceError
-from conformance.profiles import Profile, load_profile, resolve_pointer
+from conformance.contract.profiles import Profile, load_profile, resolve_pointer
 from conformance.reference.__main__ import main as reference_main
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
@@ -30,7 +30,7 @@ from conformance.reference.inference import cost_of
 from conformance.reference.ledger import Ledger
 from conformance.reference.provision import MODELS, ROLES, provision
 from conformance.reference.server import ReferenceProcess
-from conformance.schemas import first_error
+from conformance.contract.schemas import first_error
 
 PROFILES = ("pyai", "mindproxy")
 CHAT = {"model": "ref-small", "messages": [{"role": "user", "content": "say hello to me"}]}

@@ -9,16 +9,16 @@ from datetime import date
 
 import pytest
 
-from conformance.baseline import apply_baseline, gate_passes, load_baseline, summary_line
+from conformance.report.baseline import apply_baseline, gate_passes, load_baseline, summary_line
 from conformance.cli import main
-from conformance.diff import diff_reports, render_diff
+from conformance.report.diff import diff_reports, render_diff
 from conformance.errors import ConfigError
-from conformance.render.badge import badge_text, render_badge
-from conformance.render.html import render_html
-from conformance.render.junit import clean_user_properties, render_junit
-from conformance.render.markdown import fenced, render_markdown
-from conformance.render.matrix import render_matrix
-from conformance.report import validate_report
+from conformance.report.render.badge import badge_text, render_badge
+from conformance.report.render.html import render_html
+from conformance.report.render.junit import clean_user_properties, render_junit
+from conformance.report.render.markdown import fenced, render_markdown
+from conformance.report.render.matrix import render_matrix
+from conformance.report.json_report import validate_report
 
 HOSTILE = "<script>alert(1)</script> ``` | [x](http://evil.example)"
 
@@ -30,7 +30,7 @@ def row(rid: str, status: str, level: str = "MUST", reason: str = "", evidence: 
 
 
 def make_report(*rows: dict, verdict: str | None = None) -> dict:
-    from conformance.results import Results
+    from conformance.report.results import Results
 
     summary = {lvl: {s: 0 for s in ("passed", "failed", "skipped", "inconclusive", "error")} for lvl in ("MUST", "SHOULD")}
     for r in rows:

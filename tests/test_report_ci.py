@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.config import load_config
+from conformance.contract.target_config import load_config
 from conformance.reference.server import ReferenceProcess
-from conformance.report import validate_report
+from conformance.report.json_report import validate_report
 from tests.conftest import REPO, run_suite
 
 pytestmark = pytest.mark.slow

@@ -68,7 +68,7 @@ def test_installed_wheel_runs_outside_the_repo(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    where = subprocess.run([str(python), "-c", "import conformance, conformance.resources as r; "
+    where = subprocess.run([str(python), "-c", "import conformance, conformance.contract.resources as r; "
                             "print(conformance.__file__); print(r.SCHEMAS_DIR); print(r.PROFILES_DIR)"],
                            cwd=work, capture_output=True, text=True, env=env, timeout=60)
     assert str(env_dir) in where.stdout and str(REPO) not in where.stdout, where.stdout + where.stderr

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         # Imported here so `--help` and argument errors stay instant.
-        from conformance.profiles import load_profile
+        from conformance.contract.profiles import load_profile
         from conformance.reference.defects import names_from_env
         from conformance.reference.serve import serve
 

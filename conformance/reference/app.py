@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 from conformance.reference import fuzz_defects, inference, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect

@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from conformance.errors import ConfigError
-from conformance.resources import DATA_DIR
-from conformance.safe_yaml import load_document
+from conformance.contract.resources import DATA_DIR
+from conformance.contract.safe_yaml import load_document
 
 CATALOGUE_PATH = DATA_DIR / "defects.yaml"
 ENV_VAR = "GWC_REFERENCE_DEFECTS"

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from conformance.profiles import Code, Profile
+from conformance.contract.profiles import Code, Profile
 
 OPENAI_ENVELOPE = "envelope-openai.schema.json"
 

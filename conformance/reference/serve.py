@@ -24,7 +24,7 @@ import yaml
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.errors import ConfigError
-from conformance.profiles import Profile, shipped_profiles
+from conformance.contract.profiles import Profile, shipped_profiles
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect

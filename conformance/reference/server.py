@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from conformance.errors import ConformanceError
-from conformance.safe_yaml import load_document
+from conformance.contract.safe_yaml import load_document
 
 
 class ReferenceProcess:

@@ -9,18 +9,18 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conformance.client import Exchange, GatewayClient, RequestBudget
-from conformance.config import TargetConfig
-from conformance.context import RunContext
+from conformance.transport.client import Exchange, GatewayClient, RequestBudget
+from conformance.contract.target_config import TargetConfig
+from conformance.runner.context import RunContext
 from conformance.outcomes import cite
-from conformance.plugin import CONTEXT
-from conformance.profiles import Profile
-from conformance.redact import Redactor
-from conformance.requirements import get as get_requirement
-from conformance.scenarios import ScenarioBook, ScenarioUnavailable, build_scenarios
-from conformance.context import DEFAULT_PROFILE
-from conformance.fuzzing import attach_observer
-from conformance.profiles import load_profile
+from conformance.runner.stash import CONTEXT
+from conformance.contract.profiles import Profile
+from conformance.transport.redact import Redactor
+from conformance.contract.requirements import get as get_requirement
+from conformance.scenarios.inference import ScenarioBook, ScenarioUnavailable, build_scenarios
+from conformance.runner.context import DEFAULT_PROFILE
+from conformance.fuzzing.engine import attach_observer
+from conformance.contract.profiles import load_profile
 
 
 def _context(config: pytest.Config) -> RunContext | None:

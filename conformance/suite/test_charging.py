@@ -1,7 +1,7 @@
 """CHG-0..6: rejected requests are never charged; cut streams and failed tasks settle fairly.
 
-Every judgement reads the billing oracle (conformance/billing.py) and only the views the CHG-0
-control proved live (conformance/charging.py). Rejections are the memoised scenarios, so the
+Every judgement reads the billing oracle (conformance/billing/oracle.py) and only the views the CHG-0
+control proved live (conformance/billing/charging.py). Rejections are the memoised scenarios, so the
 target sees each rejection once per run however many requirements read it.
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from conformance.billing import BillingOracle, Reading, same_money
-from conformance.charging import Control, RejectionPass, moved, rejection_pass, rejection_problems, run_control
-from conformance.cut_stream import content_events, cut_stream
+from conformance.billing.oracle import BillingOracle, Reading, same_money
+from conformance.billing.charging import Control, RejectionPass, moved, rejection_pass, rejection_problems, run_control
+from conformance.billing.cut_stream import content_events, cut_stream
 from conformance.outcomes import cite, inconclusive
-from conformance.profiles import resolve_pointer
-from conformance.scenarios import CHAT, build_scenarios
+from conformance.contract.profiles import resolve_pointer
+from conformance.scenarios.inference import CHAT, build_scenarios
 from conformance.suite.conftest import collection_profile
 
 # A stream whose full delivery took at least this long was still flowing when the client cut it

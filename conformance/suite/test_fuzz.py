@@ -13,15 +13,15 @@ import time
 import pytest
 from hypothesis import strategies as st
 
-from conformance import observer
-from conformance.client import BudgetExhausted
-from conformance.fuzzing import (
+from conformance.runner import observer
+from conformance.transport.client import BudgetExhausted
+from conformance.fuzzing.engine import (
     NO_SUCH_MODEL, SHRINK_FACTOR, Fuzzer, HangFinding, authorization_values, describe_finding, judge, oversized_requests,
     query_and_paths, raw_bodies, search, seed_for,
 )
-from conformance.openapi import operation, operation_labels, request_of
+from conformance.fuzzing.openapi import operation, operation_labels, request_of
 from conformance.outcomes import cite, inconclusive
-from conformance.spend import OracleUnavailable, SpendReader
+from conformance.billing.spend import OracleUnavailable, SpendReader
 
 
 def pytest_generate_tests(metafunc):

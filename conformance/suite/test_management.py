@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from conformance import checks, problems
-from conformance.client import Exchange, GatewayClient
-from conformance.config import TargetConfig
+from conformance import checks
+from conformance.checks import problem_json as problems
+from conformance.transport.client import Exchange, GatewayClient
+from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import cite
-from conformance.scenarios import ScenarioUnavailable
+from conformance.scenarios.inference import ScenarioUnavailable
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
 INFERENCE_SCENARIOS = ("no_credentials", "unknown_path", "invalid_json")

@@ -12,7 +12,7 @@ import pytest
 
 from conformance import checks
 from conformance.outcomes import cite, inconclusive
-from conformance.realtime import concurrency_probes, realtime_scenarios
+from conformance.scenarios.realtime import concurrency_probes, realtime_scenarios
 from conformance.suite.conftest import collection_profile
 
 NOT_APPLICABLE = pytest.mark.not_applicable("the profile catalogues no such realtime code")

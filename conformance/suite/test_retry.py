@@ -9,9 +9,9 @@ import pytest
 
 from conformance import checks
 from conformance.outcomes import cite, inconclusive
-from conformance.profiles import Code
-from conformance.retry_rules import dont_retry_problems, retry_after_s, retry_problems, rule_for
-from conformance.scenarios import build_scenarios
+from conformance.contract.profiles import Code
+from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
+from conformance.scenarios.inference import build_scenarios
 from conformance.suite.conftest import collection_profile
 
 EXHAUST_HEADROOM = 10
@@ -132,7 +132,7 @@ def _sdk_request(code: Code, book, need_role, run):
 
 
 def _classification_problems(outcome, code: Code, profile) -> list[str]:
-    from conformance.sdk import expected_exception, exposed_code
+    from conformance.transport.sdk import expected_exception, exposed_code
 
     error = outcome.error
     if error is None:
@@ -173,7 +173,7 @@ def _retry_count_problems(outcome, code: Code) -> list[str]:
 @pytest.mark.requirement("RTY-3")
 def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, need_role, coded_response, rule):
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
-    from conformance.sdk import call_chat, sdk_decision
+    from conformance.transport.sdk import call_chat, sdk_decision
 
     code = profile.code(catalogued_code)
     if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from conformance import checks
-from conformance.scenarios import build_scenarios
+from conformance.contract.profiles import resolve_pointer
+from conformance.scenarios.inference import build_scenarios
 
 
 def credential_scenarios(profile) -> list[str]:
@@ -47,8 +48,8 @@ def test_disabled_key_indistinguishable(scenario, profile, rule):
     code_u, code_d = checks.code_of(unknown, profile)[1], checks.code_of(disabled, profile)[1]
     if code_u != code_d:
         differences.append(f"code {code_u!r} vs {code_d!r}")
-    msg_u = checks.resolve_pointer(checks.envelope(unknown), profile.message_pointer)[1]
-    msg_d = checks.resolve_pointer(checks.envelope(disabled), profile.message_pointer)[1]
+    msg_u = resolve_pointer(checks.envelope(unknown), profile.message_pointer)[1]
+    msg_d = resolve_pointer(checks.envelope(disabled), profile.message_pointer)[1]
     if isinstance(msg_u, str) and isinstance(msg_d, str):
         shape_u = _shape(msg_u, unknown.presented_credentials[0])
         shape_d = _shape(msg_d, disabled.presented_credentials[0])

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from conformance import checks, sse
-from conformance.client import Exchange
+from conformance import checks
+from conformance.checks import sse
+from conformance.transport.client import Exchange
 from conformance.outcomes import cite
-from conformance.scenarios import ScenarioUnavailable, burst_attempts
+from conformance.scenarios.inference import ScenarioUnavailable, burst_attempts
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
 

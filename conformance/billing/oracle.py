@@ -1,0 +1,127 @@
+"""The billing oracle: how the suite learns what a gateway charged (target-config `billing`).
+
+Why a separate object: every "not charged" requirement is only as good as the view it reads, so
+the views are explicit — the cost recorded for one request id (`request_cost`), a key's running
+spend (`key_spend`) and its available balance (`balance`, which also shows holds). Lookups are
+requests to the target's console: they go through the run's client (budget, rate cap, redaction)
+and are labelled `oracle:*` so evidence never mistakes them for the requests under test.
+An answer the oracle cannot give is `None` plus a reason, never a guess.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+from conformance.contract.target_config import TargetConfig
+from conformance.contract.profiles import resolve_pointer
+
+VIEWS = ("request_cost", "key_spend", "balance")
+# Money compares with a tolerance: consoles round, floats add dust.
+EPSILON = 1e-9
+
+
+@dataclass
+class Reading:
+    """One oracle answer: the value, or None and why (what the oracle actually returned)."""
+
+    value: float | None
+    reason: str = ""
+    exchange: Exchange | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+class BillingOracle:
+    def __init__(self, client: GatewayClient, config: TargetConfig) -> None:
+        self.client = client
+        self.config = config
+        self.section = config.section("billing")
+        self.settle_s = float((self.section or {}).get("settle_s", 0) or 0)
+
+    # --- what the config offers -------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return self.section is not None and any(self.section.get(v) for v in VIEWS)
+
+    def missing_reason(self) -> str:
+        if self.section is None:
+            return self.config.missing_section_reason("billing")
+        return "section 'billing' has none of request_cost, key_spend, balance"
+
+    def has(self, view: str) -> bool:
+        return bool(self.section and self.section.get(view))
+
+    # --- lookups ----------------------------------------------------------------------------
+    def request_cost(self, request_id: str | None) -> Reading:
+        if not request_id:
+            return Reading(None, "the response carried no request id to look the charge up by")
+        return self._lookup("request_cost", {"request_id": request_id})
+
+    def key_spend(self, key_id: str | None) -> Reading:
+        return self._by_key("key_spend", key_id)
+
+    def balance(self, key_id: str | None) -> Reading:
+        return self._by_key("balance", key_id)
+
+    def _by_key(self, view: str, key_id: str | None) -> Reading:
+        if not key_id:
+            return Reading(None, "the role has no key_id in the target config")
+        return self._lookup(view, {"key_id": key_id})
+
+    def snapshot(self, key_ids: list[str], views: list[str]) -> dict[tuple[str, str], Reading]:
+        """(view, key_id) → reading for every pair, fetching each distinct URL once."""
+        fetched: dict[tuple[str, str], Exchange] = {}
+        return {(view, key_id): self._lookup(view, {"key_id": key_id}, fetched)
+                for key_id in dict.fromkeys(key_ids) for view in views}
+
+    def _lookup(self, view: str, fields: dict[str, str],
+                fetched: dict[tuple[str, str], Exchange] | None = None) -> Reading:
+        spec: dict[str, Any] = (self.section or {}).get(view) or {}
+        if not spec:
+            return Reading(None, f"billing.{view} is not configured")
+        url = spec["url"]
+        for name, value in fields.items():
+            url = url.replace("{" + name + "}", value)
+        method = spec.get("method", "GET")
+        exchange = (fetched or {}).get((method, url))
+        if exchange is None:
+            exchange = self.client.request(method, url, api_key=self._credential(spec), label=f"oracle:{view}")
+            if fetched is not None:
+                fetched[(method, url)] = exchange
+        where = f"billing.{view} ({exchange.describe()})"
+        if exchange.status is None:
+            return Reading(None, f"{where}: no answer", exchange)
+        if exchange.status == 404 and "not_found_means" in spec:
+            return Reading(float(spec["not_found_means"]), exchange=exchange)
+        if exchange.status >= 400:
+            return Reading(None, f"{where}: the oracle answered {exchange.status}", exchange)
+        body = exchange.json()
+        found, value = resolve_pointer(body, spec["pointer"]) if body is not NOT_JSON else (False, None)
+        if not found or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return Reading(None, f"{where}: no number at {spec['pointer']} (got {str(value)[:40] if found else 'nothing'})",
+                           exchange)
+        try:
+            return Reading(float(value), exchange=exchange)
+        except ValueError:
+            return Reading(None, f"{where}: {spec['pointer']} is {str(value)[:40]!r}, not a number", exchange)
+
+    def _credential(self, spec: dict[str, Any]) -> str | None:
+        role = spec.get("role")
+        if role:
+            found = self.config.role(role)
+            return found["api_key"] if found else None
+        return (self.section or {}).get("api_key")
+
+    def settle(self) -> None:
+        """Wait for charges to show (the config's settle_s): consoles bill asynchronously."""
+        if self.settle_s > 0:
+            time.sleep(self.settle_s)
+
+
+def same_money(a: float, b: float) -> bool:
+    return abs(a - b) <= EPSILON

@@ -1,0 +1,66 @@
+"""FUZ-3's view of the billing oracle: one spend snapshot before the fuzz run, one after.
+
+FUZ-3 needs only "what has this key spent" and "what did this request id cost"; the lookups
+themselves are `conformance.billing.oracle.BillingOracle`'s, so FUZ-3 and the CHG requirements read
+money the same way. An answer the oracle cannot give raises `OracleUnavailable` (→ inconclusive).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.billing.oracle import BillingOracle, Reading
+from conformance.transport.client import GatewayClient
+from conformance.contract.target_config import TargetConfig
+
+
+class OracleUnavailable(Exception):
+    """The billing oracle cannot answer; the message says why (→ inconclusive)."""
+
+
+class SpendReader:
+    def __init__(self, client: GatewayClient, config: TargetConfig) -> None:
+        self.client = client
+        self.config = config
+        self.oracle = BillingOracle(client, config)
+        self.section = config.section("billing")
+        if self.section and self.section.get("api_key"):
+            client.redactor.add(self.section["api_key"])
+
+    def unavailable_reason(self) -> str | None:
+        if self.section is None:
+            return self.config.missing_section_reason("billing")
+        if not (self.section.get("key_spend") or self.section.get("balance")):
+            return "section 'billing' has neither key_spend nor balance: nothing to snapshot"
+        return None
+
+    @staticmethod
+    def _value(reading: Reading) -> float:
+        if not reading.ok:
+            raise OracleUnavailable(reading.reason)
+        return reading.value or 0.0
+
+    def snapshot(self, roles: list[str]) -> dict[str, float]:
+        """Spend per role (or minus the balance when only `balance` is known: both grow with charges)."""
+        out: dict[str, float] = {}
+        use_spend = bool((self.section or {}).get("key_spend"))
+        for role in roles:
+            facts: dict[str, Any] = self.config.role(role) or {}
+            key_id = facts.get("key_id")
+            if not key_id:
+                raise OracleUnavailable(f"role '{role}' has no key_id: the billing oracle cannot look it up")
+            if use_spend:
+                out[role] = self._value(self.oracle.key_spend(str(key_id)))
+            else:
+                out[role] = -self._value(self.oracle.balance(str(key_id)))
+        return out
+
+    @property
+    def prices_requests(self) -> bool:
+        return bool((self.section or {}).get("request_cost"))
+
+    def request_cost(self, request_id: str) -> float | None:
+        """What one request cost, or None when the config has no per-request lookup."""
+        if not self.prices_requests:
+            return None
+        return self._value(self.oracle.request_cost(request_id))

@@ -1,0 +1,121 @@
+"""Envelope checks (ENV-1..5): the error body clients parse, its code, status and message.
+
+The same functions serve the targeted tests and the whole-run observer, so a rule is written once.
+Each problem is one line naming the exchange (`POST /v1/x → 429: …`) and never a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from conformance.transport.client import NOT_JSON, Exchange
+from conformance.contract.profiles import Profile, resolve_pointer
+from conformance.contract.schemas import describe, first_error
+
+JSON_TYPES = ("application/json",)
+
+# ENV-5: what a message must not reveal.
+_LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a Python traceback", re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")),
+    ("a Java/JS stack frame", re.compile(r"\bat [\w.$<>]+\([\w.]+\.(?:java|kt|scala|js|ts|mjs):\d+(?::\d+)?\)")),
+    ("a Go panic", re.compile(r"goroutine \d+ \[|panic: runtime error")),
+    ("a file path", re.compile(r"(?<![\w.:/-])/(?:usr|home|srv|opt|var|app|etc|root|tmp|lib|workspace|code)/[\w.@/-]+")),
+    ("a Windows path", re.compile(r"\b[A-Za-z]:\\[\w\\. -]+")),
+    ("a source file", re.compile(r"\b[\w-]+\.(?:py|pyc|js|ts|go|java|rb|php|rs|cs):\d+\b")),
+    ("an internal host name", re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:internal|local|lan|corp|intranet|svc|cluster\.local)\b", re.I)),
+    ("a private address", re.compile(r"\b(?:10|127|192\.168|172\.(?:1[6-9]|2\d|3[01]))(?:\.\d{1,3}){2,3}(?::\d+)?\b")),
+    ("localhost", re.compile(r"\blocalhost:\d+\b", re.I)),
+)
+
+
+def is_error(exchange: Exchange) -> bool:
+    return exchange.status is not None and exchange.status >= 400
+
+
+def envelope(exchange: Exchange) -> Any:
+    body = exchange.json()
+    return None if body is NOT_JSON else body
+
+
+def has_envelope_shape(exchange: Exchange, profile: Profile) -> bool:
+    """Whether ENV-2..5 can read this body at all (if not, that is ENV-1's failure, not theirs)."""
+    body = envelope(exchange)
+    found, _ = resolve_pointer(body, profile.message_pointer) if isinstance(body, dict) else (False, None)
+    return found
+
+
+def envelope_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """ENV-1: status >= 400 → application/json body valid against the profile's envelope schema."""
+    problems = []
+    where = exchange.describe()
+    if exchange.content_type not in JSON_TYPES:
+        problems.append(f"{where}: Content-Type is {exchange.content_type or '(none)'!r}, not application/json")
+    body = envelope(exchange)
+    if body is None:
+        snippet = exchange.text[:80].replace("\n", " ")
+        problems.append(f"{where}: body is not JSON ({snippet!r})")
+        return problems
+    error = first_error(body, profile.envelope_schema)
+    if error is not None:
+        problems.append(f"{where}: body does not match {profile.envelope_schema}: {describe(error)}")
+    return problems
+
+
+def code_of(exchange: Exchange, profile: Profile) -> tuple[bool, Any]:
+    body = envelope(exchange)
+    if not isinstance(body, dict):
+        return False, None
+    return resolve_pointer(body, profile.code_pointer)
+
+
+def code_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """ENV-2: a catalogued code, or anything/null only where the status is left open."""
+    found, code = code_of(exchange, profile)
+    status = exchange.status or 0
+    where = exchange.describe()
+    if profile.is_open_status(status):
+        if found and code is not None and not isinstance(code, str):
+            return [f"{where}: code at {profile.code_pointer} is {code!r}, not a string or null"]
+        return []
+    if not found:
+        return [f"{where}: no code at {profile.code_pointer}; status {status} needs a catalogued code"]
+    if not isinstance(code, str) or profile.code(code) is None:
+        catalogued = ", ".join(c.code for c in profile.codes)
+        return [f"{where}: code {code!r} is not in the catalogue ({catalogued}) and {status} is not an open status"]
+    return []
+
+
+def status_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """ENV-3: a catalogued code travels with the catalogue's status."""
+    found, code = code_of(exchange, profile)
+    if not found or not isinstance(code, str):
+        return []
+    entry = profile.code(code)
+    if entry is None or entry.status == exchange.status:
+        return []
+    return [f"{exchange.describe()}: code {code!r} is catalogued with status {entry.status}, sent with {exchange.status}"]
+
+
+def message_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """ENV-4: message is a non-empty string."""
+    body = envelope(exchange)
+    found, message = resolve_pointer(body, profile.message_pointer) if isinstance(body, dict) else (False, None)
+    if not found:
+        return [f"{exchange.describe()}: no message at {profile.message_pointer}"]
+    if not isinstance(message, str) or not message.strip():
+        return [f"{exchange.describe()}: message at {profile.message_pointer} is {message!r}, not a non-empty string"]
+    return []
+
+
+def message_leak_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """ENV-5: no stack trace, file path or internal host name in the message."""
+    body = envelope(exchange)
+    found, message = resolve_pointer(body, profile.message_pointer) if isinstance(body, dict) else (False, None)
+    if not found or not isinstance(message, str):
+        return []
+    for what, pattern in _LEAKS:
+        match = pattern.search(message)
+        if match:
+            return [f"{exchange.describe()}: message reveals {what}: {match.group(0)[:60]!r}"]
+    return []

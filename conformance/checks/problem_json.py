@@ -1,0 +1,96 @@
+"""Pure checks for the management plane (PRB-1..3): RFC 9457 problem documents.
+
+Like `checks`, each function takes one exchange (and the profile) and returns one-line problems
+naming the exchange. The profile's `management` section names the content type, the schema and
+the extra members every problem must carry (`request_id`, equal to the request-id header).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import checks
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import Profile
+from conformance.contract.schemas import describe, first_error
+
+PROBLEM_JSON = "application/problem+json"
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list,
+}
+
+
+def _management(profile: Profile) -> dict[str, Any]:
+    return profile.management or {}
+
+
+def content_type(profile: Profile) -> str:
+    return str(_management(profile).get("content_type", PROBLEM_JSON)).lower()
+
+
+def is_problem(exchange: Exchange, profile: Profile) -> bool:
+    """Whether PRB-2 can read this answer as a problem document (else it is PRB-1's failure)."""
+    return exchange.content_type == content_type(profile) and isinstance(checks.envelope(exchange), dict)
+
+
+def problem_document_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """PRB-1: the problem content type, a body valid against the schema, and the extra members."""
+    where = exchange.describe()
+    wanted = content_type(profile)
+    problems = []
+    if exchange.content_type != wanted:
+        problems.append(f"{where}: Content-Type is {exchange.content_type or '(none)'!r}, not {wanted}")
+    body = checks.envelope(exchange)
+    if not isinstance(body, dict):
+        problems.append(f"{where}: body is not a JSON object ({exchange.text[:80]!r})")
+        return problems
+    schema = _management(profile).get("schema")
+    if schema:
+        error = first_error(body, schema)
+        if error is not None:
+            problems.append(f"{where}: body does not match {schema}: {describe(error)}")
+    for name, rule in (_management(profile).get("extra_members") or {}).items():
+        problems += _member_problems(exchange, body, name, rule or {})
+    return problems
+
+
+def _member_problems(exchange: Exchange, body: dict[str, Any], name: str, rule: dict[str, Any]) -> list[str]:
+    where = exchange.describe()
+    if name not in body:
+        return [f"{where}: the problem has no {name!r} member"]
+    value = body[name]
+    wanted = _TYPES.get(str(rule.get("type", "")))
+    if wanted is not None and (not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool):
+        return [f"{where}: member {name!r} is {value!r}, not a {rule['type']}"]
+    header = rule.get("equals_header")
+    if header:
+        sent = exchange.header(header)
+        if sent is not None and sent != value:  # a missing header is HDR-1's failure
+            return [f"{where}: member {name!r} is {value!r} but the {header} header is {sent!r}"]
+    return []
+
+
+def problem_status_problems(exchange: Exchange) -> list[str]:
+    """PRB-2: the problem's `status` member equals the HTTP status."""
+    body = checks.envelope(exchange)
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(status, int) or isinstance(status, bool):
+        return [f"{exchange.describe()}: the problem has no integer status member (got {status!r})"]
+    if status != exchange.status:
+        return [f"{exchange.describe()}: the problem says status {status}, the HTTP status is {exchange.status}"]
+    return []
+
+
+def plane_shape_problems(exchange: Exchange, profile: Profile, *, management: bool) -> list[str]:
+    """PRB-3: management answers never carry the inference envelope; inference never problem+json."""
+    if not checks.is_error(exchange):
+        return []
+    where = exchange.describe()
+    if not management:
+        if exchange.content_type == content_type(profile):
+            return [f"{where}: an inference route answered {exchange.content_type}"]
+        return []
+    body = checks.envelope(exchange)
+    if isinstance(body, dict) and first_error(body, profile.envelope_schema) is None:
+        return [f"{where}: a management route answered the inference envelope ({profile.envelope_schema})"]
+    return []

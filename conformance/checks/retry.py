@@ -1,0 +1,90 @@
+"""Retry rules: what each catalogued code tells a client, and what the response must signal for it.
+
+A catalogue rule is only useful if the response carries the signals clients act on. Clients
+(the official SDKs first) retry 408, 409, 429 and 5xx, obey `x-should-retry`, and wait
+`retry-after-ms` / `Retry-After`. So a "don't retry" code must carry none of those invitations
+(RTY-1) and a back-off / wait code must carry them (RTY-2). Pure functions over an `Exchange`, so
+the realtime tests can judge a WebSocket handshake's HTTP answer with the same rules.
+See docs/retry-rules.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from email.utils import parsedate_to_datetime
+
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import Code, Profile
+
+# Statuses the official openai SDK retries by itself (openai/_base_client.py `_should_retry`).
+SDK_RETRIED_STATUSES = frozenset({408, 409, 429})
+RETRY_HEADERS = ("Retry-After", "retry-after-ms")
+
+
+def sdk_retries_status(status: int) -> bool:
+    return status in SDK_RETRIED_STATUSES or status >= 500
+
+
+def rule_for(profile: Profile, code: str | None, status: int) -> str | None:
+    """The retry rule of a catalogued code, else of the status (open_status_rules); None if none."""
+    entry: Code | None = profile.code(code) if isinstance(code, str) else None
+    if entry is not None:
+        return entry.retry
+    for rule in profile.open_status_rules:
+        if rule.matches(status):
+            return rule.retry
+    return None
+
+
+def retry_after_s(exchange: Exchange) -> float | None:
+    """Seconds the response asks a client to wait (retry-after-ms, then Retry-After); None if absent/bad."""
+    millis = exchange.header("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = exchange.header("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def dont_retry_problems(exchange: Exchange) -> list[str]:
+    """RTY-1: no status, header or hint that makes a client retry."""
+    where = exchange.describe()
+    problems = []
+    status = exchange.status or 0
+    if sdk_retries_status(status):
+        problems.append(f"{where}: status {status} is one clients retry")
+    for name in RETRY_HEADERS:
+        if exchange.header(name) is not None:
+            problems.append(f"{where}: carries {name}: {exchange.header(name)} (an invitation to retry)")
+    if (exchange.header("x-should-retry") or "").strip().lower() == "true":
+        problems.append(f"{where}: carries x-should-retry: true")
+    return problems
+
+
+def retry_problems(exchange: Exchange) -> list[str]:
+    """RTY-2: a status clients retry, and how long to wait."""
+    where = exchange.describe()
+    problems = []
+    status = exchange.status or 0
+    if status != 429 and not 500 <= status <= 599:
+        problems.append(f"{where}: status {status} is not one clients retry (429 / 5xx)")
+    if exchange.header("Retry-After") is None:
+        problems.append(f"{where}: no Retry-After header saying how long to wait")
+    else:
+        wait = retry_after_s(exchange)
+        if wait is None or not math.isfinite(wait):
+            problems.append(f"{where}: Retry-After {exchange.header('Retry-After')!r} is not delta-seconds or an HTTP-date")
+    if (exchange.header("x-should-retry") or "").strip().lower() == "false":
+        problems.append(f"{where}: carries x-should-retry: false, so clients will not retry")
+    return problems

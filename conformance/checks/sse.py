@@ -1,0 +1,112 @@
+"""Server-sent events as the suite reads them (ENV-6): parse a recorded stream, judge its shape.
+
+The client reads a stream to its end (capped), so an SSE answer is an ordinary `Exchange` whose
+body is the whole event stream. Parsing follows the WHATWG event-stream rules the OpenAI SDKs
+use: events end at a blank line, `data:` lines join with newlines, `:` lines are comments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.transport.client import Exchange
+from conformance.contract.profiles import Profile
+from conformance.contract.schemas import describe, first_error
+
+EVENT_STREAM = "text/event-stream"
+DONE = "[DONE]"
+
+
+@dataclass(frozen=True)
+class Event:
+    data: str
+    event: str | None = None
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return None
+
+
+def parse(text: str) -> tuple[list[Event], list[str]]:
+    """→ (events, lines that are not SSE fields). A trailing event without its blank line counts."""
+    events: list[Event] = []
+    stray: list[str] = []
+    data: list[str] = []
+    name: str | None = None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line == "":
+            if data:
+                events.append(Event("\n".join(data), name))
+            data, name = [], None
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        elif field in ("id", "retry"):
+            continue
+        else:
+            stray.append(line[:80])
+    if data:
+        events.append(Event("\n".join(data), name))
+    return events, stray
+
+
+def is_error_event(event: Event, profile: Profile) -> bool:
+    body = event.json()
+    return isinstance(body, dict) and ("error" in body or event.event == "error")
+
+
+def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """A success stream: 200 text/event-stream, JSON `data:` events, `[DONE]` last."""
+    where = exchange.describe()
+    if exchange.error:
+        return [f"{where}: the stream broke off: {exchange.error}"]
+    if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
+        return [f"{where}: expected 200 {EVENT_STREAM}, got {exchange.status} {exchange.content_type or '(none)'}"]
+    events, stray = parse(exchange.text)
+    problems = [f"{where}: a line that is no SSE field: {line!r}" for line in stray[:2]]
+    if not events:
+        return problems + [f"{where}: the event stream has no data events"]
+    if events[-1].data != DONE:
+        problems.append(f"{where}: the stream does not end with data: {DONE}")
+    for event in events[:-1]:
+        if event.data == DONE:
+            problems.append(f"{where}: data: {DONE} arrives before the end of the stream")
+        elif event.json() is None:
+            problems.append(f"{where}: event data is not JSON: {event.data[:80]!r}")
+        elif is_error_event(event, profile):
+            problems.append(f"{where}: a success stream carries an error event: {event.data[:120]!r}")
+    return problems
+
+
+def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """An error after the first event: an SSE event valid against the envelope, then a clean end."""
+    where = exchange.describe()
+    if exchange.error:
+        return [f"{where}: the stream broke off instead of ending cleanly: {exchange.error}"]
+    if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
+        return [f"{where}: expected the stream to start (200 {EVENT_STREAM}), got "
+                f"{exchange.status} {exchange.content_type or '(none)'}"]
+    events, _ = parse(exchange.text)
+    payload = [e for e in events if e.data != DONE]
+    if len(payload) < 2:
+        return [f"{where}: expected at least one event and then an error event, got {len(payload)} event(s)"]
+    last = payload[-1]
+    body = last.json()
+    if body is None:
+        return [f"{where}: the last event (the error) is not JSON: {last.data[:80]!r}"]
+    error = first_error(body, profile.envelope_schema)
+    if error is not None:
+        return [f"{where}: the error event does not match {profile.envelope_schema}: {describe(error)}"]
+    if any(e.data == DONE for e in events[: events.index(last)]):
+        return [f"{where}: data: {DONE} arrives before the error event"]
+    return []

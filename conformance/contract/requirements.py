@@ -1,0 +1,69 @@
+"""The requirement registry: ids, levels, titles and the seed rule each one enforces.
+
+Loaded once from `conformance/data/requirements.yaml`. Tests name their requirement with
+`@pytest.mark.requirement("HDR-2")`; an id not in the registry is a collection error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from conformance.contract.profiles import Profile
+from conformance.contract.resources import DATA_DIR
+from conformance.contract.safe_yaml import load_document
+from conformance.contract.schemas import validate_or_raise
+
+LEVELS = ("MUST", "SHOULD")
+GROUPS = ("ENV", "HDR", "MAP", "RTY", "CHG", "PRB", "FUZ", "SEC")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: str
+    title: str
+    applies_if: str | None = None
+    planned: bool = False
+    rules: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def group(self) -> str:
+        return self.id.split("-")[0]
+
+    def applies_to(self, profile: Profile) -> bool:
+        if self.applies_if is None:
+            return True
+        return {
+            "rate_limit_headers": profile.has_rate_limit_headers,
+            "management": profile.has_management,
+            "tasks": profile.has_tasks,
+        }[self.applies_if]
+
+    def rule_for(self, profile_id: str) -> str | None:
+        """`[Rate limits] "On a rate limit you get 429 …"`: the seed sentence this enforces."""
+        rule = self.rules.get(profile_id)
+        if not rule:
+            return None
+        return f'[{rule["section"]}] "{rule["quote"]}"'
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Requirement]:
+    raw = load_document(DATA_DIR / "requirements.yaml", "requirement registry")
+    validate_or_raise(raw, "requirements.schema.json", "requirement registry")
+    return {
+        rid: Requirement(
+            id=rid,
+            level=entry["level"],
+            title=entry["title"],
+            applies_if=entry.get("applies_if"),
+            planned=bool(entry.get("planned", False)),
+            rules=entry.get("rules", {}),
+        )
+        for rid, entry in raw.items()
+    }
+
+
+def get(requirement_id: str) -> Requirement | None:
+    return registry().get(requirement_id)

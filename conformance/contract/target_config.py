@@ -1,0 +1,203 @@
+"""Target configs: credentials per role, the billing oracle and safety limits (SPEC.md format).
+
+`${VAR}` (or `${VAR:-default}`) anywhere in a string expands from the environment, so keys never
+need to sit in the file. A variable that is unset inside a role makes only that role unavailable
+(its tests skip naming the role and the variable); unset anywhere else is a one-line error.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from conformance.errors import ConfigError
+from conformance.contract.safe_yaml import load_document, parse_text
+from conformance.contract.schemas import validate_or_raise
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SECRET_FIELD = re.compile(r"(api_?key|token|secret|password|authorization|cookie)", re.I)
+
+# Sections whose credentials may come from CI secrets that are not set everywhere: an unset
+# variable in them skips what needs them instead of stopping the run.
+OPTIONAL_SECTIONS = ("billing", "management", "realtime", "tasks", "streaming")
+
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_RETRY_AFTER_CAP_S = 10.0
+
+
+class _Unset(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _expand(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise _Unset(name)
+
+        return _VAR.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    return value
+
+
+@dataclass
+class Limits:
+    max_requests: int | None = None
+    max_rps: float | None = None
+    allow_billable: bool = False
+    retry_after_cap_s: float = DEFAULT_RETRY_AFTER_CAP_S
+
+
+@dataclass
+class TargetConfig:
+    raw: dict[str, Any]
+    source: str = "(none)"
+    unavailable_roles: dict[str, str] = field(default_factory=dict)
+    unavailable_sections: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # pytest prints a failing test's fixture values: this one must never show a credential.
+        sections = sorted(k for k in self.raw if k != "roles")
+        return f"TargetConfig(source={self.source!r}, roles={sorted(self.roles)!r}, sections={sections!r})"
+
+    @property
+    def target(self) -> str | None:
+        return self.raw.get("target")
+
+    @property
+    def profile(self) -> str | None:
+        return self.raw.get("profile")
+
+    @property
+    def model(self) -> str | None:
+        return self.raw.get("model")
+
+    @property
+    def request_timeout_s(self) -> float:
+        return float(self.raw.get("request_timeout_s", DEFAULT_TIMEOUT_S))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self.raw.get("headers") or {})
+
+    @property
+    def limits(self) -> Limits:
+        raw = self.raw.get("limits") or {}
+        return Limits(
+            max_requests=raw.get("max_requests"),
+            max_rps=raw.get("max_rps"),
+            allow_billable=bool(raw.get("allow_billable", False)),
+            retry_after_cap_s=float(raw.get("retry_after_cap_s", DEFAULT_RETRY_AFTER_CAP_S)),
+        )
+
+    @property
+    def roles(self) -> dict[str, dict[str, Any]]:
+        return self.raw.get("roles") or {}
+
+    def role(self, name: str) -> dict[str, Any] | None:
+        return self.roles.get(name)
+
+    def missing_role_reason(self, name: str) -> str:
+        why = self.unavailable_roles.get(name)
+        suffix = f" ({why})" if why else ""
+        return f"role '{name}' is missing from the target config{suffix}"
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        value = self.raw.get(name)
+        return value if isinstance(value, dict) else None
+
+    def missing_section_reason(self, name: str) -> str:
+        why = self.unavailable_sections.get(name)
+        suffix = f" ({why})" if why else ""
+        return f"section '{name}' is missing from the target config{suffix}"
+
+    def secrets(self) -> list[str]:
+        """Every credential in the config, so the redactor can mask them anywhere."""
+        found: list[str] = []
+
+        def walk(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, str(k))
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v, key)
+            elif isinstance(value, str) and SECRET_FIELD.search(key) and len(value) >= 4:
+                found.append(value)
+
+        walk(self.raw)
+        return sorted(set(found), key=len, reverse=True)
+
+    def public(self) -> dict[str, Any]:
+        """The config with every credential replaced: safe for reports and logs."""
+        def scrub(value: Any, key: str = "") -> Any:
+            if isinstance(value, dict):
+                return {k: scrub(v, str(k)) for k, v in value.items()}
+            if isinstance(value, list):
+                return [scrub(v, key) for v in value]
+            if isinstance(value, str) and SECRET_FIELD.search(key):
+                return "REDACTED"
+            return value
+
+        return scrub(copy.deepcopy(self.raw))
+
+
+def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -> TargetConfig:
+    env = os.environ if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"target config {source}: $: the document must be a mapping, not {type(data).__name__}")
+    data = dict(data)
+    unavailable: dict[str, str] = {}
+    unavailable_sections: dict[str, str] = {}
+    for name in OPTIONAL_SECTIONS:
+        if name in data:
+            try:
+                data[name] = _expand(data[name], env)
+            except _Unset as unset:
+                unavailable_sections[name] = f"environment variable {unset.name} is not set"
+                del data[name]
+    roles = data.get("roles")
+    if isinstance(roles, dict):
+        kept = {}
+        for name, role in roles.items():
+            try:
+                kept[name] = _expand(role, env)
+            except _Unset as unset:
+                unavailable[str(name)] = f"environment variable {unset.name} is not set"
+        data["roles"] = kept
+    try:
+        rest = _expand({k: v for k, v in data.items() if k != "roles"}, env)
+    except _Unset as unset:
+        raise ConfigError(f"target config {source}: environment variable {unset.name} is not set") from None
+    if "roles" in data:
+        rest["roles"] = data["roles"]
+    validate_or_raise(rest, "target-config.schema.json", f"target config {source}")
+    return TargetConfig(raw=rest, source=source, unavailable_roles=unavailable,
+                        unavailable_sections=unavailable_sections)
+
+
+def load_config(ref: str | None, env: Mapping[str, str] | None = None) -> TargetConfig:
+    """`ref` is a path, inline YAML/JSON (starts with `{`), or None (empty config)."""
+    if ref is None or ref == "":
+        return parse_config({}, "(none)", env)
+    text = ref.strip()
+    if text.startswith("{"):
+        return parse_config(parse_text(text, "target config (inline)"), "(inline)", env)
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"target config {path} does not exist")
+    return parse_config(load_document(path, "target config"), str(path), env)

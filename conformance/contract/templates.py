@@ -1,0 +1,76 @@
+"""`gateway-conformance init`: a commented target.yaml a gateway team fills in."""
+
+from __future__ import annotations
+
+from conformance.contract.profiles import load_profile
+
+ROLE_FACTS = {
+    "valid": '{api_key: "${GW_VALID}", key_id: key_123}   # a working key and a cheap model it may call',
+    "disabled": '{api_key: "${GW_DISABLED}"}              # a revoked key (SEC-2)',
+    "restricted": '{api_key: "${GW_RESTRICTED}", forbidden_model: gpt-4o}',
+    "ip_restricted": '{api_key: "${GW_IP_RESTRICTED}"}     # IP allow-list excludes this runner',
+    "publishable": '{api_key: "${GW_PUBLISHABLE}", allowed_origin: "https://ok.example", disallowed_origin: "https://evil.example"}',
+    "no_credit": '{api_key: "${GW_NO_CREDIT}"}             # wallet / org with no balance',
+    "over_key_budget": '{api_key: "${GW_OVER_BUDGET}"}     # over its monthly limit',
+    "over_plan_quota": '{api_key: "${GW_OVER_QUOTA}"}      # on an exhausted plan',
+    "rate_limited": '{api_key: "${GW_RATE_LIMITED}", limit: 5}   # small requests-per-window limit',
+    "daily_capped": '{api_key: "${GW_DAILY_CAPPED}"}       # past its daily cap',
+    "concurrency_limited": '{api_key: "${GW_CONCURRENCY}", limit: 2}   # concurrent realtime sessions',
+}
+
+
+def target_config_template(profile_ref: str) -> str:
+    profile = load_profile(profile_ref)
+    roles = ["valid", "disabled"] + [c.role for c in profile.codes if c.role and c.role != "realtime"]
+    seen: list[str] = []
+    for role in roles:
+        if role not in seen and role in ROLE_FACTS:
+            seen.append(role)
+    lines = [
+        f"# gateway-conformance target config for profile `{profile.id}` ({profile.title}).",
+        "# ${VAR} expands from the environment: keep keys out of this file. Every section is optional:",
+        "# a missing role skips the requirements that need it (verdict `incomplete`), it never crashes.",
+        "target: https://staging.gw.example      # --target overrides it",
+        f"profile: {profile.id}",
+        "model: gpt-4o-mini                      # a cheap model the `valid` role may call",
+        "request_timeout_s: 30",
+        "# headers: {x-route: primary}          # sent with every request",
+        "limits: {max_requests: 2000, max_rps: 20, allow_billable: false}",
+        "roles:",
+    ]
+    lines += [f"  {role + ':':<21}{ROLE_FACTS[role]}" for role in seen]
+    if any(c.plane == "realtime" for c in profile.codes):
+        lines += [
+            "realtime:                               # WebSocket; errors come as the HTTP answer to the handshake",
+            '  url: "wss://staging.gw.example/v1/realtime?agent_id={agent_id}"',
+            "  role: valid",
+        ]
+    if profile.has_tasks:
+        lines += [
+            "tasks:                                  # async jobs that hold credit",
+            '  create: {method: POST, path: /v1/tasks, body: {model: "...", input: "..."}}',
+            '  failing_body: {model: "...", input: "...", fail: true}',
+            '  get:    {method: GET, path: "/v1/tasks/{id}"}',
+            '  cancel: {method: POST, path: "/v1/tasks/{id}/cancel"}',
+        ]
+    lines += [
+        "streaming:",
+        "  midstream_error: {model: fail-midstream}   # body overlay that makes the gateway fail after the first event",
+    ]
+    if profile.has_management:
+        lines += [
+            "management:                             # console routes (problem+json)",
+            "  base_url: https://console.staging.gw.example/api",
+            "  role: valid",
+            "  failing_requests:",
+            "    - {method: GET, path: /keys/does-not-exist, status: 404}",
+            "    - {method: POST, path: /keys, body: {name: 7}, status: 400}",
+        ]
+    lines += [
+        "billing:                                # the oracle for every 'not charged' requirement",
+        '  api_key: "${GW_ADMIN}"',
+        '  request_cost: {method: GET, url: "https://console.staging.gw.example/api/requests/{request_id}", pointer: /cost, not_found_means: 0}',
+        '  key_spend:    {method: GET, url: "https://console.staging.gw.example/api/keys/{key_id}", pointer: /spend}',
+        "  settle_s: 2",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,281 @@
+"""Property-based fuzzing (FUZ-1, FUZ-2): generate odd requests, send them through the suite's
+client, and shrink any violation to a minimal request shown as a curl line.
+
+Why our own engine around hypothesis instead of schemathesis's runner: every request must go
+through `GatewayClient` (budget, rate cap, redaction, evidence, the whole-run observer), the
+number of requests must be bounded up front (`--fuzz-examples`, plus a cap on shrinking), and the
+run must be reproducible from one seed. Schemathesis contributes the schema-driven strategies
+(`operation.as_strategy`, positive and negative); its coverage phase is not used, so nothing is
+sent that the budget does not see.
+
+Hypothesis replays candidates while shrinking; identical requests are answered from a cache, so a
+hang costs one timeout, not one per replay, and a flaky target cannot turn a finding into noise.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
+from hypothesis import strategies as st
+
+from conformance import checks
+from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
+from conformance.contract.target_config import TargetConfig
+from conformance.runner.observer import Observer, attach, timeout_problems
+from conformance.contract.profiles import Profile
+
+try:  # Python 3.11+
+    _GROUP: Any = BaseExceptionGroup  # type: ignore[name-defined]
+except NameError:  # pragma: no cover - 3.10
+    from exceptiongroup import BaseExceptionGroup as _GROUP
+
+# Shrinking sends requests too: at most this many per example asked for.
+SHRINK_FACTOR = 6
+CHAT = "/v1/chat/completions"
+MODELS = "/v1/models"
+NO_SUCH_MODEL = "gwc-fuzz-no-such-model"
+OVERSIZE = 8192
+
+try:  # what h11 (httpx's HTTP/1.1) will put on the wire; anything else fails locally, not at the target
+    from h11._abnf import field_value as _FIELD_VALUE
+
+    _SENDABLE = re.compile(_FIELD_VALUE.encode("ascii"))
+except Exception:  # pragma: no cover
+    _SENDABLE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+
+
+def sendable(value: str) -> bool:
+    return _SENDABLE.fullmatch(value.encode("utf-8")) is not None
+
+
+def attach_observer(client: GatewayClient, profile: Profile, config: TargetConfig) -> Observer:
+    """The suite's client reports every exchange to the observer; oracle URLs are not inference."""
+    billing = config.section("billing") or {}
+    oracle = [str(v["url"]) for v in billing.values() if isinstance(v, dict) and "url" in v]
+    management = config.section("management") or {}
+    if management.get("base_url"):
+        oracle.append(str(management["base_url"]))
+    return attach(client, profile, oracle)
+
+
+# --- what counts as a violation --------------------------------------------------------------
+
+class FuzzFinding(Exception):
+    """A generated request the target answered wrongly; hypothesis shrinks it."""
+
+    requirement = "FUZ-1"
+
+    def __init__(self, problems: list[str], exchange: Exchange) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+        self.exchange = exchange
+
+
+class HangFinding(FuzzFinding):
+    requirement = "FUZ-2"
+
+
+def malformed_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    """FUZ-1: no 5xx, no dropped connection, and every error in the profile's envelope."""
+    if exchange.status is None:
+        return [] if timeout_problems(exchange) else [f"{exchange.describe()}: the connection failed instead of an error response"]
+    if exchange.status >= 500:
+        return [f"{exchange.describe()}: a malformed request got a server error"] + checks.envelope_problems(exchange, profile)
+    if exchange.status >= 400:
+        return checks.envelope_problems(exchange, profile)
+    return []
+
+
+def judge(exchange: Exchange, profile: Profile) -> None:
+    problems = timeout_problems(exchange)
+    if problems:
+        raise HangFinding(problems, exchange)
+    problems = malformed_problems(exchange, profile)
+    if problems:
+        raise FuzzFinding(problems, exchange)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+@dataclass
+class Fuzzer:
+    """Sends generated requests for one fuzz test: cached, bounded, budget-aware."""
+
+    client: GatewayClient
+    profile: Profile
+    label: str
+    max_sends: int
+    sent: int = 0
+    budget_error: BudgetExhausted | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+    _cache: dict[tuple[Any, ...], Exchange] = field(default_factory=dict)
+
+    def send(self, method: str, path: str, *, authorization: str | None = None, headers: dict[str, str] | None = None,
+             content: bytes | None = None, params: dict[str, Any] | None = None) -> Exchange | None:
+        """The exchange, or None when nothing may be sent any more (budget or shrink cap reached)."""
+        headers = dict(headers or {})
+        key = (method, path, authorization, tuple(sorted(headers.items())), content,
+               tuple(sorted((str(k), str(v)) for k, v in (params or {}).items())))
+        if key in self._cache:
+            return self._cache[key]
+        if self.budget_error is not None or self.sent >= self.max_sends:
+            return None
+        try:
+            exchange = self.client.request(method, path, authorization=authorization, headers=headers,
+                                           content=content, params=params or None, label=self.label)
+        except BudgetExhausted as exc:
+            self.budget_error = exc
+            return None
+        self.sent += 1
+        self._cache[key] = exchange
+        self.exchanges.append(exchange)
+        return exchange
+
+    def check(self, exchange: Exchange | None) -> None:
+        if exchange is not None:
+            judge(exchange, self.profile)
+
+
+def seed_for(name: str, seed: int | None) -> int:
+    """`--hypothesis-seed` when given; else a fixed seed per test, so a CI gate never flakes."""
+    return seed if seed is not None else zlib.crc32(name.encode())
+
+
+def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int) -> list[FuzzFinding]:
+    """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure)."""
+    if examples <= 0:
+        return []
+
+    @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+              report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False)
+    @hypothesis_seed(seed)
+    @given(strategy)
+    def run(value: Any) -> None:
+        prop(value)
+
+    try:
+        run()
+    except FuzzFinding as finding:
+        return [finding]
+    except _GROUP as group:
+        found = [e for e in _flatten(group) if isinstance(e, FuzzFinding)]
+        others = [e for e in _flatten(group) if not isinstance(e, FuzzFinding)]
+        if others:
+            raise others[0]
+        return found
+    return []
+
+
+def _flatten(group: BaseException) -> list[BaseException]:
+    if isinstance(group, _GROUP):
+        return [leaf for e in group.exceptions for leaf in _flatten(e)]
+    return [group]
+
+
+def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int | None) -> str:
+    """One line for a failure: the problem, the seed (None: a fixed probe), and a redacted curl line."""
+    curl = finding.exchange.curl(client.redactor)
+    if len(curl) > 600:
+        curl = curl[:600] + f"… [{len(curl)} chars; full command in the report evidence]"
+    problem = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+    how = f"shrunk example (--hypothesis-seed {seed})" if seed is not None else "reproduce"
+    return client.redactor.text(f"{problem}; {how}: {curl}")
+
+
+# --- strategies beyond the schema --------------------------------------------------------------
+
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\r\n\x00"), max_size=40
+)
+
+
+def authorization_values(key: str) -> st.SearchStrategy[str]:
+    """Authorization headers a client might send by mistake, and some nobody would."""
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    fixed = [
+        "", " ", "\t", "Bearer", "Bearer ", "Bearer  ", "Bearer \t", f"Basic {basic}", f"Token {key}", f"Bearer{key}",
+        f"Bearer {key} extra", f"Bearer {key[:-1]}", f"Bearer {key}{key}", f"Bearer {key.upper()}",
+        f"Bearer \"{key}\"", "Bearer null", "Bearer undefined", "Bearer ключ", "Bearer 🔑🔑🔑",
+        f"Bearer {key}\u200b", "Bearer \u0085\u009b\u00a0", "Bearer a\tb", "Bearer " + "A" * 1024,
+        "Bearer " + "A" * OVERSIZE, "Bearer " + "é" * 512,
+    ]
+    schemes = st.sampled_from(["Bearer", "bearer", "Basic", "Token", "Digest", "ApiKey", "", "BEARER"])
+    generated = st.builds(lambda s, t: f"{s} {t}".strip(), schemes, _HEADER_TEXT)
+    return st.one_of(st.sampled_from(fixed), generated).filter(sendable)
+
+
+def _chat_body(**extra: Any) -> dict[str, Any]:
+    # Empty messages: rejected by any OpenAI-compatible gateway, so no raw-body case can be billed.
+    return {"model": NO_SUCH_MODEL, "messages": [], **extra}
+
+
+def raw_bodies() -> st.SearchStrategy[tuple[str | None, bytes]]:
+    """(content type, body) pairs a JSON parser should reject politely."""
+    import json
+
+    valid = json.dumps(_chat_body()).encode()
+    invalid_json = st.sampled_from([b"{", b'{"model": ', b"nul", b'{"model": "x",}', b"{'model': 'x'}", b"[1,2",
+                                    b"NaN", b'{"a":1}{"b":2}', b"", b" ", b'"just a string"', b"[]", b"123"])
+    garbage = st.binary(max_size=64)
+    text = _HEADER_TEXT.map(lambda t: t.encode("utf-8"))
+    json_ct = st.just("application/json")
+    nested = st.sampled_from([64, 512, 5000]).flatmap(lambda depth: st.sampled_from([
+        b'{"model": "m", "messages": ' + b"[" * depth + b"]" * depth + b"}",
+        b'{"a":' * depth + b"1" + b"}" * depth,
+    ]))
+    wrong_type = st.sampled_from([None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                                  "application/xml", "application/json; charset=latin-1", "image/png", "*/*"])
+    invalid_utf8 = st.sampled_from([b'{"model": "\xff\xfe", "messages": []}', b"\xc3\x28", b'{"model": "\xc0\xaf"}',
+                                    b'{"model": "\xed\xa0\x80", "messages": []}', b"\xef\xbb\xbf\xff"])
+    return st.one_of(
+        st.tuples(json_ct, invalid_json | garbage | text),
+        st.tuples(json_ct, st.just(b"\xef\xbb\xbf" + valid)),
+        st.tuples(json_ct, nested),
+        st.tuples(wrong_type, st.just(valid)),
+        st.tuples(json_ct, invalid_utf8),
+    )
+
+
+_QUERY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+def query_and_paths() -> st.SearchStrategy[tuple[str, str, dict[str, str]]]:
+    """(method, path, query) oddities around the inference routes."""
+    paths = st.sampled_from([
+        MODELS, MODELS + "/", "/v1//models", "/v1/models%2F..", "/v1/./models", "/v1/models;x=1", "/V1/MODELS",
+        "/v1/" + "a" * 2000, "/v1/%ff", "/v1/%00", "/v1/models/%2e%2e/%2e%2e", "/v1/chat/completions/",
+        "/v1/chat//completions", "/v1/chat/completions%00", "/v1/models/" + "x" * 300, "/v1/\u00e9",
+    ])
+    queries = st.one_of(
+        st.just({}),
+        st.dictionaries(_QUERY_TEXT, _QUERY_TEXT, max_size=3),
+        st.sampled_from([{"limit": "-1"}, {"limit": "1e309"}, {"limit": "%"}, {"a": "x" * 4000}, {"": ""}]),
+    )
+    return st.tuples(st.sampled_from(["GET", "POST", "DELETE", "PATCH", "OPTIONS"]), paths, queries)
+
+
+def oversized_requests(key: str) -> list[tuple[str, dict[str, Any]]]:
+    """FUZ-2's fixed probes: the sizes that make naive servers stall (each already minimal)."""
+    import json
+
+    pad = json.dumps(_chat_body(pad="a" * 900_000)).encode()
+    too_big = json.dumps(_chat_body(pad="a" * 1_100_000)).encode()
+    return [
+        ("8 KB Authorization header", {"method": "GET", "path": MODELS, "authorization": "Bearer " + "A" * OVERSIZE}),
+        ("8 KB custom header", {"method": "GET", "path": MODELS, "authorization": f"Bearer {key}",
+                                "headers": {"x-gwc-fuzz": "a" * OVERSIZE}}),
+        ("60 headers", {"method": "GET", "path": MODELS, "authorization": f"Bearer {key}",
+                        "headers": {f"x-gwc-fuzz-{i}": "v" * 100 for i in range(60)}}),
+        ("6 KB query string", {"method": "GET", "path": MODELS, "authorization": f"Bearer {key}",
+                               "params": {"q": "q" * 6000}}),
+        ("900 KB body", {"method": "POST", "path": CHAT, "authorization": f"Bearer {key}",
+                         "headers": {"content-type": "application/json"}, "content": pad}),
+        ("1.1 MB body", {"method": "POST", "path": CHAT, "authorization": f"Bearer {key}",
+                         "headers": {"content-type": "application/json"}, "content": too_big}),
+    ]

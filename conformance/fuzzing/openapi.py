@@ -1,0 +1,84 @@
+"""The OpenAPI description of the inference routes, bound to a profile, as schemathesis sees it.
+
+`schemas/openapi-inference.yaml` describes the routes once; its `ErrorEnvelope` placeholder is
+replaced here by the profile's envelope schema, so one file serves every profile. Schemathesis
+gets its own `schemathesis.Config()`: a user's `schemathesis.toml` must not change what a
+certification run sends.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.contract.profiles import Profile
+from conformance.contract.resources import SCHEMAS_DIR
+from conformance.contract.safe_yaml import load_document
+from conformance.contract.schemas import registry, schema_uri
+
+DESCRIPTION = "openapi-inference.yaml"
+# Headers schemathesis adds for its own bookkeeping; the client sets what it needs itself.
+_DROP_HEADERS = frozenset({"user-agent", "accept-encoding", "connection", "x-schemathesis-testcaseid", "authorization"})
+
+
+@lru_cache(maxsize=1)
+def _raw() -> dict[str, Any]:
+    return load_document(SCHEMAS_DIR / DESCRIPTION, "OpenAPI description")
+
+
+def operation_labels() -> list[str]:
+    """`POST /v1/chat/completions`, … in file order: cheap enough for collection time."""
+    return [f"{method.upper()} {path}" for path, item in _raw()["paths"].items() for method in item]
+
+
+def bound_description(profile: Profile) -> dict[str, Any]:
+    """The description with the profile's envelope schema in place of `ErrorEnvelope`."""
+    document = json.loads(json.dumps(_raw()))
+    envelope = dict(registry().contents(schema_uri(profile.envelope_schema)))
+    for key in ("$id", "$schema"):
+        envelope.pop(key, None)
+    document["components"]["schemas"]["ErrorEnvelope"] = envelope
+    return document
+
+
+@lru_cache(maxsize=4)
+def _schema(profile_path: str, envelope_schema: str) -> Any:
+    import schemathesis
+
+    from conformance.contract.profiles import load_profile
+
+    return schemathesis.openapi.from_dict(bound_description(load_profile(profile_path)), config=schemathesis.Config())
+
+
+def operation(profile: Profile, label: str) -> Any:
+    """The schemathesis `APIOperation` for `METHOD /path`."""
+    schema = _schema(str(profile.path), profile.envelope_schema)
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if op is not None and f"{op.method.upper()} {op.path}" == label:
+            return op
+    raise KeyError(f"no operation {label!r} in {DESCRIPTION}")
+
+
+def request_of(case: Any, *, unbillable_model: str | None = None) -> tuple[str, str, dict[str, str], bytes | None, dict[str, Any]]:
+    """A generated case → (method, path, headers, body bytes, query) for `GatewayClient.request`.
+
+    `unbillable_model`: where spending is not allowed, a body's string `model` becomes this (a model
+    no gateway serves). A negative case may break only a header or the query and leave a valid
+    body behind; with a real model that is a billable success on a lenient gateway."""
+    kwargs = case.as_transport_kwargs(base_url="http://fuzz.invalid")
+    if unbillable_model and isinstance(kwargs.get("json"), dict) and isinstance(kwargs["json"].get("model"), str):
+        kwargs["json"] = {**kwargs["json"], "model": unbillable_model}
+    path = urlsplit(kwargs["url"]).path
+    headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items() if str(k).lower() not in _DROP_HEADERS}
+    body: bytes | None = None
+    if "json" in kwargs and kwargs["json"] is not None:
+        body = json.dumps(kwargs["json"]).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif kwargs.get("data") is not None or kwargs.get("content") is not None:
+        raw = kwargs.get("data") if kwargs.get("data") is not None else kwargs.get("content")
+        body = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
+    params = {str(k): v for k, v in (kwargs.get("params") or {}).items()}
+    return kwargs["method"], path, headers, body, params

@@ -1,0 +1,89 @@
+"""Renderings of one JSON report: Markdown, HTML, SVG badge, JUnit XML, and a multi-gateway matrix.
+
+Every renderer reads the report (already redacted and schema-valid) and nothing else, so a report
+archived today renders the same tomorrow and no renderer can leak what the report does not hold.
+The grouping below is shared so every rendering leads with the same thing: what is broken.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConformanceError
+
+# (key, heading): the order every rendering lists requirements in — what needs a look first.
+SECTIONS = (
+    ("failed", "Failed"),
+    ("error", "Suite errors (a crash in the suite, not the target's fault)"),
+    ("known", "Known deviations (baseline)"),
+    ("fixed", "Fixed since the baseline (remove these entries)"),
+    ("inconclusive", "Inconclusive"),
+    ("skipped", "Skipped"),
+    ("passed", "Passed"),
+)
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read and validate a report; a missing, broken or foreign file is one line."""
+    from conformance.report.json_report import validate_report
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConformanceError(f"report {path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConformanceError(f"report {path}: not a JSON report: {exc}") from None
+    try:
+        validate_report(data)
+    except ConformanceError as exc:
+        raise ConformanceError(f"report {path}: {str(exc).removeprefix('internal error: ')}") from None
+    return data
+
+
+def deviation_state(row: dict[str, Any]) -> str | None:
+    return (row.get("known_deviation") or {}).get("state")
+
+
+def section_of(row: dict[str, Any]) -> str:
+    state = deviation_state(row)
+    if state == "known":
+        return "known"
+    if state == "fixed":
+        return "fixed"
+    return row["status"]
+
+
+def display_status(row: dict[str, Any]) -> str:
+    """The status a reader sees: a failure the baseline accepts reads `known deviation`."""
+    return {"known": "known deviation", "fixed": "passed (fixed)"}.get(section_of(row), row["status"])
+
+
+def grouped(report: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """`[(key, heading, rows)]` in SECTIONS order, empty sections left out; MUSTs before SHOULDs."""
+    out = []
+    for key, heading in SECTIONS:
+        rows = [r for r in report["requirements"] if section_of(r) == key]
+        rows.sort(key=lambda r: r["level"] != "MUST")
+        if rows:
+            out.append((key, heading, rows))
+    return out
+
+
+def headline(report: dict[str, Any]) -> str:
+    """`non-conformant: 11/14 requirements passed, 2 failed, 1 known deviation`."""
+    rows = report["requirements"]
+    passed = sum(1 for r in rows if r["status"] == "passed")
+    parts = [f"{passed}/{len(rows)} requirements passed"]
+    for key, label in (("failed", "failed"), ("error", "suite error"), ("known", "known deviation"),
+                       ("inconclusive", "inconclusive"), ("skipped", "skipped")):
+        n = sum(1 for r in rows if section_of(r) == key)
+        if n:
+            parts.append(f"{n} {label}" + ("s" if n != 1 and key in ("known", "error") else ""))
+    return f"{report['verdict']}: " + ", ".join(parts)
+
+
+def target_label(report: dict[str, Any]) -> str:
+    target = report["target"]
+    return "reference gateway" if target["reference"] else target["url"]

@@ -1,0 +1,121 @@
+"""From test outcomes to requirement statuses and the verdict.
+
+Precedence within a requirement: failed > error > inconclusive > skipped > passed. `error` is a
+crash inside the suite (our bug, not the target's): it never makes a target non-conformant, only
+the run incomplete. A requirement that applies but ran no test is `skipped` ("not run").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from conformance.contract.profiles import Profile
+from conformance.contract.requirements import Requirement, registry
+
+STATUS_ORDER = ("failed", "error", "inconclusive", "skipped", "passed")
+# Results the whole-run observer files under the test during which it saw the violation: they
+# fail a requirement, but they are not pytest test failures of their own.
+OBSERVER_SUFFIX = " (observer)"
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    requirement: str
+    outcome: str  # passed | failed | skipped | inconclusive | error
+    reason: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @property
+    def observed(self) -> bool:
+        return self.nodeid.endswith(OBSERVER_SUFFIX)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TestResult":
+        return cls(**data)
+
+
+def applicable_requirements(profile: Profile, level: str = "all") -> list[Requirement]:
+    levels = {"must": ("MUST",), "should": ("SHOULD",), "all": ("MUST", "SHOULD")}[level]
+    return [r for r in registry().values() if r.level in levels and r.applies_to(profile) and not r.planned]
+
+
+def not_covered(profile: Profile) -> list[str]:
+    return [r.id for r in registry().values() if r.planned and r.applies_to(profile)]
+
+
+class Results:
+    def __init__(self, profile: Profile, level: str = "all") -> None:
+        self.profile = profile
+        self.level = level
+        self.tests: list[TestResult] = []
+
+    def add(self, result: TestResult) -> None:
+        self.tests.append(result)
+
+    def extend(self, results: Iterable[TestResult]) -> None:
+        self.tests.extend(results)
+
+    @property
+    def requests_sent(self) -> int:
+        return sum(t.requests for t in self.tests)
+
+    def requirements(self) -> list[dict[str, Any]]:
+        by_id: dict[str, list[TestResult]] = {}
+        for test in self.tests:
+            by_id.setdefault(test.requirement, []).append(test)
+        rows = []
+        for requirement in applicable_requirements(self.profile, self.level):
+            tests = by_id.get(requirement.id, [])
+            status, reason = _status(tests)
+            row: dict[str, Any] = {
+                "id": requirement.id,
+                "level": requirement.level,
+                "title": requirement.title,
+                "status": status,
+                "tests": [t.nodeid for t in tests],
+                "reason": reason,
+                "evidence": [e for t in tests if t.outcome == "failed" for e in t.evidence][:5],
+            }
+            rule = requirement.rule_for(self.profile.id)
+            if rule:
+                row["rule"] = rule
+            rows.append(row)
+        return rows
+
+    def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, dict[str, int]]:
+        rows = self.requirements() if rows is None else rows
+        summary = {level: {s: 0 for s in ("passed", "failed", "skipped", "inconclusive", "error")} for level in ("MUST", "SHOULD")}
+        for row in rows:
+            summary[row["level"]][row["status"]] += 1
+        return summary
+
+    @staticmethod
+    def verdict(rows: list[dict[str, Any]]) -> str:
+        musts = [r for r in rows if r["level"] == "MUST"]
+        if any(r["status"] == "failed" for r in musts):
+            return "non-conformant"
+        if any(r["status"] != "passed" for r in musts):
+            return "incomplete"
+        return "conformant"
+
+
+def _status(tests: list[TestResult]) -> tuple[str, str]:
+    if not tests:
+        return "skipped", "not run in this session (deselected or filtered out)"
+    for status in STATUS_ORDER:
+        matching = [t for t in tests if t.outcome == status]
+        if matching:
+            if status == "passed":
+                return "passed", ""
+            reason = matching[0].reason or status
+            if len(matching) > 1:
+                reason += f" (+{len(matching) - 1} more)"
+            return status, reason
+    return "skipped", "no outcome"

@@ -1,0 +1,133 @@
+"""Everything one conformance session knows, resolved once on the controller.
+
+Options beat the target config, which beats environment defaults. Under xdist the controller
+resolves (and starts the reference gateway) and hands workers this context as plain data, so
+every worker talks to the same gateway with the same credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.contract.target_config import TargetConfig, load_config
+from conformance.errors import ConformanceError
+from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
+
+REFERENCE = "reference"
+DEFAULT_PROFILE = "pyai"
+DEFAULT_FUZZ_EXAMPLES = 15
+
+
+def check_target_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConformanceError(
+            f"--target {url!r} is not a URL: give http(s)://host[:port][/v1] or 'reference'"
+        )
+    try:
+        parts.port
+    except ValueError:
+        raise ConformanceError(f"--target {url!r} has an invalid port") from None
+    return url
+
+
+@dataclass
+class RunContext:
+    target_url: str
+    reference: bool
+    profile_path: str
+    config_ref: str | None
+    level: str = "all"
+    max_requests: int | None = None
+    max_rps: float | None = None
+    allow_billable: bool = False
+    report_path: str | None = None
+    defects: list[str] = field(default_factory=list)
+    workers: int = 1
+    fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
+    fuzz_seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def profile(self) -> Profile:
+        return load_profile(self.profile_path)
+
+    @cached_property
+    def config(self) -> TargetConfig:
+        return load_config(self.config_ref)
+
+    @property
+    def billable_allowed(self) -> bool:
+        return self.reference or self.allow_billable
+
+    def to_workerinput(self) -> dict[str, Any]:
+        data = asdict(self)
+        return data
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any]) -> "RunContext":
+        return cls(**data)
+
+    def per_worker(self, workers: int) -> "RunContext":
+        """The share of the budget and rate one of `workers` processes may use."""
+        share = RunContext.from_workerinput(self.to_workerinput())
+        share.workers = workers
+        if self.max_requests is not None:
+            share.max_requests = max(1, -(-self.max_requests // workers))
+        if self.max_rps is not None:
+            share.max_rps = self.max_rps / workers
+        return share
+
+
+def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext, TargetConfig | None]:
+    """Options + env + target config → a RunContext (the reference gateway is started by the caller)."""
+    env = dict(os.environ) if env is None else env
+    config_ref = options.target_config or env.get("GWC_TARGET_CONFIG") or None
+    user_config = load_config(config_ref) if config_ref else None
+    target = options.target or env.get("GWC_TARGET") or (user_config.target if user_config else None) or REFERENCE
+    profile_ref = options.profile or (user_config.profile if user_config else None) or DEFAULT_PROFILE
+    profile_path = str(resolve_profile_path(profile_ref).resolve())
+    load_profile(profile_path)  # a bad profile stops the run now, in one line
+    reference = target == REFERENCE
+    if not reference:
+        check_target_url(target)
+    limits = user_config.limits if user_config else None
+    context = RunContext(
+        target_url=target,
+        reference=reference,
+        profile_path=profile_path,
+        config_ref=config_ref,
+        level=options.conformance_level,
+        max_requests=options.max_requests if options.max_requests is not None else (limits.max_requests if limits else None),
+        max_rps=options.max_rps if options.max_rps is not None else (limits.max_rps if limits else None),
+        allow_billable=bool(options.allow_billable or (limits.allow_billable if limits else False)),
+        report_path=options.conformance_report,
+        defects=list(options.reference_defects or []),
+        fuzz_examples=_fuzz_examples(getattr(options, "fuzz_examples", None)),
+        fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
+    )
+    return context, user_config
+
+
+def _fuzz_examples(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_FUZZ_EXAMPLES
+    if value < 0:
+        raise ConformanceError(f"--fuzz-examples {value}: give 0 (no fuzzing) or a positive number")
+    return value
+
+
+def _seed(value: Any) -> int | None:
+    """`--hypothesis-seed` (hypothesis's own option) as an int; any text is hashed to one, as hypothesis does."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        import zlib
+
+        return zlib.crc32(str(value).encode())

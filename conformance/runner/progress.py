@@ -1,0 +1,94 @@
+"""Per-test plumbing for conformance runs that is not about results: a progress line as each
+requirement group starts (a 10-minute run against a remote gateway should say what it is doing),
+and clean JUnit properties for `--junitxml`: each test case carries its requirement id and level,
+and structured user properties (the result dict with its evidence) never reach the XML.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from conformance.report.render.junit import clean_user_properties
+from conformance.contract.requirements import get as get_requirement
+
+GROUP_TITLES = {
+    "ENV": "error envelope", "HDR": "headers", "MAP": "status and code mapping", "RTY": "retry rules",
+    "CHG": "not charged", "PRB": "problem+json (management)", "FUZ": "fuzzing", "SEC": "credential hygiene",
+}
+
+
+class ConformanceReporting:
+    def __init__(self, config: pytest.Config, controller: bool) -> None:
+        self.config = config
+        self.controller = controller
+        self.groups_of: dict[str, str] = {}
+        self.announced: set[str] = set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker("requirement")
+            if marker is not None and marker.args:
+                self.groups_of[item.nodeid] = str(marker.args[0]).split("-")[0]
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("requirement")
+        requirement = get_requirement(marker.args[0]) if marker is not None and marker.args else None
+        if requirement is not None and not any(name == "requirement" for name, _ in item.user_properties):
+            item.user_properties += [("requirement", requirement.id), ("level", requirement.level)]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        group = self.groups_of.get(nodeid)
+        if group is not None:
+            self._announce(group)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.controller:
+            return
+        if not self.groups_of:  # xdist controller: no collection here, learn the group from results
+            for name, value in report.user_properties:
+                if name == "requirement" and isinstance(value, str):
+                    self._announce(value.split("-")[0])
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.controller:  # every plugin is configured by now, the JUnit writer included
+            clean_junit_properties(session.config)
+
+    def _announce(self, group: str) -> None:
+        if not self.controller or group in self.announced:
+            return
+        self.announced.add(group)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() >= -1:
+            if getattr(reporter._tw, "width_of_current_line", 0):  # -q prints dots without a newline
+                reporter._tw.line()
+            reporter.write_line(f"gateway-conformance: {group} {GROUP_TITLES.get(group, '')} …".rstrip(), cyan=True)
+
+
+def clean_junit_properties(config: pytest.Config) -> None:
+    """Let pytest's `--junitxml` see only scalar user properties (requirement, level), never a dict.
+
+    Only the JUnit writer's view is filtered (its `finalize` gets a copy of the report): other
+    plugins reading structured `user_properties` (results, observer findings) still see them whole.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest without it: nothing to clean
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None or getattr(xml, "_gwc_clean", False):
+        return
+    finalize = xml.finalize
+
+    def clean_finalize(report: Any) -> None:
+        view = copy.copy(report)
+        view.user_properties = clean_user_properties(list(getattr(report, "user_properties", [])))
+        finalize(view)
+
+    xml.finalize = clean_finalize
+    xml._gwc_clean = True

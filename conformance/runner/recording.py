@@ -1,0 +1,147 @@
+"""Each test's outcome as a `TestResult`: classified, redacted, with evidence, carried on the report
+(so it crosses from xdist workers to the controller)."""
+
+from __future__ import annotations
+
+from typing import Any, Generator
+
+import pytest
+
+from conformance import outcomes
+from conformance.transport.client import BudgetExhausted, requests_sent
+from conformance.runner.context import RunContext
+from conformance.errors import ConformanceError
+from conformance.transport.redact import Redactor
+from conformance.report.results import OBSERVER_SUFFIX, Results, TestResult
+from conformance.runner.collection import _in_suite
+from conformance.runner.stash import CONTEXT, REDACTOR, RESULT_PROPERTY
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except BudgetExhausted as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    context = item.config.stash.get(CONTEXT, None)
+    if context is None or not _in_suite(item):
+        return report
+    client = getattr(item, "_gwc_client", None)
+    redactor = client.redactor if client is not None else _config_redactor(item.config, context)
+    _redact_report(report, redactor)
+    marker = item.get_closest_marker("requirement")
+    if marker is None:
+        return report
+    done = call.when == "call" or (call.when == "setup" and report.outcome != "passed")
+    if not done:
+        return report
+    outcome, reason = _classify(report, call)
+    started = getattr(item, "_gwc_exchange_mark", 0)
+    cited = outcomes.take_cited()
+    evidence = []
+    if outcome == "failed" and client is not None:
+        seen = []
+        for exchange in cited + client.exchanges[started:]:
+            if exchange not in seen:
+                seen.append(exchange)
+        # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
+        evidence = [e.evidence(redactor) for e in (cited[-3:] if cited else seen[-3:])]
+    result = TestResult(
+        nodeid=item.nodeid,
+        requirement=marker.args[0],
+        outcome=outcome,
+        reason=redactor.text(reason),
+        evidence=evidence,
+        # Counted from this test's setup on, so requests a session fixture sends for it count too.
+        requests=requests_sent() - getattr(item, "_gwc_sent_mark", requests_sent()),
+        duration_s=round(report.duration, 4),
+    )
+    report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
+    report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
+    return report
+
+
+def _config_redactor(config: pytest.Config, context: RunContext) -> Redactor:
+    """A redactor for failures that happen before the client exists (e.g. in fixture setup)."""
+    redactor = config.stash.get(REDACTOR, None)
+    if redactor is None:
+        try:
+            redactor = Redactor(context.config.secrets())
+        except ConformanceError:
+            redactor = Redactor()
+        config.stash[REDACTOR] = redactor
+    return redactor
+
+
+def _redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Failure output is where credentials would slip out (pytest prints a failing test's fixture
+    values, hypothesis prints falsifying examples): mask every known credential in all of it."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        masked = redactor.text(text)
+        if masked != text:
+            report.longrepr = masked
+    if report.sections:
+        report.sections = [(title, redactor.text(content)) for title, content in report.sections]
+
+
+def observer_results(nodeid: str, client: Any) -> list[TestResult]:
+    """What the whole-run observer saw during this test, as failed results of the violated requirements."""
+    from conformance.runner import observer
+
+    results = []
+    for finding in observer.drain():
+        redact = client.redactor if client is not None else None
+        reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+        results.append(TestResult(
+            nodeid=nodeid + OBSERVER_SUFFIX,
+            requirement=finding.requirement,
+            outcome="failed",
+            reason=_one_line(redact.text(reason) if redact else reason),
+            evidence=[e.evidence(redact) for e in finding.exchanges] if redact else [],
+        ))
+    return results
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        excinfo = call.excinfo
+        message = str(excinfo.value) if excinfo is not None else ""
+        if excinfo is not None and isinstance(excinfo.value, outcomes.Inconclusive):
+            return "inconclusive", _one_line(message.removeprefix("inconclusive: "))
+        if isinstance(report.longrepr, tuple):
+            message = report.longrepr[2]
+        return "skipped", _one_line(message.removeprefix("Skipped: "))
+    excinfo = call.excinfo
+    if call.when == "call" and excinfo is not None and isinstance(excinfo.value, (AssertionError, pytest.fail.Exception)):
+        return "failed", _one_line(str(excinfo.value))
+    detail = f"{excinfo.type.__name__}: {excinfo.value}" if excinfo is not None else "error"
+    return "error", _one_line(f"suite error ({call.when}): {detail}")
+
+
+def _one_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:400]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    outcomes.take_cited()
+    item._gwc_sent_mark = requests_sent()  # type: ignore[attr-defined]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == RESULT_PROPERTY:
+            _pending.append(value)
+
+
+# Results arrive here (from this process or, under xdist, from the workers' reports) before the
+# session state that folds them in exists on every path; they are folded in at session finish.
+_pending: list[dict[str, Any]] = []

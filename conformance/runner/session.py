@@ -1,0 +1,152 @@
+"""Session start and end: resolve the run context, start the reference gateway, probe the target,
+hand the context to xdist workers, and stop what was started."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conformance.runner.context import RunContext, resolve
+from conformance.errors import ConformanceError
+from conformance.report.results import Results
+from conformance.runner.options import is_conformance_run
+from conformance.runner.stash import CONTEXT, STATE
+
+
+PROBE_TIMEOUT_S = 4.0
+
+
+class SessionState:
+    """What the controller keeps for the summary and the report."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.started_at = datetime.now(timezone.utc)
+        self.started = time.monotonic()
+        self.reference_process: Any = None
+        self.results = Results(context.profile, context.level)
+        self.report_written: Path | None = None
+        self.baseline: Any = None
+        self.report: dict[str, Any] | None = None
+        self.accepted = False
+
+    def stop_reference(self) -> None:
+        if self.reference_process is not None:
+            self.reference_process.stop()
+            self.reference_process = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
+    )
+    config.addinivalue_line(
+        "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
+    )
+    if not is_conformance_run(config):
+        return
+    from conformance.runner.progress import ConformanceReporting
+
+    config.pluginmanager.register(ConformanceReporting(config, not hasattr(config, "workerinput")), "gateway-conformance-reporting")
+    if hasattr(config, "workerinput"):
+        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
+        config.stash[CONTEXT] = context
+        return
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "gateway-conformance-xdist")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or not is_conformance_run(config):
+        return
+    try:
+        context = _start(config)
+    except ConformanceError as exc:
+        _shutdown(config)
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[CONTEXT] = context
+
+
+def _start(config: pytest.Config) -> RunContext:
+    context, _ = resolve(config.option)
+    state = SessionState(context)
+    config.stash[STATE] = state
+    if config.getoption("conformance_baseline"):
+        from conformance.report.baseline import load_baseline
+
+        state.baseline = load_baseline(config.getoption("conformance_baseline"))
+    if context.reference:
+        from conformance.reference.server import ReferenceProcess
+
+        defects = context.defects or [d for d in os.environ.get("GWC_REFERENCE_DEFECTS", "").split(",") if d]
+        process = ReferenceProcess(context.profile_path, defects=defects)
+        state.reference_process = process
+        process.start()
+        context.target_url = process.url
+        context.config_ref = str(process.config_path)
+        context.defects = list(defects)
+    elif context.defects:
+        raise ConformanceError("--reference-defect only applies to --target reference")
+    context.config  # validate now: a bad config stops the run here, in one line
+    probe(context.target_url, context.config.headers)
+    return context
+
+
+def probe(url: str, headers: dict[str, str] | None = None) -> None:
+    """One cheap request so an unreachable or non-HTTP target fails the run in seconds, not per test."""
+    from conformance.transport.client import normalise_base_url
+
+    from conformance.transport.deadline import deadline_transport, within
+
+    base = normalise_base_url(url)
+    try:  # one overall deadline (a target dripping its headers byte by byte too); the body is not read
+        with httpx.Client(timeout=httpx.Timeout(PROBE_TIMEOUT_S), follow_redirects=False, trust_env=False,
+                          transport=deadline_transport()) as http, within(PROBE_TIMEOUT_S):
+            with http.stream("GET", base + "/v1/models", headers=headers or {}):
+                pass
+    except httpx.TimeoutException:
+        raise ConformanceError(f"cannot reach target {base}: no answer within {PROBE_TIMEOUT_S:g} s") from None
+    except httpx.ConnectError as exc:
+        reason = str(exc.__cause__ or exc) or "connection failed"
+        if "refused" in reason.lower():
+            reason = "connection refused"
+        raise ConformanceError(f"cannot reach target {base}: {reason}") from None
+    except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
+        raise ConformanceError(f"target {base} does not speak HTTP: {exc}") from None
+    except (httpx.ReadError, httpx.WriteError) as exc:
+        detail = str(exc.__cause__ or exc) or type(exc).__name__
+        raise ConformanceError(f"target {base} does not speak HTTP: it closed the connection ({detail})") from None
+    except httpx.HTTPError as exc:
+        raise ConformanceError(f"cannot reach target {base}: {type(exc).__name__}: {exc}") from None
+
+
+class _XdistHooks:
+    """Hand each worker the resolved context (and its share of the request budget)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        context = self.config.stash.get(CONTEXT, None)
+        if context is None:
+            return
+        workers = int(getattr(self.config.option, "numprocesses", 1) or 1)
+        node.workerinput["gateway_conformance"] = context.per_worker(max(1, workers)).to_workerinput()
+
+
+def _shutdown(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.stop_reference()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _shutdown(config)

@@ -1,0 +1,245 @@
+"""The error scenarios a profile implies, each run at most once per session and shared.
+
+ENV-1..5, MAP-*, SEC-* and HDR-1 all look at the same handful of rejections (no key, bad keys,
+each role's code, unknown paths, bad parameters). Running each once and letting every requirement
+read the same exchange keeps a run cheap for the target and makes one defect show up exactly
+where it belongs.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from conformance.transport.client import Exchange, GatewayClient
+from conformance.contract.target_config import TargetConfig
+from conformance.errors import ConformanceError
+from conformance.contract.profiles import Code, Profile
+from conformance.scenarios.realtime import realtime_scenarios
+
+CHAT = "/v1/chat/completions"
+DEFAULT_MODEL = "gpt-4o-mini"
+BURST_HEADROOM = 10
+BURST_UNKNOWN_LIMIT = 60
+
+
+class ScenarioUnavailable(ConformanceError):
+    """A scenario cannot run here (missing role, billable without permission); the reason says why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # auth | role | path | params | realtime
+    expect_status: int
+    expect_code: str | None = None  # None: any code the profile allows for an open status
+    role: str | None = None
+    param: str | None = None  # for bad-parameter scenarios: the field at fault
+    billable: bool = False
+    description: str = ""
+
+
+class ScenarioBook:
+    def __init__(self, client: GatewayClient, profile: Profile, config: TargetConfig, *, allow_billable: bool) -> None:
+        self.client = client
+        self.profile = profile
+        self.config = config
+        self.allow_billable = allow_billable
+        self.scenarios: dict[str, Scenario] = {s.name: s for s in build_scenarios(profile)}
+        self._results: dict[str, Exchange] = {}
+        self._failures: dict[str, ScenarioUnavailable] = {}
+        self.burst_history: dict[str, list[Exchange]] = {}
+
+    # --- what tests call -------------------------------------------------------------------
+    def names(self, *kinds: str) -> list[str]:
+        return [s.name for s in self.scenarios.values() if not kinds or s.kind in kinds]
+
+    def get(self, name: str) -> Exchange:
+        """The scenario's exchange, running it on first use; raises ScenarioUnavailable with a reason."""
+        if name in self._results:
+            return self._results[name]
+        if name in self._failures:
+            raise self._failures[name]
+        scenario = self.scenarios[name]
+        try:
+            exchange = self._run(scenario)
+        except ScenarioUnavailable as exc:
+            self._failures[name] = exc
+            raise
+        self._results[name] = exchange
+        return exchange
+
+    def ran(self, name: str) -> bool:
+        """Whether the scenario was already sent (or found unavailable) this session."""
+        return name in self._results or name in self._failures
+
+    def seen(self) -> list[Exchange]:
+        return list(self._results.values())
+
+    # --- helpers -----------------------------------------------------------------------------
+    def role(self, name: str) -> dict[str, Any]:
+        role = self.config.role(name)
+        if role is None:
+            raise ScenarioUnavailable(self.config.missing_role_reason(name))
+        return role
+
+    def model(self) -> str:
+        return self.config.model or DEFAULT_MODEL
+
+    def chat_body(self, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model(),
+            "messages": [{"role": "user", "content": "Reply with OK."}],
+            "max_tokens": 1,
+        }
+        body.update(overrides)
+        return body
+
+    def chat(self, api_key: str | None, *, label: str, **kwargs: Any) -> Exchange:
+        body = kwargs.pop("json", None) or self.chat_body()
+        return self.client.request("POST", CHAT, api_key=api_key, json=body, label=label, **kwargs)
+
+    # --- runners -----------------------------------------------------------------------------
+    def _run(self, scenario: Scenario) -> Exchange:
+        if scenario.billable and not self.allow_billable:
+            raise ScenarioUnavailable(
+                f"scenario {scenario.name} sends billable requests: pass --allow-billable (or limits.allow_billable)"
+            )
+        runner: Callable[[Scenario], Exchange] = getattr(self, f"_run_{scenario.kind}")
+        return runner(scenario)
+
+    def _run_auth(self, s: Scenario) -> Exchange:
+        label = f"scenario:{s.name}"
+        if s.name == "no_credentials":
+            return self.chat(None, label=label)
+        if s.name == "unknown_key":
+            return self.chat("sk-" + secrets.token_hex(24), label=label)
+        if s.name == "malformed_key":
+            return self.chat(None, authorization="Bearer not a valid key!", label=label)
+        if s.name == "empty_bearer":
+            return self.chat(None, authorization="Bearer", label=label)
+        if s.name == "wrong_scheme":
+            valid = self.config.role("valid")
+            key = valid["api_key"] if valid else "sk-" + secrets.token_hex(24)
+            self.client.redactor.add(key)
+            token = base64.b64encode(f"{key}:".encode()).decode()
+            return self.chat(None, authorization=f"Basic {token}", label=label)
+        if s.name == "disabled_key":
+            return self.chat(self.role("disabled")["api_key"], label=label)
+        if s.name == "no_credentials_malformed_body":
+            return self.client.request(
+                "POST", CHAT, content=b'{"model": ', headers={"content-type": "application/json"}, label=label
+            )
+        raise AssertionError(f"unknown auth scenario {s.name}")
+
+    def _run_role(self, s: Scenario) -> Exchange:
+        code = self.profile.code(s.expect_code or "")
+        assert code is not None and code.role is not None
+        role = self.role(code.role)
+        label = f"scenario:{s.name}"
+        if code.trigger == "request":
+            return self.chat(role["api_key"], label=label)
+        if code.trigger == "forbidden_model":
+            forbidden = role.get("forbidden_model")
+            if not forbidden:
+                raise ScenarioUnavailable(f"role '{code.role}' has no forbidden_model in the target config")
+            return self.chat(role["api_key"], json=self.chat_body(model=forbidden), label=label)
+        if code.trigger == "disallowed_origin":
+            origin = role.get("disallowed_origin")
+            if not origin:
+                raise ScenarioUnavailable(f"role '{code.role}' has no disallowed_origin in the target config")
+            return self.chat(role["api_key"], headers={"origin": origin}, label=label)
+        if code.trigger == "burst":
+            return self._burst(code, role, label)
+        raise AssertionError(f"trigger {code.trigger} is not an inference-plane trigger")
+
+    def _burst(self, code: Code, role: dict[str, Any], label: str) -> Exchange:
+        """Send until the first 429 (bounded by the role's known limit plus headroom)."""
+        attempts = burst_attempts(role)
+        history: list[Exchange] = []
+        self.burst_history[code.code] = history
+        exchange: Exchange | None = None
+        for _ in range(attempts):
+            exchange = self.chat(role["api_key"], label=label)
+            history.append(exchange)
+            if exchange.status == 429 or exchange.status is None:
+                return exchange
+        assert exchange is not None
+        return exchange
+
+    def _run_path(self, s: Scenario) -> Exchange:
+        key = self.role("valid")["api_key"]
+        path = {"unknown_path": "/v1/does-not-exist", "doubled_v1": "/v1/v1/chat/completions",
+                "missing_v1": "/chat/completions"}[s.name]
+        return self.client.request("POST", path, api_key=key, json=self.chat_body(), label=f"scenario:{s.name}")
+
+    def _run_params(self, s: Scenario) -> Exchange:
+        key = self.role("valid")["api_key"]
+        label = f"scenario:{s.name}"
+        if s.name == "invalid_json":
+            return self.client.request(
+                "POST", CHAT, api_key=key, content=b'{"model": "x", "messages": [', label=label,
+                headers={"content-type": "application/json"},
+            )
+        body = self.chat_body()
+        if s.name == "missing_messages":
+            body.pop("messages")
+        elif s.name == "messages_not_a_list":
+            body["messages"] = "Reply with OK."
+        elif s.name == "temperature_out_of_range":
+            body["temperature"] = 7
+        elif s.name == "max_tokens_negative":
+            body["max_tokens"] = -5
+        elif s.name == "model_wrong_type":
+            body["model"] = 12345
+        else:
+            raise AssertionError(f"unknown params scenario {s.name}")
+        return self.client.request("POST", CHAT, api_key=key, json=body, label=label)
+
+    def _run_realtime(self, s: Scenario) -> Exchange:
+        from conformance.scenarios.realtime import run_realtime_scenario
+
+        return run_realtime_scenario(self, s)
+
+
+def burst_attempts(role: dict[str, Any]) -> int:
+    """How many requests a burst may send to reach the first 429: the role's known limit plus
+    headroom, or a fixed bound when the config does not say."""
+    limit = role.get("limit")
+    return int(limit) + BURST_HEADROOM if limit else BURST_UNKNOWN_LIMIT
+
+
+def build_scenarios(profile: Profile) -> list[Scenario]:
+    unauthorized = profile.unauthorized_code
+    scenarios = [
+        Scenario("no_credentials", "auth", 401, unauthorized, description="no Authorization header"),
+        Scenario("unknown_key", "auth", 401, unauthorized, description="a well-formed key the gateway never issued"),
+        Scenario("malformed_key", "auth", 401, unauthorized, description="a bearer token that is not a key"),
+        Scenario("empty_bearer", "auth", 401, unauthorized, description="'Bearer' with no token"),
+        Scenario("wrong_scheme", "auth", 401, unauthorized, description="the valid key sent with the Basic scheme"),
+        Scenario("disabled_key", "auth", 401, unauthorized, role="disabled", description="a revoked key"),
+        Scenario("no_credentials_malformed_body", "auth", 401, unauthorized,
+                 description="no Authorization header and a body that is not JSON"),
+    ]
+    for code in profile.inference_codes():
+        if code.trigger == "no_credentials" or code.role is None:
+            continue
+        scenarios.append(
+            Scenario(code.code, "role", code.status, code.code, role=code.role, billable=code.trigger == "burst",
+                     description=f"role '{code.role}' ({code.meaning})")
+        )
+    scenarios += [
+        Scenario("unknown_path", "path", 404, role="valid", description="POST /v1/does-not-exist"),
+        Scenario("doubled_v1", "path", 404, role="valid", description="POST /v1/v1/chat/completions"),
+        Scenario("missing_v1", "path", 404, role="valid", description="POST /chat/completions"),
+        Scenario("invalid_json", "params", 400, role="valid", description="a body that is not JSON"),
+        Scenario("missing_messages", "params", 400, role="valid", param="messages", description="no messages"),
+        Scenario("messages_not_a_list", "params", 400, role="valid", param="messages", description="messages is a string"),
+        Scenario("temperature_out_of_range", "params", 400, role="valid", param="temperature", description="temperature 7"),
+        Scenario("max_tokens_negative", "params", 400, role="valid", param="max_tokens", description="max_tokens -5"),
+        Scenario("model_wrong_type", "params", 400, role="valid", param="model", description="model is a number"),
+    ]
+    scenarios += realtime_scenarios(profile)
+    return scenarios

@@ -1,0 +1,150 @@
+"""The realtime plane's scenarios: malformed agent ids and the concurrency probe.
+
+The handshakes themselves go through `conformance.transport.websocket`; this module decides which
+ones to make and what they prove.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from conformance.checks import parse_retry_after
+from conformance.transport.client import Exchange
+from conformance.transport.websocket import Handshake, RealtimeClient
+
+if TYPE_CHECKING:
+    from conformance.scenarios.inference import Scenario, ScenarioBook
+
+VALID_AGENT_ID = "gwc-agent-1"
+# Each way an agent_id can be malformed: control characters or too long for a header value (the
+# gateway forwards it as one). Sent percent-encoded: raw control bytes cannot travel in a URL.
+MALFORMED_AGENT_IDS: dict[str, str] = {
+    "control_chars": "agent\x07\x1b[31m",
+    "crlf": "agent\r\nX-Injected: 1",
+    "percent_nul": "agent\x00",
+    # Over 4 KiB: past the header-value limit of common proxies, yet a URL every HTTP stack parses.
+    "too_long": "a" * 4097,
+}
+# Scenario name → malformed agent_id variant; the first is named after the code (MAP-3's case).
+AGENT_ID_SCENARIOS = ("control_chars", "crlf", "percent_nul", "too_long")
+UNKNOWN_LIMIT_SESSIONS = 10
+RELEASE_ATTEMPTS = 3
+RELEASE_WAIT_CAP_S = 2.0
+
+
+def agent_id_scenario_name(code: str, variant: str) -> str:
+    return code if variant == AGENT_ID_SCENARIOS[0] else f"agent_id_{variant}"
+
+
+@dataclass
+class ConcurrencyProbe:
+    """What holding sessions up to the limit showed: the denial, and whether a freed slot is reused."""
+
+    opened: list[Exchange] = field(default_factory=list)
+    denied: Exchange | None = None
+    after_release: Exchange | None = None
+
+
+def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None, label: str) -> ConcurrencyProbe:
+    """Hold sessions until the gateway refuses one, free one, and see a new one accepted.
+
+    Every session is closed before this returns, whatever happened.
+    """
+    probe = ConcurrencyProbe()
+    held: list[Handshake] = []
+    attempts = limit + 1 if limit else UNKNOWN_LIMIT_SESSIONS
+    try:
+        for _ in range(attempts):
+            attempt = realtime.handshake(VALID_AGENT_ID, api_key, label=label)
+            if attempt.connection is None:
+                probe.denied = attempt.exchange
+                break
+            probe.opened.append(attempt.exchange)
+            held.append(attempt)
+        if probe.denied is None or probe.denied.status != 429 or not held:
+            return probe
+        held.pop(0).close()
+        for _ in range(RELEASE_ATTEMPTS):  # "wait and retry": the slot may take a moment to free
+            retry = realtime.handshake(VALID_AGENT_ID, api_key, label=label + ":after-release")
+            probe.after_release = retry.exchange
+            if retry.connection is not None:
+                held.append(retry)
+                break
+            wait = parse_retry_after(retry.exchange.header("retry-after") or "") or 0.2
+            time.sleep(min(wait, RELEASE_WAIT_CAP_S))
+        return probe
+    finally:
+        for handshake in held:
+            handshake.close()
+        realtime.close_all()
+
+
+
+def _realtime_client(book: ScenarioBook) -> RealtimeClient:
+    from conformance.scenarios.inference import ScenarioUnavailable
+
+    section = book.config.section("realtime")
+    if section is None or not section.get("url"):
+        raise ScenarioUnavailable(book.config.missing_section_reason("realtime"))
+    realtime = getattr(book, "_realtime_client", None)
+    if realtime is None:
+        realtime = RealtimeClient(book.client, section["url"], book.config.headers)
+        book._realtime_client = realtime  # type: ignore[attr-defined]
+    return realtime
+
+
+def concurrency_probes(book: ScenarioBook) -> dict[str, ConcurrencyProbe]:
+    probes = getattr(book, "_concurrency_probes", None)
+    if probes is None:
+        probes = book._concurrency_probes = {}  # type: ignore[attr-defined]
+    return probes
+
+
+def run_realtime_scenario(book: ScenarioBook, scenario: Scenario) -> Exchange:
+    """A realtime scenario's exchange: a malformed agent_id handshake, or the concurrency denial."""
+    code = book.profile.code(scenario.expect_code or "")
+    assert code is not None and code.role is not None
+    realtime = _realtime_client(book)
+    label = f"scenario:{scenario.name}"
+    if code.trigger == "realtime_agent_id":
+        role_name = (book.config.section("realtime") or {}).get("role") or "valid"
+        key = book.role(role_name)["api_key"]
+        variant = AGENT_ID_SCENARIOS[0] if scenario.name == code.code else scenario.name.removeprefix("agent_id_")
+        handshake = realtime.handshake(MALFORMED_AGENT_IDS[variant], key, label=label)
+        handshake.close()  # accepted in spite of the bad id: judged by the status, never kept open
+        realtime.open_sessions = [h for h in realtime.open_sessions if h is not handshake]
+        return handshake.exchange
+    if code.trigger == "realtime_concurrency":
+        role = book.role(code.role)
+        probe = probe_concurrency(realtime, role["api_key"], role.get("limit"), label)
+        concurrency_probes(book)[code.code] = probe
+        if probe.denied is not None:
+            return probe.denied
+        if probe.opened:
+            return probe.opened[-1]  # every attempt was accepted: MAP-3 reports the missing 429
+        raise AssertionError("no handshake was attempted")
+    raise AssertionError(f"trigger {code.trigger} is not a realtime trigger")
+
+
+def realtime_scenarios(profile: Any) -> list[Scenario]:
+    """The realtime plane's scenarios for `profile` (none when it catalogues no realtime code)."""
+    from conformance.scenarios.inference import Scenario
+
+    scenarios: list[Scenario] = []
+    for code in profile.codes:
+        if code.plane != "realtime" or code.role is None:
+            continue
+        if code.trigger == "realtime_agent_id":
+            for variant in AGENT_ID_SCENARIOS:
+                scenarios.append(Scenario(
+                    agent_id_scenario_name(code.code, variant), "realtime", code.status, code.code, role=code.role,
+                    param="agent_id", description=f"realtime handshake with a malformed agent_id ({variant})",
+                ))
+        elif code.trigger == "realtime_concurrency":
+            scenarios.append(Scenario(
+                code.code, "realtime", code.status, code.code, role=code.role,
+                description=f"one realtime session more than role '{code.role}' may hold",
+            ))
+    return scenarios

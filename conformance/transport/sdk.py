@@ -1,0 +1,123 @@
+"""The official `openai` Python SDK pointed at the target, with every HTTP attempt counted (RTY-3).
+
+Why the real SDK and not a model of it: what users meet is the SDK's own classification and retry
+decision, which change between versions. The SDK gets our own `httpx.Client` whose event hooks
+draw each attempt from the run's request budget and record it as an `Exchange` (redacted
+evidence, like any other request), so "a don't-retry code costs exactly one request" is counted,
+not assumed. For a response the SDK's HTTP client cannot fetch (a WebSocket handshake), the SDK's
+own decision functions are applied to the recorded status and headers instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance.transport.deadline import CappedTransport
+from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
+from conformance.contract.profiles import Profile, resolve_pointer
+
+
+def _openai() -> Any:
+    import openai
+
+    return openai
+
+
+@dataclass
+class SdkOutcome:
+    error: Exception | None
+    attempts: list[Exchange] = field(default_factory=list)
+
+
+def expected_exception(status: int) -> type:
+    """The class the SDK raises for `status` (`_make_status_error`): 402 has none of its own."""
+    openai = _openai()
+    by_status = {
+        400: openai.BadRequestError, 401: openai.AuthenticationError, 403: openai.PermissionDeniedError,
+        404: openai.NotFoundError, 409: openai.ConflictError, 422: openai.UnprocessableEntityError,
+        429: openai.RateLimitError,
+    }
+    if status >= 500:
+        return openai.InternalServerError
+    return by_status.get(status, openai.APIStatusError)
+
+
+def exposed_code(error: Any, profile: Profile) -> tuple[str, Any]:
+    """(where, value): the SDK attribute that carries the profile's code field.
+
+    The SDK sets `e.code`, `e.type`, `e.param` from the `error` object's members of those names,
+    so a profile whose code lives at /error/code is read as `e.code`, one at /error/type (the
+    mindproxy dialect) as `e.type`; any other pointer is read from `e.body` (the `error` object).
+    """
+    pointer = profile.code_pointer
+    member = pointer.removeprefix("/error/")
+    if pointer.startswith("/error/") and member in ("code", "type", "param"):
+        return f"e.{member}", getattr(error, member, None)
+    body = getattr(error, "body", None)
+    found, value = resolve_pointer({"error": body}, pointer)
+    return f"e.body{pointer.removeprefix('/error')}", value if found else None
+
+
+def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
+    """The SDK's own answer for a recorded response: (would it retry, seconds it would wait)."""
+    import httpx2  # the SDK's HTTP layer
+    from openai._models import FinalRequestOptions
+
+    openai = _openai()
+    sdk = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=2)
+    try:
+        response = httpx2.Response(exchange.status or 0, headers=list(exchange.headers.multi_items()),
+                                   request=httpx2.Request("POST", "http://127.0.0.1:9/v1/x"))
+        options = FinalRequestOptions.construct(method="post", url="/x")
+        return sdk._should_retry(response), sdk._calculate_retry_timeout(2, options, response.headers)
+    finally:
+        sdk.close()
+
+
+def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: int,
+              headers: dict[str, str] | None = None, label: str = "sdk") -> SdkOutcome:
+    """One `chat.completions.create` through the SDK; returns what it raised and every attempt."""
+    openai = _openai()
+    outcome = SdkOutcome(None)
+    exhausted: list[BudgetExhausted] = []
+    pending: dict[int, tuple[Exchange, float]] = {}
+
+    def on_request(request: httpx.Request) -> None:
+        try:
+            client.budget.acquire()
+        except BudgetExhausted as exc:
+            exhausted.append(exc)
+            raise
+        exchange = Exchange(request.method, str(request.url), dict(request.headers), request.content or None,
+                            label=label, presented_credentials=(api_key,))
+        pending[id(request)] = (exchange, time.monotonic())
+
+    def on_response(response: httpx.Response) -> None:
+        response.read()
+        exchange, started = pending.pop(id(response.request))
+        exchange.status, exchange.headers, exchange.body = response.status_code, response.headers, response.content
+        exchange.elapsed_s = time.monotonic() - started
+        outcome.attempts.append(exchange)
+        client._record(exchange)
+
+    client.redactor.add(api_key)
+    http = httpx.Client(event_hooks={"request": [on_request], "response": [on_response]}, trust_env=False,
+                        follow_redirects=False, timeout=httpx.Timeout(client.timeout_s),
+                        transport=CappedTransport(client.max_body_bytes, client.timeout_s))
+    sdk = openai.OpenAI(api_key=api_key, base_url=client.base_url + "/v1", max_retries=max_retries,
+                        http_client=http, default_headers=dict(client.default_headers))
+    try:
+        sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "Reply with OK."}],
+                                    max_tokens=1, extra_headers=headers or None)
+    except openai.APIError as exc:
+        outcome.error = exc
+    finally:
+        sdk.close()
+        http.close()
+    if exhausted:
+        raise exhausted[0]
+    return outcome
