@@ -32,8 +32,14 @@ class ReferenceProcess:
         defects: Sequence[str] = (),
         host: str = "127.0.0.1",
         config_path: Path | None = None,
+        provider: bool = True,
     ) -> None:
         self.profile = profile
+        # Provider mode (the default): a fault-injecting provider runs beside the gateway, which
+        # routes the provider's models (`gwc-ok`, `gwc-fault/*`) to it, so UPS is certified too.
+        self.with_provider = provider
+        self.provider: ReferenceProcess | None = None
+        self.env: dict[str, str] = {}
         self.defects = tuple(defects)
         self.host = host
         self._own_dir: Path | None = None
@@ -53,19 +59,31 @@ class ReferenceProcess:
         cmd += ["--write-config", str(self.config_path), "--exit-on-stdin-eof"]
         for name in self.defects:
             cmd += ["--defect", name]
+        if self.provider is not None and self.provider.url:
+            cmd += ["--provider", self.provider.url]
         return cmd
 
     def start(self, timeout: float = 15) -> ReferenceProcess:
         """Spawn the gateway and wait for its READY line; a failure raises with its last stderr line."""
         if self.process is not None:
             raise ConformanceError("the reference gateway is already started")
+        if self.with_provider and self.provider is None:
+            from conformance.provider.process import ProviderProcess
+
+            self.provider = ProviderProcess(host=self.host)
+            try:
+                self.provider.start(timeout)
+            except ConformanceError:
+                self.provider = None
+                raise
+            self.env.update(self.provider.env)
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             self.command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         threading.Thread(target=self._read_stdout, args=(self.process.stdout,), daemon=True).start()
         deadline = time.monotonic() + timeout
@@ -75,9 +93,11 @@ class ReferenceProcess:
                 reason = self._last_stderr_line() or (f"no READY line within {timeout:g} s" if timed_out else "")
                 status = "" if timed_out else f" (exit status {self.process.returncode})"
                 self.stop()
-                raise ConformanceError(f"the reference gateway did not start{status}: {reason or 'no output'}")
-        self.config = load_document(self.config_path, "reference target config")
+                raise ConformanceError(f"the {self.what} did not start{status}: {reason or 'no output'}")
+        self.config = load_document(self.config_path, f"{self.what} target config")
         return self
+
+    what = "reference gateway"
 
     def _read_stdout(self, stream: IO[bytes]) -> None:
         """Find READY, then keep draining so the child never blocks on a full pipe."""
@@ -106,6 +126,9 @@ class ReferenceProcess:
     def stop(self, timeout: float = 5) -> None:
         """Close stdin (the child exits by itself), then terminate, then kill."""
         process, self.process = self.process, None
+        provider, self.provider = self.provider, None
+        if provider is not None:
+            provider.stop(timeout)
         if process is not None:
             try:
                 if process.stdin:

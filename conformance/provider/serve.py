@@ -1,0 +1,116 @@
+"""Run one provider in this process: bind loopback, write its config fragment, serve, say READY.
+
+Same start-up contract as the reference gateway (`conformance.reference.serve`): the socket is
+bound first (port 0 → a free port), the config fragment is written atomically, and once uvicorn
+accepts connections exactly one line `READY <url>` goes to stdout. The fragment is the target
+config's `provider` section for a gateway routed to this provider.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from conformance.errors import ConfigError
+from conformance.provider.app import create_app
+
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+KEY_ENV = "GWC_PROVIDER_KEY"
+
+
+def loopback_address(host: str) -> str:
+    """The address to bind for `host`; anything but loopback is refused (the provider is a test fixture)."""
+    address = LOOPBACK_HOSTS.get(host.strip().strip("[]").lower())
+    if address is None:
+        raise ConfigError(f"refusing to serve on {host!r}: the provider binds loopback only (127.0.0.1, ::1, localhost)")
+    return address
+
+
+def bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {address} port {port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def provider_section(url: str, api_key: str | None) -> dict[str, Any]:
+    """The target config's `provider` section for a gateway routed to the provider at `url`."""
+    section: dict[str, Any] = {"records_url": url, "internal_address": url.split("://", 1)[1]}
+    if api_key:
+        section["api_key"] = api_key
+    return section
+
+
+def write_section(path: Path, section: dict[str, Any]) -> None:
+    import yaml
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"provider": section}, handle, sort_keys=False, default_flow_style=False)
+    os.replace(tmp, path)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_ready()
+
+
+def _watch_stdin() -> None:
+    def wait() -> None:
+        try:
+            while sys.stdin.buffer.read(65536):
+                pass
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=wait, name="stdin-eof", daemon=True).start()
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, config_path: Path | None = None,
+          exit_on_stdin_eof: bool = False) -> None:
+    """Serve until interrupted; start-up problems raise `ConfigError` before anything is printed."""
+    sock = bind(loopback_address(host), port)
+    url = base_url(sock)
+    if config_path is not None:
+        write_section(config_path, provider_section(url, api_key))
+    config = uvicorn.Config(create_app(api_key), log_level="critical", access_log=False, lifespan="off",
+                            server_header=False, http="h11", timeout_graceful_shutdown=1)
+
+    def ready() -> None:
+        sys.stdout.write(f"READY {url}\n")
+        sys.stdout.flush()
+
+    if exit_on_stdin_eof:
+        _watch_stdin()
+    _Server(config, ready).run(sockets=[sock])
