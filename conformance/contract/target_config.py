@@ -23,7 +23,7 @@ SECRET_FIELD = re.compile(r"(api_?key|token|secret|password|authorization|cookie
 
 # Sections whose credentials may come from CI secrets that are not set everywhere: an unset
 # variable in them skips what needs them instead of stopping the run.
-OPTIONAL_SECTIONS = ("billing", "management", "realtime", "tasks", "streaming")
+OPTIONAL_SECTIONS = ("billing", "management", "realtime", "tasks", "streaming", "provider")
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRY_AFTER_CAP_S = 10.0

@@ -10,6 +10,7 @@ on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +28,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--write-config", type=Path, metavar="PATH", help="write the target config YAML here before READY")
     parser.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on (repeatable)")
+    parser.add_argument("--provider", metavar="URL",
+                        help="provider mode: forward gwc-ok / gwc-fault/* to this fault-injecting provider "
+                             "(the key it expects comes from GWC_PROVIDER_KEY)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes (parent gone)")
     return parser.parse_args(argv)
+
+
+def _loopback_provider(url: str | None) -> str | None:
+    """The provider URL, which like the gateway itself must be on loopback."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not url.startswith("http://") or host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConformanceError(f"--provider {url!r}: the provider must be an http:// URL on loopback")
+    return url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             config_path=args.write_config,
             exit_on_stdin_eof=args.exit_on_stdin_eof,
+            provider_url=_loopback_provider(args.provider),
+            provider_key=os.environ.get("GWC_PROVIDER_KEY") or None,
         )
     except ConformanceError as exc:
         print(f"reference gateway: {exc}", file=sys.stderr, flush=True)

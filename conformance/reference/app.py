@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import ipaddress
 import json
 import math
@@ -42,6 +43,7 @@ from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
 from conformance.reference.realtime import realtime_routes
+from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
 from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 
@@ -90,6 +92,7 @@ class Call:
     key: KeyRecord
     request_id: str
     params: dict[str, Any]
+    body: dict[str, Any] = field(default_factory=dict)  # as the client sent it (forwarded upstream)
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,10 @@ class Gateway:
         models: Sequence[str] = MODELS,
         window_s: float = RATE_WINDOW_S,
         default_rate_limit: int = DEFAULT_RATE_LIMIT,
+        upstream: Upstream | None = None,
     ) -> None:
         self.profile = profile
+        self.upstream = upstream
         self.defects = defects
         self.ledger = ledger
         self.dialect = Dialect(profile)
@@ -301,8 +306,11 @@ class Gateway:
             raise self.bad_request("invalid_json", "The request body must be a JSON object.")
         return body
 
+    def routed_upstream(self, model: Any) -> bool:
+        return self.upstream is not None and isinstance(model, str) and routes_upstream(model)
+
     def check_model(self, key: KeyRecord, model: str) -> None:
-        if model not in self.models:
+        if model not in self.models and not self.routed_upstream(model):
             raise Reject(404, self.dialect.open_code("unknown_model"), "The requested model does not exist.", "model")
         if key.allowed_models is not None and model not in key.allowed_models:
             raise self.reject("forbidden_model", "This key is not allowed to use the requested model.")
@@ -328,6 +336,10 @@ class Gateway:
             early_body = None
             if endpoint.validate is not None and self.defects.on("body_before_auth"):
                 early_body = await self.read_json(request)
+            if endpoint.path == "/v1/chat/completions" and self.upstream is not None \
+                    and self.defects.on("upstream_forward_before_checks"):
+                early_body = await self.read_json(request)
+                await self.forward_unchecked(early_body)
             key = self.authenticate(request)
             limit_headers = self.peek_headers(key)
             self.check_origin(request, key)
@@ -336,6 +348,7 @@ class Gateway:
             self.check_daily_cap(key)
             limit_headers = self.rate_limit(key)
             params: dict[str, Any] = {}
+            body: dict[str, Any] = {}
             if endpoint.validate is not None:
                 body = early_body if early_body is not None else await self.read_json(request)
                 try:
@@ -345,7 +358,10 @@ class Gateway:
                 self.check_model(key, params["model"])
             if endpoint.billable:
                 self.check_billing(key)
-            response = endpoint.serve(self, Call(key, request_id_of(request.scope), params))
+            served = endpoint.serve(self, Call(key, request_id_of(request.scope), params, body))
+            response = await served if inspect.isawaitable(served) else served
+        except UpstreamFailure as failure:
+            return self.render_upstream_failure(failure)
         except Reject as reject:
             self.bill_rejection(request, key, reject)
             return self.render(reject, limit_headers)
@@ -353,6 +369,29 @@ class Gateway:
             return defect.response
         response.headers.update(limit_headers)
         return response
+
+    async def forward_unchecked(self, body: dict[str, Any]) -> None:
+        """The `upstream_forward_before_checks` defect: the body goes upstream before any check ran."""
+        if self.upstream is not None and self.routed_upstream(body.get("model")):
+            try:
+                await self.upstream.post(self, body)
+            except UpstreamFailure:
+                pass
+
+    def render_upstream_failure(self, failure: UpstreamFailure) -> Response:
+        """The client's answer for a provider failure: the profile's envelope, never the provider's."""
+        if self.defects.on("upstream_failure_plain_text"):
+            return Response(b"Bad Gateway", status_code=502, media_type="text/plain",
+                            headers={"x-no-request-id": "1"})
+        message = failure.message
+        if self.defects.on("upstream_error_body_relayed") and failure.upstream_body:
+            message = f"{message} Upstream said: {failure.upstream_body[:500].decode('utf-8', 'replace')}"
+        if failure.status in (401, 403):  # the `upstream_auth_relayed` defect: the client is told its key is bad
+            reject = self.reject("unauthorized", message)
+        else:
+            reject = Reject(failure.status, self.dialect.open_code("server_error"), message, headers=failure.headers)
+        headers = {"x-should-retry": "false"} if self.defects.on("upstream_5xx_should_not_retry") else None
+        return self.render(reject, headers)
 
     def bill_rejection(self, request: Request, key: KeyRecord | None, reject: Reject) -> None:
         """Only under a `charge_*` defect: bill a rejected request as if it had been served."""
@@ -376,7 +415,9 @@ def _json(payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")).encode(), media_type="application/json")
 
 
-def serve_chat(gateway: Gateway, call: Call) -> Response:
+def serve_chat(gateway: Gateway, call: Call) -> Any:
+    if gateway.upstream is not None and gateway.routed_upstream(call.params["model"]):
+        return gateway.upstream.chat(gateway, call, call.body)  # a coroutine: `handle` awaits it
     if call.params["stream"] and streaming.fails_midstream(call):
         return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
@@ -520,9 +561,12 @@ def create_app(
     models: Sequence[str] = MODELS,
     window_s: float = RATE_WINDOW_S,
     default_rate_limit: int = DEFAULT_RATE_LIMIT,
+    upstream: Upstream | None = None,
 ) -> Starlette:
-    """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`."""
-    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit)
+    """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`;
+    with `upstream`, the provider's models are forwarded there (provider mode)."""
+    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit,
+                      upstream=upstream)
     routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
     if profile.has_tasks:
         routes += task_routes(gateway)

@@ -147,6 +147,8 @@ def serve(
     port: int = 0,
     config_path: Path | None = None,
     exit_on_stdin_eof: bool = False,
+    provider_url: str | None = None,
+    provider_key: str | None = None,
 ) -> None:
     """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
     defects = Defects(defect_names, profile.id)
@@ -157,9 +159,16 @@ def serve(
                        realtime=any(c.plane == "realtime" for c in profile.codes))
     if profile.has_tasks:
         config["tasks"] = task_config(config["model"])
+    upstream = None
+    if provider_url is not None:
+        from conformance.provider.serve import provider_section
+        from conformance.reference.upstream import Upstream
+
+        upstream = Upstream(provider_url, provider_key)
+        config["provider"] = provider_section(provider_url.rstrip("/"), provider_key)
     if config_path is not None:
         write_config(config_path, config)
-    app = create_app(profile, defects, ledger)
+    app = create_app(profile, defects, ledger, upstream=upstream)
     uv_config = uvicorn.Config(
         app,
         log_level="warning",
