@@ -15,7 +15,7 @@ from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise
 
 LEVELS = ("MUST", "SHOULD")
-GROUPS = ("ENV", "HDR", "MAP", "RTY", "CHG", "PRB", "FUZ", "SEC")
+GROUPS = ("ENV", "HDR", "MAP", "RTY", "CHG", "PRB", "FUZ", "SEC", "UPS")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from conformance.contract.requirements import get as get_requirement
 GROUP_TITLES = {
     "ENV": "error envelope", "HDR": "headers", "MAP": "status and code mapping", "RTY": "retry rules",
     "CHG": "not charged", "PRB": "problem+json (management)", "FUZ": "fuzzing", "SEC": "credential hygiene",
+    "UPS": "when the provider fails",
 }
 
 

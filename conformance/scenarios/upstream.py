@@ -1,0 +1,100 @@
+"""The suite's side of the fault-injecting provider: which model plays which fault, what the
+provider saw, and one cached exchange per fault (UPS-1..8).
+
+Every request a UPS test sends carries a fresh marker (`gwc-mark-…`) in its message text; the
+provider records the markers it finds, so "this request never reached the provider" and "the
+gateway sent it upstream N times" are questions about one marker, whatever else runs at the same
+time (xdist workers, other tests).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.contract.target_config import TargetConfig
+from conformance.provider import faults
+from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+
+CHAT = "/v1/chat/completions"
+PROMPT = "Count from one to twenty in words please"  # the same word count in every UPS request
+
+
+class ProviderUnavailable(Exception):
+    """The provider's request log could not be read: the UPS test cannot decide (inconclusive)."""
+
+
+def new_marker() -> str:
+    return "gwc-mark-" + secrets.token_hex(8)
+
+
+class ProviderView:
+    """The target config's `provider` section, and reads of the provider's request log."""
+
+    def __init__(self, client: GatewayClient, config: TargetConfig) -> None:
+        self.client = client
+        self.section: dict[str, Any] = config.section("provider") or {}
+        self.records_url = str(self.section.get("records_url", "")).rstrip("/")
+        self.api_key: str | None = self.section.get("api_key") or None
+        self.internal_address = str(self.section.get("internal_address") or urlsplit(self.records_url).netloc)
+        self.mapping: dict[str, str] = dict(self.section.get("models") or {})
+
+    def model(self, fault: str) -> str:
+        """The model name to send the gateway for `fault` ("ok": the success model)."""
+        return faults.model_for(fault, self.mapping)
+
+    def body(self, fault: str, marker: str, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model(fault), "max_tokens": 16,
+                                "messages": [{"role": "user", "content": f"{PROMPT} {marker}"}]}
+        body.update(overrides)
+        return body
+
+    def records(self, marker: str) -> list[dict[str, Any]]:
+        """The provider's records of requests carrying `marker`."""
+        exchange = self.client.request("GET", f"{self.records_url}/_provider/requests", params={"marker": marker},
+                                       label="provider:records")
+        body = exchange.json() if exchange.status == 200 else NOT_JSON
+        if body is NOT_JSON or not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+            raise ProviderUnavailable(f"provider.records_url: {exchange.describe()} gave no request log "
+                                      f"({exchange.error or exchange.status})")
+        return [r for r in body["requests"] if isinstance(r, dict) and marker in (r.get("markers") or [])]
+
+    def leaks(self, exchange: Exchange) -> list[str]:
+        """UPS-2: the provider's credential or internal address anywhere in the answer."""
+        if exchange.status is None:
+            return []
+        text = exchange.text
+        headers = " ".join(f"{k}: {v}" for k, v in exchange.headers.items()) if exchange.headers else ""
+        found = []
+        if self.api_key and (self.api_key in text or self.api_key in headers):
+            found.append(f"{exchange.describe()}: the answer contains the gateway's provider key (provider.api_key)")
+        address = self.internal_address
+        if address and (address in text or address in headers):
+            found.append(f"{exchange.describe()}: the answer names the provider's internal address {address}")
+        return found
+
+
+class FaultBook:
+    """One exchange per (fault, stream), sent once per session: several requirements judge each."""
+
+    def __init__(self, client: GatewayClient, view: ProviderView, api_key: str) -> None:
+        self.client, self.view, self.api_key = client, view, api_key
+        self._sent: dict[tuple[str, bool], tuple[Exchange, str]] = {}
+
+    def send(self, fault: str, *, stream: bool = False, label: str | None = None, **overrides: Any) -> tuple[Exchange, str]:
+        """A fresh request playing `fault` → (exchange, its marker)."""
+        marker = new_marker()
+        body = self.view.body(fault, marker, **({"stream": True} if stream else {}), **overrides)
+        exchange = self.client.request("POST", CHAT, api_key=self.api_key, json=body,
+                                       label=label or f"provider:{fault}{':stream' if stream else ''}")
+        return exchange, marker
+
+    def get(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:
+        key = (fault, stream)
+        if key not in self._sent:
+            self._sent[key] = self.send(fault, stream=stream)
+        return self._sent[key]
+
+    def sent(self) -> list[Exchange]:
+        return [exchange for exchange, _ in self._sent.values()]

@@ -1,0 +1,321 @@
+"""UPS: what the gateway does when its model provider fails (the fault-injecting provider).
+
+The target config's `provider` section names the provider the gateway routes some models to
+(`gateway-conformance provider`); each request picks its fault by model name and carries a
+marker, and the provider's request log tells what reached it. Without the section every test
+here skips naming it (the verdict is then incomplete, never conformant).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+from conformance import checks
+from conformance.billing.oracle import EPSILON, BillingOracle
+from conformance.checks import sse
+from conformance.checks.headers import parse_retry_after, request_id_problems
+from conformance.outcomes import cite, inconclusive
+from conformance.provider import faults
+from conformance.scenarios.inference import burst_attempts
+from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
+from conformance.suite.conftest import collection_profile
+
+# UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
+FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
+            "reset", "cut", "malformed-json")
+# UPS-4: the provider's 429s and the Retry-After each asks for (seconds).
+RATE_LIMITS = {"429": faults.RETRY_AFTER_S, "429-date": faults.RETRY_AFTER_DATE_S,
+               "429-long": faults.RETRY_AFTER_LONG_S, "429-bare": faults.RETRY_AFTER_S}
+DATE_SLACK_S = 3  # an HTTP-date Retry-After loses the seconds the round trip took
+REJECTIONS = ("unknown_key", "no_credit", "restricted", "rate_limited")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "open_5xx" in metafunc.fixturenames:
+        profile = collection_profile(metafunc.config)
+        rule = next((r for r in profile.open_status_rules if r.status == "5xx"), None)
+        metafunc.parametrize("open_5xx", [rule.status] if rule is not None and rule.retry == "backoff" else
+                             [pytest.param(None, marks=pytest.mark.not_applicable(
+                                 "the profile has no 5xx rule saying clients retry"))])
+
+
+@pytest.fixture(scope="session")
+def provider(client, target_config) -> ProviderView:
+    if target_config.section("provider") is None:
+        pytest.skip(target_config.missing_section_reason("provider")
+                    + ": route the gateway to `gateway-conformance provider` and describe it there")
+    return ProviderView(client, target_config)
+
+
+@pytest.fixture(scope="session")
+def fault_book(client, provider, target_config) -> FaultBook:
+    valid = target_config.role("valid")
+    if valid is None:
+        pytest.skip(target_config.missing_role_reason("valid"))
+    return FaultBook(client, provider, valid["api_key"])
+
+
+@pytest.fixture
+def records(provider):
+    """`records(marker)` → the provider's records of it; an unreadable log is inconclusive."""
+
+    def read(marker: str) -> list[dict[str, Any]]:
+        try:
+            return provider.records(marker)
+        except ProviderUnavailable as exc:
+            inconclusive(str(exc))
+            raise  # unreachable: inconclusive raises
+
+    return read
+
+
+def _reached(records, exchange, marker: str) -> None:
+    """The request must have reached the provider, or the fault was never played."""
+    if not records(marker):
+        inconclusive(f"{exchange.describe()}: the provider never saw this request (is model "
+                     f"{exchange.json().get('model') if isinstance(exchange.json(), dict) else '?'!s} routed to it? "
+                     "see provider.models)")
+
+
+def _cost(oracle: BillingOracle, profile, exchange) -> float:
+    reading = oracle.request_cost(exchange.header(profile.request_id_header))
+    if not reading.ok:
+        inconclusive(f"the billing oracle cannot tell what {exchange.describe()} cost: {reading.reason}")
+    return float(reading.value or 0.0)
+
+
+@pytest.fixture
+def priced(billable, client, target_config, profile, fault_book):
+    """(oracle, control cost): a served provider request costs something, or nothing here can be judged."""
+    oracle = BillingOracle(client, target_config)
+    if not oracle.has("request_cost"):
+        inconclusive("UPS billing checks need billing.request_cost (the charge of one request id)")
+    control, _ = fault_book.send("ok", label="provider:ok:control")
+    cite(control)
+    if control.status != 200:
+        pytest.fail(f"{control.describe()}: the provider's success model was not served (status {control.status})")
+    oracle.settle()
+    cost = _cost(oracle, profile, control)
+    if cost <= 0:
+        inconclusive(f"{control.describe()}: a served request shows no charge in the billing oracle, so "
+                     "'charged nothing' proves nothing")
+    return oracle, cost
+
+
+# --- UPS-1 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-1")
+@pytest.mark.parametrize("fault", FAILURES)
+def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, rule):
+    exchange, marker = fault_book.get(fault)
+    cite(exchange)
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    _reached(records, exchange, marker)
+    assert 500 <= exchange.status <= 599, (
+        f"{exchange.describe()}: the provider failed ({faults.CATALOGUE[fault]}), the client got "
+        f"{exchange.status} instead of a 5xx" + rule)
+    problems = checks.envelope_problems(exchange, profile) + request_id_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+# --- UPS-2 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-2")
+def test_nothing_of_the_provider_leaks(fault_book, provider, records, rule):
+    if not provider.api_key and not provider.internal_address:
+        inconclusive("provider.api_key and provider.internal_address are both unknown: nothing to look for")
+    sent = [fault_book.get(f) for f in ("401", "403", "500", "503")]
+    _reached(records, *sent[0])
+    exchanges = fault_book.sent()
+    cite(*exchanges)
+    problems = [p for exchange in exchanges for p in provider.leaks(exchange)]
+    assert not problems, "; ".join(problems) + rule
+
+
+# --- UPS-3 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-3")
+@pytest.mark.parametrize("fault", ("401", "403"))
+def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, rule):
+    exchange, marker = fault_book.get(fault)
+    cite(exchange)
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    _reached(records, exchange, marker)
+    assert exchange.status not in (401, 403) and 500 <= exchange.status <= 599, (
+        f"{exchange.describe()}: the provider refused the gateway's own key ({fault}); the client's key was fine, "
+        f"so the answer must be a 5xx, got {exchange.status}" + rule)
+
+
+# --- UPS-4 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-4")
+@pytest.mark.parametrize("fault", tuple(RATE_LIMITS))
+def test_provider_429_keeps_its_wait(fault, fault_book, records, rule):
+    exchange, marker = fault_book.get(fault)
+    cite(exchange)
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    _reached(records, exchange, marker)
+    assert exchange.status == 429 or 500 <= exchange.status <= 599, (
+        f"{exchange.describe()}: the provider answered 429; the client got {exchange.status}, a status clients "
+        "do not retry" + rule)
+    asked = RATE_LIMITS[fault] - (DATE_SLACK_S if fault == "429-date" else 0)
+    value = exchange.header("retry-after")
+    wait = parse_retry_after(value) if value is not None else None
+    assert wait is not None and wait >= asked, (
+        f"{exchange.describe()}: the provider asked for Retry-After {RATE_LIMITS[fault]} s; the client was told "
+        f"{value!r}" + rule)
+
+
+# --- UPS-5 -----------------------------------------------------------------------------------------
+
+def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any, str]:
+    if case == "unknown_key":
+        fault_book_key = "sk-" + new_marker().replace("gwc-mark-", "") * 3
+        marker = new_marker()
+        return fault_book.client.request("POST", CHAT, api_key=fault_book_key, json=fault_book.view.body("ok", marker),
+                                         label="provider:unknown-key"), marker
+    role = target_config.role(case)
+    if role is None:
+        pytest.skip(target_config.missing_role_reason(case))
+    if case != "rate_limited":
+        marker = new_marker()
+        return fault_book.client.request("POST", CHAT, api_key=role["api_key"], json=fault_book.view.body("ok", marker),
+                                         label=f"provider:{case}"), marker
+    if not run.billable_allowed:
+        pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
+    exchange, marker = None, ""
+    for _ in range(burst_attempts(role)):
+        marker = new_marker()
+        exchange = fault_book.client.request("POST", CHAT, api_key=role["api_key"],
+                                             json=fault_book.view.body("ok", marker), label="provider:rate-limited")
+        if exchange.status == 429:
+            break
+    return exchange, marker
+
+
+@pytest.mark.requirement("UPS-5")
+@pytest.mark.parametrize("case", REJECTIONS)
+def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run, rule):
+    exchange, marker = _rejected(case, fault_book, target_config, run)
+    cite(exchange)
+    if exchange is None or exchange.status is None or exchange.status < 400:
+        pytest.skip(f"{exchange.describe() if exchange else case}: the gateway did not reject this request "
+                    f"(status {exchange.status if exchange else None}), so there is no rejection to check")
+    seen = records(marker)
+    assert not seen, (
+        f"{exchange.describe()}: rejected with {exchange.status}, but the provider received it {len(seen)} time(s)"
+        + rule)
+
+
+@pytest.mark.requirement("UPS-5")
+def test_bad_params_not_forwarded(fault_book, records, rule):
+    """The SHOULD half of UPS-5: a forwarded bad-params request is reported as a warning, not a failure."""
+    marker = new_marker()
+    exchange = fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
+                                         json=fault_book.view.body("ok", marker, temperature=7),
+                                         label="provider:bad-params")
+    cite(exchange)
+    if exchange.status is None or exchange.status < 400:
+        pytest.skip(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
+    if records(marker):
+        warnings.warn(f"UPS-5 (SHOULD): {exchange.describe()} was rejected with {exchange.status} for bad "
+                      "parameters, but only after the provider received it", stacklevel=1)
+
+
+# --- UPS-6 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-6")
+@pytest.mark.parametrize("fault", ("503", "reset"))
+def test_failed_request_not_charged(fault, fault_book, priced, records, profile, rule):
+    oracle, _ = priced
+    exchange, marker = fault_book.get(fault)
+    cite(exchange)
+    _reached(records, exchange, marker)
+    if exchange.status is None or exchange.status < 500:
+        pytest.skip(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
+                    "to bill")
+    cost = _cost(oracle, profile, exchange)
+    assert cost <= EPSILON, f"{exchange.describe()}: failed at the provider ({fault}) and charged {cost:g}" + rule
+
+
+@pytest.mark.requirement("UPS-6")
+def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule):
+    oracle, control_cost = priced
+    exchange, marker = fault_book.send("flaky")
+    cite(exchange)
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    attempts = len(records(marker))
+    if attempts == 0:
+        inconclusive(f"{exchange.describe()}: the provider never saw this request (see provider.models)")
+    cost = _cost(oracle, profile, exchange)
+    if exchange.status >= 400:
+        assert cost <= EPSILON, (f"{exchange.describe()}: failed ({attempts} provider attempt(s)) and charged {cost:g}"
+                                 + rule)
+        return
+    assert cost <= control_cost + EPSILON, (
+        f"{exchange.describe()}: served after {attempts} provider attempt(s) and charged {cost:g}, more than the "
+        f"{control_cost:g} the same request costs when the provider answers at once" + rule)
+
+
+# --- UPS-7 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-7")
+def test_provider_cut_stream_ends_with_error_event(fault_book, priced, records, profile, rule):
+    oracle, _ = priced
+    cut, marker = fault_book.get("cut", stream=True)
+    full, _ = fault_book.send("ok", stream=True, label="provider:ok:stream")
+    cite(cut, full)
+    _reached(records, cut, marker)
+    assert full.status == 200, f"{full.describe()}: the same stream from a healthy provider was not served" + rule
+    if cut.status is not None and 500 <= cut.status <= 599:
+        problems = checks.envelope_problems(cut, profile)  # the gateway buffered: an error before the stream
+    else:
+        problems = sse.midstream_error_problems(cut, profile)
+    assert not problems, "; ".join(problems) + rule
+    oracle.settle()
+    cut_cost, full_cost = _cost(oracle, profile, cut), _cost(oracle, profile, full)
+    if full_cost <= 0:
+        inconclusive(f"{full.describe()}: a whole stream shows no charge, so the cut one's cannot be compared")
+    assert cut_cost < full_cost - EPSILON, (
+        f"{cut.describe()}: the provider cut the stream after {faults.DEFAULT_CUT_EVENTS} events; charged "
+        f"{cut_cost:g}, not less than the whole stream's {full_cost:g}" + rule)
+
+
+# --- UPS-8 -----------------------------------------------------------------------------------------
+
+@pytest.mark.requirement("UPS-8")
+def test_slow_provider_is_504(fault_book, target_config, profile, rule):
+    exchange, _ = fault_book.get("slow")
+    cite(exchange)
+    assert exchange.status is not None, (
+        f"{exchange.describe()}: the provider held its first byte; the gateway gave no answer within "
+        f"request_timeout_s ({target_config.request_timeout_s:g} s): {exchange.error}" + rule)
+    assert exchange.status == 504, (
+        f"{exchange.describe()}: a provider slower than the gateway's timeout must give 504, got {exchange.status}"
+        + rule)
+    problems = checks.envelope_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+# --- RTY-3: the 5xx row ----------------------------------------------------------------------------
+
+@pytest.mark.requirement("RTY-3")
+def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule):
+    """The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
+    5xx row of RTY-3 because only the provider can make a gateway fail on purpose)."""
+    pytest.importorskip("openai", reason="the official openai SDK is not installed")
+    from conformance.transport.sdk import call_chat
+
+    outcome = call_chat(client, api_key=fault_book.api_key, model=provider.model("503"), max_retries=2,
+                        label="sdk:provider-503")
+    cite(*outcome.attempts)
+    attempts = outcome.attempts
+    if not attempts or attempts[0].status is None or not 500 <= attempts[0].status <= 599:
+        pytest.skip(f"the gateway did not answer the provider's 503 with a 5xx "
+                    f"({attempts[0].describe() if attempts else 'no attempt'}; UPS-1 judges that)")
+    assert len(attempts) == 3, (
+        f"the SDK made {len(attempts)} HTTP attempt(s) for {attempts[0].describe()} with max_retries=2; the "
+        f"profile's 5xx rule is \"retry later\"" + rule)
