@@ -120,11 +120,10 @@ class Upstream:
         if call.params["stream"]:
             return await self._stream(gateway, call, body)
         attempts = 2 if gateway.defects.on("upstream_retry_charges_each") else 1
-        for attempt in range(attempts):
+        for attempt in range(1, attempts + 1):
             response, raw = await self.post(gateway, body)
-            if response.status_code < 400 or attempt == attempts - 1:
+            if response.status_code < 500 or attempt == attempts:
                 break
-            gateway.charge(call, call.params["prompt_tokens"])  # the defect bills the failed attempt too
         if response.status_code >= 300:
             failure = self.failure(gateway, response, raw)
             if gateway.defects.on("upstream_failure_billed"):
@@ -135,7 +134,7 @@ class Upstream:
             total = int(payload["usage"]["total_tokens"])
         except (ValueError, KeyError, TypeError):
             raise UpstreamFailure(502, FAILED, upstream_status=response.status_code, upstream_body=raw[:2000]) from None
-        gateway.charge(call, total)
+        gateway.charge(call, total * attempt)  # `attempt` is 1 unless the retry defect is on
         return Response(raw, media_type="application/json")
 
     async def _stream(self, gateway: Gateway, call: Call, body: dict[str, Any]) -> Response:
