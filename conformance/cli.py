@@ -14,7 +14,7 @@ from typing import Sequence
 from conformance import __version__
 from conformance.errors import ConformanceError
 
-SUBCOMMANDS = ("run", "reference", "init", "profiles", "requirements", "render", "diff", "gate")
+SUBCOMMANDS = ("run", "reference", "provider", "init", "profiles", "requirements", "render", "diff", "gate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     ref.add_argument("--port", type=int, default=8080)
     ref.add_argument("--write-config", metavar="PATH", help="write its target config (credentials for every role) here")
     ref.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on")
+    ref.add_argument("--no-provider", action="store_true",
+                     help="answer every model itself (by default a fault-injecting provider runs beside it, for UPS)")
     ref.set_defaults(func=_reference)
+
+    prov = sub.add_parser("provider", help="serve the fault-injecting provider (route your gateway's models to it)")
+    prov.add_argument("--host", default="127.0.0.1", help="127.0.0.1, ::1 or localhost (loopback only)")
+    prov.add_argument("--port", type=int, default=8090)
+    prov.add_argument("--write-config", metavar="PATH",
+                      help="write the target config's `provider` section here (paste it into your target.yaml)")
+    prov.set_defaults(func=_provider)
 
     init = sub.add_parser("init", help="print a commented target.yaml template")
     init.add_argument("--profile", default="pyai")
@@ -88,7 +97,18 @@ def _reference(ns: argparse.Namespace) -> int:
         argv += ["--write-config", ns.write_config]
     for defect in ns.defect:
         argv += ["--defect", defect]
+    if not ns.no_provider:
+        argv += ["--provider", "auto"]
     return int(reference_main(argv) or 0)
+
+
+def _provider(ns: argparse.Namespace) -> int:
+    from conformance.provider.__main__ import main as provider_main
+
+    argv = ["--host", ns.host, "--port", str(ns.port)]
+    if ns.write_config:
+        argv += ["--write-config", ns.write_config]
+    return int(provider_main(argv) or 0)
 
 
 def _init(ns: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on (repeatable)")
     parser.add_argument("--provider", metavar="URL",
                         help="provider mode: forward gwc-ok / gwc-fault/* to this fault-injecting provider "
-                             "(the key it expects comes from GWC_PROVIDER_KEY)")
+                             "(the key it expects comes from GWC_PROVIDER_KEY); 'auto' starts one beside the gateway")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes (parent gone)")
     return parser.parse_args(argv)
 
@@ -61,6 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0 <= args.port <= 65535:
             raise ConformanceError(f"--port {args.port} is not a TCP port (0-65535)")
         profile = load_profile(args.profile)
+        provider_url, provider_key = args.provider, os.environ.get("GWC_PROVIDER_KEY") or None
+        if provider_url == "auto":
+            from conformance.provider.process import ProviderProcess
+
+            import atexit
+
+            child = ProviderProcess(host=args.host).start()  # exits with us: its stdin is our pipe
+            atexit.register(child.stop)
+            provider_url, provider_key = child.url, child.api_key
         serve(
             profile,
             [*args.defect, *names_from_env()],
@@ -68,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             config_path=args.write_config,
             exit_on_stdin_eof=args.exit_on_stdin_eof,
-            provider_url=_loopback_provider(args.provider),
-            provider_key=os.environ.get("GWC_PROVIDER_KEY") or None,
+            provider_url=_loopback_provider(provider_url),
+            provider_key=provider_key,
         )
     except ConformanceError as exc:
         print(f"reference gateway: {exc}", file=sys.stderr, flush=True)
