@@ -112,3 +112,14 @@ def test_no_module_reaches_into_the_client(private: str) -> None:
                     isinstance(node.value, ast.Name) and node.value.id == "self"):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_every_registered_check_names_a_known_requirement() -> None:
+    import conformance.checks  # noqa: F401  (the family modules register as they import)
+    from conformance.checks.registry import all_checks, whole_run_checks
+    from conformance.contract.requirements import get
+
+    unknown = [f"{c.name}: {c.requirement}" for c in all_checks() if get(c.requirement) is None]
+    assert not unknown, unknown
+    assert {c.requirement for c in whole_run_checks()} >= {"ENV-1", "ENV-2", "ENV-3", "ENV-4", "HDR-1", "HDR-2",
+                                                            "HDR-3", "FUZ-2"}

@@ -54,10 +54,6 @@ def check(requirement: str, *, whole_run: bool = False,
     return register
 
 
-def checks_for(requirement: str) -> list[Check]:
-    return [c for c in _REGISTRY if c.requirement == requirement]
-
-
 def whole_run_checks() -> list[Check]:
     return [c for c in _REGISTRY if c.whole_run]
 
