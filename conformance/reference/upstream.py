@@ -31,7 +31,8 @@ from starlette.responses import Response, StreamingResponse
 from conformance.provider.faults import FAULT_PREFIX, OK_MODEL
 
 if TYPE_CHECKING:
-    from conformance.reference.app import Call, Gateway
+    from conformance.reference.app import Gateway
+    from conformance.reference.types import Call
 
 UPSTREAM_TIMEOUT_S = 2.0  # the gateway's own upstream timeout (the suite's is 10 s)
 FAILED = "The upstream model provider failed to answer; retry later."
