@@ -1,7 +1,7 @@
 """`ProviderProcess`: the fault-injecting provider as a child process (for the plugin and self-tests).
 
 The same life cycle as `ReferenceProcess` (READY line, stdin watch, stop = close stdin), so it
-reuses that class: only the command and the environment differ. Each start generates a fresh
+shares `ServerProcess` with it: only the command and the environment differ. Each start generates a fresh
 provider key and hands it over in GWC_PROVIDER_KEY (never argv); `.env` carries it on to the
 gateway that must present it.
 """
@@ -13,16 +13,16 @@ import sys
 from pathlib import Path
 
 from conformance.provider.serve import KEY_ENV
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.child import ServerProcess
 
 
-class ProviderProcess(ReferenceProcess):
+class ProviderProcess(ServerProcess):
     """Start / stop one provider: `.url`, `.api_key`, `.config` (its `provider` section) once started."""
 
     what = "fault-injecting provider"
 
     def __init__(self, host: str = "127.0.0.1", config_path: Path | None = None, api_key: str | None = None) -> None:
-        super().__init__("provider", host=host, config_path=config_path, provider=False)
+        super().__init__(host=host, config_path=config_path)
         self.api_key = api_key or "sk-provider-" + secrets.token_hex(16)
         self.env = {KEY_ENV: self.api_key}
 
