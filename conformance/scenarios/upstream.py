@@ -81,6 +81,7 @@ class FaultBook:
     def __init__(self, client: GatewayClient, view: ProviderView, api_key: str) -> None:
         self.client, self.view, self.api_key = client, view, api_key
         self._sent: dict[tuple[str, bool], tuple[Exchange, str]] = {}
+        self.control: tuple[Exchange, float] | None = None  # a served request and its cost (UPS-6/7)
 
     def send(self, fault: str, *, stream: bool = False, label: str | None = None, **overrides: Any) -> tuple[Exchange, str]:
         """A fresh request playing `fault` → (exchange, its marker)."""
