@@ -57,6 +57,12 @@ def target_config_template(profile_ref: str) -> str:
         "streaming:",
         "  midstream_error: {model: fail-midstream}   # body overlay that makes the gateway fail after the first event",
     ]
+    lines += [
+        "provider:                               # `gateway-conformance provider` your gateway routes gwc-ok / gwc-fault/* to (UPS)",
+        "  records_url: http://127.0.0.1:8090",
+        '  api_key: "${GWC_PROVIDER_KEY}"          # the gateway\'s provider key: must never reach a client',
+        "  # models: {ok: upstream-ok, \"503\": upstream-503}   # only if the gateway renames models",
+    ]
     if profile.has_management:
         lines += [
             "management:                             # console routes (problem+json)",
