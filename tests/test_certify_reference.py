@@ -18,6 +18,8 @@ def test_reference_is_conformant(suite, profile):
     assert "verdict: conformant" in run.output
     assert run.report["target"]["reference"] is True
     assert run.report["requests_sent"] > 0
+    passed = {r["id"] for r in run.report["requirements"] if r["status"] == "passed"}
+    assert {f"UPS-{i}" for i in range(1, 9)} <= passed  # provider mode: UPS certified, not skipped
 
 
 def test_reference_under_xdist(suite):

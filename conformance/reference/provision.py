@@ -85,6 +85,12 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
     return token, key_id, extra
 
 
+def provider_role(ledger: Ledger) -> dict[str, Any]:
+    """A valid key on a wallet of its own for the UPS tests (provider mode)."""
+    token, key_id, extra = _role_key(ledger, "upstream")
+    return {"api_key": token, "key_id": key_id, **extra}
+
+
 def provision(
     ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True
 ) -> dict[str, Any]:

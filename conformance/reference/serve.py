@@ -30,7 +30,7 @@ from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import Ledger
 from conformance.reference.middleware import new_request_id
-from conformance.reference.provision import provision
+from conformance.reference.provision import provider_role, provision
 from conformance.reference.tasks import task_config
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
@@ -166,6 +166,8 @@ def serve(
 
         upstream = Upstream(provider_url, provider_key)
         config["provider"] = provider_section(provider_url.rstrip("/"), provider_key)
+        config["roles"]["upstream"] = provider_role(ledger)  # UPS charges stay off `valid`'s spend (FUZ-3)
+        config["provider"]["role"] = "upstream"
     if config_path is not None:
         write_config(config_path, config)
     app = create_app(profile, defects, ledger, upstream=upstream)

@@ -39,6 +39,7 @@ class ProviderView:
         self.api_key: str | None = self.section.get("api_key") or None
         self.internal_address = str(self.section.get("internal_address") or urlsplit(self.records_url).netloc)
         self.mapping: dict[str, str] = dict(self.section.get("models") or {})
+        self.role = str(self.section.get("role") or "valid")  # whose key the UPS requests carry
 
     def model(self, fault: str) -> str:
         """The model name to send the gateway for `fault` ("ok": the success model)."""

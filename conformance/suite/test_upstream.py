@@ -52,10 +52,10 @@ def provider(client, target_config) -> ProviderView:
 
 @pytest.fixture(scope="session")
 def fault_book(client, provider, target_config) -> FaultBook:
-    valid = target_config.role("valid")
-    if valid is None:
-        pytest.skip(target_config.missing_role_reason("valid"))
-    return FaultBook(client, provider, valid["api_key"])
+    role = target_config.role(provider.role)
+    if role is None:
+        pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
+    return FaultBook(client, provider, role["api_key"])
 
 
 @pytest.fixture
@@ -75,9 +75,8 @@ def records(provider):
 def _reached(records, exchange, marker: str) -> None:
     """The request must have reached the provider, or the fault was never played."""
     if not records(marker):
-        inconclusive(f"{exchange.describe()}: the provider never saw this request (is model "
-                     f"{exchange.json().get('model') if isinstance(exchange.json(), dict) else '?'!s} routed to it? "
-                     "see provider.models)")
+        inconclusive(f"{exchange.describe()}: the provider never saw this request, so it played no fault (is the "
+                     "model routed to the provider? see provider.models)")
 
 
 def _cost(oracle: BillingOracle, profile, exchange) -> float:
