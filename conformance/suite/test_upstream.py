@@ -30,7 +30,7 @@ FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "
 RATE_LIMITS = {"429": faults.RETRY_AFTER_S, "429-date": faults.RETRY_AFTER_DATE_S,
                "429-long": faults.RETRY_AFTER_LONG_S, "429-bare": faults.RETRY_AFTER_S}
 DATE_SLACK_S = 3  # an HTTP-date Retry-After loses the seconds the round trip took
-REJECTIONS = ("unknown_key", "no_credit", "restricted", "rate_limited")
+REJECTIONS = ("unknown_key", "no_credit", "over_key_budget", "restricted", "rate_limited")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

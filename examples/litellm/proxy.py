@@ -1,7 +1,8 @@
-"""Start the LiteLLM proxy offline on 127.0.0.1 for the conformance suite (stdlib only).
+"""Start the LiteLLM proxy offline on 127.0.0.1 for the conformance suite, its models routed to
+the suite's fault-injecting provider (`conformance.provider`, started first on another port).
 
-    python examples/litellm/proxy.py [--port 4010]     # prints READY <url>, serves until Ctrl-C
-    GWC_LITELLM_URL=<url> pytest --target-config examples/litellm/target.yaml --report r.json
+    python examples/litellm/proxy.py [--port 4010]     # prints READY <url> and the exports, serves until Ctrl-C
+    GWC_LITELLM_URL=<url> GWC_PROVIDER_URL=<provider url> pytest --target-config examples/litellm/target.yaml
 
 Also importable (`LiteLLMProxy`) by the interop self-test and the benchmark. The venv comes from
 `setup.sh` (GWC_LITELLM_VENV); nothing here talks to any address but 127.0.0.1.
@@ -23,6 +24,9 @@ HERE = Path(__file__).resolve().parent
 LITELLM_VERSION = "1.99.4"
 DEFAULT_VENV = Path.home() / ".cache" / "gateway-conformance" / f"litellm-{LITELLM_VERSION}"
 START_TIMEOUT_S = 120.0
+# The key LiteLLM presents to the provider (config.yaml: os.environ/GWC_PROVIDER_KEY): static, local,
+# offline, like the keys of gwc_hooks/keys.py; UPS-2 checks it never reaches a client.
+PROVIDER_KEY = "sk-gwc-provider-00000000000007"
 
 
 def venv_dir() -> Path:
@@ -48,6 +52,11 @@ class LiteLLMProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.provider = None  # conformance.provider.process.ProviderProcess once started
+
+    @property
+    def provider_url(self) -> str:
+        return self.provider.url if self.provider is not None else ""
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -59,6 +68,9 @@ class LiteLLMProxy:
             "DISABLE_SCHEMA_UPDATE": "true",
             "LITELLM_TELEMETRY": "False",
             "GWC_LITELLM_URL": self.url,
+            "GWC_PROVIDER_URL": self.provider_url,
+            "GWC_PROVIDER_API_BASE": self.provider_url + "/v1",
+            "GWC_PROVIDER_KEY": PROVIDER_KEY,
         })
         return env
 
@@ -66,6 +78,9 @@ class LiteLLMProxy:
         exe = litellm_executable()
         if exe is None:
             raise RuntimeError(f"LiteLLM is not installed in {venv_dir()}: run examples/litellm/setup.sh")
+        from conformance.provider.process import ProviderProcess
+
+        self.provider = ProviderProcess(api_key=PROVIDER_KEY).start()
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [str(exe), "--config", str(HERE / "config.yaml"), "--host", "127.0.0.1", "--port", str(self.port),
@@ -95,6 +110,9 @@ class LiteLLMProxy:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.provider is not None:
+            self.provider.stop()
+            self.provider = None
 
     def __enter__(self) -> "LiteLLMProxy":
         return self.start()
@@ -113,7 +131,7 @@ def main() -> int:
     try:
         with LiteLLMProxy(args.port, args.log) as proxy:
             print(f"READY {proxy.url}", flush=True)
-            print(f"export GWC_LITELLM_URL={proxy.url}", flush=True)
+            print(f"export GWC_LITELLM_URL={proxy.url} GWC_PROVIDER_URL={proxy.provider_url}", flush=True)
             while proxy.process is not None and proxy.process.poll() is None:
                 time.sleep(1)
     except RuntimeError as exc:
