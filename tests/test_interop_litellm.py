@@ -44,13 +44,14 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory):
             pytest.fail(f"CI: {reason} (.ci/run installs it; a skip here would hide a broken set-up)")
         pytest.skip(reason)
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
-    with proxy.LiteLLMProxy(log_path=log) as running:
-        yield running.url
+    with proxy.LiteLLMProxy(log_path=log) as running:  # and the fault-injecting provider it routes to
+        yield running
 
 
-def test_litellm_findings_unchanged(litellm_url: str, tmp_path: Path) -> None:
+def test_litellm_findings_unchanged(litellm_url, tmp_path: Path) -> None:
+    # ~3.5 min on 2 cores: LiteLLM retries each provider fault twice and waits a provider 429 in-request.
     run = run_suite(tmp_path, "--target-config", str(EXAMPLE / "target.yaml"),
-                    env={"GWC_LITELLM_URL": litellm_url}, timeout=300)
+                    env={"GWC_LITELLM_URL": litellm_url.url, "GWC_PROVIDER_URL": litellm_url.provider_url}, timeout=540)
     assert run.report is not None, run.output[-3000:]
     assert run.report["target"]["reference"] is False
     committed = json.loads(COMMITTED.read_text())

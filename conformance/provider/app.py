@@ -129,7 +129,10 @@ class Provider:
         record = self.recorder.add(method=request.method, path=request.url.path, headers=list(request.headers.items()),
                                    body=raw, model=model, fault=fault_name, stream=stream, auth=verdict)
         response = await self._play(request, body, model, verdict, token)
-        record["outcome"] = record.get("outcome") or (response.status_code if response is not None else "reset")
+        if response is not None:
+            record["outcome"] = response.status_code
+        else:  # no answer: the fault dropped the connection, or the gateway gave up waiting first
+            record["outcome"] = "reset" if record["fault"] == "reset" else "gateway_disconnected"
         return response if response is not None else Response(status_code=204)
 
     async def _play(self, request: Request, body: Any, model: str | None, verdict: str, token: str) -> Response | None:

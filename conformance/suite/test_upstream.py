@@ -30,7 +30,9 @@ FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "
 RATE_LIMITS = {"429": faults.RETRY_AFTER_S, "429-date": faults.RETRY_AFTER_DATE_S,
                "429-long": faults.RETRY_AFTER_LONG_S, "429-bare": faults.RETRY_AFTER_S}
 DATE_SLACK_S = 3  # an HTTP-date Retry-After loses the seconds the round trip took
-REJECTIONS = ("unknown_key", "no_credit", "over_key_budget", "restricted", "rate_limited")
+# Credit: whichever credit-exhausted role the config has (no_credit, else over_key_budget).
+REJECTIONS = ("unknown_key", "credit", "restricted", "rate_limited")
+CREDIT_ROLES = ("no_credit", "over_key_budget", "over_plan_quota")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -180,9 +182,12 @@ def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any
         marker = new_marker()
         return fault_book.client.request("POST", CHAT, api_key=fault_book_key, json=fault_book.view.body("ok", marker),
                                          label="provider:unknown-key"), marker
+    if case == "credit":
+        case = next((name for name in CREDIT_ROLES if target_config.role(name) is not None), CREDIT_ROLES[0])
     role = target_config.role(case)
     if role is None:
-        pytest.skip(target_config.missing_role_reason(case))
+        pytest.skip(target_config.missing_role_reason(case) + f" (nor any of {', '.join(CREDIT_ROLES[1:])})"
+                    if case == CREDIT_ROLES[0] else target_config.missing_role_reason(case))
     if case != "rate_limited":
         marker = new_marker()
         return fault_book.client.request("POST", CHAT, api_key=role["api_key"], json=fault_book.view.body("ok", marker),
