@@ -207,7 +207,7 @@ class Gateway:
         key = self.ledger.find_key(token)
         if key is None or key.kind == "admin":
             raise self.unauthorized(token)
-        if not key.active:
+        if not key.active and not self.defects.on("disabled_key_served"):
             if self.defects.on("disabled_key_distinct"):
                 raise self.reject("unauthorized", DISABLED_MESSAGE)
             raise self.unauthorized(token)
@@ -223,7 +223,8 @@ class Gateway:
     def check_origin(self, request: Request, key: KeyRecord) -> None:
         if key.kind != "publishable":
             return
-        if request.headers.get("origin") not in (key.allowed_origins or ()):
+        allowed = () if self.defects.on("every_origin_refused") else (key.allowed_origins or ())
+        if request.headers.get("origin") not in allowed:
             raise self.reject("disallowed_origin", "This publishable key may not be used from this origin.")
 
     def check_ip(self, request: Request, key: KeyRecord) -> None:
