@@ -48,6 +48,7 @@ from conformance.reference.validation import ParamError, validate_chat, validate
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
 DEFAULT_RATE_LIMIT = 100_000
+RESET_PENALTY_S = 2  # the `reset_before_retry_after` defect: Retry-After this much past the reset
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
@@ -254,7 +255,10 @@ class Gateway:
         state = self.limiter.hit(key.key_id, key.rate_limit or self.default_rate_limit)
         if state.allowed:
             return self.limit_headers(state)
-        headers = {**self.limit_headers(state, on_429=True), **self.retry_after(state.retry_after_s)}
+        retry_after_s = state.retry_after_s
+        if self.defects.on("reset_before_retry_after"):
+            retry_after_s += RESET_PENALTY_S  # a penalty the reset header does not show
+        headers = {**self.limit_headers(state, on_429=True), **self.retry_after(retry_after_s)}
         if self.defects.on("retry_after_too_short"):
             self.limiter.restart(key.key_id, hold_s=3.0)  # a penalty box the Retry-After does not mention
             headers.update(self.retry_after(1))
@@ -270,6 +274,8 @@ class Gateway:
         remaining = state.remaining
         if self.defects.on("remaining_exceeds_limit"):
             remaining = state.limit + 5
+        if on_429 and not state.allowed and self.defects.on("remaining_nonzero_on_429"):
+            remaining = state.limit  # the next window's quota, reported while this one refuses
         values = {"limit": state.limit, "remaining": remaining, "reset": state.reset_s}
         return {names[k]: str(v) for k, v in values.items() if k in names}
 

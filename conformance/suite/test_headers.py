@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance import checks
-from conformance.outcomes import cite
+from conformance.checks.rate_window import own_window, remaining_problems, reset_problems
+from conformance.outcomes import cite, inconclusive
 
 
 @pytest.fixture
@@ -62,4 +63,51 @@ def test_retry_after(rate_limit_code, rate_limited_429, rule):
 def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, rule):
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.rate_limit_header_problems(exchange, profile)
+    assert not problems, "; ".join(problems) + rule
+
+
+# --- HDR-3 on a 429 from the key's own window (conformance/checks/rate_window.py) -------------------
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "window_code" in metafunc.fixturenames:
+        from conformance.suite.conftest import collection_profile
+
+        codes = [c.code for c in collection_profile(metafunc.config).codes if c.trigger == "burst"]
+        not_applicable = pytest.mark.not_applicable("the profile catalogues no per-key rate limit")
+        metafunc.parametrize("window_code", codes or [pytest.param(None, marks=not_applicable)])
+
+
+@pytest.fixture
+def own_window_429(rate_limited_429, book, profile):
+    """The burst's 429, when it comes from the key's own window; inconclusive when that is unsure."""
+
+    def get(code_name: str):
+        exchange = rate_limited_429(code_name)
+        code = profile.code(code_name)
+        role = (book.config.role(code.role) if code and code.role else None) or {}
+        yes, why_not = own_window(book.burst_history.get(code_name) or [exchange], profile, role.get("limit"))
+        if not yes:
+            inconclusive(why_not)
+        return exchange
+
+    return get
+
+
+@pytest.mark.requirement("HDR-3")
+def test_remaining_zero_on_own_429(window_code, own_window_429, profile, rule):
+    """The key's own window refused it, so the profile's Remaining header says 0 calls remain.
+    Costs no request: it reads the burst the scenario book already sent."""
+    problems, unsure = remaining_problems(own_window_429(window_code), profile)
+    if unsure and not problems:
+        inconclusive(unsure)
+    assert not problems, "; ".join(problems) + rule
+
+
+@pytest.mark.requirement("HDR-3")
+def test_reset_not_before_retry_after(window_code, own_window_429, profile, rule):
+    """The quota does not "reset" before Retry-After lets the client retry (within whole-second
+    rounding). Costs no request: it reads the burst the scenario book already sent."""
+    problems, unsure = reset_problems(own_window_429(window_code), profile)
+    if unsure and not problems:
+        inconclusive(unsure)
     assert not problems, "; ".join(problems) + rule

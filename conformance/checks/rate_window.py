@@ -1,0 +1,179 @@
+"""HDR-3 on a 429 from the key's own window: the rate-limit headers agree with the refusal.
+
+A client that reads `X-RateLimit-Remaining` / `X-RateLimit-Reset` (mindproxy: "Remaining calls in
+the current window", "When the quota resets") must not be told "calls remain" while it is refused,
+nor "the quota is back at T" while `Retry-After` says to wait past T. Both only hold for a 429
+that comes from the key's own window: a per-IP or upstream limit may refuse a key whose window
+still has room, so the caller decides that (`own_window`) before asking these questions.
+
+The reset header's format is the profile's choice (`headers.rate_limit_reset_format`; `any` by
+default: delta seconds, epoch seconds, RFC 3339, HTTP-date or a duration like `6m0s`). Values are
+compared as instants: a relative value (delta, duration, delta-seconds Retry-After) is seconds
+after the response, an absolute one (epoch, dates) a POSIX time; a comparison that mixes the two
+is anchored at the response's `Date` header (the gateway's own clock, so no skew with ours) and
+without one is inconclusive. A value that does not parse is inconclusive here: HDR-3's format
+test reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from conformance.contract.profiles import Profile
+from conformance.transport.client import Exchange
+
+RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
+# An integer this large is a POSIX time (2001-09-09 onwards), not a wait: how `any` tells them apart.
+EPOCH_FLOOR = 1_000_000_000
+# Whole-second values rounded independently (one floor, one ceiling) may differ by one second.
+ROUNDING_S = 1.0
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A point in time as a header gives it: `absolute` POSIX seconds, or seconds after the response."""
+
+    seconds: float
+    absolute: bool
+
+    def describe(self) -> str:
+        if self.absolute:
+            return datetime.fromtimestamp(self.seconds, timezone.utc).isoformat(timespec="seconds")
+        return f"{self.seconds:g}s after the response"
+
+
+def _number(value: str) -> float | None:
+    return float(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
+
+
+def _duration(value: str) -> float | None:
+    if not value or not re.fullmatch(r"(?:\d+(?:\.\d+)?(?:h|ms|us|µs|ns|m|s))+", value):
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", value))
+
+
+def _rfc3339(value: str) -> float | None:
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp()
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return when.timestamp()
+
+
+def parse_reset(value: str | None, fmt: str = "any") -> Instant | None:
+    """The reset header as an instant, in the profile's format (`any`: whichever fits), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    number = _number(value)
+    if fmt in ("any", "delta_seconds", "epoch_seconds") and number is not None:
+        if fmt == "epoch_seconds" or (fmt == "any" and number >= EPOCH_FLOOR):
+            return Instant(number, absolute=True)
+        return Instant(number, absolute=False)
+    if fmt in ("any", "rfc3339") and (at := _rfc3339(value)) is not None:
+        return Instant(at, absolute=True)
+    if fmt in ("any", "http_date") and (at := _http_date(value)) is not None:
+        return Instant(at, absolute=True)
+    if fmt in ("any", "duration") and (wait := _duration(value)) is not None:
+        return Instant(wait, absolute=False)
+    return None
+
+
+def parse_retry_after_instant(value: str | None) -> Instant | None:
+    """RFC 9110 §10.2.3 Retry-After: delta-seconds (relative) or an HTTP-date (absolute)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+", value):
+        return Instant(float(value), absolute=False)
+    at = _http_date(value)
+    return None if at is None else Instant(at, absolute=True)
+
+
+def _header_int(exchange: Exchange, name: str | None) -> int | None:
+    value = exchange.header(name) if name else None
+    return int(value.strip()) if value is not None and re.fullmatch(r"\s*\d+\s*", value) else None
+
+
+def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None) -> tuple[bool, str]:
+    """Whether the burst's final 429 comes from the key's own window: the key was served at least its
+    limit (the role's `limit`, else the 429's Limit header) before it. → (yes, why not)."""
+    refused = burst[-1] if burst else None
+    if refused is None or refused.status != 429:
+        return False, "the burst ended without a 429"
+    limit = known_limit or _header_int(refused, profile.rate_limit_headers.get("limit"))
+    if not limit:
+        return False, (f"{refused.describe()}: the key's limit is unknown (no `limit` in the role, no readable "
+                       f"{profile.rate_limit_headers.get('limit', 'limit header')}), so the 429 cannot be tied to its window")
+    served = sum(1 for e in burst[:-1] if e.status is not None and e.status < 400)
+    if served < limit:
+        return False, (f"{refused.describe()}: refused after {served} served requests of the key's limit {limit}: "
+                       "this 429 may come from another limit than the key's window")
+    return True, ""
+
+
+def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+    """Remaining is 0 on a 429 from the key's own window. → (problems, why inconclusive)."""
+    name = profile.rate_limit_headers.get("remaining")
+    if not name:
+        return [], "the profile names no remaining header"
+    value = exchange.header(name)
+    remaining = _header_int(exchange, name)
+    if remaining is None:
+        return [], f"{exchange.describe()}: {name} {value!r} is not an integer (HDR-3's format test reports it)"
+    if remaining != 0:
+        return [f"{exchange.describe()}: {name} is {remaining} on the 429 that refused the key for its own window: "
+                "a client is told calls remain while it is refused"], ""
+    return [], ""
+
+
+def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+    """The reset is not before Retry-After on a 429 from the key's own window. → (problems, why inconclusive)."""
+    name = profile.rate_limit_headers.get("reset")
+    if not name:
+        return [], "the profile names no reset header"
+    fmt = getattr(profile, "rate_limit_reset_format", "any") or "any"
+    raw_reset, raw_retry = exchange.header(name), exchange.header("retry-after")
+    reset = parse_reset(raw_reset, fmt)
+    if reset is None:
+        return [], f"{exchange.describe()}: {name} {raw_reset!r} does not parse as {fmt} (HDR-3's format test reports it)"
+    retry = parse_retry_after_instant(raw_retry)
+    if retry is None:
+        return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
+    return compare_reset(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
+                         f"Retry-After {raw_retry!r}")
+
+
+def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
+                  ) -> tuple[list[str], str]:
+    """Reset not before Retry-After, within whole-second rounding. → (problems, why inconclusive)."""
+    if reset.absolute != retry.absolute:
+        anchor = _http_date(date) if date else None
+        if anchor is None:
+            return [], (f"{reset_what} and {retry_what} mix an absolute time and a wait, and the response has no "
+                        "Date header to place the wait in the gateway's time")
+        reset = reset if reset.absolute else Instant(anchor + reset.seconds, absolute=True)
+        retry = retry if retry.absolute else Instant(anchor + retry.seconds, absolute=True)
+        slack = 2 * ROUNDING_S  # the Date header is whole seconds too
+    else:
+        slack = ROUNDING_S
+    if reset.seconds < retry.seconds - slack:
+        return [f"{reset_what} says the quota resets at {reset.describe()}, before {retry_what} "
+                f"({retry.describe()}) lets the client retry"], ""
+    return [], ""
