@@ -21,14 +21,14 @@ def rate_limited_429(scenario, profile):
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_present(error_scenario, scenario, profile, rule):
+def test_request_id_present(error_scenario, scenario, profile, no_problems):
     exchange = scenario(error_scenario)
     problems = checks.request_id_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_on_success(client, need_role, profile, rule):
+def test_request_id_on_success(client, need_role, profile, no_problems):
     key = need_role("valid")["api_key"]
     exchanges = [client.request("GET", "/v1/models", api_key=key, label="models") for _ in range(2)]
     cite(*exchanges)
@@ -38,7 +38,7 @@ def test_request_id_on_success(client, need_role, profile, rule):
         )
     problems = [p for e in exchanges for p in checks.request_id_problems(e, profile)]
     problems += checks.duplicate_request_ids(exchanges, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-1")
@@ -53,17 +53,17 @@ def test_request_id_unique(book, client, profile, rule):
 
 
 @pytest.mark.requirement("HDR-2")
-def test_retry_after(rate_limit_code, rate_limited_429, rule):
+def test_retry_after(rate_limit_code, rate_limited_429, no_problems):
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.retry_after_problems(exchange)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-3")
-def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, rule):
+def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, no_problems):
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.rate_limit_header_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 # --- HDR-3 on a 429 from the key's own window (conformance/checks/rate_window.py) -------------------
@@ -94,20 +94,20 @@ def own_window_429(rate_limited_429, book, profile):
 
 
 @pytest.mark.requirement("HDR-3")
-def test_remaining_zero_on_own_429(window_code, own_window_429, profile, rule):
+def test_remaining_zero_on_own_429(window_code, own_window_429, profile, no_problems):
     """The key's own window refused it, so the profile's Remaining header says 0 calls remain.
     Costs no request: it reads the burst the scenario book already sent."""
     problems, unsure = remaining_problems(own_window_429(window_code), profile)
     if unsure and not problems:
         inconclusive(unsure)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-3")
-def test_reset_not_before_retry_after(window_code, own_window_429, profile, rule):
+def test_reset_not_before_retry_after(window_code, own_window_429, profile, no_problems):
     """The quota does not "reset" before Retry-After lets the client retry (within whole-second
     rounding). Costs no request: it reads the burst the scenario book already sent."""
     problems, unsure = reset_problems(own_window_429(window_code), profile)
     if unsure and not problems:
         inconclusive(unsure)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
