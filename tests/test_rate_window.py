@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from conformance.checks.rate_window import (
-    Instant, compare_reset, own_window, parse_reset, parse_retry_after_instant, remaining_problems, reset_problems,
+    Instant, compare_reset, next_reset, own_window, parse_reset, parse_retry_after_instant, remaining_problems,
+    reset_problems, retry_after_reset_problems,
 )
 from conformance.contract.profiles import load_profile
 from conformance.transport.client import Exchange
@@ -110,3 +111,41 @@ class TestOwnWindow:
     def test_unknown_limit(self):
         yes, why = own_window([exchange(200), exchange(429)], MINDPROXY, None)
         assert not yes and "unknown" in why
+
+
+class TestCapReset:
+    def test_next_daily_reset(self):
+        assert next_reset("00:00Z", AT) == AT + 3600  # 23:00 → midnight UTC
+        assert next_reset("23:00Z", AT) == AT + 86400  # exactly now → tomorrow's
+        assert next_reset("08:00+08:00", AT) == AT + 3600  # 08:00 in UTC+8 is midnight UTC
+        assert next_reset("2026-11-30T06:00:00Z", AT) == AT + 7 * 3600
+        assert next_reset("25:00Z", AT) is None and next_reset("midnight", AT) is None
+
+    def test_retry_after_to_the_reset_passes(self):
+        assert retry_after_reset_problems(exchange(retry_after="3600", date=DATE), "00:00Z", "f") == ([], "")
+        assert retry_after_reset_problems(exchange(retry_after="3599", date=DATE), "00:00Z", "f") == ([], "")
+        later = "Mon, 30 Nov 2026 00:00:00 GMT"
+        assert retry_after_reset_problems(exchange(retry_after=later, date=DATE), "00:00Z", "f") == ([], "")
+
+    def test_retry_after_before_the_reset_fails(self):
+        problems, _ = retry_after_reset_problems(exchange(retry_after="60", date=DATE), "00:00Z",
+                                                 "roles.daily_capped.resets_at")
+        assert problems and "before the cap resets" in problems[0] and "roles.daily_capped.resets_at" in problems[0]
+
+    def test_without_date_or_with_a_bad_fact_is_inconclusive(self):
+        assert "no Date header" in retry_after_reset_problems(exchange(retry_after="60"), "00:00Z", "f")[1]
+        assert "time of day" in retry_after_reset_problems(exchange(retry_after="60", date=DATE), "soon", "f")[1]
+
+
+@pytest.mark.parametrize("value, ok", [("00:00Z", True), ("09:30:00+08:00", True), ("2026-11-30T00:00:00Z", True),
+                                       ("midnight", False), ("00:00", False)])
+def test_resets_at_in_the_target_config(value, ok):
+    from conformance.contract.target_config import parse_config
+    from conformance.errors import ConfigError
+
+    data = {"roles": {"daily_capped": {"api_key": "k", "resets_at": value}}}
+    if ok:
+        parse_config(data, "inline")
+    else:
+        with pytest.raises(ConfigError, match="resets_at"):
+            parse_config(data, "inline")

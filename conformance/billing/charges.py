@@ -28,9 +28,11 @@ def rejections_by_requirement(profile: Profile) -> dict[str, list[str]]:
             groups["CHG-1"].append(s.name)
         elif s.kind == "params":
             groups["CHG-3"].append(s.name)
-        elif s.kind == "role" and s.expect_status == 429:
+        elif s.kind in ("role", "realtime") and s.expect_status == 429:
             groups["CHG-2"].append(s.name)
-        elif s.kind == "role" and s.expect_status in (402, 403):
+        elif s.kind == "realtime" and s.expect_status == 400:  # a malformed agent_id: a bad parameter
+            groups["CHG-3"].append(s.name)
+        elif s.kind in ("role", "realtime") and s.expect_status in (402, 403):
             groups["CHG-4"].append(s.name)
     return groups
 

@@ -177,3 +177,50 @@ def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: 
         return [f"{reset_what} says the quota resets at {reset.describe()}, before {retry_what} "
                 f"({retry.describe()}) lets the client retry"], ""
     return [], ""
+
+
+# --- a cap's reset the config knows (RTY-2: "wait until the cap resets") ---------------------------
+
+_TIME_OF_DAY = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?([Zz]|[+-]\d\d:\d\d)")
+
+
+def next_reset(resets_at: str, after: float) -> float | None:
+    """When a cap next resets after POSIX time `after`: `resets_at` is a daily time of day with its
+    offset (`00:00Z`, `09:30+08:00`) or one RFC 3339 date-time. None when it is neither."""
+    value = resets_at.strip()
+    match = _TIME_OF_DAY.fullmatch(value)
+    if match is None:
+        return _rfc3339(value)
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    zone = match.group(4).upper()
+    offset = 0 if zone == "Z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    local = after + offset  # seconds on the cap's own clock face
+    day_start = local - local % 86400
+    at = day_start + hour * 3600 + minute * 60 + second
+    if at <= local:
+        at += 86400
+    return at - offset
+
+
+def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[str], str]:
+    """Retry-After points no earlier than the cap's next reset (within whole-second rounding).
+    `fact` names the config field for messages. → (problems, why inconclusive)."""
+    raw = exchange.header("retry-after")
+    retry = parse_retry_after_instant(raw)
+    if retry is None:
+        return [], f"{exchange.describe()}: Retry-After {raw!r} does not parse (HDR-2 / RTY-2 report it)"
+    anchor = _http_date(exchange.header("date") or "")
+    if anchor is None:
+        return [], (f"{exchange.describe()}: no Date header, so the cap's next reset ({fact} {resets_at!r}) cannot be "
+                    "placed in the gateway's time")
+    reset_at = next_reset(resets_at, anchor)
+    if reset_at is None:
+        return [], f"{fact} {resets_at!r} is neither a time of day like 00:00Z nor an RFC 3339 date-time"
+    retry_at = retry.seconds if retry.absolute else anchor + retry.seconds
+    if retry_at < reset_at - 2 * ROUNDING_S:
+        return [f"{exchange.describe()}: Retry-After {raw!r} lets the client retry at "
+                f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
+                f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again"], ""
+    return [], ""

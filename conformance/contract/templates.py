@@ -14,7 +14,7 @@ ROLE_FACTS = {
     "over_key_budget": '{api_key: "${GW_OVER_BUDGET}"}     # over its monthly limit',
     "over_plan_quota": '{api_key: "${GW_OVER_QUOTA}"}      # on an exhausted plan',
     "rate_limited": '{api_key: "${GW_RATE_LIMITED}", limit: 5}   # small requests-per-window limit',
-    "daily_capped": '{api_key: "${GW_DAILY_CAPPED}"}       # past its daily cap',
+    "daily_capped": '{api_key: "${GW_DAILY_CAPPED}", resets_at: "00:00Z"}   # past its daily cap; when it resets',
     "concurrency_limited": '{api_key: "${GW_CONCURRENCY}", limit: 2}   # concurrent realtime sessions',
 }
 

@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.websockets import WebSocket
 
 from conformance.contract.profiles import Profile
 from conformance.reference import fuzz_defects, inference, streaming
@@ -49,6 +50,7 @@ MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
 DEFAULT_RATE_LIMIT = 100_000
 RESET_PENALTY_S = 2  # the `reset_before_retry_after` defect: Retry-After this much past the reset
+DAILY_CAP_SHORT_RETRY_S = 60  # the `daily_cap_retry_after_short` defect's Retry-After
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
@@ -243,7 +245,10 @@ class Gateway:
         if key.daily_cap is None or key.daily_used < key.daily_cap:
             return
         wait = _seconds_to_utc_midnight()
-        headers = self.retry_after(wait)
+        if self.defects.on("daily_cap_retry_after_short"):
+            headers = self.retry_after(DAILY_CAP_SHORT_RETRY_S)  # as if it were the per-minute limit
+        else:
+            headers = self.retry_after(wait)
         headers.update(self.limit_headers(WindowState(False, key.daily_cap, 0, wait), on_429=True))
         reject = self.reject("daily_capped", "This key has reached its daily request cap; it resets at 00:00 UTC.", headers)
         if self._has_daily_cap_code and self.defects.on("uncatalogued_code"):
@@ -361,8 +366,10 @@ class Gateway:
         response.headers.update(limit_headers)
         return response
 
-    def bill_rejection(self, request: Request, key: KeyRecord | None, reject: Reject) -> None:
-        """Only under a `charge_*` defect: bill a rejected request as if it had been served."""
+    def bill_rejection(self, request: Request | WebSocket, key: KeyRecord | None, reject: Reject,
+                       request_id: str | None = None) -> None:
+        """Only under a `charge_*` defect: bill a rejected request (or refused realtime handshake, whose
+        `request_id` the realtime plane makes itself) as if it had been served."""
         defect = BILLED_REJECTION_DEFECTS.get(reject.status)
         if defect is None or not self.defects.on(defect):
             return
@@ -370,7 +377,8 @@ class Gateway:
             token = (request.headers.get("authorization") or "").strip().partition(" ")[2].strip()
             key = self.ledger.find_key(token) if token else None
         if key is not None:
-            self.ledger.charge(request_id_of(request.scope), key.key_id, inference.cost_of(inference.MAX_COMPLETION_TOKENS))
+            self.ledger.charge(request_id or request_id_of(request.scope), key.key_id,
+                               inference.cost_of(inference.MAX_COMPLETION_TOKENS))
 
     def charge(self, call: Call, total_tokens: int) -> None:
         self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))

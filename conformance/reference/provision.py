@@ -26,6 +26,7 @@ IP_ALLOW_LIST = ["203.0.113.0/24", "2001:db8::/32"]
 STARTING_BALANCE = 100.0
 KEY_BUDGET = 1.0
 DAILY_CAP = 100
+DAILY_CAP_RESETS_AT = "00:00Z"  # daily caps reset at midnight UTC (app.check_daily_cap)
 
 ROLES = (
     "valid",
@@ -78,6 +79,7 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
     elif role == "daily_capped":
         options["daily_cap"] = DAILY_CAP
         options["daily_used"] = DAILY_CAP
+        extra["resets_at"] = DAILY_CAP_RESETS_AT
     elif role == "concurrency_limited":
         options["concurrency_limit"] = CONCURRENCY_LIMIT
         extra["limit"] = CONCURRENCY_LIMIT

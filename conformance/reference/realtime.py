@@ -81,11 +81,13 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
         from conformance.reference.app import Reject
 
         request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id()
+        key: KeyRecord | None = None
         try:
             key = gateway.authenticate(websocket)  # type: ignore[arg-type]
             gateway.check_ip(websocket, key)  # type: ignore[arg-type]
             admit(gateway, websocket, key, sessions)
         except Reject as reject:
+            gateway.bill_rejection(websocket, key, reject, request_id)  # only under a charge_* defect
             await websocket.send_denial_response(_denial(gateway, reject, request_id))
             return
         try:
