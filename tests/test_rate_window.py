@@ -50,6 +50,8 @@ def test_retry_after_forms():
     assert parse_retry_after_instant("3") == Instant(3, False)
     assert parse_retry_after_instant(DATE) == Instant(AT, True)
     assert parse_retry_after_instant("3.5") is None
+    assert parse_retry_after_instant("Sunday, 29-Nov-26 23:00:00 GMT") == Instant(AT, True)  # RFC 850
+    assert parse_retry_after_instant("Sun Nov 29 23:00:00 2026") == Instant(AT, True)  # asctime, GMT
 
 
 class TestCompare:

@@ -42,7 +42,10 @@ class Instant:
 
     def describe(self) -> str:
         if self.absolute:
-            return datetime.fromtimestamp(self.seconds, timezone.utc).isoformat(timespec="seconds")
+            try:
+                return datetime.fromtimestamp(self.seconds, timezone.utc).isoformat(timespec="seconds")
+            except (OverflowError, OSError, ValueError):  # past year 9999: say the number
+                return f"{self.seconds:.0f} (POSIX seconds)"
         return f"{self.seconds:g}s after the response"
 
 
@@ -66,11 +69,19 @@ def _rfc3339(value: str) -> float | None:
     return when.timestamp()
 
 
+_ASCTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 0-9][0-9] \d\d:\d\d:\d\d \d{4}")
+
+
 def _http_date(value: str) -> float | None:
+    """Any of RFC 9110 §5.6.7's three HTTP-date forms (IMF-fixdate, RFC 850, asctime, which is GMT
+    though it says no zone) → POSIX seconds. (Issue 16 brings one shared HTTP-date parser; this one
+    accepts the same three forms so the two agree until they are merged into one.)"""
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when is not None and when.tzinfo is None and _ASCTIME.fullmatch(value.strip()):
+        when = when.replace(tzinfo=timezone.utc)
     if when is None or when.tzinfo is None:
         return None
     return when.timestamp()
