@@ -83,7 +83,9 @@ def test_disabled_key_unauthorized(scenario, profile, rule):
     "Missing or invalid API key" covers a key that no longer works. SEC-2 (SHOULD) compares this
     answer with the unknown key's; this test asks the contract's status and code of it.
     """
-    _expect(scenario("disabled_key"), profile, 401, profile.unauthorized_code, rule)
+    code = profile.code(profile.unauthorized_code)
+    says = f"\n  contract: {code.status} {code.code} — {code.meaning}. {code.action}".rstrip(". ") if code else ""
+    _expect(scenario("disabled_key"), profile, 401, profile.unauthorized_code, says + rule)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
