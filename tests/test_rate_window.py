@@ -110,6 +110,13 @@ class TestOwnWindow:
         yes, why = own_window([exchange(200), exchange(429)], MINDPROXY, 5)
         assert not yes and "another limit" in why
 
+    def test_the_last_served_answer_said_none_remained(self):
+        burst = [exchange(200, x_ratelimit_remaining="1"), exchange(200, x_ratelimit_remaining="0"), exchange(429)]
+        assert own_window(burst, MINDPROXY, 5) == (True, "")
+
+    def test_our_own_workers_share_the_window(self):
+        assert own_window([exchange(200), exchange(429)], MINDPROXY, 5, shared_by_workers=True) == (True, "")
+
     def test_unknown_limit(self):
         yes, why = own_window([exchange(200), exchange(429)], MINDPROXY, None)
         assert not yes and "unknown" in why

@@ -122,17 +122,28 @@ def _header_int(exchange: Exchange, name: str | None) -> int | None:
     return int(value.strip()) if value is not None and re.fullmatch(r"\s*\d+\s*", value) else None
 
 
-def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None) -> tuple[bool, str]:
-    """Whether the burst's final 429 comes from the key's own window: the key was served at least its
-    limit (the role's `limit`, else the 429's Limit header) before it. → (yes, why not)."""
+def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None,
+               shared_by_workers: bool = False) -> tuple[bool, str]:
+    """Whether the burst's final 429 comes from the key's own window. → (yes, why not).
+
+    Yes when the key was served at least its limit (the role's `limit`, else the 429's Limit
+    header) before it, or when the last served answer itself said no call remained. Under xdist
+    (`shared_by_workers`) the suite's other workers spend the same key's window at the same time,
+    so a refusal before this burst reached the limit is still that window's: yes as well.
+    """
     refused = burst[-1] if burst else None
     if refused is None or refused.status != 429:
         return False, "the burst ended without a 429"
+    served_answers = [e for e in burst[:-1] if e.status is not None and e.status < 400]
+    if served_answers and _header_int(served_answers[-1], profile.rate_limit_headers.get("remaining")) == 0:
+        return True, ""
+    if shared_by_workers:
+        return True, ""
     limit = known_limit or _header_int(refused, profile.rate_limit_headers.get("limit"))
     if not limit:
         return False, (f"{refused.describe()}: the key's limit is unknown (no `limit` in the role, no readable "
                        f"{profile.rate_limit_headers.get('limit', 'limit header')}), so the 429 cannot be tied to its window")
-    served = sum(1 for e in burst[:-1] if e.status is not None and e.status < 400)
+    served = len(served_answers)
     if served < limit:
         return False, (f"{refused.describe()}: refused after {served} served requests of the key's limit {limit}: "
                        "this 429 may come from another limit than the key's window")

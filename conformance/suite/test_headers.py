@@ -78,14 +78,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def own_window_429(rate_limited_429, book, profile):
+def own_window_429(rate_limited_429, book, profile, run):
     """The burst's 429, when it comes from the key's own window; inconclusive when that is unsure."""
 
     def get(code_name: str):
         exchange = rate_limited_429(code_name)
         code = profile.code(code_name)
         role = (book.config.role(code.role) if code and code.role else None) or {}
-        yes, why_not = own_window(book.burst_history.get(code_name) or [exchange], profile, role.get("limit"))
+        yes, why_not = own_window(book.burst_history.get(code_name) or [exchange], profile, role.get("limit"),
+                                  shared_by_workers=run.workers > 1)
         if not yes:
             inconclusive(why_not)
         return exchange
