@@ -20,13 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conformance.billing.charging import Control, moved
+from conformance.billing.passes import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+
+if TYPE_CHECKING:
+    from conformance.billing.charges import Charges
 
 OUTCOMES = ("failed", "cancelled", "expired")
 # The words that end a task, by what they mean (target config `tasks.statuses`, each overridable).
@@ -280,3 +283,27 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     if not used and not judgement.problems:
         judgement.inconclusive = f"no billing view could read the {outcome} task {run.task_id}'s charge"
     return judgement
+
+
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: "Charges",
+                   profile: Profile) -> TaskJudgement:
+    """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
+    succeeded control task (run once per session, memoised on `charges`), then the task itself.
+
+    Under xdist the `valid` key spends in other workers too, so its views cannot judge one task
+    (`shared_key`); a dedicated `tasks.role` key can.
+    """
+    missing = driver.missing(outcome)
+    if missing:
+        return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+    control = charges.control()
+    if not control.views:
+        return TaskJudgement(inconclusive=f"CHG-0 control: {control.unavailable}")
+    key_id = task_key_id(charges.config)
+    shared = not charges.shared_keys_ok and (charges.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
+        DEFAULT_ROLE
+    if charges.task_control is None:
+        charges.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
+    if charges.task_control:
+        return TaskJudgement(inconclusive=charges.task_control)
+    return judge_task(outcome, driver, oracle, control, key_id, profile, shared_key=shared)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from conformance.checks.registry import check
 from conformance.contract.profiles import Profile
 from conformance.transport.client import Exchange
 
@@ -180,6 +181,18 @@ def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str
         return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
     return compare_reset(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
                          f"Retry-After {raw_retry!r}")
+
+
+# Registered for the report's "which checks back a requirement"; never whole-run: each holds only on a
+# 429 the caller has tied to the key's own window (`own_window`).
+@check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
+def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    return remaining_problems(exchange, profile)[0]
+
+
+@check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
+def own_window_reset_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    return reset_problems(exchange, profile)[0]
 
 
 def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str

@@ -1,7 +1,7 @@
 """CHG-0..6: rejected requests are never charged; cut streams and failed tasks settle fairly.
 
 Every judgement reads the billing oracle (conformance/billing/oracle.py) and only the views the CHG-0
-control proved live (conformance/billing/charging.py). Rejections are the memoised scenarios, so the
+control proved live (conformance/billing/passes.py). Rejections are the memoised scenarios, so the
 target sees each rejection once per run however many requirements read it.
 """
 
@@ -12,7 +12,7 @@ import pytest
 from conformance.billing.charges import Charges, rejections_by_requirement
 from conformance.billing.cut_stream import cut_stream_overcharges
 from conformance.billing.oracle import BillingOracle
-from conformance.billing.tasks import OUTCOMES, TaskDriver, judge_task, run_task_control, task_driver, task_key_id
+from conformance.billing.tasks import OUTCOMES, TaskDriver, task_driver, task_judgement
 from conformance.outcomes import cite, inconclusive
 from conformance.suite.conftest import collection_profile
 
@@ -80,27 +80,12 @@ def test_cut_stream_not_overcharged(client, oracle, charges, book, profile, need
     no_problems(cut_stream_overcharges(client, oracle, charges.live(), book, profile, valid))
 
 
-def _task_key_shared(charges: Charges) -> bool:
-    """Under xdist the `valid` key spends in other workers too: its views cannot judge one task."""
-    return not charges.shared_keys_ok and (charges.config.section("tasks") or {}).get("role", "valid") == "valid"
-
-
 @pytest.mark.requirement("CHG-6")
 @pytest.mark.parametrize("outcome", OUTCOMES)
 def test_task_not_charged(outcome, tasks, oracle, charges, profile, no_problems):
     """The procedure is conformance/billing/tasks.py; each outcome costs a few requests (create, one
     poll or cancel, two oracle snapshots) plus, once per run, the succeeded control task."""
-    missing = tasks.missing(outcome)
-    if missing:
-        pytest.skip(f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
-    control = charges.live()
-    if charges.task_control is None:
-        charges.task_control = run_task_control(tasks, oracle, charges.control(), task_key_id(charges.config),
-                                                profile, shared_key=_task_key_shared(charges))
-    if charges.task_control:
-        inconclusive(charges.task_control)
-    judgement = judge_task(outcome, tasks, oracle, control, task_key_id(charges.config), profile,
-                           shared_key=_task_key_shared(charges))
+    judgement = task_judgement(outcome, tasks, oracle, charges, profile)
     cite(*judgement.evidence)
     if judgement.skipped:
         pytest.skip(judgement.skipped)
