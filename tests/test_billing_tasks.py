@@ -94,3 +94,24 @@ def test_unknown_word_is_inconclusive_naming_the_field():
     run = TaskRun("expired", None, "task_1", status="TIMED_OUT")  # type: ignore[arg-type]
     reason = driver.ended_otherwise(run)
     assert "tasks.statuses" in reason and "'TIMED_OUT'" in reason
+
+
+@pytest.mark.slow
+def test_missing_facts_skip_naming_the_field(suite, tmp_path):
+    """A config without an expiring task or a disabled role leaves those checks skipped, naming the
+    field, and the verdict incomplete: never a pass for what was not checked."""
+    import yaml
+
+    with ReferenceProcess("mindproxy") as process:
+        config = yaml.safe_load(process.config_path.read_text())
+        config["tasks"].pop("expiring_body")
+        config["roles"].pop("disabled")
+        copy = tmp_path / "target-copy.yaml"
+        copy.write_text(yaml.safe_dump(config))
+        run = suite("--target", process.url, "--target-config", str(copy), "--profile", "mindproxy",
+                    "-k", "task_not_charged or disabled_key_unauthorized", "-rs")
+    assert run.verdict == "incomplete", run.output[-3000:]
+    assert "tasks.expiring_body" in run.output and "role 'disabled'" in run.output, run.output[-3000:]
+    rows = {r["id"]: r for r in run.report["requirements"]}
+    assert rows["CHG-6"]["status"] == "skipped" and "expiring_body" in rows["CHG-6"]["reason"], rows["CHG-6"]
+    assert rows["MAP-3"]["status"] == "skipped" and "disabled" in rows["MAP-3"]["reason"], rows["MAP-3"]

@@ -92,6 +92,13 @@ class TestOnExchanges:
         epoch = exchange(x_ratelimit_reset=str(int(AT) + 30), retry_after="30", date=DATE)
         assert reset_problems(epoch, MINDPROXY) == ([], "")
 
+    def test_no_retry_after_where_none_is_promised(self):
+        from dataclasses import replace
+
+        quiet = replace(MINDPROXY, retry_after_on_429=False)
+        assert reset_problems(exchange(x_ratelimit_reset="1"), quiet) == ([], "")
+        assert "does not parse" in reset_problems(exchange(x_ratelimit_reset="1"), MINDPROXY)[1]
+
     def test_unparseable_reset_is_inconclusive_not_failed(self):
         problems, unsure = reset_problems(exchange(x_ratelimit_reset="soon", retry_after="30"), MINDPROXY)
         assert not problems and "does not parse" in unsure

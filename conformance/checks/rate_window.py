@@ -31,6 +31,9 @@ RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date"
 EPOCH_FLOOR = 1_000_000_000
 # Whole-second values rounded independently (one floor, one ceiling) may differ by one second.
 ROUNDING_S = 1.0
+# Placing a wait on a Date header adds that header's own whole-second truncation and the second a
+# server may cache it for (uvicorn refreshes it once a second): three seconds in all.
+ANCHORED_SLACK_S = 3.0
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -176,6 +179,8 @@ def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str
     reset = parse_reset(raw_reset, fmt)
     if reset is None:
         return [], f"{exchange.describe()}: {name} {raw_reset!r} does not parse as {fmt} (HDR-3's format test reports it)"
+    if raw_retry is None and not profile.retry_after_on_429:
+        return [], ""  # the contract promises no Retry-After: there is nothing the reset could precede
     retry = parse_retry_after_instant(raw_retry)
     if retry is None:
         return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
@@ -205,7 +210,7 @@ def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: 
                         "Date header to place the wait in the gateway's time")
         reset = reset if reset.absolute else Instant(anchor + reset.seconds, absolute=True)
         retry = retry if retry.absolute else Instant(anchor + retry.seconds, absolute=True)
-        slack = 2 * ROUNDING_S  # the Date header is whole seconds too
+        slack = ANCHORED_SLACK_S
     else:
         slack = ROUNDING_S
     if reset.seconds < retry.seconds - slack:
@@ -254,7 +259,7 @@ def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) ->
     if reset_at is None:
         return [], f"{fact} {resets_at!r} is neither a time of day like 00:00Z nor an RFC 3339 date-time"
     retry_at = retry.seconds if retry.absolute else anchor + retry.seconds
-    if retry_at < reset_at - 2 * ROUNDING_S:
+    if retry_at < reset_at - ANCHORED_SLACK_S:
         return [f"{exchange.describe()}: Retry-After {raw!r} lets the client retry at "
                 f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
                 f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again"], ""
