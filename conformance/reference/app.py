@@ -193,7 +193,7 @@ class Gateway:
 
     def bad_param(self, error: ParamError) -> Reject:
         param: str | None = error.param
-        if self.defects.on("bad_params_no_param"):
+        if self.variants.on("bad_params_param_null"):
             param = None
         status = 422 if self.defects.on("bad_params_422") else 400
         kind = "missing_parameter" if error.missing else "invalid_parameter"
@@ -493,9 +493,13 @@ def inference_routes(gateway: Gateway) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     endpoints = INFERENCE_ENDPOINTS + ((TASK_ENDPOINT,) if gateway.profile.has_tasks else ())
     for endpoint in endpoints:
+        if endpoint.path == "/v1/models" and gateway.variants.on("no_models_endpoint"):
+            continue
         paths = [endpoint.path]
         if endpoint.path == "/v1/chat/completions" and gateway.defects.on("doubled_v1_served"):
             paths.append("/v1/v1/chat/completions")  # a too-lenient rewrite rule
+        if endpoint.path == "/v1/chat/completions" and gateway.variants.on("v1_prefix_optional"):
+            paths.append("/chat/completions")
         handler = _bind(gateway, endpoint)
         routes.extend(Route(p, handler, methods=[endpoint.method]) for p in paths)
     return routes

@@ -32,6 +32,7 @@ class VariantInfo:
     description: str
     allowed_by: str
     profiles: tuple[str, ...] | None  # None: applies to every profile
+    verdict: str | None = None  # None: the clean reference's verdict; else the one it must get
 
     def applies_to(self, profile_id: str) -> bool:
         return self.profiles is None or profile_id in self.profiles
@@ -52,14 +53,19 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Mapping[str, VariantInfo]:
         profiles = entry.get("profiles")
         if profiles is not None and (not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles)):
             raise ConfigError(f"variant catalogue {path}: {name!r} profiles must be a list of profile ids")
+        verdict = entry.get("verdict")
+        if verdict is not None and verdict not in ("conformant", "incomplete", "non-conformant"):
+            raise ConfigError(f"variant catalogue {path}: {name!r} verdict must be conformant, incomplete or non-conformant")
         catalogue[str(name)] = VariantInfo(str(name), entry["description"], entry["allowed_by"],
-                                           tuple(profiles) if profiles is not None else None)
+                                           tuple(profiles) if profiles is not None else None, verdict)
     return catalogue
 
 
-def applicable(profile_id: str) -> list[str]:
-    """Every variant that applies to `profile_id`, in catalogue order."""
-    return [name for name, info in load_catalogue().items() if info.applies_to(profile_id)]
+def applicable(profile_id: str | None) -> list[str]:
+    """What `all` switches on: every variant that applies to `profile_id` and keeps the clean
+    reference's verdict (a variant with its own `verdict` runs alone), in catalogue order."""
+    return [name for name, info in load_catalogue().items()
+            if (profile_id is None or info.applies_to(profile_id)) and info.verdict is None]
 
 
 def names_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -80,7 +86,7 @@ class Variants:
         active: set[str] = set()
         for name in names:
             if name == ALL:
-                active.update(applicable(profile_id) if profile_id else self._catalogue)
+                active.update(applicable(profile_id))
                 continue
             info = self._catalogue.get(name)
             if info is None:

@@ -25,8 +25,22 @@ BURST_HEADROOM = 10
 BURST_UNKNOWN_LIMIT = 60
 
 
+MISSING_V1_STRICT = "/chat/completions"
+MISSING_V1_LENIENT = "/chat/does-not-exist"
+
+
 class ScenarioUnavailable(ConformanceError):
     """A scenario cannot run here (missing role, billable without permission); the reason says why."""
+
+
+class ScenarioInconclusive(ScenarioUnavailable):
+    """The scenario ran but could not provoke its condition, and nothing says it should have (a
+    burst within the suite's bound drew no 429 and the config gives no `limit`): inconclusive."""
+
+
+def unprovoked_burst_reason(role_name: str, attempts: int) -> str:
+    return (f"{attempts} requests with role '{role_name}' drew no 429 and the target config gives no "
+            f"`limit` for it: its limit may lie above the suite's burst bound (set roles.{role_name}.limit)")
 
 
 @dataclass(frozen=True)
@@ -167,12 +181,14 @@ class ScenarioBook:
             if exchange.status == 429 or exchange.status is None:
                 return exchange
         assert exchange is not None
+        if not role.get("limit") and exchange.status is not None and exchange.status < 400:
+            raise ScenarioInconclusive(unprovoked_burst_reason(str(code.role), attempts))
         return exchange
 
     def _run_path(self, s: Scenario) -> Exchange:
         key = self.role("valid")["api_key"]
         path = {"unknown_path": "/v1/does-not-exist", "doubled_v1": "/v1/v1/chat/completions",
-                "missing_v1": "/chat/completions"}[s.name]
+                "missing_v1": MISSING_V1_STRICT if self.profile.v1_prefix_strict else MISSING_V1_LENIENT}[s.name]
         return self.client.request("POST", path, api_key=key, json=self.chat_body(), label=f"scenario:{s.name}")
 
     def _run_params(self, s: Scenario) -> Exchange:
@@ -233,7 +249,11 @@ def build_scenarios(profile: Profile) -> list[Scenario]:
     scenarios += [
         Scenario("unknown_path", "path", 404, role="valid", description="POST /v1/does-not-exist"),
         Scenario("doubled_v1", "path", 404, role="valid", description="POST /v1/v1/chat/completions"),
-        Scenario("missing_v1", "path", 404, role="valid", description="POST /chat/completions"),
+        # Where the contract makes a missing /v1 an unknown path (paths.v1_prefix_strict), the
+        # chat route without it; elsewhere a gateway may serve that, so a path outside /v1 that
+        # names no route either.
+        Scenario("missing_v1", "path", 404, role="valid",
+                 description="POST " + (MISSING_V1_STRICT if profile.v1_prefix_strict else MISSING_V1_LENIENT)),
         Scenario("invalid_json", "params", 400, role="valid", description="a body that is not JSON"),
         Scenario("missing_messages", "params", 400, role="valid", param="messages", description="no messages"),
         Scenario("messages_not_a_list", "params", 400, role="valid", param="messages", description="messages is a string"),

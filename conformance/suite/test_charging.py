@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conformance import checks
 from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.billing.charging import Control, RejectionPass, moved, rejection_pass, rejection_problems, run_control
 from conformance.billing.cut_stream import content_events, cut_stream
@@ -97,6 +98,9 @@ def _not_charged(name, scenario, oracle, charges, book, rule) -> None:
     exchange = scenario(name)
     if exchange.status is not None and exchange.status < 400:
         pytest.skip(f"{exchange.describe()}: the request was not rejected (MAP-* report it), so it may be charged")
+    found, code = checks.code_of(exchange, book.profile)
+    if book.profile.charged(code if found else None, exchange.status or 0):
+        pytest.skip(f"{exchange.describe()}: the profile catalogues this rejection as charged: true")
     problems, used = rejection_problems(oracle, control, book, rejections, name, exchange)
     if not used:
         inconclusive(f"{exchange.describe()}: no billing view could judge it (no request id and no key_id / "

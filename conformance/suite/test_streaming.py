@@ -16,10 +16,11 @@ import pytest
 from conformance import checks
 from conformance.checks import sse
 from conformance.transport.client import Exchange
-from conformance.outcomes import cite
-from conformance.scenarios.inference import ScenarioUnavailable, burst_attempts
+from conformance.outcomes import cite, inconclusive
+from conformance.scenarios.inference import ScenarioUnavailable, burst_attempts, unprovoked_burst_reason
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
+MIDSTREAM_MAX_TOKENS = 16
 
 
 def _stream(book, api_key: str | None, label: str, **overrides: Any) -> Exchange:
@@ -51,6 +52,9 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
         if not _served(exchange, profile):
             return exchange, code.status, code.code, streams
         streams.append(exchange)
+    if not role.get("limit"):
+        cite(*streams[-2:])
+        inconclusive(unprovoked_burst_reason(str(code.role), attempts))
     pytest.fail(f"{attempts} streaming requests with role '{code.role}' never got {code.status}: "
                 f"no rate limit to check (see MAP-3)")
 
@@ -125,7 +129,12 @@ def test_error_after_first_event_is_an_event(billable, book, need_role, target_c
     if not isinstance(overlay, dict):
         pytest.skip(target_config.missing_section_reason("streaming") if section is None
                     else "section 'streaming' has no midstream_error in the target config")
-    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error", **overlay)
+    # Room for the failure to come after a few tokens (the overlay may set its own max_tokens).
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error",
+                       **{"max_tokens": MIDSTREAM_MAX_TOKENS, **overlay})
     cite(exchange)
+    if sse.ended_normally(exchange, profile):
+        inconclusive(f"{exchange.describe()}: the stream ended normally; the mid-stream failure configured in "
+                     "streaming.midstream_error did not fire")
     problems = sse.midstream_error_problems(exchange, profile)
     assert not problems, "; ".join(problems) + rule
