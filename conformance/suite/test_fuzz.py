@@ -21,6 +21,8 @@ from conformance.fuzzing.engine import (
 )
 from conformance.fuzzing.openapi import operation, operation_labels, request_of
 from conformance.outcomes import cite, inconclusive
+from conformance.billing.charging import run_control
+from conformance.billing.oracle import BillingOracle
 from conformance.billing.spend import OracleUnavailable, SpendReader
 
 
@@ -141,7 +143,7 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule):
 
 
 @pytest.mark.requirement("FUZ-3")
-def test_fuzzed_rejections_not_charged(run, client, profile, target_config, need_role, rule):
+def test_fuzzed_rejections_not_charged(run, client, book, profile, target_config, need_role, rule):
     """One spend snapshot of the fuzzing role before and after a fuzz run of its own.
 
     A fuzzed request that happens to be valid is legitimately charged: the spend may grow by
@@ -156,6 +158,18 @@ def test_fuzzed_rejections_not_charged(run, client, profile, target_config, need
         inconclusive(reason)
     if run.fuzz_examples == 0:
         pytest.skip("fuzzing is switched off (--fuzz-examples 0)")
+    # CHG-0's control first: a spend view that does not show a billable success cannot show a
+    # charged rejection either, and an unmoved view would pass this test for nothing.
+    control = run_control(BillingOracle(client, target_config), book, target_config, run.billable_allowed)
+    if control.exchange is not None:
+        cite(control.exchange)
+    if not control.views:
+        inconclusive(f"CHG-0 control: {control.unavailable}")
+    views = control.spend_views()
+    if not views:
+        inconclusive(f"CHG-0 control: neither billing.key_spend nor billing.balance showed a billable success "
+                     f"(only {', '.join(control.views)} did), so a snapshot could not show a charge")
+    oracle = SpendReader(client, target_config, view=views[0])
     from schemathesis import GenerationMode
 
     roles = ["valid"]
