@@ -1,15 +1,18 @@
 """The mutation kill matrix: run the whole suite against the reference gateway once clean and once
-per (defect, profile) pair, and show which requirements each defect makes fail.
+per (defect, profile) pair, and show which requirements each defect makes fail; and its other half,
+once per (clean variant, profile) pair and once with every variant on, which must fail nothing.
 
-Why: a requirement test that no defect can make fail proves nothing. The matrix is computed from
-the registry (`requirements.yaml`) and the catalogue (`defects.yaml`), so a requirement or defect
-added anywhere is picked up without touching this module.
+Why: a requirement test that no defect can make fail proves nothing, and a suite that fails a
+correct gateway doing things differently (a clean variant, `variants.yaml`) cannot be trusted.
+The matrix is computed from the registry (`requirements.yaml`) and the catalogues (`defects.yaml`,
+`variants.yaml`), so a requirement, defect or variant added anywhere is picked up without touching
+this module.
 
 Each run is the full suite (not `-k`), so collateral failures are seen. Runs go to a pool of
 processes forked from a server that has already imported pytest and the suite's plugins, which
 saves most of pytest's start-up per run; each run starts its own reference gateway.
 
-    python -m conformance.killmatrix [--write docs/kill-matrix.md] [--jobs N] [--profile P] [--defect D]
+    python -m conformance.killmatrix [--write docs/kill-matrix.md] [--jobs N] [--profile P] [--defect D] [--variant V]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any, Iterable
 
 from conformance.contract.profiles import load_profile
 from conformance.reference.defects import DefectInfo, load_catalogue
+from conformance.reference.variants import ALL as ALL_VARIANTS
+from conformance.reference.variants import load_catalogue as load_variants
 from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
@@ -42,13 +47,22 @@ def shipped_profiles() -> list[str]:
 
 
 MATRIX_FUZZ_EXAMPLES = 5
-REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)[0-9a-f]{32}")  # the reference gateway's key shapes
+REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)(?:[a-z-]+-)?[0-9a-f]{32}")  # the reference gateway's key shapes (readable_keys adds a label)
 
 
 @dataclass(frozen=True)
 class Job:
     profile: str
-    defect: str | None  # None: the clean reference gateway
+    defect: str | None  # None: the clean reference gateway (or a variant run)
+    variant: str | None = None  # a clean variant, or "all" (every variant that keeps the verdict)
+
+    @property
+    def name(self) -> str:
+        return self.defect or (f"variant-{self.variant}" if self.variant else "clean")
+
+    @property
+    def is_clean(self) -> bool:
+        return self.defect is None and self.variant is None
 
 
 @dataclass
@@ -71,16 +85,35 @@ class Run:
         return {r for r, s in self.statuses.items() if s == "error"}
 
 
-def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None) -> list[Job]:
-    """Clean runs first, then every defect on every profile it applies to."""
+def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
+         variants: Iterable[str] | None = None) -> list[Job]:
+    """Clean runs first, then every defect on every profile it applies to, then every variant on
+    every profile it applies to and all variants together. Naming defects (or variants) runs only
+    those."""
     catalogue = load_catalogue()
+    variant_catalogue = load_variants()
     profiles = list(profiles or shipped_profiles())
-    wanted = list(defects) if defects is not None else list(catalogue)
-    jobs = [Job(p, None) for p in profiles] if defects is None else []
+    everything = defects is None and variants is None
+    wanted = list(defects) if defects is not None else (list(catalogue) if everything else [])
+    jobs = [Job(p, None) for p in profiles] if everything else []
     for name in wanted:
         info = catalogue[name]
         jobs += [Job(p, name) for p in profiles if info.applies_to(p)]
+    wanted_variants = list(variants) if variants is not None else (
+        [*variant_catalogue, ALL_VARIANTS] if everything else [])
+    for name in wanted_variants:
+        if name == ALL_VARIANTS:
+            jobs += [Job(p, None, ALL_VARIANTS) for p in profiles]
+            continue
+        vinfo = variant_catalogue[name]
+        jobs += [Job(p, None, name) for p in profiles if vinfo.applies_to(p)]
     return jobs
+
+
+def expected_verdict(job: Job) -> str:
+    """What a variant run must conclude: the clean reference's verdict unless the catalogue says."""
+    info = load_variants().get(job.variant or "")
+    return (info.verdict if info is not None else None) or "conformant"
 
 
 def suite_args(job: Job, report: Path) -> list[str]:
@@ -93,6 +126,11 @@ def suite_args(job: Job, report: Path) -> list[str]:
             # Fuzzing finds what no targeted test sends; a defect aimed at a targeted test needs only
             # enough of it to show collateral damage, and the matrix runs 60-odd suites.
             args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
+    if job.variant:
+        args += ["--reference-variant", job.variant]
+        if job.variant != ALL_VARIANTS:
+            # A variant alone needs enough fuzzing to meet it; the all-variants run fuzzes in full.
+            args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
     return args
 
 
@@ -101,9 +139,10 @@ def _run_in_child(job: Job, workdir: str) -> Run:
     import pytest
 
     started = time.monotonic()
-    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
-    log = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.log"
+    report = Path(workdir) / f"{job.profile}-{job.name}.json"
+    log = Path(workdir) / f"{job.profile}-{job.name}.log"
     os.environ.pop("GWC_REFERENCE_DEFECTS", None)
+    os.environ.pop("GWC_REFERENCE_VARIANTS", None)
     with open(log, "w") as out:
         os.dup2(out.fileno(), 1)
         os.dup2(out.fileno(), 2)
@@ -123,8 +162,8 @@ def _run_subprocess(job: Job, workdir: str) -> Run:
     import subprocess
 
     started = time.monotonic()
-    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
-    env = {k: v for k, v in os.environ.items() if k != "GWC_REFERENCE_DEFECTS"}
+    report = Path(workdir) / f"{job.profile}-{job.name}.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS")}
     done = subprocess.run([sys.executable, "-m", "pytest", *suite_args(job, report)], env=env,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     return _collect(job, done.returncode, report, done.stdout + done.stderr, time.monotonic() - started)
@@ -169,8 +208,8 @@ class Matrix:
     def __post_init__(self) -> None:
         self.problems = judge(self.runs)
 
-    def run(self, profile: str, defect: str | None) -> Run | None:
-        return next((r for r in self.runs if r.job == Job(profile, defect)), None)
+    def run(self, profile: str, defect: str | None, variant: str | None = None) -> Run | None:
+        return next((r for r in self.runs if r.job == Job(profile, defect, variant)), None)
 
     @property
     def profiles(self) -> list[str]:
@@ -195,7 +234,7 @@ def judge(runs: list[Run]) -> list[str]:
     problems: list[str] = []
     killers: dict[tuple[str, str], list[str]] = {}
     for run in runs:
-        job, where = run.job, f"{run.job.defect or 'clean'} on {run.job.profile}"
+        job, where = run.job, f"{run.job.name} on {run.job.profile}"
         if run.verdict is None:
             problems.append(f"{where}: no report (exit {run.returncode}): {_last_line(run.output)}")
             continue
@@ -203,6 +242,13 @@ def judge(runs: list[Run]) -> list[str]:
             problems.append(f"{where}: suite errors in {', '.join(sorted(run.errored))}")
         if run.leaked:
             problems.append(f"{where}: a reference key appears in the output or the report")
+        if job.variant is not None:
+            if run.failed():
+                problems.append(f"{where}: a clean variant fails {', '.join(sorted(run.failed()))} (a false failure)")
+            wanted = expected_verdict(job)
+            if run.verdict != wanted:
+                problems.append(f"{where}: verdict {run.verdict}, expected {wanted}")
+            continue
         if job.defect is None:
             if run.failed():
                 problems.append(f"{where}: the clean reference fails {', '.join(sorted(run.failed()))}")
@@ -281,6 +327,7 @@ def render(matrix: Matrix) -> str:
         out += ["", "Killed by:", ""]
         out += [f"- {rid}: " + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**") for rid in ids]
         out.append("")
+    out += render_variants(matrix)
     planned = [rid for rid, r in reqs.items() if r.planned]
     if planned:
         out += ["Planned (no tests on this branch yet, not in the matrix): " + ", ".join(planned) + ".", ""]
@@ -289,9 +336,46 @@ def render(matrix: Matrix) -> str:
     return "\n".join(out)
 
 
+_VARIANT_CELLS = {"failed": "F", "error": "E", "inconclusive": "i", "skipped": "s", "passed": ""}
+
+
+def render_variants(matrix: Matrix) -> list[str]:
+    """The other half: one row per clean variant (and all together), which must fail nothing."""
+    variant_runs = [r for r in matrix.runs if r.job.variant]
+    if not variant_runs:
+        return []
+    reqs = registry()
+    catalogue = load_variants()
+    out = ["# Clean variants (the other half)", "",
+           "Each row is one full suite run against the reference gateway with one clean variant of",
+           "`conformance/data/variants.yaml` switched on (a correct behaviour that differs from the",
+           "reference's own choice, citing what allows it), or all of them together (`all`: every",
+           "variant that keeps the clean verdict). A variant run must fail nothing and reach the verdict",
+           "shown; `F` would be a false failure of the suite.", "",
+           "`F` failed · `E` suite error · `i` inconclusive · `s` skipped · blank: passed.", ""]
+    for profile_id in matrix.profiles:
+        runs = [r for r in variant_runs if r.job.profile == profile_id]
+        if not runs:
+            continue
+        ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
+        out += [f"## {profile_id} (variants)", "", "| variant | verdict | " + " | ".join(ids) + " |",
+                "|---|---|" + "---|" * len(ids)]
+        for name in [*catalogue, ALL_VARIANTS]:
+            run = matrix.run(profile_id, None, name)
+            if run is None:
+                continue
+            cells = [_VARIANT_CELLS.get(run.statuses.get(rid, "skipped"), "?") for rid in ids]
+            verdict = run.verdict or "no report"
+            if run.verdict != expected_verdict(run.job):
+                verdict = f"**{verdict}** (expected {expected_verdict(run.job)})"
+            out.append(f"| `{name}` | {verdict} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
 def compute(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
-            workers: int | None = None) -> Matrix:
-    jobs = plan(profiles, defects)
+            workers: int | None = None, variants: Iterable[str] | None = None) -> Matrix:
+    jobs = plan(profiles, defects, variants)
     started = time.monotonic()
     runs = run_all(jobs, workers)
     return Matrix(runs, elapsed_s=time.monotonic() - started)
@@ -303,8 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="parallel suite runs (default: cores)")
     parser.add_argument("--profile", action="append", help="only this profile (repeatable)")
     parser.add_argument("--defect", action="append", help="only this defect (repeatable; skips clean runs)")
+    parser.add_argument("--variant", action="append",
+                        help="only this clean variant, or 'all' (repeatable; skips clean runs)")
     args = parser.parse_args(argv)
-    matrix = compute(args.profile, args.defect, args.jobs)
+    matrix = compute(args.profile, args.defect, args.jobs, args.variant)
     text = render(matrix)
     print(text)
     print(f"{len(matrix.runs)} suite runs in {matrix.elapsed_s:.1f} s wall time")
