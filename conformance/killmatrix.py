@@ -33,7 +33,10 @@ from typing import Any, Iterable
 from conformance.contract.profiles import load_profile
 from conformance.reference.defects import DefectInfo, load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
+from conformance.reference.variants import alone, family_groups
 from conformance.reference.variants import load_catalogue as load_variants
+
+GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+retry_after_rfc850"
 from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
@@ -54,7 +57,11 @@ REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)(?:[a-z-]+-)?[0-9a-f]{32}")  # the
 class Job:
     profile: str
     defect: str | None  # None: the clean reference gateway (or a variant run)
-    variant: str | None = None  # a clean variant, or "all" (every variant that keeps the verdict)
+    variant: str | None = None  # a clean variant, a group "a+b", or "all" (every variant that keeps the verdict)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.variant.split(GROUP_SEPARATOR)) if self.variant else ()
 
     @property
     def name(self) -> str:
@@ -85,11 +92,24 @@ class Run:
         return {r for r, s in self.statuses.items() if s == "error"}
 
 
+def variant_jobs(profile_id: str, each_alone: bool = False) -> list[Job]:
+    """The other half on one profile: `all`, then the other members of each family in groups, then
+    the variants with their own verdict alone: every variant runs, in len(families)+2 suite runs
+    rather than one per variant. `each_alone` adds one run per variant by itself."""
+    groups = family_groups(profile_id)
+    jobs = [Job(profile_id, None, ALL_VARIANTS)]
+    jobs += [Job(profile_id, None, GROUP_SEPARATOR.join(group)) for group in groups[1:] if group]
+    jobs += [Job(profile_id, None, name) for name in alone(profile_id)]
+    if each_alone:
+        jobs += [Job(profile_id, None, name) for name in groups[0] + [n for g in groups[1:] for n in g]
+                 if Job(profile_id, None, name) not in jobs]
+    return jobs
+
+
 def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
-         variants: Iterable[str] | None = None) -> list[Job]:
-    """Clean runs first, then every defect on every profile it applies to, then every variant on
-    every profile it applies to and all variants together. Naming defects (or variants) runs only
-    those."""
+         variants: Iterable[str] | None = None, variants_alone: bool = False) -> list[Job]:
+    """Clean runs first, then every defect on every profile it applies to, then the clean variants
+    (`variant_jobs`). Naming defects (or variants) runs only those."""
     catalogue = load_catalogue()
     variant_catalogue = load_variants()
     profiles = list(profiles or shipped_profiles())
@@ -99,9 +119,11 @@ def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = 
     for name in wanted:
         info = catalogue[name]
         jobs += [Job(p, name) for p in profiles if info.applies_to(p)]
-    wanted_variants = list(variants) if variants is not None else (
-        [*variant_catalogue, ALL_VARIANTS] if everything else [])
-    for name in wanted_variants:
+    if variants is None and (everything or variants_alone):
+        for p in profiles:
+            jobs += variant_jobs(p, variants_alone)
+        return jobs
+    for name in variants or []:
         if name == ALL_VARIANTS:
             jobs += [Job(p, None, ALL_VARIANTS) for p in profiles]
             continue
@@ -112,8 +134,9 @@ def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = 
 
 def expected_verdict(job: Job) -> str:
     """What a variant run must conclude: the clean reference's verdict unless the catalogue says."""
-    info = load_variants().get(job.variant or "")
-    return (info.verdict if info is not None else None) or "conformant"
+    catalogue = load_variants()
+    verdicts = {catalogue[name].verdict for name in job.variants if name in catalogue} - {None}
+    return verdicts.pop() if len(verdicts) == 1 else "conformant"
 
 
 def suite_args(job: Job, report: Path) -> list[str]:
@@ -126,8 +149,9 @@ def suite_args(job: Job, report: Path) -> list[str]:
             # Fuzzing finds what no targeted test sends; a defect aimed at a targeted test needs only
             # enough of it to show collateral damage, and the matrix runs 60-odd suites.
             args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
+    for name in job.variants:
+        args += ["--reference-variant", name]
     if job.variant:
-        args += ["--reference-variant", job.variant]
         if job.variant != ALL_VARIANTS:
             # A variant alone needs enough fuzzing to meet it; the all-variants run fuzzes in full.
             args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
@@ -348,10 +372,11 @@ def render_variants(matrix: Matrix) -> list[str]:
     catalogue = load_variants()
     out = ["# Clean variants (the other half)", "",
            "Each row is one full suite run against the reference gateway with one clean variant of",
-           "`conformance/data/variants.yaml` switched on (a correct behaviour that differs from the",
-           "reference's own choice, citing what allows it), or all of them together (`all`: every",
-           "variant that keeps the clean verdict). A variant run must fail nothing and reach the verdict",
-           "shown; `F` would be a false failure of the suite.", "",
+           "`conformance/data/variants.yaml` switched on (correct behaviours that differ from the",
+           "reference's own choices, each citing what allows it): `all` (every variant that keeps the",
+           "clean verdict, and the first of each family of alternatives), the other alternatives in",
+           "groups (`a+b`), and a variant with a verdict of its own by itself. A run must fail nothing",
+           "and reach the verdict shown; `F` would be a false failure of the suite.", "",
            "`F` failed · `E` suite error · `i` inconclusive · `s` skipped · blank: passed.", ""]
     for profile_id in matrix.profiles:
         runs = [r for r in variant_runs if r.job.profile == profile_id]
@@ -360,10 +385,8 @@ def render_variants(matrix: Matrix) -> list[str]:
         ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
         out += [f"## {profile_id} (variants)", "", "| variant | verdict | " + " | ".join(ids) + " |",
                 "|---|---|" + "---|" * len(ids)]
-        for name in [*catalogue, ALL_VARIANTS]:
-            run = matrix.run(profile_id, None, name)
-            if run is None:
-                continue
+        for run in runs:
+            name = run.job.variant or ""
             cells = [_VARIANT_CELLS.get(run.statuses.get(rid, "skipped"), "?") for rid in ids]
             verdict = run.verdict or "no report"
             if run.verdict != expected_verdict(run.job):
@@ -374,8 +397,9 @@ def render_variants(matrix: Matrix) -> list[str]:
 
 
 def compute(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
-            workers: int | None = None, variants: Iterable[str] | None = None) -> Matrix:
-    jobs = plan(profiles, defects, variants)
+            workers: int | None = None, variants: Iterable[str] | None = None,
+            variants_alone: bool = False) -> Matrix:
+    jobs = plan(profiles, defects, variants, variants_alone)
     started = time.monotonic()
     runs = run_all(jobs, workers)
     return Matrix(runs, elapsed_s=time.monotonic() - started)
@@ -389,8 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect", action="append", help="only this defect (repeatable; skips clean runs)")
     parser.add_argument("--variant", action="append",
                         help="only this clean variant, or 'all' (repeatable; skips clean runs)")
+    parser.add_argument("--variants-alone", action="store_true",
+                        help="also run every clean variant by itself (not only in its group)")
     args = parser.parse_args(argv)
-    matrix = compute(args.profile, args.defect, args.jobs, args.variant)
+    matrix = compute(args.profile, args.defect, args.jobs, args.variant, args.variants_alone)
     text = render(matrix)
     print(text)
     print(f"{len(matrix.runs)} suite runs in {matrix.elapsed_s:.1f} s wall time")

@@ -18,6 +18,7 @@ from conformance.killmatrix import Job, Matrix, covered, expected_kills
 from conformance.contract.profiles import load_profile
 from conformance.reference.defects import load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
+from conformance.reference.variants import applicable
 from conformance.reference.variants import load_catalogue as load_variants
 from conformance.contract.requirements import registry
 from tests.conftest import REPO
@@ -118,11 +119,18 @@ def test_planning_follows_the_catalogue():
 
 
 def test_variant_catalogue_names_real_profiles_and_plans_every_variant():
-    """Every variant cites what allows it, runs on every profile it applies to, and `all` runs too."""
+    """Every variant cites what allows it and runs (in `all`, a group or alone) on every profile it
+    applies to; `all` runs on every profile; a family's alternatives never share a run."""
     for name, info in load_variants().items():
         assert info.allowed_by.strip(), name
         assert all(p in PROFILES for p in info.profiles or ()), f"{name}: unknown profile in {info.profiles}"
         expected = {p for p in PROFILES if info.applies_to(p)}
         assert expected, f"{name}: applies to no shipped profile"
-        assert {j.profile for j in VARIANT_JOBS if j.variant == name} == expected, name
+        ran = {j.profile for j in VARIANT_JOBS
+               if name in j.variants or j.variant == ALL_VARIANTS and name in applicable(j.profile)}
+        assert ran == expected, name
     assert {j.profile for j in VARIANT_JOBS if j.variant == ALL_VARIANTS} == set(PROFILES)
+    for job in VARIANT_JOBS:
+        names = applicable(job.profile) if job.variant == ALL_VARIANTS else job.variants
+        families = [load_variants()[n].family for n in names if load_variants()[n].family]
+        assert len(families) == len(set(families)), job

@@ -33,6 +33,7 @@ class VariantInfo:
     allowed_by: str
     profiles: tuple[str, ...] | None  # None: applies to every profile
     verdict: str | None = None  # None: the clean reference's verdict; else the one it must get
+    family: str | None = None  # alternatives to each other (one Reset format at a time)
 
     def applies_to(self, profile_id: str) -> bool:
         return self.profiles is None or profile_id in self.profiles
@@ -56,16 +57,44 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Mapping[str, VariantInfo]:
         verdict = entry.get("verdict")
         if verdict is not None and verdict not in ("conformant", "incomplete", "non-conformant"):
             raise ConfigError(f"variant catalogue {path}: {name!r} verdict must be conformant, incomplete or non-conformant")
+        family = entry.get("family")
+        if family is not None and not isinstance(family, str):
+            raise ConfigError(f"variant catalogue {path}: {name!r} family must be a name")
         catalogue[str(name)] = VariantInfo(str(name), entry["description"], entry["allowed_by"],
-                                           tuple(profiles) if profiles is not None else None, verdict)
+                                           tuple(profiles) if profiles is not None else None, verdict, family)
     return catalogue
 
 
 def applicable(profile_id: str | None) -> list[str]:
     """What `all` switches on: every variant that applies to `profile_id` and keeps the clean
-    reference's verdict (a variant with its own `verdict` runs alone), in catalogue order."""
+    reference's verdict (a variant with its own `verdict` runs alone), and of each family of
+    alternatives only the first, in catalogue order."""
+    return family_groups(profile_id)[0]
+
+
+def family_groups(profile_id: str | None) -> list[list[str]]:
+    """The variants that keep the clean verdict, packed into as few runs as the families allow:
+    group 0 is `all` (every plain variant and each family's first member), group i the i-th member
+    of each family."""
+    groups: list[list[str]] = [[]]
+    position: dict[str, int] = {}
+    for name, info in load_catalogue().items():
+        if info.verdict is not None or not (profile_id is None or info.applies_to(profile_id)):
+            continue
+        index = 0
+        if info.family is not None:
+            index = position.get(info.family, 0)
+            position[info.family] = index + 1
+        while len(groups) <= index:
+            groups.append([])
+        groups[index].append(name)
+    return groups
+
+
+def alone(profile_id: str | None) -> list[str]:
+    """Variants that must run by themselves (their own verdict), never in a group."""
     return [name for name, info in load_catalogue().items()
-            if (profile_id is None or info.applies_to(profile_id)) and info.verdict is None]
+            if info.verdict is not None and (profile_id is None or info.applies_to(profile_id))]
 
 
 def names_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
