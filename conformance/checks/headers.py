@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from conformance.checks.registry import check
 from conformance.checks.retry_after import parse_http_date, parse_retry_after
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 
+@check("HDR-1", whole_run=True)
 def request_id_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """HDR-1 (presence part): the profile's request-id header, non-empty."""
     if exchange.status is None:
@@ -38,6 +40,7 @@ def duplicate_request_ids(exchanges: list[Exchange], profile: Profile) -> list[s
     return problems
 
 
+@check("HDR-2", whole_run=True)  # every 429, whatever code it carries
 def retry_after_problems(exchange: Exchange) -> list[str]:
     """HDR-2: a 429 carries Retry-After as delta-seconds or an HTTP-date."""
     if exchange.status != 429:
@@ -84,6 +87,7 @@ def reset_matches(value: str, fmt: str) -> bool:
     raise ValueError(f"unknown reset format {fmt!r}")
 
 
+@check("HDR-3", whole_run=True)
 def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """HDR-3: the profile's rate-limit headers: Limit and Remaining non-negative integers,
     Remaining <= Limit, Reset in the profile's format (headers.rate_limit_reset_format)."""

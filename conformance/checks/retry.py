@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from conformance.checks.retry_after import retry_after_s
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Code, Profile
 
@@ -36,6 +37,7 @@ def rule_for(profile: Profile, code: str | None, status: int) -> str | None:
     return None
 
 
+@check("RTY-1")
 def dont_retry_problems(exchange: Exchange) -> list[str]:
     """RTY-1: no status, header or hint that makes a client retry."""
     where = exchange.describe()
@@ -51,6 +53,7 @@ def dont_retry_problems(exchange: Exchange) -> list[str]:
     return problems
 
 
+@check("RTY-2")
 def retry_problems(exchange: Exchange) -> list[str]:
     """RTY-2: a status clients retry, and how long to wait."""
     where = exchange.describe()

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
@@ -65,6 +66,7 @@ def is_error_event(event: Event, profile: Profile) -> bool:
     return isinstance(body, dict) and ("error" in body or event.event == "error")
 
 
+@check("ENV-6")
 def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """A success stream: 200 text/event-stream, JSON `data:` events; `[DONE]` last where the profile
     promises it (`streaming.done_sentinel`), and never before the end."""
@@ -102,6 +104,7 @@ def ended_normally(exchange: Exchange, profile: Profile) -> bool:
         "choices" in last or "usage" in last)
 
 
+@check("ENV-6")
 def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """An error after the first event: an SSE event valid against the envelope, then a clean end."""
     where = exchange.describe()
