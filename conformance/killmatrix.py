@@ -133,10 +133,14 @@ def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = 
 
 
 def expected_verdict(job: Job) -> str:
-    """What a variant run must conclude: the clean reference's verdict unless the catalogue says."""
+    """What a variant run must conclude: the clean reference's verdict (conformant, or incomplete
+    while a requirement that applies is still planned) unless the catalogue names its own."""
     catalogue = load_variants()
     verdicts = {catalogue[name].verdict for name in job.variants if name in catalogue} - {None}
-    return verdicts.pop() if len(verdicts) == 1 else "conformant"
+    if len(verdicts) == 1:
+        return verdicts.pop()
+    planned = [r for r in registry().values() if r.planned and r.applies_to(load_profile(job.profile))]
+    return "incomplete" if planned else "conformant"
 
 
 def suite_args(job: Job, report: Path) -> list[str]:
