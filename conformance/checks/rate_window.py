@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 from conformance.checks.registry import check
+from conformance.checks.retry_after import parse_http_date
 from conformance.contract.profiles import Profile
 from conformance.transport.client import Exchange
 
@@ -73,22 +73,10 @@ def _rfc3339(value: str) -> float | None:
     return when.timestamp()
 
 
-_ASCTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 0-9][0-9] \d\d:\d\d:\d\d \d{4}")
-
-
 def _http_date(value: str) -> float | None:
-    """Any of RFC 9110 §5.6.7's three HTTP-date forms (IMF-fixdate, RFC 850, asctime, which is GMT
-    though it says no zone) → POSIX seconds. (Issue 16 brings one shared HTTP-date parser; this one
-    accepts the same three forms so the two agree until they are merged into one.)"""
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is not None and when.tzinfo is None and _ASCTIME.fullmatch(value.strip()):
-        when = when.replace(tzinfo=timezone.utc)
-    if when is None or when.tzinfo is None:
-        return None
-    return when.timestamp()
+    """Any of RFC 9110 §5.6.7's three HTTP-date forms → POSIX seconds (the one parser, checks.retry_after)."""
+    when = parse_http_date(value)
+    return None if when is None else when.timestamp()
 
 
 def parse_reset(value: str | None, fmt: str = "any") -> Instant | None:
@@ -174,7 +162,7 @@ def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str
     name = profile.rate_limit_headers.get("reset")
     if not name:
         return [], "the profile names no reset header"
-    fmt = getattr(profile, "rate_limit_reset_format", "any") or "any"
+    fmt = profile.rate_limit_reset_format
     raw_reset, raw_retry = exchange.header(name), exchange.header("retry-after")
     reset = parse_reset(raw_reset, fmt)
     if reset is None:
