@@ -50,7 +50,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if exchange not in seen:
                 seen.append(exchange)
         # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
-        evidence = [e.evidence(redactor) for e in (cited[-3:] if cited else seen[-3:])]
+        judged = cited[-3:] if cited else seen[-3:]
+        evidence = [e.evidence(redactor) for e in judged]
+    else:
+        judged = []
+    if outcome == "failed" and _short_failures(item.config) and call.excinfo is not None:
+        from conformance.runner import failure_text
+
+        report.longrepr = failure_text.render(
+            marker.args[0], str(call.excinfo.value), context.profile, judged, redactor)
     result = TestResult(
         nodeid=item.nodeid,
         requirement=marker.args[0],
@@ -64,6 +72,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
     report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
     return report
+
+
+def _short_failures(config: pytest.Config) -> bool:
+    """pytest's own traceback only when asked for (`--tb=long`, `--tb=short`, ...): the default is the vendor's view."""
+    return getattr(config.option, "tbstyle", "auto") == "auto"
 
 
 def _config_redactor(config: pytest.Config, context: RunContext) -> Redactor:

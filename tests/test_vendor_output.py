@@ -1,0 +1,35 @@
+"""What a vendor reads: short failure blocks, blame on the config not the gateway, no credential in
+the target URL, an early stop on a target too slow to answer, bounded evidence, a certificate-like
+HTML report and honest citations. Each test is a run that failed before issue 15's change."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+def _failure_blocks(output: str) -> list[str]:
+    section = output.split(" FAILURES ", 1)[1].split("\n", 1)[1]
+    section = re.split(r"\n=+ ", section, maxsplit=1)[0]
+    return [b for b in re.split(r"(?m)^_{3,} .+ _{3,}$", section) if b.strip()]
+
+
+@pytest.mark.slow
+def test_failure_output_is_short_and_reproducible(suite, tmp_path):
+    run = suite("-n0", "-k", "test_request_id_present or test_message_non_empty", defects=("no_request_id",))
+    assert run.returncode == 1, run.output[-2000:]
+    blocks = _failure_blocks(run.output)
+    assert len(blocks) >= 5, run.output[-3000:]
+    for block in blocks:
+        lines = block.strip().splitlines()
+        assert re.match(r"HDR-1 \(MUST\)$", lines[0]), block
+        assert lines[1].startswith("  problem:   ") and "no x-request-id header" in lines[1], block
+        assert lines[2].startswith("  contract:  "), block
+        assert lines[3].startswith("  reproduce: curl "), block
+        assert len(lines) == 4, block
+    # no fixture reprs, no test source, no rewritten `assert` repeat
+    assert "Profile(" not in run.output and "def test_" not in run.output and "\nE " not in run.output
+    # pytest's traceback is still there for whoever debugs the suite
+    long = suite("-n0", "--tb=long", "-k", "test_request_id_present and no_credentials", defects=("no_request_id",))
+    assert "def test_request_id_present" in long.output and "\nE " in long.output, long.output[-2000:]
