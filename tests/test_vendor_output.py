@@ -4,9 +4,14 @@ HTML report and honest citations. Each test is a run that failed before issue 15
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+
+from tests.hostile import HostileServer
+
+KEY = "sk-vendor-0123456789abcdef0123456789abcdef"
 
 
 def _failure_blocks(output: str) -> list[str]:
@@ -33,3 +38,20 @@ def test_failure_output_is_short_and_reproducible(suite, tmp_path):
     # pytest's traceback is still there for whoever debugs the suite
     long = suite("-n0", "--tb=long", "-k", "test_request_id_present and no_credentials", defects=("no_request_id",))
     assert "def test_request_id_present" in long.output and "\nE " in long.output, long.output[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["silent", "drip"])
+def test_a_target_too_slow_to_answer_stops_the_run(suite, tmp_path, mode):
+    """It answers the reachability probe, then lets every request run into request_timeout_s: the run
+    stops after a few in a row (counted in requests, not seconds) with one line naming the target."""
+    from conformance.transport.client import SLOW_STREAK
+
+    config = tmp_path / "target.json"
+    config.write_text(json.dumps({"request_timeout_s": 1, "roles": {"valid": {"api_key": KEY}}}))
+    with HostileServer(mode, probe_ok=True) as server:
+        run = suite("-n0", "--target", server.url, "--target-config", str(config))
+    lines = [line for line in run.output.splitlines() if "request_timeout_s (1 s)" in line]
+    assert lines and server.url in lines[0], run.output[-3000:]
+    assert run.returncode != 0
+    assert run.report is not None and run.report["requests_sent"] <= SLOW_STREAK + 2, run.output[-3000:]

@@ -8,7 +8,7 @@ from typing import Any, Generator
 import pytest
 
 from conformance import outcomes
-from conformance.transport.client import BudgetExhausted, requests_sent
+from conformance.transport.client import BudgetExhausted, TargetTooSlow, requests_sent
 from conformance.runner.context import RunContext
 from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
@@ -22,6 +22,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     except BudgetExhausted as exc:
+        if isinstance(exc, TargetTooSlow):  # the run ends after this test, with this one line
+            item.session.shouldstop = str(exc)
         pytest.skip(str(exc))
 
 

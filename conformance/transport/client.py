@@ -31,6 +31,16 @@ class BudgetExhausted(ConformanceError):
     """The run's --max-requests is spent; what is left cannot be checked."""
 
 
+class TargetTooSlow(BudgetExhausted):
+    """The target let several requests in a row run into request_timeout_s: the run stops instead of
+    paying the timeout on every remaining request (a budget spent by the target, not by the user)."""
+
+
+# Timeouts in a row after which the target counts as too slow to test. One hang is a finding (FUZ-2
+# stops at the first); three in a row on different requests is a target that does not answer.
+SLOW_STREAK = 3
+
+
 def normalise_base_url(url: str) -> str:
     """`https://gw.example/v1/` → `https://gw.example`: tests always ask for `/v1/...` paths."""
     parts = urlsplit(url.strip())
@@ -200,6 +210,8 @@ class GatewayClient:
         self.listeners: list[Listener] = []
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
+        self._timeouts_in_a_row = 0
+        self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
             follow_redirects=False,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
@@ -258,10 +270,27 @@ class GatewayClient:
             label=label,
             presented_credentials=tuple(p for p in presented if p),
         )
+        if self.too_slow is not None:
+            raise TargetTooSlow(self.too_slow)
         self.budget.acquire()
         self._send(exchange, timeout_s or self.timeout_s)
         self._record(exchange)
+        self._count_timeouts(exchange)
         return exchange
+
+    def _count_timeouts(self, exchange: Exchange) -> None:
+        with self._lock:
+            if exchange.error is None or not exchange.error.startswith("timed out"):
+                self._timeouts_in_a_row = 0
+                return
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row < SLOW_STREAK or self.too_slow is not None:
+                return
+            self.too_slow = (
+                f"stopped: target {self.redactor.text(self.base_url)} did not answer {SLOW_STREAK} requests in a row "
+                f"within request_timeout_s ({self.timeout_s:g} s); check the target, or raise request_timeout_s "
+                f"in the target config")
+        raise TargetTooSlow(self.too_slow)
 
     def _send(self, exchange: Exchange, timeout_s: float) -> None:
         started = time.monotonic()
