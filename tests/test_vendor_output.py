@@ -55,3 +55,25 @@ def test_a_target_too_slow_to_answer_stops_the_run(suite, tmp_path, mode):
     assert lines and server.url in lines[0], run.output[-3000:]
     assert run.returncode != 0
     assert run.report is not None and run.report["requests_sent"] <= SLOW_STREAK + 2, run.output[-3000:]
+
+
+SECRET = "s3cret-hunter2-0123456789"
+
+
+@pytest.mark.parametrize("args", [
+    ["--target", f"http://admin:{SECRET}@127.0.0.1:9"],
+    ["--target", f"http://127.0.0.1:9/v1?key={SECRET}"],
+    ["--target", "http://127.0.0.1:9", "--target-config",
+     json.dumps({"management": {"base_url": f"http://ops:{SECRET}@127.0.0.1:9/api"}})],
+    ["--target", "http://127.0.0.1:9", "--target-config",
+     json.dumps({"billing": {"url": f"http://127.0.0.1:9/spend/{{request_id}}?api_key={SECRET}"}})],
+], ids=["userinfo", "query-key", "management-userinfo", "billing-query"])
+def test_credentials_in_a_url_are_refused_in_one_line(args):
+    """httpx would turn userinfo into Basic auth, replacing the role's Bearer key, and the URL is
+    printed everywhere: the run is refused before any request, in one line that shows no secret."""
+    from tests.test_user_errors import assert_one_line, run_pytest
+
+    code, output, _ = run_pytest(*args)
+    assert code != 0
+    assert_one_line(output, "never in a URL")
+    assert SECRET not in output
