@@ -77,3 +77,61 @@ def test_credentials_in_a_url_are_refused_in_one_line(args):
     assert code != 0
     assert_one_line(output, "never in a URL")
     assert SECRET not in output
+
+
+def test_a_conformant_html_report_shows_every_requirement():
+    """Published as it is, the page lists each requirement with level, status and tests; before, every
+    row of a conformant report was hidden until a box was ticked."""
+    from conformance.report.render.html import render_html
+    from tests.test_render import make_report, row
+
+    report = make_report(row("ENV-1", "passed"), row("HDR-2", "passed"), row("SEC-2", "passed", "SHOULD"))
+    page = render_html(report)
+    boxes = re.findall(r'<input type="checkbox" value="(\w+)"( checked)?>', page)
+    assert boxes and all(checked for _, checked in boxes), boxes
+    for rid, level in (("ENV-1", "MUST"), ("HDR-2", "MUST"), ("SEC-2", "SHOULD")):
+        cells = re.search(rf'<tr data-status="passed" id="{rid}">(.*?)</tr>', page, re.S)
+        assert cells and f"<td>{level}</td>" in cells.group(1) and ">passed<" in cells.group(1)
+        assert "1 test(s)" in cells.group(1) and f"test_{rid.lower().replace('-', '_')}" in cells.group(1)
+
+
+def test_evidence_is_bounded_and_deduplicated():
+    """FUZ-2 sends 1.1 MB bodies and 8 KB headers; a hostile target answers with a megabyte; several
+    tests cite one shared exchange. The evidence of a requirement stays a few kilobytes."""
+    import httpx
+
+    from conformance.report.results import MAX_EVIDENCE_ITEMS, Results, TestResult
+    from conformance.contract.profiles import load_profile
+    from conformance.transport.client import Exchange
+    from conformance.transport.redact import Redactor
+
+    big = Exchange(method="POST", url="http://127.0.0.1:9/v1/chat/completions?q=" + "q" * 6000,
+                   request_headers={"authorization": "Bearer " + "A" * 8000, **{f"x-h{i}": "v" * 900 for i in range(80)}},
+                   request_body=b'{"pad": "' + b"a" * 1_100_000 + b'"}', status=501,
+                   headers=httpx.Headers({"content-type": "text/html", "x-junk": "j" * 100_000}),
+                   body=b"<html>" + b"x" * 1_000_000, truncated=True)
+    evidence = big.evidence(Redactor())
+    size = len(json.dumps(evidence))
+    assert size < 64_000, size
+    assert "[truncated: " in evidence["curl"] and "[truncated: " in evidence["response"]["body"]
+    assert "[truncated: " in evidence["request"]["body"] and "more headers" in evidence["curl"]
+
+    results = Results(load_profile("pyai"))
+    shared = dict(evidence)
+    results.extend(TestResult(nodeid=f"t{i}", requirement="FUZ-1", outcome="failed", reason="x",
+                              evidence=[shared, {**shared, "curl": f"curl {i}"}]) for i in range(20))
+    row = next(r for r in results.requirements() if r["id"] == "FUZ-1")
+    assert len(row["evidence"]) == MAX_EVIDENCE_ITEMS and row["evidence"][0] == shared
+    assert len({json.dumps(e, sort_keys=True) for e in row["evidence"]}) == MAX_EVIDENCE_ITEMS
+    assert row["evidence_omitted"] == 21 - MAX_EVIDENCE_ITEMS
+    assert len(json.dumps(row)) < 6 * 64_000
+
+
+def test_curl_lines_escape_control_characters():
+    from conformance.transport.client import Exchange
+    from conformance.transport.redact import Redactor
+
+    exchange = Exchange(method="POST", url="http://127.0.0.1:9/v1/chat/completions", request_headers={},
+                        request_body=b"\x00\x1b[31m'")
+    curl = exchange.curl(Redactor())
+    assert "\x00" not in curl and "\x1b" not in curl and "$'\\x00\\x1b[31m\\''" in curl

@@ -23,7 +23,11 @@ from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
 
 MAX_BODY_BYTES = 1_048_576
+# Evidence stays small however hostile the target or the request (FUZ-2 sends 1.1 MB bodies and
+# 8 KB headers): every text is capped, with a visible marker saying how much was left out.
 EVIDENCE_BODY_CHARS = 2_000
+EVIDENCE_HEADER_CHARS = 512
+EVIDENCE_MAX_HEADERS = 40
 _UNSET: Any = object()
 
 
@@ -144,37 +148,85 @@ class Exchange:
         return f"{self.method} {path} → {outcome}"
 
     def evidence(self, redactor: Redactor) -> dict[str, Any]:
-        body = self.text
-        if len(body) > EVIDENCE_BODY_CHARS:
-            body = body[:EVIDENCE_BODY_CHARS] + f"… [{len(self.body)} bytes]"
         request: dict[str, Any] = {
             "method": self.method,
-            "url": redactor.text(self.url),
-            "headers": redactor.headers(self.request_headers),
+            "url": _capped(redactor.text(self.url), EVIDENCE_BODY_CHARS),
+            "headers": _capped_headers(redactor.headers(self.request_headers)),
         }
         if self.request_body:
-            request["body"] = redactor.text(self.request_body[:EVIDENCE_BODY_CHARS].decode("utf-8", "replace"))
+            request["body"] = _capped_body(self.request_body, redactor)
         response: dict[str, Any] | None = None
         if self.status is not None:
+            body = _capped_body(self.body, redactor)
+            if self.truncated and not body.endswith("]"):
+                body += f"… [truncated: the client stopped reading at {len(self.body)} bytes]"
             response = {
                 "status": self.status,
-                "headers": redactor.headers(self.headers.multi_items()),
-                "body": redactor.text(body),
+                "headers": _capped_headers(redactor.headers(self.headers.multi_items())),
+                "body": body,
             }
         out: dict[str, Any] = {"request": request, "response": response, "curl": self.curl(redactor)}
         if self.error:
-            out["error"] = redactor.text(self.error)
+            out["error"] = _capped(redactor.text(self.error), EVIDENCE_HEADER_CHARS)
         return out
 
     def curl(self, redactor: Redactor) -> str:
-        parts = ["curl", "-sS", "-i", "-X", self.method, shlex.quote(redactor.text(self.url))]
+        """A shell line that resends this request (credentials masked; oversized parts cut, with a marker)."""
+        parts = ["curl", "-sS", "-i", "-X", self.method, shell_quote(_capped(redactor.text(self.url), EVIDENCE_BODY_CHARS))]
+        shown = 0
         for name, value in self.request_headers.items():
             if name.lower() in ("content-length", "host", "accept-encoding", "connection", "user-agent", "accept"):
                 continue
-            parts += ["-H", shlex.quote(f"{name}: {redactor.header_value(name, value)}")]
+            shown += 1
+            if shown > EVIDENCE_MAX_HEADERS:
+                parts.append(f"# … {len(self.request_headers) - EVIDENCE_MAX_HEADERS} more headers not shown")
+                break
+            header = f"{name}: {redactor.header_value(name, value)}"
+            parts += ["-H", shell_quote(_capped(header, EVIDENCE_HEADER_CHARS))]
         if self.request_body:
-            parts += ["--data-raw", shlex.quote(redactor.text(self.request_body.decode("utf-8", "replace")))]
+            parts += ["--data-raw", shell_quote(_capped_body(self.request_body, redactor))]
         return " ".join(parts)
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [truncated: {len(text)} characters]"
+
+
+def _capped_body(body: bytes, redactor: Redactor) -> str:
+    text = redactor.text(body[: EVIDENCE_BODY_CHARS * 4].decode("utf-8", "replace"))
+    if len(body) <= EVIDENCE_BODY_CHARS and len(text) <= EVIDENCE_BODY_CHARS:
+        return text
+    return text[:EVIDENCE_BODY_CHARS] + f"… [truncated: {len(body)} bytes]"
+
+
+def _capped_headers(headers: dict[str, str]) -> dict[str, str]:
+    items = list(headers.items())
+    out = {_capped(k, EVIDENCE_HEADER_CHARS): _capped(v, EVIDENCE_HEADER_CHARS) for k, v in items[:EVIDENCE_MAX_HEADERS]}
+    if len(items) > EVIDENCE_MAX_HEADERS:
+        out["…"] = f"[truncated: {len(items) - EVIDENCE_MAX_HEADERS} more headers]"
+    return out
+
+
+def shell_quote(text: str) -> str:
+    """`shlex.quote`, except that text with control characters (a fuzzer's NUL byte) becomes a
+    bash `$'…'` string with escapes, so a terminal shows it and a shell resends the same bytes."""
+    if text.isprintable():
+        return shlex.quote(text)
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == "'":
+            out.append("\\'")
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return "$'" + "".join(out) + "'"
 
 
 class _NotJson:
