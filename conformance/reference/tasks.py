@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from conformance.reference import inference
-from conformance.reference.middleware import request_id_of
 from conformance.reference.validation import ParamError
 
 if TYPE_CHECKING:

@@ -123,21 +123,15 @@ class Observer:
         return []
 
 
-_current: Observer | None = None
-
-
 def attach(client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> Observer:
-    """Make `client` report to this process's observer (one per process; xdist workers each have one)."""
-    global _current
+    """Make `client` report every exchange to a new observer (one per client: xdist workers each have one)."""
     observer = Observer(client, profile, list(exclude_urls))
     client.listeners.append(observer)
-    _current = observer
     return observer
 
 
-def current() -> Observer | None:
-    return _current
-
-
-def drain() -> list[Finding]:
-    return _current.drain() if _current is not None else []
+def observing(client: GatewayClient | None) -> Observer | None:
+    """The observer `client` reports to, if any."""
+    if client is None:
+        return None
+    return next((listener for listener in client.listeners if isinstance(listener, Observer)), None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runner.context import DEFAULT_FUZZ_EXAMPLES, resolve
+from conformance.runner.context import DEFAULT_FUZZ_EXAMPLES
 from conformance.contract.resources import SUITE_DIR
 
 

@@ -16,6 +16,7 @@ from conformance.runner.context import RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
 from conformance.runner.options import is_conformance_run
+from conformance.runner.recording import ResultInbox
 from conformance.runner.stash import CONTEXT, STATE
 
 
@@ -58,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
         context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
         config.stash[CONTEXT] = context
         return
+    config.pluginmanager.register(ResultInbox(config), "gateway-conformance-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "gateway-conformance-xdist")
 

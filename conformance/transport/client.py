@@ -54,21 +54,6 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-_sent_lock = threading.Lock()
-_sent_total = 0
-
-
-def requests_sent() -> int:
-    """Requests this process has sent to the target so far, through any budget."""
-    return _sent_total
-
-
-def _count_request() -> None:
-    global _sent_total
-    with _sent_lock:
-        _sent_total += 1
-
-
 class RequestBudget:
     """Counts requests against --max-requests and spaces them to respect --max-rps (thread-safe)."""
 
@@ -84,7 +69,6 @@ class RequestBudget:
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise BudgetExhausted(f"request budget exhausted: --max-requests {self.max_requests} already sent")
             self.sent += 1
-            _count_request()
             wait = 0.0
             if self.max_rps:
                 now = time.monotonic()
@@ -326,7 +310,47 @@ class GatewayClient:
             raise TargetTooSlow(self.too_slow)
         self.budget.acquire()
         self._send(exchange, timeout_s or self.timeout_s)
-        self._record(exchange)
+        self.record(exchange)
+        self._count_timeouts(exchange)
+        return exchange
+
+    def stream_until(self, exchange: Exchange, stop: Callable[[int, bytes], bool]) -> Exchange:
+        """Send `exchange`'s request and read its body only until `stop(status, received)` says so,
+        then close the connection (a client cutting a stream off mid-way). Same budget, deadline,
+        size cap and evidence as `request`."""
+        if self.too_slow is not None:
+            raise TargetTooSlow(self.too_slow)
+        self.budget.acquire()
+        started = time.monotonic()
+        received = bytearray()
+        try:
+            with within(self.timeout_s):
+                request = self._http.build_request(
+                    exchange.method, exchange.url, headers=httpx.Headers(exchange.request_headers, encoding="utf-8"),
+                    content=exchange.request_body, timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
+                )
+                response = self._http.send(request, stream=True)
+                try:
+                    exchange.status = response.status_code
+                    exchange.headers = response.headers
+                    for chunk in response.iter_raw():
+                        received += chunk
+                        if len(received) >= self.max_body_bytes:
+                            exchange.truncated = True
+                            break
+                        if stop(response.status_code, bytes(received)):
+                            break
+                finally:
+                    response.close()  # the cut: the connection goes away mid-stream
+        except httpx.TimeoutException:
+            exchange.error = f"timed out after {self.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            exchange.error = _describe_transport_error(exc)
+        except DeadlineExceeded:
+            exchange.error = f"timed out: the stream took longer than {self.timeout_s:g} s"
+        exchange.body = bytes(received[: self.max_body_bytes])
+        exchange.elapsed_s = time.monotonic() - started
+        self.record(exchange)
         self._count_timeouts(exchange)
         return exchange
 
@@ -374,7 +398,9 @@ class GatewayClient:
         finally:
             exchange.elapsed_s = time.monotonic() - started
 
-    def _record(self, exchange: Exchange) -> None:
+    def record(self, exchange: Exchange) -> None:
+        """Keep an exchange sent by other means (the SDK, a WebSocket handshake) as evidence, and
+        show it to the listeners (the whole-run observer), like every request of this client."""
         with self._lock:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
