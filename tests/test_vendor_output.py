@@ -135,3 +135,75 @@ def test_curl_lines_escape_control_characters():
                         request_body=b"\x00\x1b[31m'")
     curl = exchange.curl(Redactor())
     assert "\x00" not in curl and "\x1b" not in curl and "$'\\x00\\x1b[31m\\''" in curl
+
+
+def _reference_config(tmp_path, process, change) -> str:
+    import yaml
+
+    config = yaml.safe_load(process.config_path.read_text())
+    change(config)
+    path = tmp_path / "target-changed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_a_wrong_management_base_url_is_the_configs_fault(suite, tmp_path):
+    """Before: PRB-1..3 failed with "no response", blaming the gateway for our config."""
+    from conformance.reference.server import ReferenceProcess
+
+    def unreachable(config):
+        config["management"]["base_url"] = "http://127.0.0.1:9/api"
+
+    def not_a_route(config):
+        config["management"]["base_url"] = config["target"].rstrip("/") + "/nowhere"
+
+    for change, needle in ((unreachable, "management.base_url"), (not_a_route, "is not a management route")):
+        with ReferenceProcess("pyai") as process:
+            run = suite("-n0", "--target", process.url, "--target-config", _reference_config(tmp_path, process, change),
+                        "-k", "test_management")
+        for requirement in ("PRB-1", "PRB-2", "PRB-3"):
+            row = next(r for r in run.report["requirements"] if r["id"] == requirement)
+            assert row["status"] == "inconclusive" and needle in row["reason"], (row, run.output[-2000:])
+        assert not run.failed(), run.output[-3000:]
+
+
+@pytest.mark.slow
+def test_an_unreachable_billing_host_is_inconclusive(suite, tmp_path):
+    from conformance.reference.server import ReferenceProcess
+
+    def unreachable(config):
+        for view in config["billing"].values():
+            if isinstance(view, dict) and "url" in view:
+                view["url"] = "http://127.0.0.1:9/oracle/{key_id}"
+
+    with ReferenceProcess("pyai") as process:
+        run = suite("-n0", "--target", process.url, "--target-config", _reference_config(tmp_path, process, unreachable),
+                    "-k", "test_charging")
+    assert not run.failed(), run.output[-3000:]
+    rows = [r for r in run.report["requirements"] if r["id"].startswith("CHG-") and r["tests"]]
+    assert rows and all(r["status"] in ("inconclusive", "skipped") for r in rows), rows
+    assert any("billing." in r["reason"] for r in rows), rows
+
+
+def test_a_static_file_server_stops_the_run_in_one_line(tmp_path):
+    """Pointed at `python -m http.server`, the suite ran everything (2,324 lines, 100 failures)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.test_user_errors import assert_one_line, run_pytest
+
+    (tmp_path / "index.html").write_text("<html>hello</html>")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, output, _ = run_pytest("--target", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code != 0
+    assert_one_line(output, "is not an OpenAI-compatible JSON API")
+    assert "--target" in output
