@@ -207,3 +207,61 @@ def test_a_static_file_server_stops_the_run_in_one_line(tmp_path):
     assert code != 0
     assert_one_line(output, "is not an OpenAI-compatible JSON API")
     assert "--target" in output
+
+
+SEEDS = {"mindproxy": "000_", "pyai": "004_"}
+# Lines of the seeds that are marketing or page chrome, not contract: never quoted as a rule.
+NOT_NORMATIVE = ("Handle errors once, ship with confidence.",
+                 "Start free with $50 in free credits - stable codes mean your retry logic won't drift.",
+                 "No credit card - OpenAI-compatible - cancel anytime", "Gateway: gateway.mindproxy.ai", "Skip to content")
+TABLE_HEADERS = ("code | HTTP | Meaning", "HTTP | type | Meaning", "Header | Meaning")
+
+
+def _squash(text: str) -> str:
+    """Compare text as a reader sees it: no whitespace, table cells run together, the code fence's `json` tag gone."""
+    text = "\n".join(line for line in text.splitlines() if line.strip() != "json")
+    return re.sub(r"[\s|]+", "", text)
+
+
+@pytest.mark.parametrize("profile_id", sorted(SEEDS))
+def test_every_citation_is_a_normative_sentence_of_the_contract(profile_id):
+    """Before: pyai quoted "Start free with $50 in free credits", table headers and a JSON fragment."""
+    from pathlib import Path
+
+    from conformance.contract.profiles import load_profile
+    from conformance.contract.requirements import registry
+    from conformance.report.results import applicable_requirements
+
+    seed_dir = Path("/work/shared/seeds")
+    seeds = sorted(seed_dir.glob(SEEDS[profile_id] + "*.txt")) if seed_dir.is_dir() else []
+    seed = seeds[0].read_text(encoding="utf-8") if seeds else None
+    chrome = [_squash(line) for line in NOT_NORMATIVE]
+    for requirement in registry().values():
+        rule = requirement.rules.get(profile_id)
+        if rule is None:
+            continue
+        if "silent" in rule:
+            assert len(rule["silent"].split()) >= 8, (requirement.id, rule)
+            continue
+        quote = rule["quote"]
+        assert not quote.lstrip().startswith(("{", '"')) and quote not in TABLE_HEADERS, (requirement.id, quote)
+        assert len(quote.split()) >= 4 and "..." not in quote and "…" not in quote, (requirement.id, quote)
+        assert not any(_squash(quote) in c or c in _squash(quote) for c in chrome), (requirement.id, quote)
+        if seed is not None:
+            assert _squash(quote) in _squash(seed), f"{requirement.id}: {quote!r} is not in the {profile_id} contract"
+    for requirement in applicable_requirements(load_profile(profile_id)):
+        assert profile_id in requirement.rules, f"{requirement.id} has no citation or rationale for {profile_id}"
+
+
+def test_a_silent_contract_is_reported_as_silent(tmp_path):
+    from conformance.contract.profiles import load_profile
+    from conformance.report.results import Results, TestResult
+
+    results = Results(load_profile("pyai"))
+    results.add(TestResult(nodeid="t", requirement="CHG-1", outcome="failed", reason="charged"))
+    row = next(r for r in results.requirements() if r["id"] == "CHG-1")
+    assert "rule" not in row and "not charged" in row["contract_silent"]
+    from conformance.report.render.html import render_html
+    from tests.test_render import make_report
+
+    assert "the contract says nothing on this" in render_html(make_report(row))

@@ -89,6 +89,9 @@ class Results:
             rule = requirement.rule_for(self.profile.id)
             if rule:
                 row["rule"] = rule
+            rationale = requirement.rationale_for(self.profile.id)
+            if rationale:  # the contract is silent here: say so, and why the suite checks it anyway
+                row["contract_silent"] = rationale
             rows.append(row)
         return rows
 

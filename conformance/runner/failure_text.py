@@ -42,10 +42,9 @@ def contract_line(requirement_id: str, profile: "Profile | None") -> str:
     requirement = get(requirement_id)
     if requirement is None:
         return "(unknown requirement)"
-    quoted = requirement.rule_for(profile.id) if profile is not None else None
-    if quoted:
-        return quoted
-    return f"(the contract has no sentence for this; the suite's rationale: {requirement.title})"
+    if profile is None:
+        return requirement.title
+    return requirement.basis_for(profile.id)
 
 
 def pick_exchange(candidates: Sequence["Exchange"], problem: str) -> "Exchange | None":

@@ -105,6 +105,8 @@ def _row(row: dict[str, Any]) -> str:
         detail.append(f'<div class="reason">baseline ({escape(deviation["state"] + expiry)}): {escape(deviation["reason"])}</div>')
     if row.get("rule"):
         detail.append(f'<div class="reason">rule: {escape(row["rule"])}</div>')
+    elif row.get("contract_silent"):
+        detail.append(f'<div class="reason">the contract says nothing on this: {escape(row["contract_silent"])}</div>')
     for evidence in row.get("evidence", []):
         detail.append(_evidence(evidence))
     if row.get("evidence_omitted"):
