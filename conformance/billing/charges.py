@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conformance.billing.charging import Control, RejectionPass, rejection_pass, rejection_problems, run_control
+from conformance.billing.passes import Control, RejectionPass, rejection_pass, rejection_problems, run_control
 from conformance.billing.oracle import BillingOracle
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.billing.charging import Control, moved
+from conformance.billing.passes import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile
 from conformance.outcomes import cite, inconclusive

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conformance.billing.charges import Charges
-from conformance.billing.charging import Control, moved
+from conformance.billing.passes import Control, moved
 from conformance.billing.oracle import BillingOracle, same_money
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig

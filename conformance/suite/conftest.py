@@ -20,7 +20,7 @@ from conformance.contract.requirements import get as get_requirement
 from conformance.scenarios.inference import ScenarioBook, build_scenarios
 from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.runner.context import DEFAULT_PROFILE
-from conformance.fuzzing.engine import attach_observer
+from conformance.runner.observer import attach_observer
 from conformance.contract.profiles import load_profile
 
 

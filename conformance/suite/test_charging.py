@@ -1,7 +1,7 @@
 """CHG-0..6: rejected requests are never charged; cut streams and failed tasks settle fairly.
 
 Every judgement reads the billing oracle (conformance/billing/oracle.py) and only the views the CHG-0
-control proved live (conformance/billing/charging.py). Rejections are the memoised scenarios, so the
+control proved live (conformance/billing/passes.py). Rejections are the memoised scenarios, so the
 target sees each rejection once per run however many requirements read it.
 """
 

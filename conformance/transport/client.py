@@ -320,36 +320,19 @@ class GatewayClient:
         size cap and evidence as `request`."""
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
+
+        def read_until_stop(response: httpx.Response, deadline: float) -> tuple[bytes, bool]:
+            received = bytearray()
+            for chunk in response.iter_raw():
+                received += chunk
+                if len(received) >= self.max_body_bytes:
+                    return bytes(received[: self.max_body_bytes]), True
+                if stop(response.status_code, bytes(received)):
+                    break
+            return bytes(received), False
+
         self.budget.acquire()
-        started = time.monotonic()
-        received = bytearray()
-        try:
-            with within(self.timeout_s):
-                request = self._http.build_request(
-                    exchange.method, exchange.url, headers=httpx.Headers(exchange.request_headers, encoding="utf-8"),
-                    content=exchange.request_body, timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
-                )
-                response = self._http.send(request, stream=True)
-                try:
-                    exchange.status = response.status_code
-                    exchange.headers = response.headers
-                    for chunk in response.iter_raw():
-                        received += chunk
-                        if len(received) >= self.max_body_bytes:
-                            exchange.truncated = True
-                            break
-                        if stop(response.status_code, bytes(received)):
-                            break
-                finally:
-                    response.close()  # the cut: the connection goes away mid-stream
-        except httpx.TimeoutException:
-            exchange.error = f"timed out after {self.timeout_s:g} s"
-        except httpx.HTTPError as exc:
-            exchange.error = _describe_transport_error(exc)
-        except DeadlineExceeded:
-            exchange.error = f"timed out: the stream took longer than {self.timeout_s:g} s"
-        exchange.body = bytes(received[: self.max_body_bytes])
-        exchange.elapsed_s = time.monotonic() - started
+        self._send(exchange, self.timeout_s, read_until_stop)  # closing the response is the cut
         self.record(exchange)
         self._count_timeouts(exchange)
         return exchange
@@ -368,7 +351,11 @@ class GatewayClient:
                 f"in the target config")
         raise TargetTooSlow(self.too_slow)
 
-    def _send(self, exchange: Exchange, timeout_s: float) -> None:
+    def _send(self, exchange: Exchange, timeout_s: float,
+              read: Callable[[httpx.Response, float], tuple[bytes, bool]] | None = None) -> None:
+        """Fill `exchange` with the answer; `read(response, deadline)` reads the body (default: all
+        of it, capped)."""
+        read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
         started = time.monotonic()
         deadline = started + timeout_s
         try:
@@ -384,7 +371,7 @@ class GatewayClient:
                 try:
                     exchange.status = response.status_code
                     exchange.headers = response.headers
-                    exchange.body, exchange.truncated = read_capped(response, self.max_body_bytes, deadline)
+                    exchange.body, exchange.truncated = read(response, deadline)
                 finally:
                     response.close()
             if time.monotonic() > deadline:
