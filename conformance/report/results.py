@@ -145,6 +145,7 @@ def _status(tests: list[TestResult]) -> tuple[str, str]:
                 return "passed", ""
             reason = matching[0].reason or status
             if len(matching) > 1:
-                reason += f" (+{len(matching) - 1} more)"
+                others = len(matching) - 1
+                reason += f" (and {others} more {status} test{'s' if others > 1 else ''})"
             return status, reason
     return "skipped", "no outcome"

@@ -113,7 +113,8 @@ def observer_results(nodeid: str, client: Any) -> list[TestResult]:
     watcher = observer.observing(client)
     for finding in watcher.drain() if watcher is not None else []:
         redact = client.redactor if client is not None else None
-        reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+        extra = len(finding.problems) - 1
+        reason = finding.problems[0] + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
         results.append(TestResult(
             nodeid=nodeid + OBSERVER_SUFFIX,
             requirement=finding.requirement,

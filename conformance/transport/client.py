@@ -28,6 +28,8 @@ MAX_BODY_BYTES = 1_048_576
 EVIDENCE_BODY_CHARS = 2_000
 EVIDENCE_HEADER_CHARS = 512
 EVIDENCE_MAX_HEADERS = 40
+# A presented credential shorter than this is a fuzzer's junk ("Bearer", "null"), not a key to mask.
+MIN_SECRET_CHARS = 12
 _UNSET: Any = object()
 
 
@@ -296,7 +298,9 @@ class GatewayClient:
             body = content.encode() if isinstance(content, str) else content
         if headers:
             send_headers.update(headers)
-        self.redactor.add(*(p for p in presented if p))
+        # A fuzzer's "Bearer" or "null" is no secret: registering it would mask every later "Bearer"
+        # (the `authorization: REDACTED sk-…REDACTED` of a FUZ-1 reason). Keys are long.
+        self.redactor.add(*(p for p in presented if p and len(p.strip()) >= MIN_SECRET_CHARS))
         url = self.url(path)
         exchange = Exchange(
             method=method.upper(),
