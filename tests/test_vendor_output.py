@@ -265,3 +265,47 @@ def test_a_silent_contract_is_reported_as_silent(tmp_path):
     from tests.test_render import make_report
 
     assert "the contract says nothing on this" in render_html(make_report(row))
+
+
+def test_standalone_reference_says_what_next_and_logs_no_false_errors(tmp_path):
+    """Before: only READY, then `ERROR: ASGI callable returned without completing handshake.` for
+    every realtime refusal the reference makes on purpose (~80 per run)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import run_suite
+
+    config = tmp_path / "target.yaml"
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "conformance.reference", "--write-config", str(config)],
+                                   stdout=subprocess.PIPE, stderr=sink, text=True)
+        try:
+            url = process.stdout.readline().split()[1]
+            run = run_suite(tmp_path, "-n0", "--target", url, "--target-config", str(config),
+                            "-k", "test_malformed_agent_id_refused")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert run.report is not None and run.status("MAP-5") is not None, run.output[-2000:]
+    logged = err.read_text()
+    assert "without completing handshake" not in logged, logged
+    assert f"pytest --target {url} --target-config {config}" in logged, logged
+
+
+def test_matrix_columns_are_headed_by_gateway_names(tmp_path):
+    from conformance.cli import main
+    from tests.test_render import make_report, row
+
+    paths = []
+    for name, url, reference in (("run-1", "https://gw-a.example/v1", False), ("run-2", "https://gw-b.example", False),
+                                 ("ref", "reference", True), ("ref-again", "reference", True)):
+        report = make_report(row("ENV-1", "passed"))
+        report["target"] = {"url": url, "reference": reference}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(report))
+        paths.append(str(path))
+    out = tmp_path / "matrix.html"
+    assert main(["render", "--matrix", "--html", str(out), *paths]) == 0
+    heads = re.findall(r"<th>([^<]+)<br>", out.read_text())
+    assert heads == ["gw-a.example", "gw-b.example", "reference gateway (ref)", "reference gateway (ref-again)"], heads
