@@ -309,3 +309,40 @@ def test_matrix_columns_are_headed_by_gateway_names(tmp_path):
     assert main(["render", "--matrix", "--html", str(out), *paths]) == 0
     heads = re.findall(r"<th>([^<]+)<br>", out.read_text())
     assert heads == ["gw-a.example", "gw-b.example", "reference gateway (ref)", "reference gateway (ref-again)"], heads
+
+
+def test_readme_and_template_agree():
+    """The newcomer's notes: README exported GW_PK where `init` writes GW_PUBLISHABLE, and the
+    template had no billing.balance; the options table missed half the options."""
+    import yaml
+
+    from conformance.contract.templates import target_config_template
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    template = target_config_template("pyai")
+    assert "balance" in yaml.safe_load(template)["billing"]
+    for variable in set(re.findall(r"\$\{(GW_\w+)\}", readme)):
+        assert variable in template, f"README uses {variable}, which `gateway-conformance init` never writes"
+    for option in ("--baseline", "--fuzz-examples", "--hypothesis-seed", "--reference-defect", "--tb=long"):
+        assert f"| `{option}" in readme, option
+
+
+def test_reasons_say_what_more_counts_and_redact_in_one_form():
+    from conformance.contract.profiles import load_profile
+    from conformance.report.results import Results, TestResult
+    from conformance.transport.client import GatewayClient
+
+    results = Results(load_profile("pyai"))
+    results.extend(TestResult(nodeid=f"t{i}", requirement="ENV-1", outcome="failed", reason="bad (+1 more problem)")
+                   for i in range(3))
+    reason = next(r for r in results.requirements() if r["id"] == "ENV-1")["reason"]
+    assert reason == "bad (+1 more problem) (and 2 more failed tests)", reason
+
+    client = GatewayClient("http://127.0.0.1:9", timeout_s=0.5)
+    client.redactor.add(KEY)
+    client.request("GET", "/v1/models", authorization="Bearer")  # a fuzzer's junk is no secret
+    exchange = client.request("GET", "/v1/models", api_key=KEY)
+    client.close()
+    assert "authorization: Bearer sk-…REDACTED" in exchange.curl(client.redactor)
+    assert client.redactor.text(f"authorization: Bearer {KEY}") == "authorization: Bearer sk-…REDACTED"
