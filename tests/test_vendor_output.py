@@ -35,6 +35,10 @@ def test_failure_output_is_short_and_reproducible(suite, tmp_path):
         assert len(lines) == 4, block
     # no fixture reprs, no test source, no rewritten `assert` repeat
     assert "Profile(" not in run.output and "def test_" not in run.output and "\nE " not in run.output
+    # a fuzz finding's own curl line is not printed a second time
+    fuzz = suite("-n0", "-k", "test_fuzz_raw_body", defects=("html_415_for_wrong_content_type",))
+    (block,) = _failure_blocks(fuzz.output)
+    assert block.count("curl ") == 1 and "FUZ-1 (MUST)" in block and "--hypothesis-seed" in block, block
     # pytest's traceback is still there for whoever debugs the suite
     long = suite("-n0", "--tb=long", "-k", "test_request_id_present and no_credentials", defects=("no_request_id",))
     assert "def test_request_id_present" in long.output and "\nE " in long.output, long.output[-2000:]

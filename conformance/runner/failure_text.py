@@ -19,12 +19,17 @@ if TYPE_CHECKING:
 
 # The suite's `rule` fixture appends "\n  rule: …" to messages; pytest's rewriting re-indents it.
 RULE_MARK = re.compile(r"\n\s*rule: ")
+# A fuzz finding's message carries its own curl line: the block's `reproduce:` line shows it once.
+CURL_TAIL = re.compile(r"; (shrunk example \(--hypothesis-seed -?\d+\)|reproduce): curl .*$", re.S)
 PROBLEM_CHARS = 400
 
 
 def problem_of(message: str) -> str:
     """The test's own message, without the rule it appended or pytest's rewritten `assert ...` repeat."""
     text = RULE_MARK.split(message, 1)[0]
+    tail = CURL_TAIL.search(text)
+    if tail:
+        text = text[: tail.start()] + ("; " + tail.group(1) if tail.group(1).startswith("shrunk") else "")
     lines = []
     for line in text.strip().splitlines():
         if line.startswith("assert ") or line.startswith("+  where") or line.startswith(" +"):
