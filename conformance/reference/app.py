@@ -102,6 +102,17 @@ def _seconds_to_utc_midnight(now: datetime | None = None) -> int:
     return max(1, math.ceil((midnight - now).total_seconds()))
 
 
+def _seconds_to_daily_reset(reset_at: datetime | None, now: datetime | None = None) -> int:
+    """Seconds until the daily cap resets: at `reset_at` (and a day after each time it passes), or
+    at midnight UTC when the gateway keeps no reset time of its own."""
+    if reset_at is None:
+        return _seconds_to_utc_midnight(now)
+    now = now or datetime.now(timezone.utc)
+    while reset_at <= now:
+        reset_at += timedelta(days=1)
+    return max(1, math.ceil((reset_at - now).total_seconds()))
+
+
 @functools.lru_cache(maxsize=64)
 def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
@@ -131,8 +142,10 @@ class Gateway:
         window_s: float = RATE_WINDOW_S,
         default_rate_limit: int = DEFAULT_RATE_LIMIT,
         variants: Variants | None = None,
+        daily_reset_at: datetime | None = None,
     ) -> None:
         self.profile = profile
+        self.daily_reset_at = daily_reset_at
         self.defects = defects
         self.variants = variants if variants is not None else Variants()
         self.ledger = ledger
@@ -238,7 +251,7 @@ class Gateway:
     def check_daily_cap(self, key: KeyRecord) -> None:
         if key.daily_cap is None or key.daily_used < key.daily_cap:
             return
-        wait = _seconds_to_utc_midnight()
+        wait = _seconds_to_daily_reset(self.daily_reset_at)
         if self.defects.on("daily_cap_retry_after_short"):
             headers = self.retry_after(DAILY_CAP_SHORT_RETRY_S)  # as if it were the per-minute limit
         else:
@@ -577,10 +590,11 @@ def create_app(
     window_s: float = RATE_WINDOW_S,
     default_rate_limit: int = DEFAULT_RATE_LIMIT,
     variants: Variants | None = None,
+    daily_reset_at: datetime | None = None,
 ) -> Starlette:
     """The reference gateway for `profile`, with `defects` (and clean `variants`) switched on, billing into `ledger`."""
     gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit,
-                      variants=variants)
+                      variants=variants, daily_reset_at=daily_reset_at)
     routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
     if profile.has_tasks:
         routes += task_routes(gateway)

@@ -8,6 +8,8 @@ config that points the suite at them and at the billing oracle.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import secrets
 from typing import Any
 
@@ -96,7 +98,7 @@ def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, 
 
 def provision(
     ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True,
-    variants: Variants | None = None,
+    variants: Variants | None = None, daily_reset_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Create every role's key and the admin (oracle) key; return the target-config dict."""
     base_url = base_url.rstrip("/")
@@ -104,6 +106,8 @@ def provision(
     roles: dict[str, dict[str, Any]] = {}
     for role in ROLES:
         token, key_id, extra = _role_key(ledger, role, variants)
+        if "resets_at" in extra and daily_reset_at is not None:
+            extra["resets_at"] = daily_reset_at.isoformat().replace("+00:00", "Z")
         roles[role] = {"api_key": token, "key_id": key_id, **extra}
     admin_token = secret_key("admin" if variants.on("readable_keys") else "")
     ledger.create_key(admin_token, wallet_id=ledger.create_wallet(0.0), label="admin", kind="admin")

@@ -9,6 +9,8 @@ closes our stdin, so a killed test run never leaves a gateway behind.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import json
 import logging
 import os
@@ -36,6 +38,8 @@ from conformance.reference.tasks import task_config
 from conformance.reference.variants import Variants
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+DAILY_RESET_SOON_S = 55  # under a minute: the SDK honours a Retry-After of up to 60 s
 
 
 def loopback_address(host: str) -> str:
@@ -157,13 +161,17 @@ def serve(
     sock = bind(loopback_address(host), port)
     url = base_url(sock)
     ledger = Ledger()
+    # The daily_cap_resets_soon variant: a gateway started in the last minute before its daily reset.
+    daily_reset_at = (datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=DAILY_RESET_SOON_S)
+                      if variants.on("daily_cap_resets_soon") else None)
     config = provision(ledger, url, profile_reference(profile), management=profile.has_management,
-                       realtime=any(c.plane == "realtime" for c in profile.codes), variants=variants)
+                       realtime=any(c.plane == "realtime" for c in profile.codes), variants=variants,
+                       daily_reset_at=daily_reset_at)
     if profile.has_tasks:
         config["tasks"] = task_config(config["model"])
     if config_path is not None:
         write_config(config_path, config)
-    app = create_app(profile, defects, ledger, variants=variants)
+    app = create_app(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at)
     uv_config = uvicorn.Config(
         app,
         log_level="warning",
