@@ -18,6 +18,10 @@ from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.transport.sdk import SdkOutcome, call_chat, expected_exception, exposed_code, sdk_decision
 
+# Retry-After is whole seconds and the SDK's wait is computed a moment later: a wait this much
+# shorter than the Retry-After still waits for the reset.
+RESET_SLACK_S = 1.0
+
 
 def _sdk_request(code: Code, book: ScenarioBook, need_role: Callable[[str], dict[str, Any]], billable_allowed: bool):
     """(api_key, model, extra headers) that make the SDK's request produce `code`."""
@@ -112,6 +116,10 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
             return problems
         inconclusive(f"the SDK's request did not meet {code.code} again, so its retry decision was not seen")
     would_retry, wait = sdk_decision(first.attempts[0])
+    if code.retry == "wait_reset":
+        reset = retry_after_s(first.attempts[0])
+        if not would_retry or (reset is not None and wait + RESET_SLACK_S >= reset):
+            return problems  # it does not retry, or it waits until the reset: what the rule asks
     cap = target_config.limits.retry_after_cap_s
     if would_retry and wait > cap:
         if code.retry in ("backoff", "wait"):

@@ -1,9 +1,10 @@
 """`python -m conformance.reference`: run the reference gateway (see `serve.py` for the start-up order).
 
     python -m conformance.reference --profile pyai|mindproxy|PATH [--host 127.0.0.1] [--port 0]
-        [--write-config PATH] [--defect NAME ...] [--exit-on-stdin-eof]
+        [--write-config PATH] [--defect NAME ...] [--variant NAME|all ...] [--exit-on-stdin-eof]
 
-`GWC_REFERENCE_DEFECTS=a,b` switches defects on as well. A bad profile, defect or host is one line
+`GWC_REFERENCE_DEFECTS=a,b` switches defects on as well, `GWC_REFERENCE_VARIANTS=a,b` clean variants
+(`conformance/data/variants.yaml`). A bad profile, defect or host is one line
 on stderr and exit status 2, never a traceback.
 """
 
@@ -31,6 +32,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provider", metavar="URL",
                         help="provider mode: forward gwc-ok / gwc-fault/* to this fault-injecting provider "
                              "(the key it expects comes from GWC_PROVIDER_KEY); 'auto' starts one beside the gateway")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME",
+                        help="switch a clean variant on (repeatable; 'all' = every variant of the profile)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes (parent gone)")
     return parser.parse_args(argv)
 
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from conformance.contract.profiles import load_profile
         from conformance.reference.defects import names_from_env
         from conformance.reference.serve import serve
+        from conformance.reference.variants import names_from_env as variant_names_from_env
 
         if not 0 <= args.port <= 65535:
             raise ConformanceError(f"--port {args.port} is not a TCP port (0-65535)")
@@ -79,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exit_on_stdin_eof=args.exit_on_stdin_eof,
             provider_url=_loopback_provider(provider_url),
             provider_key=provider_key,
+            variant_names=[*args.variant, *variant_names_from_env()],
         )
     except ConformanceError as exc:
         print(f"reference gateway: {exc}", file=sys.stderr, flush=True)

@@ -9,7 +9,10 @@ closes our stdin, so a killed test run never leaves a gateway behind.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import json
+import logging
 import os
 import socket
 import sys
@@ -32,8 +35,11 @@ from conformance.reference.ledger import Ledger
 from conformance.reference.middleware import new_request_id
 from conformance.reference.provision import provider_role, provision
 from conformance.reference.tasks import task_config
+from conformance.reference.variants import Variants
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+DAILY_RESET_SOON_S = 55  # under a minute: the SDK honours a Retry-After of up to 60 s
 
 
 def loopback_address(host: str) -> str:
@@ -149,14 +155,20 @@ def serve(
     exit_on_stdin_eof: bool = False,
     provider_url: str | None = None,
     provider_key: str | None = None,
+    variant_names: Sequence[str] = (),
 ) -> None:
     """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
     defects = Defects(defect_names, profile.id)
+    variants = Variants(variant_names, profile.id)
     sock = bind(loopback_address(host), port)
     url = base_url(sock)
     ledger = Ledger()
+    # The daily_cap_resets_soon variant: a gateway started in the last minute before its daily reset.
+    daily_reset_at = (datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=DAILY_RESET_SOON_S)
+                      if variants.on("daily_cap_resets_soon") else None)
     config = provision(ledger, url, profile_reference(profile), management=profile.has_management,
-                       realtime=any(c.plane == "realtime" for c in profile.codes))
+                       realtime=any(c.plane == "realtime" for c in profile.codes), variants=variants,
+                       daily_reset_at=daily_reset_at)
     if profile.has_tasks:
         config["tasks"] = task_config(config["model"])
     upstream = None
@@ -166,11 +178,11 @@ def serve(
 
         upstream = Upstream(provider_url, provider_key)
         config["provider"] = provider_section(provider_url.rstrip("/"), provider_key)
-        config["roles"]["upstream"] = provider_role(ledger)  # UPS charges stay off `valid`'s spend (FUZ-3)
+        config["roles"]["upstream"] = provider_role(ledger, variants)  # UPS charges stay off `valid`'s spend (FUZ-3)
         config["provider"]["role"] = "upstream"
     if config_path is not None:
         write_config(config_path, config)
-    app = create_app(profile, defects, ledger, upstream=upstream)
+    app = create_app(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at, upstream=upstream)
     uv_config = uvicorn.Config(
         app,
         log_level="warning",
@@ -183,7 +195,23 @@ def serve(
     def ready() -> None:
         sys.stdout.write(f"READY {url}\n")
         sys.stdout.flush()
+        if not exit_on_stdin_eof:  # a person started it (a parent process reads only READY): say what to do next
+            config_hint = f" --target-config {config_path}" if config_path is not None else \
+                " --target-config PATH (start it with --write-config PATH for one)"
+            sys.stderr.write(f"reference gateway ({profile.id}) serving {url}; in another shell run: "
+                             f"pytest --target {url}{config_hint} --profile {profile.id}   (Ctrl-C stops it)\n")
+            sys.stderr.flush()
 
     if exit_on_stdin_eof:
         watch_stdin()
+    logging.getLogger("uvicorn.error").addFilter(_DenialIsAHandshake())
     _Server(uv_config, ready).run(sockets=[sock])
+
+
+class _DenialIsAHandshake(logging.Filter):
+    """The realtime route refuses some upgrades on purpose with an HTTP answer (the ASGI denial
+    response); uvicorn's WebSocket protocols still log each one as an ASGI error ("returned without
+    completing handshake"), ~80 lines per run. Those lines say nothing true: drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()

@@ -30,11 +30,13 @@ class ReferenceProcess(ServerProcess):
         defects: Sequence[str] = (),
         host: str = "127.0.0.1",
         config_path: Path | None = None,
+        variants: Sequence[str] = (),
         provider: bool = True,
     ) -> None:
         super().__init__(host=host, config_path=config_path)
         self.profile = profile
         self.defects = tuple(defects)
+        self.variants = tuple(variants)
         self.with_provider = provider
         self.provider: ProviderProcess | None = None
 
@@ -43,6 +45,8 @@ class ReferenceProcess(ServerProcess):
         cmd += ["--write-config", str(self.config_path), "--exit-on-stdin-eof"]
         for name in self.defects:
             cmd += ["--defect", name]
+        for name in self.variants:
+            cmd += ["--variant", name]
         if self.provider is not None and self.provider.url:
             cmd += ["--provider", self.provider.url]
         return cmd

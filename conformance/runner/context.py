@@ -23,6 +23,11 @@ DEFAULT_PROFILE = "pyai"
 
 
 def check_target_url(url: str) -> str:
+    from conformance.contract.url_credentials import credential_problem, safe_url
+
+    problem = credential_problem(url, "--target", any_query=True)
+    if problem:  # before anything echoes the URL
+        raise ConformanceError(problem)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConformanceError(
@@ -31,7 +36,7 @@ def check_target_url(url: str) -> str:
     try:
         parts.port
     except ValueError:
-        raise ConformanceError(f"--target {url!r} has an invalid port") from None
+        raise ConformanceError(f"--target {safe_url(url)!r} has an invalid port") from None
     return url
 
 
@@ -47,6 +52,7 @@ class RunContext:
     allow_billable: bool = False
     report_path: str | None = None
     defects: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # clean variants of the reference gateway
     workers: int = 1
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
@@ -107,6 +113,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         allow_billable=bool(options.allow_billable or (limits.allow_billable if limits else False)),
         report_path=options.conformance_report,
         defects=list(options.reference_defects or []),
+        variants=list(getattr(options, "reference_variants", None) or []),
         fuzz_examples=_fuzz_examples(getattr(options, "fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
     )
