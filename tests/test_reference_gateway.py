@@ -106,7 +106,8 @@ def test_ready_and_config_has_every_role(gw: Gateway) -> None:
     assert config["target"] == gw.process.url
     assert config["profile"] == gw.profile.id
     assert first_error(config, "target-config.schema.json") is None
-    assert set(config["roles"]) == set(ROLES)
+    assert set(config["roles"]) == set(ROLES) | {"upstream"}  # provider mode: UPS tests' own key
+    assert config["provider"]["role"] == "upstream" and config["provider"]["records_url"].startswith("http://127.0.0.1:")
     for role, facts in config["roles"].items():
         assert facts["key_id"].startswith("key_"), role
         pattern = r"pk_\w+" if role == "publishable" else r"sk-ref-[0-9a-f]{32}"
