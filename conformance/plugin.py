@@ -8,6 +8,7 @@ adds its options to `--help` and does nothing else: no gateway started, no summa
 from __future__ import annotations
 
 from conformance.runner.options import pytest_addoption  # noqa: F401
+from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F401
 from conformance.runner.session import pytest_configure, pytest_sessionstart, pytest_unconfigure  # noqa: F401
 from conformance.runner.collection import pytest_collection_modifyitems  # noqa: F401
 from conformance.runner.recording import pytest_runtest_call, pytest_runtest_makereport, pytest_runtest_setup, pytest_runtest_logreport  # noqa: F401

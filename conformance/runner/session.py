@@ -16,7 +16,7 @@ from conformance.runner.context import RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
 from conformance.runner.options import is_conformance_run
-from conformance.runner.stash import CONTEXT, STATE
+from conformance.runner.stash import CONTEXT, SELECTION, STATE
 
 
 PROBE_TIMEOUT_S = 4.0
@@ -34,7 +34,7 @@ class SessionState:
         self.report_written: Path | None = None
         self.baseline: Any = None
         self.report: dict[str, Any] | None = None
-        self.accepted = False
+        self.decision: Any = None  # conformance.report.gate.Decision, once the report is built
 
     def stop_reference(self) -> None:
         if self.reference_process is not None:
@@ -140,6 +140,14 @@ class _XdistHooks:
             return
         workers = int(getattr(self.config.option, "numprocesses", 1) or 1)
         node.workerinput["gateway_conformance"] = context.per_worker(max(1, workers)).to_workerinput()
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Each worker collected the same items: the first one's selection counts stand for all."""
+        data = getattr(node, "workeroutput", {}).get("gateway_conformance_selection")
+        if data is not None and SELECTION not in self.config.stash:
+            from conformance.runner.selection import Selection
+
+            self.config.stash[SELECTION] = Selection.from_data(data)
 
 
 def _shutdown(config: pytest.Config) -> None:

@@ -1,0 +1,90 @@
+"""The README's command from anywhere: `pytest --target URL --target-config PATH --report PATH`.
+
+pytest picks its rootdir and ini file before any plugin from an entry point is loaded, so at that
+moment `--report` is an unknown option and `/tmp/r.json` (when it exists) looks like a path to
+collect: the rootdir becomes `/tmp`, the repository's ini file (testpaths, addopts) is never read,
+and pytest collects the working directory recursively — the self-tests too. `--report=/tmp/r.json`
+never had the problem; users type a space.
+
+Once our options are known (this hook runs right after the entry points load, before the initial
+conftests), a conformance run re-decides the setup with the arguments parsed correctly and, when
+it differs, puts pytest's rootdir, ini file and ini addopts back where they belong. Without a path
+to collect, a conformance run collects the suite: from the repository that is `conformance/suite`
+(the ini's testpaths) from whatever subdirectory; outside it, pytest would collect nothing, so
+the run stops with one line saying what to type instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+OUR_VALUE_OPTIONS = ("target", "target_config", "conformance_report", "conformance_baseline", "profile")
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    if hasattr(early_config, "workerinput"):
+        return
+    try:
+        ns = parser.parse_known_args(list(args), namespace=copy.copy(early_config.option))
+    except Exception:  # noqa: BLE001 - pytest reports bad arguments itself, later and better
+        return
+    if not any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS):
+        return
+    paths = list(getattr(ns, "file_or_dir", None) or [])
+    _reseat_rootdir(early_config, ns, paths, args)
+    if paths:
+        return
+    from conformance.contract.resources import SUITE_DIR
+
+    suite = SUITE_DIR.resolve()
+    rootpath = Path(early_config.rootpath).resolve()
+    testpaths = [str(p) for p in early_config.getini("testpaths")]
+    if rootpath in suite.parents:
+        invocation = Path(early_config.invocation_params.dir).resolve()
+        if invocation != rootpath or not testpaths:
+            args.append(str(suite))  # run from a subdirectory: still exactly the suite
+            early_config.known_args_namespace.file_or_dir = [str(suite)]
+        return
+    raise pytest.UsageError(
+        "no conformance tests here (this directory is not the gateway-conformance repository): "
+        "run `gateway-conformance run " + " ".join(_shown(args)) + "` or add `--pyargs conformance.suite`"
+    )
+
+
+def _shown(args: list[str]) -> list[str]:
+    import shlex
+
+    return [shlex.quote(a) for a in args][:12]
+
+
+def _reseat_rootdir(config: pytest.Config, ns: Any, paths: list[str], args: list[str]) -> None:
+    """Re-run pytest's rootdir/ini decision with the arguments parsed as they are meant."""
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        rootpath, inipath, inicfg, *_ = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=paths,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir,
+        )
+    except Exception:  # noqa: BLE001 - another pytest's internals: leave its decision alone
+        return
+    if rootpath == config.rootpath and inipath == config.inipath:
+        return
+    old_confcutdir = str(config.inipath.parent if config.inipath else config.rootpath)
+    config._rootpath = rootpath  # noqa: SLF001
+    config._inipath = inipath  # noqa: SLF001
+    config._inicfg = inicfg  # noqa: SLF001
+    config._inicache.clear()  # noqa: SLF001
+    config._parser.extra_info["rootdir"] = str(rootpath)  # noqa: SLF001
+    config._parser.extra_info["inifile"] = str(inipath)  # noqa: SLF001
+    if config.known_args_namespace.confcutdir == old_confcutdir:
+        config.known_args_namespace.confcutdir = str(inipath.parent if inipath else rootpath)
+    addopts = [str(a) for a in config.getini("addopts")]
+    if addopts:
+        args[:0] = addopts
+        config.pluginmanager.consider_preparse(addopts, exclude_only=False)
+        config._parser.parse_known_args(args, namespace=config.known_args_namespace)  # noqa: SLF001
