@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,34 +12,97 @@ from conformance.runner.context import DEFAULT_FUZZ_EXAMPLES, resolve
 from conformance.contract.resources import SUITE_DIR
 
 
+# Our short names and the alias that always stays ours: another plugin or a conftest may own
+# `--target`, `--profile`, `--report`, `--level` or `--baseline` (pytest-profiling has `--profile`).
+ALIASES = {"--target": "--gwc-target", "--profile": "--gwc-profile", "--target-config": "--gwc-target-config",
+           "--report": "--gwc-report", "--level": "--gwc-level", "--baseline": "--gwc-baseline"}
+_DEST_PREFIX = "conformance_"
+NO_VALUE = "\x00no value"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register our options without taking a name someone else owns, and let a plugin or conftest
+    registered later take our short name (we keep the `--gwc-` alias) instead of crashing its run."""
+    optparser = getattr(parser, "optparser", None)
+    taken = set(getattr(optparser, "_option_string_actions", {}) or {})
     group = parser.getgroup("gateway-conformance", "gateway conformance (see `gateway-conformance --help`)")
-    group.addoption("--target", default=None, metavar="URL",
-                    help="gateway base URL (with or without /v1), or 'reference' (default) for the bundled reference gateway")
-    group.addoption("--profile", default=None, metavar="NAME|PATH",
-                    help="contract profile: a shipped id (pyai, mindproxy) or a profile file (default: pyai)")
-    group.addoption("--target-config", default=None, metavar="PATH",
-                    help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
-    group.addoption("--report", dest="conformance_report", default=None, metavar="PATH",
-                    help="write the JSON conformance report here")
-    group.addoption("--level", dest="conformance_level", default="all", choices=("must", "should", "all"),
-                    help="which requirement levels to check (default: all)")
-    group.addoption("--max-requests", type=int, default=None, metavar="N",
-                    help="never send more than N requests to the target")
-    group.addoption("--max-rps", type=float, default=None, metavar="R",
-                    help="never send more than R requests per second to the target")
-    group.addoption("--allow-billable", action="store_true", default=False,
-                    help="allow tests that spend real money on a non-reference target")
-    group.addoption("--fuzz-examples", type=int, default=None, metavar="N",
-                    help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
-    group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
-                    help="start the reference gateway with this defect switched on (self-tests, demos)")
-    group.addoption("--baseline", dest="conformance_baseline", default=None, metavar="PATH",
-                    help="known deviations (YAML): listed failures are reported as known and do not fail the run")
+
+    def add(name: str, dest: str, **attrs: object) -> None:
+        names = [n for n in (name, ALIASES.get(name)) if n and n not in taken]
+        if attrs.get("metavar") and "choices" not in attrs and "action" not in attrs:
+            # pytest parses once before conftests load: if a conftest's `--profile` takes no value,
+            # ours must not swallow the next option there (a missing value is caught in resolve()).
+            attrs = {**attrs, "nargs": "?", "const": NO_VALUE}
+        if names:
+            group.addoption(*names, dest=dest, **attrs)
+
+    add("--target", "conformance_target", default=None, metavar="URL",
+        help="gateway base URL (with or without /v1), or 'reference' (default) for the bundled reference gateway")
+    add("--profile", "conformance_profile", default=None, metavar="NAME|PATH",
+        help="contract profile: a shipped id (pyai, mindproxy) or a profile file (default: pyai)")
+    add("--target-config", "conformance_target_config", default=None, metavar="PATH",
+        help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
+    add("--report", "conformance_report", default=None, metavar="PATH",
+        help="write the JSON conformance report here")
+    add("--level", "conformance_level", default="all", choices=("must", "should", "all"),
+        help="which requirement levels to check (default: all)")
+    add("--max-requests", "conformance_max_requests", type=int, default=None, metavar="N",
+        help="never send more than N requests to the target")
+    add("--max-rps", "conformance_max_rps", type=float, default=None, metavar="R",
+        help="never send more than R requests per second to the target")
+    add("--allow-billable", "conformance_allow_billable", action="store_true", default=False,
+        help="allow tests that spend real money on a non-reference target")
+    add("--fuzz-examples", "conformance_fuzz_examples", type=int, default=None, metavar="N",
+        help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
+    add("--reference-defect", "conformance_reference_defects", action="append", default=None, metavar="NAME",
+        help="start the reference gateway with this defect switched on (self-tests, demos)")
+    add("--baseline", "conformance_baseline", default=None, metavar="PATH",
+        help="known deviations (YAML): listed failures are reported as known and do not fail the run")
+    if optparser is not None:
+        _yield_names_on_clash(optparser)
 
 
-_OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
-                "reference_defects", "conformance_baseline", "fuzz_examples")
+def yielded_names(config: pytest.Config) -> list[str]:
+    """Our option names another plugin or conftest took in this run (we kept the `--gwc-` alias)."""
+    optparser = getattr(getattr(config, "_parser", None), "optparser", None)
+    return list(getattr(optparser, "_gwc_yielded", []))
+
+
+def _yield_names_on_clash(optparser: Any) -> None:
+    """argparse refuses a second `--profile` with an ArgumentError that kills the whole pytest run.
+    On this parser only, a clash where every earlier holder is one of ours resolves by taking the
+    name from us; any other clash stays an error, as pytest has it."""
+    import argparse
+    import types
+
+    def handle(container: Any, action: Any, conflicting: list[tuple[str, Any]]) -> None:
+        if all(str(getattr(old, "dest", "")).startswith(_DEST_PREFIX) for _, old in conflicting):
+            optparser.__dict__.setdefault("_gwc_yielded", []).extend(name for name, _ in conflicting)
+            return argparse._ActionsContainer._handle_conflict_resolve(container, action, conflicting)
+        return argparse._ActionsContainer._handle_conflict_error(container, action, conflicting)
+
+    def install(container: Any) -> None:
+        if container.conflict_handler == "error":  # pytest's; argparse looks the handler up by name
+            container._handle_conflict_error = types.MethodType(handle, container)
+
+    if getattr(optparser, "_gwc_installed", False):
+        return
+    optparser._gwc_installed = True
+    for container in (optparser, *optparser._action_groups):
+        install(container)
+    add_group = optparser.add_argument_group
+
+    def add_argument_group(*args: Any, **kwargs: Any) -> Any:
+        group = add_group(*args, **kwargs)
+        install(group)
+        return group
+
+    optparser.add_argument_group = add_argument_group
+
+
+_OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target_config", "conformance_report",
+                "conformance_max_requests", "conformance_max_rps", "conformance_reference_defects",
+                "conformance_baseline", "conformance_fuzz_examples")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:
@@ -46,7 +110,7 @@ def is_conformance_run(config: pytest.Config) -> bool:
         return "gateway_conformance" in config.workerinput  # type: ignore[attr-defined]
     if any(getattr(config.option, name, None) for name in _OUR_OPTIONS):
         return True
-    if config.getoption("conformance_level") != "all" or config.getoption("allow_billable"):
+    if getattr(config.option, "conformance_level", "all") != "all" or getattr(config.option, "conformance_allow_billable", False):
         return True
     return any(_touches_suite(arg, config) for arg in config.args)
 

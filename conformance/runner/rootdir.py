@@ -22,37 +22,47 @@ from typing import Any
 
 import pytest
 
-OUR_VALUE_OPTIONS = ("target", "target_config", "conformance_report", "conformance_baseline", "profile")
+OUR_VALUE_OPTIONS = ("conformance_target", "conformance_target_config", "conformance_report", "conformance_baseline",
+                     "conformance_profile")
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
+    """Before the initial conftests: put the rootdir back. After them (a conftest may own one of
+    our names, see `conformance.runner.options`): decide what a conformance run collects."""
     if hasattr(early_config, "workerinput"):
-        return
-    try:
-        ns = parser.parse_known_args(list(args), namespace=copy.copy(early_config.option))
-    except Exception:  # noqa: BLE001 - pytest reports bad arguments itself, later and better
-        return
-    if not any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS):
-        return
-    paths = list(getattr(ns, "file_or_dir", None) or [])
-    _reseat_rootdir(early_config, ns, paths, args)
-    if paths:
-        return
+        return (yield)
+    ns = _ours(early_config, parser, args)
+    if ns is not None:
+        _reseat_rootdir(early_config, ns, list(getattr(ns, "file_or_dir", None) or []), args)
+    result = yield
+    ns = _ours(early_config, parser, args)
+    if ns is None or getattr(ns, "file_or_dir", None):
+        return result
     from conformance.contract.resources import SUITE_DIR
 
     suite = SUITE_DIR.resolve()
     rootpath = Path(early_config.rootpath).resolve()
-    testpaths = [str(p) for p in early_config.getini("testpaths")]
     if rootpath in suite.parents:
         invocation = Path(early_config.invocation_params.dir).resolve()
-        if invocation != rootpath or not testpaths:
+        if invocation != rootpath or not early_config.getini("testpaths"):
             args.append(str(suite))  # run from a subdirectory: still exactly the suite
-            early_config.known_args_namespace.file_or_dir = [str(suite)]
-        return
+        return result
+    if getattr(ns, "pyargs", False):
+        return result
     raise pytest.UsageError(
         "no conformance tests here (this directory is not the gateway-conformance repository): "
         "run `gateway-conformance run " + " ".join(_shown(args)) + "` or add `--pyargs conformance.suite`"
     )
+
+
+def _ours(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> Any:
+    """The arguments parsed, when they hold one of our options; else None (not a conformance run)."""
+    try:
+        ns = parser.parse_known_args(list(args), namespace=copy.copy(config.option))
+    except Exception:  # noqa: BLE001 - pytest reports bad arguments itself, later and better
+        return None
+    return ns if any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS) else None
 
 
 def _shown(args: list[str]) -> list[str]:

@@ -73,16 +73,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _shutdown(config)
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONTEXT] = context
+    from conformance.runner.options import ALIASES, yielded_names
+
+    taken = sorted(set(yielded_names(config)))
+    if taken:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        note = "gateway-conformance: " + ", ".join(
+            f"{name} belongs to another plugin or conftest here (use {ALIASES.get(name, name)})" for name in taken)
+        if reporter is not None:
+            reporter.write_line(note, yellow=True)
 
 
 def _start(config: pytest.Config) -> RunContext:
     context, _ = resolve(config.option)
     state = SessionState(context)
     config.stash[STATE] = state
-    if config.getoption("conformance_baseline"):
+    if getattr(config.option, "conformance_baseline", None):
         from conformance.report.baseline import load_baseline
 
-        state.baseline = load_baseline(config.getoption("conformance_baseline"))
+        state.baseline = load_baseline(getattr(config.option, "conformance_baseline", None))
     if context.reference:
         from conformance.reference.server import ReferenceProcess
 
