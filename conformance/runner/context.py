@@ -96,6 +96,9 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
     if not reference:
         check_target_url(target)
     limits = user_config.limits if user_config else None
+    level = _opt(options, "conformance_level") or "all"
+    if level not in ("must", "should", "all"):
+        raise ConformanceError(f"--level {level!r}: give must, should or all")
     _positive("--max-requests", _opt(options, "conformance_max_requests"), "a positive whole number of requests")
     _positive("--max-rps", _opt(options, "conformance_max_rps"), "a positive number of requests per second")
     context = RunContext(
@@ -103,7 +106,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         reference=reference,
         profile_path=profile_path,
         config_ref=config_ref,
-        level=_opt(options, "conformance_level"),
+        level=level,
         max_requests=_opt(options, "conformance_max_requests") if _opt(options, "conformance_max_requests") is not None else (limits.max_requests if limits else None),
         max_rps=_opt(options, "conformance_max_rps") if _opt(options, "conformance_max_rps") is not None else (limits.max_rps if limits else None),
         allow_billable=bool(_opt(options, "conformance_allow_billable") or (limits.allow_billable if limits else False)),

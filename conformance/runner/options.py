@@ -28,13 +28,14 @@ NO_VALUE = "\x00no value"
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register our options without taking a name someone else owns, and let a plugin or conftest
     registered later take our short name (we keep the `--gwc-` alias) instead of crashing its run."""
-    optparser = getattr(parser, "optparser", None)
-    taken = set(getattr(optparser, "_option_string_actions", {}) or {})
+    from conformance.quarantine import option_strings_taken, yield_option_names
+
+    taken = option_strings_taken(parser)
     group = parser.getgroup("gateway-conformance", "gateway conformance (see `gateway-conformance --help`)")
 
     def add(name: str, dest: str, **attrs: object) -> None:
         names = [n for n in (name, ALIASES.get(name)) if n and n not in taken]
-        if attrs.get("metavar") and "choices" not in attrs and "action" not in attrs:
+        if attrs.get("metavar") and "action" not in attrs and dest != "conformance_level":
             # pytest parses once before conftests load: if a conftest's `--profile` takes no value,
             # ours must not swallow the next option there (a missing value is caught in resolve()).
             attrs = {**attrs, "nargs": "?", "const": NO_VALUE}
@@ -49,7 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
     add("--report", "conformance_report", default=None, metavar="PATH",
         help="write the JSON conformance report here")
-    add("--level", "conformance_level", default="all", choices=("must", "should", "all"),
+    # No argparse `choices`: pytest parses once before conftests load, and a conftest's own `--level 3`
+    # must not fail there; the value is checked when a conformance run resolves it.
+    add("--level", "conformance_level", default="all", metavar="must|should|all",
         help="which requirement levels to check (default: all)")
     add("--max-requests", "conformance_max_requests", type=int, default=None, metavar="N",
         help="never send more than N requests to the target")
@@ -63,46 +66,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the reference gateway with this defect switched on (self-tests, demos)")
     add("--baseline", "conformance_baseline", default=None, metavar="PATH",
         help="known deviations (YAML): listed failures are reported as known and do not fail the run")
-    if optparser is not None:
-        _yield_names_on_clash(optparser)
+    if getattr(parser, "optparser", None) is not None:
+        yield_option_names(parser.optparser, lambda action: str(getattr(action, "dest", "")).startswith(_DEST_PREFIX))
 
 
 def yielded_names(config: pytest.Config) -> list[str]:
     """Our option names another plugin or conftest took in this run (we kept the `--gwc-` alias)."""
-    optparser = getattr(getattr(config, "_parser", None), "optparser", None)
-    return list(getattr(optparser, "_gwc_yielded", []))
+    from conformance.quarantine import yielded_option_names
 
-
-def _yield_names_on_clash(optparser: Any) -> None:
-    """argparse refuses a second `--profile` with an ArgumentError that kills the whole pytest run.
-    On this parser only, a clash where every earlier holder is one of ours resolves by taking the
-    name from us; any other clash stays an error, as pytest has it."""
-    import argparse
-    import types
-
-    def handle(container: Any, action: Any, conflicting: list[tuple[str, Any]]) -> None:
-        if all(str(getattr(old, "dest", "")).startswith(_DEST_PREFIX) for _, old in conflicting):
-            optparser.__dict__.setdefault("_gwc_yielded", []).extend(name for name, _ in conflicting)
-            return argparse._ActionsContainer._handle_conflict_resolve(container, action, conflicting)
-        return argparse._ActionsContainer._handle_conflict_error(container, action, conflicting)
-
-    def install(container: Any) -> None:
-        if container.conflict_handler == "error":  # pytest's; argparse looks the handler up by name
-            container._handle_conflict_error = types.MethodType(handle, container)
-
-    if getattr(optparser, "_gwc_installed", False):
-        return
-    optparser._gwc_installed = True
-    for container in (optparser, *optparser._action_groups):
-        install(container)
-    add_group = optparser.add_argument_group
-
-    def add_argument_group(*args: Any, **kwargs: Any) -> Any:
-        group = add_group(*args, **kwargs)
-        install(group)
-        return group
-
-    optparser.add_argument_group = add_argument_group
+    return yielded_option_names(config)
 
 
 _OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target_config", "conformance_report",

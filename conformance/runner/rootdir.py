@@ -34,7 +34,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return (yield)
     ns = _ours(early_config, parser, args)
     if ns is not None:
-        _reseat_rootdir(early_config, ns, list(getattr(ns, "file_or_dir", None) or []), args)
+        from conformance.quarantine import reseat_rootdir
+
+        reseat_rootdir(early_config, ns, list(getattr(ns, "file_or_dir", None) or []), args)
     result = yield
     ns = _ours(early_config, parser, args)
     if ns is None or getattr(ns, "file_or_dir", None):
@@ -69,32 +71,3 @@ def _shown(args: list[str]) -> list[str]:
     import shlex
 
     return [shlex.quote(a) for a in args][:12]
-
-
-def _reseat_rootdir(config: pytest.Config, ns: Any, paths: list[str], args: list[str]) -> None:
-    """Re-run pytest's rootdir/ini decision with the arguments parsed as they are meant."""
-    try:
-        from _pytest.config.findpaths import determine_setup
-
-        rootpath, inipath, inicfg, *_ = determine_setup(
-            inifile=ns.inifilename, override_ini=ns.override_ini, args=paths,
-            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir,
-        )
-    except Exception:  # noqa: BLE001 - another pytest's internals: leave its decision alone
-        return
-    if rootpath == config.rootpath and inipath == config.inipath:
-        return
-    old_confcutdir = str(config.inipath.parent if config.inipath else config.rootpath)
-    config._rootpath = rootpath  # noqa: SLF001
-    config._inipath = inipath  # noqa: SLF001
-    config._inicfg = inicfg  # noqa: SLF001
-    config._inicache.clear()  # noqa: SLF001
-    config._parser.extra_info["rootdir"] = str(rootpath)  # noqa: SLF001
-    config._parser.extra_info["inifile"] = str(inipath)  # noqa: SLF001
-    if config.known_args_namespace.confcutdir == old_confcutdir:
-        config.known_args_namespace.confcutdir = str(inipath.parent if inipath else rootpath)
-    addopts = [str(a) for a in config.getini("addopts")]
-    if addopts:
-        args[:0] = addopts
-        config.pluginmanager.consider_preparse(addopts, exclude_only=False)
-        config._parser.parse_known_args(args, namespace=config.known_args_namespace)  # noqa: SLF001
