@@ -60,6 +60,8 @@ def write_step_summary(report: dict[str, Any], env: dict[str, str] | None = None
 def set_exit_status(session: pytest.Session, report: dict[str, Any], tests: list[TestResult]) -> Decision:
     """Make pytest's exit status the gate's (see the module docstring); returns the decision."""
     decision = decide(report)
+    if session.config.option.collectonly:  # nothing ran: pytest's own status stands
+        return decision
     if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         return decision
     suite_failures = sum(1 for t in tests if t.outcome == "failed" and not t.observed)
