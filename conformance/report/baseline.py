@@ -9,7 +9,7 @@ deviations:
   - id: CHG-0
     accept: [skipped, inconclusive]   # default: failed
     reason: no billing oracle on staging
-  - test: conformance/suite/test_mapping.py::test_wrong_scheme_key   # one test, not the requirement
+  - test: conformance/suite/test_mapping.py::test_bad_key_unauthorized[wrong_scheme]   # one test, not the requirement
     reason: GW-456
 ```
 

@@ -49,7 +49,8 @@ def decide(report: dict[str, Any]) -> Decision:
     if verdict == "conformant":
         why = "conformant: every applicable MUST passed"
         if accepted:
-            why += f" once {len(accepted)} known deviation{'s' if len(accepted) != 1 else ''} ({_ids(accepted)}) are accepted"
+            plural = len(accepted) != 1
+            why += f" once {len(accepted)} known deviation{'s' if plural else ''} ({_ids(accepted)}) {'are' if plural else 'is'} accepted"
         return Decision(verdict, EXIT_OK, why)
     if verdict == "non-conformant":
         failed = [r for r in rows if r["status"] == "failed"]
