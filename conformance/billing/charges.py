@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from conformance.checks.envelope import code_of
 from conformance.billing.passes import Control, RejectionPass, rejection_pass, rejection_problems, run_control
 from conformance.billing.oracle import BillingOracle
 from conformance.contract.profiles import Profile
@@ -77,6 +78,9 @@ class Charges:
         rejections = self.rejections()
         if exchange.status is not None and exchange.status < 400:
             pytest.skip(f"{exchange.describe()}: the request was not rejected (MAP-* report it), so it may be charged")
+        found, code = code_of(exchange, self.book.profile)
+        if self.book.profile.charged(code if found else None, exchange.status or 0):
+            pytest.skip(f"{exchange.describe()}: the profile catalogues this rejection as charged: true")
         problems, used = rejection_problems(self.oracle, control, self.book, rejections, name, exchange)
         if not used:
             inconclusive(f"{exchange.describe()}: no billing view could judge it (no request id and no key_id / "

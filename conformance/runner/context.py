@@ -47,6 +47,7 @@ class RunContext:
     allow_billable: bool = False
     report_path: str | None = None
     defects: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # clean variants of the reference gateway
     workers: int = 1
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
@@ -112,6 +113,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         allow_billable=bool(_opt(options, "conformance_allow_billable") or (limits.allow_billable if limits else False)),
         report_path=_opt(options, "conformance_report"),
         defects=list(_opt(options, "conformance_reference_defects") or []),
+        variants=list(_opt(options, "conformance_reference_variants") or []),
         fuzz_examples=_fuzz_examples(getattr(options, "conformance_fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
     )
