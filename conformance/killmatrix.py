@@ -42,6 +42,11 @@ def shipped_profiles() -> list[str]:
 
 
 MATRIX_FUZZ_EXAMPLES = 5
+# Every MUST needs this many defects that kill it as catalogued, on every profile it applies to:
+# one defect proves the test can fail one way; a second that breaks the promise differently
+# (absent vs malformed, body vs header, itemised charge vs unitemised fee) proves it checks the
+# promise rather than one symptom.
+MIN_MUST_KILLERS = 2
 REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)[0-9a-f]{32}")  # the reference gateway's key shapes
 
 
@@ -188,6 +193,36 @@ def expected_kills(info: DefectInfo, profile_id: str) -> set[str]:
     return {k for k in info.kills if k in reqs and covered(reqs[k], profile_id)}
 
 
+def proven_killers(runs: Iterable[Run], profile_id: str) -> dict[str, list[str]]:
+    """Requirement id → the defects that kill it on `profile_id` as catalogued (listed in `kills`
+    and failed in the run; collateral failures do not count as proof)."""
+    catalogue = load_catalogue()
+    killers: dict[str, list[str]] = {}
+    for run in runs:
+        if run.job.profile != profile_id or run.job.defect is None or run.verdict is None:
+            continue
+        for rid in sorted(expected_kills(catalogue[run.job.defect], profile_id) & run.failed()):
+            killers.setdefault(rid, []).append(run.job.defect)
+    return killers
+
+
+def catalogued_killers(profile_id: str) -> dict[str, list[str]]:
+    """Requirement id → the defects whose `kills` name it on `profile_id` (the catalogue's claim,
+    no runs: the cheap check the self-test makes before the matrix confirms it)."""
+    killers: dict[str, list[str]] = {}
+    for name, info in load_catalogue().items():
+        if info.applies_to(profile_id):
+            for rid in sorted(expected_kills(info, profile_id)):
+                killers.setdefault(rid, []).append(name)
+    return killers
+
+
+def weak_musts(killers: dict[str, list[str]], profile_id: str) -> dict[str, list[str]]:
+    """The MUSTs covered on `profile_id` with fewer than MIN_MUST_KILLERS killing defects."""
+    return {rid: killers.get(rid, []) for rid, r in registry().items()
+            if r.level == "MUST" and covered(r, profile_id) and len(killers.get(rid, [])) < MIN_MUST_KILLERS}
+
+
 def judge(runs: list[Run]) -> list[str]:
     """Every way the matrix falls short, one line each."""
     catalogue = load_catalogue()
@@ -220,15 +255,22 @@ def judge(runs: list[Run]) -> list[str]:
         if missed:
             problems.append(f"{where}: expected {', '.join(sorted(missed))} to fail, they did not")
         allowed = set(info.kills) | set(info.may_also_fail)
-        stray = run.failed("MUST") - allowed
+        # A SHOULD failing where the catalogue does not say so is as telling as a MUST: either the
+        # catalogue is wrong about the defect or the test fails for a reason nobody explained.
+        stray = run.failed() - allowed
         if stray:
-            problems.append(f"{where}: MUST {', '.join(sorted(stray))} also failed (not in kills / may_also_fail)")
+            named = ", ".join(f"{reqs[r].level} {r}" if r in reqs else r for r in sorted(stray))
+            problems.append(f"{where}: {named} also failed (not in kills / may_also_fail)")
     for profile_id in sorted({r.job.profile for r in runs}):
         if not any(r.job.defect for r in runs if r.job.profile == profile_id):
             continue
         for rid, requirement in reqs.items():
             if covered(requirement, profile_id) and (rid, profile_id) not in killers:
                 problems.append(f"{rid} on {profile_id}: no defect makes it fail (a test that cannot fail)")
+        for rid, names in weak_musts(proven_killers(runs, profile_id), profile_id).items():
+            if (rid, profile_id) in killers:  # reported above when nothing kills it at all
+                problems.append(f"MUST {rid} on {profile_id}: killed as catalogued by {len(names)} defect(s)"
+                                f" ({', '.join(names) or 'none'}), needs {MIN_MUST_KILLERS}")
     return problems
 
 
@@ -249,7 +291,7 @@ def render(matrix: Matrix) -> str:
            "with one defect of `conformance/data/defects.yaml` switched on; each column a requirement",
            "of `conformance/data/requirements.yaml` that applies to the profile and has tests.", "",
            "`K` the defect kills it as catalogued · `k` it also fails (allowed collateral) ·",
-           "`!` it fails and the catalogue does not say so · `MISS` catalogued but did not fail ·",
+           "`!` it fails (MUST or SHOULD) and the catalogue does not say so · `MISS` catalogued but did not fail ·",
            "blank: passed.", ""]
     for profile_id in matrix.profiles:
         ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
@@ -270,16 +312,20 @@ def render(matrix: Matrix) -> str:
                 if rid in expected:
                     cells.append("K" if failed else "MISS")
                 elif failed:
-                    cells.append("k" if rid in set(info.kills) | set(info.may_also_fail)
-                                 or reqs[rid].level == "SHOULD" else "!")
+                    cells.append("k" if rid in set(info.kills) | set(info.may_also_fail) else "!")
                 else:
                     cells.append("")
             out.append(f"| `{name}` | " + " | ".join(cells) + " |")
         killed_by = {rid: sorted(r.job.defect for r in matrix.runs
                                  if r.job.profile == profile_id and r.job.defect and rid in r.failed())
                      for rid in ids}
-        out += ["", "Killed by:", ""]
-        out += [f"- {rid}: " + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**") for rid in ids]
+        proven = proven_killers(matrix.runs, profile_id)
+        out += ["", f"Killed by (count: defects that kill it as catalogued; a MUST needs {MIN_MUST_KILLERS}):", ""]
+        for rid in ids:
+            count = len(proven.get(rid, []))
+            short = reqs[rid].level == "MUST" and count < MIN_MUST_KILLERS
+            out.append(f"- {rid} ({reqs[rid].level}, {'**' if short else ''}{count}{'**' if short else ''}): "
+                       + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**"))
         out.append("")
     planned = [rid for rid, r in reqs.items() if r.planned]
     if planned:

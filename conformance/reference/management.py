@@ -53,6 +53,8 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
         "detail": problem.detail,
         "instance": request.url.path if len(request.url.path) <= 200 else MANAGEMENT_PREFIX,
     }
+    if gateway.defects.on("problem_status_as_string"):
+        body["status"] = str(body["status"])  # a template that quotes every member
     if not gateway.defects.on("problem_without_request_id"):
         body["request_id"] = request_id
     content_type = (gateway.profile.management or {}).get("content_type", "application/problem+json")
