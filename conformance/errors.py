@@ -16,7 +16,3 @@ class ConformanceError(Exception):
 
 class ConfigError(ConformanceError):
     """A target config or profile that does not load or validate."""
-
-
-class TargetUnreachable(ConformanceError):
-    """The target did not answer HTTP."""

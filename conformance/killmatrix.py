@@ -33,7 +33,7 @@ from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
 RUN_TIMEOUT_S = 300.0
-_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.suite.conftest",
+_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest",
             "conformance.reference.server", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 

@@ -7,15 +7,16 @@ an exchange a test judged, so it becomes evidence even when a shared scenario se
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from _pytest.outcomes import Skipped
+import pytest
 
 if TYPE_CHECKING:
     from conformance.transport.client import Exchange
 
 
-class Inconclusive(Skipped):
+class Inconclusive(pytest.skip.Exception):  # type: ignore[misc,name-defined]
     """A result the target gave us no way to decide."""
 
 
@@ -23,16 +24,20 @@ def inconclusive(reason: str) -> None:
     raise Inconclusive(f"inconclusive: {reason}")
 
 
-_cited: list["Exchange"] = []
+# The running test's evidence list (it lives in that test's `item.stash`); the runner binds it for
+# the test's duration, so `cite` needs no handle on the test.
+_citations: ContextVar[list["Exchange"] | None] = ContextVar("gateway_conformance_citations", default=None)
 
 
 def cite(*exchanges: "Exchange") -> None:
+    sink = _citations.get()
+    if sink is None:  # outside a conformance test: nothing collects evidence
+        return
     for exchange in exchanges:
-        if exchange not in _cited:
-            _cited.append(exchange)
+        if exchange not in sink:
+            sink.append(exchange)
 
 
-def take_cited() -> list["Exchange"]:
-    taken = list(_cited)
-    _cited.clear()
-    return taken
+def collect_citations(sink: list["Exchange"] | None) -> None:
+    """Send `cite` to `sink` (the runner calls this as each test starts, and with None after it)."""
+    _citations.set(sink)

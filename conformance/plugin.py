@@ -2,14 +2,36 @@
 
 It is inert unless this is a conformance run: one of our options was given, or the paths pytest
 was asked to collect include the suite (`conformance/suite`). Installed in someone else's venv it
-adds its options to `--help` and does nothing else: no gateway started, no summary printed.
+adds its options and markers and nothing else: no hooks run, no gateway starts, no summary is
+printed, and importing it loads nothing heavy (the runner's hook modules are imported and
+registered only once `pytest_configure` knows this is a conformance run).
 """
 
 from __future__ import annotations
 
-from conformance.runner.options import pytest_addoption  # noqa: F401
-from conformance.runner.session import pytest_configure, pytest_sessionstart, pytest_unconfigure  # noqa: F401
-from conformance.runner.collection import pytest_collection_modifyitems  # noqa: F401
-from conformance.runner.recording import pytest_runtest_call, pytest_runtest_makereport, pytest_runtest_setup, pytest_runtest_logreport  # noqa: F401
-from conformance.runner.summary import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
-from conformance.runner.stash import CONTEXT, RESULT_PROPERTY  # noqa: F401  (re-exported: the suite's conftest and bench read them)
+import importlib
+
+import pytest
+
+from conformance.runner.options import is_conformance_run, pytest_addoption  # noqa: F401  (a hook)
+
+# The runner's hook modules, registered for a conformance run only (in this order).
+HOOK_MODULES = ("session", "collection", "recording", "summary")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
+    )
+    config.addinivalue_line(
+        "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
+    )
+    if not is_conformance_run(config):
+        return
+    for name in HOOK_MODULES:
+        module = importlib.import_module(f"conformance.runner.{name}")
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, f"gateway-conformance-{name}")
+    from conformance.runner.session import configure_run
+
+    configure_run(config)

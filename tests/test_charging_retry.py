@@ -17,7 +17,6 @@ import yaml
 
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import load_profile
-from conformance.reference.defects import load_catalogue
 from conformance.reference.server import ReferenceProcess
 from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from conformance.reference.defects import load_catalogue
 
 def test_fuzz_failure_is_shrunk_and_reproducible(suite):
     """Same seed, same minimal example; the example is small (shrunk), and the seed is named."""

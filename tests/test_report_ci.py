@@ -6,7 +6,6 @@ Each test runs the suite as a user would (subprocess) against the reference gate
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex

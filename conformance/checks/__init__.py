@@ -2,8 +2,12 @@
 
 The same functions serve the targeted tests and the whole-run observer, so a rule is written once.
 Each problem is one line naming the exchange (`POST /v1/x → 429: …`) and never a credential.
-One module per family; this package re-exports the per-exchange checks the suite calls by name.
+One module per family, each registering its checks by requirement id (`checks.registry`);
+this package imports every family, so the registry is complete once `conformance.checks` is
+imported, and re-exports the per-exchange checks the suite calls by name.
 """
+
+from conformance.checks import fuzz, problem_json, retry, sse  # noqa: F401  (they register their checks)
 
 from conformance.checks.envelope import (
     JSON_TYPES, code_of, code_problems, envelope, envelope_problems, has_envelope_shape, is_error,

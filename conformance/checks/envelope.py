@@ -11,6 +11,7 @@ from typing import Any
 
 from conformance.transport.client import NOT_JSON, Exchange
 from conformance.contract.profiles import Profile, resolve_pointer
+from conformance.checks.registry import check
 from conformance.contract.schemas import describe, first_error
 
 JSON_TYPES = ("application/json",)
@@ -45,6 +46,12 @@ def has_envelope_shape(exchange: Exchange, profile: Profile) -> bool:
     return found
 
 
+def readable_error(exchange: Exchange, profile: Profile) -> bool:
+    """An error response whose envelope can be read (else ENV-1 reports it and the rest say nothing)."""
+    return is_error(exchange) and has_envelope_shape(exchange, profile)
+
+
+@check("ENV-1", whole_run=True, applies=lambda exchange, profile: is_error(exchange))
 def envelope_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """ENV-1: status >= 400 → application/json body valid against the profile's envelope schema."""
     problems = []
@@ -69,6 +76,7 @@ def code_of(exchange: Exchange, profile: Profile) -> tuple[bool, Any]:
     return resolve_pointer(body, profile.code_pointer)
 
 
+@check("ENV-2", whole_run=True, applies=lambda exchange, profile: readable_error(exchange, profile))
 def code_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """ENV-2: a catalogued code, or anything/null only where the status is left open."""
     found, code = code_of(exchange, profile)
@@ -86,6 +94,7 @@ def code_problems(exchange: Exchange, profile: Profile) -> list[str]:
     return []
 
 
+@check("ENV-3", whole_run=True, applies=lambda exchange, profile: readable_error(exchange, profile))
 def status_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """ENV-3: a catalogued code travels with the catalogue's status."""
     found, code = code_of(exchange, profile)
@@ -97,6 +106,7 @@ def status_problems(exchange: Exchange, profile: Profile) -> list[str]:
     return [f"{exchange.describe()}: code {code!r} is catalogued with status {entry.status}, sent with {exchange.status}"]
 
 
+@check("ENV-4", whole_run=True, applies=lambda exchange, profile: readable_error(exchange, profile))
 def message_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """ENV-4: message is a non-empty string."""
     body = envelope(exchange)
@@ -108,6 +118,7 @@ def message_problems(exchange: Exchange, profile: Profile) -> list[str]:
     return []
 
 
+@check("ENV-5", applies=lambda exchange, profile: readable_error(exchange, profile))
 def message_leak_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """ENV-5: no stack trace, file path or internal host name in the message."""
     body = envelope(exchange)

@@ -6,8 +6,10 @@ import re
 from email.utils import parsedate_to_datetime
 
 from conformance.transport.client import Exchange
+from conformance.checks.registry import check
 from conformance.contract.profiles import Profile
 
+@check("HDR-1", whole_run=True)
 def request_id_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """HDR-1 (presence part): the profile's request-id header, non-empty."""
     if exchange.status is None:
@@ -53,6 +55,7 @@ def parse_retry_after(value: str) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+@check("HDR-2", whole_run=True)  # every 429, whatever code it carries
 def retry_after_problems(exchange: Exchange) -> list[str]:
     """HDR-2: a 429 carries Retry-After as delta-seconds or an HTTP-date."""
     if exchange.status != 429:
@@ -65,6 +68,7 @@ def retry_after_problems(exchange: Exchange) -> list[str]:
     return []
 
 
+@check("HDR-3", whole_run=True)
 def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """HDR-3: the profile's rate-limit headers, each a non-negative integer, Remaining <= Limit."""
     if exchange.status != 429 or not profile.rate_limit_headers:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import checks
+from conformance.checks.envelope import envelope, is_error
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
@@ -30,9 +31,10 @@ def content_type(profile: Profile) -> str:
 
 def is_problem(exchange: Exchange, profile: Profile) -> bool:
     """Whether PRB-2 can read this answer as a problem document (else it is PRB-1's failure)."""
-    return exchange.content_type == content_type(profile) and isinstance(checks.envelope(exchange), dict)
+    return exchange.content_type == content_type(profile) and isinstance(envelope(exchange), dict)
 
 
+@check("PRB-1")
 def problem_document_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """PRB-1: the problem content type, a body valid against the schema, and the extra members."""
     where = exchange.describe()
@@ -40,7 +42,7 @@ def problem_document_problems(exchange: Exchange, profile: Profile) -> list[str]
     problems = []
     if exchange.content_type != wanted:
         problems.append(f"{where}: Content-Type is {exchange.content_type or '(none)'!r}, not {wanted}")
-    body = checks.envelope(exchange)
+    body = envelope(exchange)
     if not isinstance(body, dict):
         problems.append(f"{where}: body is not a JSON object ({exchange.text[:80]!r})")
         return problems
@@ -70,9 +72,10 @@ def _member_problems(exchange: Exchange, body: dict[str, Any], name: str, rule: 
     return []
 
 
+@check("PRB-2")
 def problem_status_problems(exchange: Exchange) -> list[str]:
     """PRB-2: the problem's `status` member equals the HTTP status."""
-    body = checks.envelope(exchange)
+    body = envelope(exchange)
     status = body.get("status") if isinstance(body, dict) else None
     if not isinstance(status, int) or isinstance(status, bool):
         return [f"{exchange.describe()}: the problem has no integer status member (got {status!r})"]
@@ -83,14 +86,14 @@ def problem_status_problems(exchange: Exchange) -> list[str]:
 
 def plane_shape_problems(exchange: Exchange, profile: Profile, *, management: bool) -> list[str]:
     """PRB-3: management answers never carry the inference envelope; inference never problem+json."""
-    if not checks.is_error(exchange):
+    if not is_error(exchange):
         return []
     where = exchange.describe()
     if not management:
         if exchange.content_type == content_type(profile):
             return [f"{where}: an inference route answered {exchange.content_type}"]
         return []
-    body = checks.envelope(exchange)
+    body = envelope(exchange)
     if isinstance(body, dict) and first_error(body, profile.envelope_schema) is None:
         return [f"{where}: a management route answered the inference envelope ({profile.envelope_schema})"]
     return []

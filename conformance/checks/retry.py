@@ -14,6 +14,7 @@ import math
 import time
 from email.utils import parsedate_to_datetime
 
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Code, Profile
 
@@ -57,6 +58,7 @@ def retry_after_s(exchange: Exchange) -> float | None:
         return None
 
 
+@check("RTY-1")
 def dont_retry_problems(exchange: Exchange) -> list[str]:
     """RTY-1: no status, header or hint that makes a client retry."""
     where = exchange.describe()
@@ -72,6 +74,7 @@ def dont_retry_problems(exchange: Exchange) -> list[str]:
     return problems
 
 
+@check("RTY-2")
 def retry_problems(exchange: Exchange) -> list[str]:
     """RTY-2: a status clients retry, and how long to wait."""
     where = exchange.describe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 
 ECHO_ALLOWANCE = 8
@@ -22,6 +23,7 @@ def echoes_credential(haystack: str, credential: str) -> bool:
     )
 
 
+@check("SEC-1")
 def credential_echo_problems(exchange: Exchange) -> list[str]:
     """SEC-1: neither the body nor any header echoes a credential the request presented."""
     if exchange.status is None:

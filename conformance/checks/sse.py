@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
@@ -65,6 +66,7 @@ def is_error_event(event: Event, profile: Profile) -> bool:
     return isinstance(body, dict) and ("error" in body or event.event == "error")
 
 
+@check("ENV-6")
 def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """A success stream: 200 text/event-stream, JSON `data:` events, `[DONE]` last."""
     where = exchange.describe()
@@ -88,6 +90,7 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
     return problems
 
 
+@check("ENV-6")
 def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """An error after the first event: an SSE event valid against the envelope, then a clean end."""
     where = exchange.describe()

@@ -14,7 +14,6 @@ from conformance.contract.resources import DATA_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise
 
-LEVELS = ("MUST", "SHOULD")
 GROUPS = ("ENV", "HDR", "MAP", "RTY", "CHG", "PRB", "FUZ", "SEC")
 
 

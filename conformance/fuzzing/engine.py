@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 
 from conformance import checks
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
-from conformance.contract.target_config import TargetConfig
-from conformance.runner.observer import Observer, attach, timeout_problems
+from conformance.checks.fuzz import timeout_problems
 from conformance.contract.profiles import Profile
 
 try:  # Python 3.11+
@@ -51,16 +50,6 @@ except Exception:  # pragma: no cover
 
 def sendable(value: str) -> bool:
     return _SENDABLE.fullmatch(value.encode("utf-8")) is not None
-
-
-def attach_observer(client: GatewayClient, profile: Profile, config: TargetConfig) -> Observer:
-    """The suite's client reports every exchange to the observer; oracle URLs are not inference."""
-    billing = config.section("billing") or {}
-    oracle = [str(v["url"]) for v in billing.values() if isinstance(v, dict) and "url" in v]
-    management = config.section("management") or {}
-    if management.get("base_url"):
-        oracle.append(str(management["base_url"]))
-    return attach(client, profile, oracle)
 
 
 # --- what counts as a violation --------------------------------------------------------------

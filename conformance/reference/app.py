@@ -21,7 +21,7 @@ import json
 import math
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -37,6 +37,7 @@ from conformance.reference import fuzz_defects, inference, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
+from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.management import management_routes
 from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
@@ -75,37 +76,6 @@ _TRACEBACK = (
     "json.decoder.JSONDecodeError: {error}"
 )
 _SAFE_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
-
-
-@dataclass
-class Reject(Exception):
-    """A rejection: status, code and message as sent, plus headers to add."""
-
-    status: int
-    code: str | None
-    message: str
-    param: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One admitted request, as the serving step sees it."""
-
-    key: KeyRecord
-    request_id: str
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One inference route: how to validate its body (None: no body) and how to serve it."""
-
-    method: str
-    path: str
-    validate: Callable[[dict[str, Any]], dict[str, Any]] | None
-    serve: Callable[[Gateway, Call], Response]
-    billable: bool = True
 
 
 def _seconds_to_utc_midnight(now: datetime | None = None) -> int:

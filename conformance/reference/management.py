@@ -23,6 +23,8 @@ from starlette.routing import BaseRoute, Route
 from conformance.reference.middleware import STATIC_REQUEST_ID, request_id_of
 from conformance.reference.provision import secret_key
 
+from conformance.reference.types import Reject
+
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
 
@@ -62,7 +64,6 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
 
 
 def _authenticate(gateway: Gateway, request: Request) -> Any:
-    from conformance.reference.app import Reject
 
     try:
         return gateway.authenticate(request)

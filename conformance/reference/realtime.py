@@ -26,8 +26,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from conformance.reference.ledger import KeyRecord
 from conformance.reference.middleware import STATIC_REQUEST_ID, new_request_id
 
+from conformance.reference.types import Reject
+
 if TYPE_CHECKING:
-    from conformance.reference.app import Gateway, Reject
+    from conformance.reference.app import Gateway
 
 REALTIME_PATH = "/v1/realtime"
 MAX_AGENT_ID_CHARS = 256  # well inside any proxy's header-value limit
@@ -78,7 +80,6 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
     gateway.realtime_sessions = sessions  # type: ignore[attr-defined]
 
     async def endpoint(websocket: WebSocket) -> None:
-        from conformance.reference.app import Reject
 
         request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id()
         try:
@@ -101,7 +102,6 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
             sessions.close(key)
 
     async def open_sessions(request: Request) -> Response:
-        from conformance.reference.app import Reject
 
         try:
             gateway.authenticate_admin(request)
@@ -123,7 +123,6 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
         code = next((c for c in gateway.profile.codes if c.trigger == "realtime_agent_id"), None)
         if code is None:  # a contract without the code: a plain bad parameter
             raise gateway.bad_request("invalid_parameter", f"Invalid agent_id: {problem}", "agent_id")
-        from conformance.reference.app import Reject
 
         raise Reject(code.status, code.code, f"Invalid agent_id: {problem}", "agent_id")
     if not sessions.try_open(key, unlimited=gateway.defects.on("no_concurrency_limit")):

@@ -22,8 +22,10 @@ from starlette.responses import Response, StreamingResponse
 
 from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
 
+from conformance.reference.types import Call
+
 if TYPE_CHECKING:
-    from conformance.reference.app import Call, Gateway
+    from conformance.reference.app import Gateway
 
 UPSTREAM_FAILURE = "The upstream model stopped responding; the stream was cut off."
 

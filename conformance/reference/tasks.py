@@ -22,11 +22,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from conformance.reference import inference
-from conformance.reference.middleware import request_id_of
 from conformance.reference.validation import ParamError
 
+from conformance.reference.types import Call, Reject
+
 if TYPE_CHECKING:
-    from conformance.reference.app import Call, Gateway
+    from conformance.reference.app import Gateway
 
 TASK_RUN_S = 0.2  # a task asked about after this long has finished
 TASKS_PATH = "/v1/tasks"
@@ -99,7 +100,6 @@ def _advance(gateway: "Gateway", task: Task) -> None:
 
 
 def task_routes(gateway: "Gateway") -> list[BaseRoute]:
-    from conformance.reference.app import Reject
 
     def find(request: Request) -> Task:
         key = gateway.authenticate(request)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runner.context import resolve
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.resources import SUITE_DIR
 from conformance.report.results import applicable_requirements

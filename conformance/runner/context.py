@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig, load_config
 from conformance.errors import ConformanceError
+from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES
 from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
 DEFAULT_PROFILE = "pyai"
-DEFAULT_FUZZ_EXAMPLES = 15
 
 
 def check_target_url(url: str) -> str:

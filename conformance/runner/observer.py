@@ -2,8 +2,9 @@
 
 Targeted tests only judge the exchanges they were written for; a gateway that answers a fuzzed
 or incidental request with a bare 500 page, a status that contradicts its code, or no request id
-would slip through. The observer is a `GatewayClient` listener: it runs the shared checks of
-`conformance.checks` (ENV-1..4, HDR-1, and HDR-2/HDR-3 on every 429) and the FUZ-2 time limit on each exchange and keeps the
+would slip through. The observer is a `GatewayClient` listener: it runs every check the
+registry marks `whole_run` (ENV-1..4, HDR-1..3 on every 429 whatever code it carries, the FUZ-2
+time limit) and HDR-1's run-wide uniqueness on each exchange, and keeps the
 violations as findings. The plugin drains them after each test and files them as extra results
 (`<test nodeid> (observer)`) of the violated requirement, so they travel with the test's report
 through xdist like any other result.
@@ -16,21 +17,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
 
-from conformance import checks
+import conformance.checks  # noqa: F401  (every family registers its checks)
+from conformance.checks.registry import whole_run_checks
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.profiles import Profile
+from conformance.contract.target_config import TargetConfig
 
 MAX_EVIDENCE = 3
 MAX_SEEN_IDS = 100_000
-
-
-def timeout_problems(exchange: Exchange) -> list[str]:
-    """FUZ-2: the answer came within the client's deadline."""
-    if exchange.error and exchange.error.startswith("timed out"):
-        return [f"{exchange.describe()}: no complete answer in time ({exchange.error})"]
-    return []
 
 
 @dataclass
@@ -49,13 +44,7 @@ class Observer:
         self._lock = threading.Lock()
         self._findings: dict[str, Finding] = {}
         self._seen_ids: dict[str, str] = {}
-        self.checks: list[tuple[str, Callable[[Exchange], list[str]]]] = [
-            ("ENV-1", self._envelope), ("ENV-2", self._code), ("ENV-3", self._status), ("ENV-4", self._message),
-            ("HDR-1", self._request_id), ("FUZ-2", timeout_problems),
-            # "Every 429": whatever code it carries (a budget or quota 429 a catalogue never named).
-            ("HDR-2", checks.retry_after_problems),
-            ("HDR-3", lambda exchange: checks.rate_limit_header_problems(exchange, profile)),
-        ]
+        self.checks = whole_run_checks()
 
     def is_inference(self, exchange: Exchange) -> bool:
         url = exchange.url
@@ -66,10 +55,13 @@ class Observer:
     def __call__(self, exchange: Exchange) -> None:
         if not self.is_inference(exchange):
             return
-        for requirement, check in self.checks:
-            problems = check(exchange)
+        for check in self.checks:
+            problems = check(exchange, self.profile)
             if problems:
-                self.add(requirement, problems, exchange)
+                self.add(check.requirement, problems, exchange)
+        repeated = self._repeated_request_id(exchange)
+        if repeated:
+            self.add("HDR-1", repeated, exchange)
 
     def add(self, requirement: str, problems: list[str], exchange: Exchange | None = None, *, lead: bool = False) -> None:
         """Record a violation; `lead` puts it first (a fuzzer's shrunk example beats the first one seen)."""
@@ -93,27 +85,11 @@ class Observer:
             self._findings.clear()
         return findings
 
-    # --- the checks, each only where it can read the response -------------------------------
-    def _envelope(self, exchange: Exchange) -> list[str]:
-        return checks.envelope_problems(exchange, self.profile) if checks.is_error(exchange) else []
-
-    def _readable_error(self, exchange: Exchange) -> bool:
-        return checks.is_error(exchange) and checks.has_envelope_shape(exchange, self.profile)
-
-    def _code(self, exchange: Exchange) -> list[str]:
-        return checks.code_problems(exchange, self.profile) if self._readable_error(exchange) else []
-
-    def _status(self, exchange: Exchange) -> list[str]:
-        return checks.status_problems(exchange, self.profile) if self._readable_error(exchange) else []
-
-    def _message(self, exchange: Exchange) -> list[str]:
-        return checks.message_problems(exchange, self.profile) if self._readable_error(exchange) else []
-
-    def _request_id(self, exchange: Exchange) -> list[str]:
-        problems = checks.request_id_problems(exchange, self.profile)
+    def _repeated_request_id(self, exchange: Exchange) -> list[str]:
+        """HDR-1's uniqueness across the whole run (the registry's HDR-1 check sees one exchange)."""
         value = exchange.header(self.profile.request_id_header)
-        if problems or not value:
-            return problems
+        if exchange.status is None or not value or not value.strip():
+            return []
         with self._lock:
             first = self._seen_ids.get(value)
             if first is None and len(self._seen_ids) < MAX_SEEN_IDS:
@@ -123,21 +99,25 @@ class Observer:
         return []
 
 
-_current: Observer | None = None
-
-
 def attach(client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> Observer:
-    """Make `client` report to this process's observer (one per process; xdist workers each have one)."""
-    global _current
+    """Make `client` report every exchange to a new observer (one per client: xdist workers each have one)."""
     observer = Observer(client, profile, list(exclude_urls))
     client.listeners.append(observer)
-    _current = observer
     return observer
 
 
-def current() -> Observer | None:
-    return _current
+def attach_observer(client: GatewayClient, profile: Profile, config: TargetConfig) -> Observer:
+    """The suite's client reports every exchange to the observer; oracle URLs are not inference."""
+    billing = config.section("billing") or {}
+    oracle = [str(v["url"]) for v in billing.values() if isinstance(v, dict) and "url" in v]
+    management = config.section("management") or {}
+    if management.get("base_url"):
+        oracle.append(str(management["base_url"]))
+    return attach(client, profile, oracle)
 
 
-def drain() -> list[Finding]:
-    return _current.drain() if _current is not None else []
+def observing(client: GatewayClient | None) -> Observer | None:
+    """The observer `client` reports to, if any."""
+    if client is None:
+        return None
+    return next((listener for listener in client.listeners if isinstance(listener, Observer)), None)

@@ -1,4 +1,8 @@
-"""Our command-line options, and whether this pytest run is a conformance run at all (inertness)."""
+"""Our command-line options, and whether this pytest run is a conformance run at all (inertness).
+
+Imported by `conformance.plugin` in every pytest run of an environment where the package is
+installed, so it imports nothing heavy: the rest of the runner loads only for a conformance run.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runner.context import DEFAULT_FUZZ_EXAMPLES, resolve
 from conformance.contract.resources import SUITE_DIR
+
+DEFAULT_FUZZ_EXAMPLES = 15
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from conformance.quarantine import junit_xml
 from conformance.report.render.junit import clean_user_properties
+from conformance.runner.stash import JUNIT_CLEANED
 from conformance.contract.requirements import get as get_requirement
 
 GROUP_TITLES = {
@@ -76,12 +78,8 @@ def clean_junit_properties(config: pytest.Config) -> None:
     Only the JUnit writer's view is filtered (its `finalize` gets a copy of the report): other
     plugins reading structured `user_properties` (results, observer findings) still see them whole.
     """
-    try:
-        from _pytest.junitxml import xml_key
-    except ImportError:  # a pytest without it: nothing to clean
-        return
-    xml = config.stash.get(xml_key, None)
-    if xml is None or getattr(xml, "_gwc_clean", False):
+    xml = junit_xml(config)
+    if xml is None or config.stash.get(JUNIT_CLEANED, False):
         return
     finalize = xml.finalize
 
@@ -91,4 +89,4 @@ def clean_junit_properties(config: pytest.Config) -> None:
         finalize(view)
 
     xml.finalize = clean_finalize
-    xml._gwc_clean = True
+    config.stash[JUNIT_CLEANED] = True

@@ -8,13 +8,13 @@ from typing import Any, Generator
 import pytest
 
 from conformance import outcomes
-from conformance.transport.client import BudgetExhausted, requests_sent
+from conformance.transport.client import BudgetExhausted
 from conformance.runner.context import RunContext
 from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
-from conformance.report.results import OBSERVER_SUFFIX, Results, TestResult
+from conformance.report.results import OBSERVER_SUFFIX, TestResult
 from conformance.runner.collection import _in_suite
-from conformance.runner.stash import CONTEXT, REDACTOR, RESULT_PROPERTY
+from conformance.runner.stash import CITED, CLIENT, CONTEXT, EXCHANGE_MARK, PENDING, REDACTOR, RESULT_PROPERTY, SENT_MARK
 
 
 @pytest.hookimpl(wrapper=True)
@@ -31,7 +31,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     context = item.config.stash.get(CONTEXT, None)
     if context is None or not _in_suite(item):
         return report
-    client = getattr(item, "_gwc_client", None)
+    client = item.config.stash.get(CLIENT, None)
     redactor = client.redactor if client is not None else _config_redactor(item.config, context)
     _redact_report(report, redactor)
     marker = item.get_closest_marker("requirement")
@@ -41,8 +41,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not done:
         return report
     outcome, reason = _classify(report, call)
-    started = getattr(item, "_gwc_exchange_mark", 0)
-    cited = outcomes.take_cited()
+    started = item.stash.get(EXCHANGE_MARK, 0)
+    cited = item.stash.get(CITED, [])
     evidence = []
     if outcome == "failed" and client is not None:
         seen = []
@@ -58,7 +58,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason=redactor.text(reason),
         evidence=evidence,
         # Counted from this test's setup on, so requests a session fixture sends for it count too.
-        requests=requests_sent() - getattr(item, "_gwc_sent_mark", requests_sent()),
+        requests=_sent(item) - item.stash.get(SENT_MARK, 0),
         duration_s=round(report.duration, 4),
     )
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
@@ -95,7 +95,8 @@ def observer_results(nodeid: str, client: Any) -> list[TestResult]:
     from conformance.runner import observer
 
     results = []
-    for finding in observer.drain():
+    watcher = observer.observing(client)
+    for finding in watcher.drain() if watcher is not None else []:
         redact = client.redactor if client is not None else None
         reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
         results.append(TestResult(
@@ -132,16 +133,30 @@ def _one_line(text: str) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    outcomes.take_cited()
-    item._gwc_sent_mark = requests_sent()  # type: ignore[attr-defined]
+    item.stash[SENT_MARK] = _sent(item)
+    item.stash[CITED] = []
+    outcomes.collect_citations(item.stash[CITED])
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    for name, value in report.user_properties:
-        if name == RESULT_PROPERTY:
-            _pending.append(value)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    outcomes.collect_citations(None)
 
 
-# Results arrive here (from this process or, under xdist, from the workers' reports) before the
-# session state that folds them in exists on every path; they are folded in at session finish.
-_pending: list[dict[str, Any]] = []
+def _sent(item: pytest.Item) -> int:
+    """Requests the run's client has sent so far (0 before its session fixture made it)."""
+    client = item.config.stash.get(CLIENT, None)
+    return client.budget.sent if client is not None else 0
+
+
+class ResultInbox:
+    """Collects the results that arrive on test reports (from this process or, under xdist, from the
+    workers) before the session state that folds them in exists on every path."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        config.stash[PENDING] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                self.config.stash[PENDING].append(value)

@@ -15,7 +15,7 @@ import pytest
 from conformance.runner.context import RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
-from conformance.runner.options import is_conformance_run
+from conformance.runner.recording import ResultInbox
 from conformance.runner.stash import CONTEXT, STATE
 
 
@@ -42,15 +42,8 @@ class SessionState:
             self.reference_process = None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
-    )
-    config.addinivalue_line(
-        "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
-    )
-    if not is_conformance_run(config):
-        return
+def configure_run(config: pytest.Config) -> None:
+    """Set up a conformance run (the plugin calls this once it knows it is one)."""
     from conformance.runner.progress import ConformanceReporting
 
     config.pluginmanager.register(ConformanceReporting(config, not hasattr(config, "workerinput")), "gateway-conformance-reporting")
@@ -58,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
         config.stash[CONTEXT] = context
         return
+    config.pluginmanager.register(ResultInbox(config), "gateway-conformance-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "gateway-conformance-xdist")
 
@@ -65,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workerinput") or not is_conformance_run(config):
+    if hasattr(config, "workerinput"):
         return
     try:
         context = _start(config)

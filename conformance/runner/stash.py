@@ -1,18 +1,29 @@
-"""The keys under which a run keeps its state in `config.stash` (no module globals)."""
+"""The keys under which a run keeps its state in `config.stash` and `item.stash` (no module globals)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from conformance.runner.context import RunContext
-    from conformance.transport.redact import Redactor
     from conformance.runner.session import SessionState
+    from conformance.transport.client import Exchange, GatewayClient
+    from conformance.transport.redact import Redactor
 
+# config.stash: the whole run
 CONTEXT = pytest.StashKey["RunContext"]()
 REDACTOR = pytest.StashKey["Redactor"]()
 STATE = pytest.StashKey["SessionState"]()
+CLIENT = pytest.StashKey["GatewayClient"]()  # the suite's one client, once its session fixture made it
+PENDING = pytest.StashKey[list[dict[str, Any]]]()  # results received before the session state folds them in
+JUNIT_CLEANED = pytest.StashKey[bool]()
+
+# item.stash: one test
+EXCHANGE_MARK = pytest.StashKey[int]()  # index of the client's first exchange this test sent
+SENT_MARK = pytest.StashKey[int]()  # the budget's count when this test's setup began
+CITED = pytest.StashKey[list["Exchange"]]()  # what the test named as its evidence (`outcomes.cite`)
+
 # The user property that carries a test's result from a worker's report to the controller.
 RESULT_PROPERTY = "gateway_conformance"

@@ -7,15 +7,12 @@ from typing import Any
 
 import pytest
 
-from conformance.transport.client import requests_sent
 from conformance.runner.context import REFERENCE
 from conformance.errors import ConformanceError
-from conformance.transport.redact import Redactor
 from conformance.report.json_report import build_report, write_report
 from conformance.report.results import Results, TestResult, not_covered
-from conformance.runner.recording import _pending
 from conformance.runner.session import SessionState
-from conformance.runner.stash import STATE
+from conformance.runner.stash import PENDING, STATE
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -23,8 +20,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workerinput"):
         return
-    state.results.extend(TestResult.from_dict(v) for v in _pending)
-    _pending.clear()
+    pending = config.stash.get(PENDING, [])
+    state.results.extend(TestResult.from_dict(v) for v in pending)
+    pending.clear()
     context = state.context
     from conformance.report import ci
     from conformance.transport.redact import Redactor

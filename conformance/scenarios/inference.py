@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
-from conformance.errors import ConformanceError
 from conformance.contract.profiles import Code, Profile
 from conformance.scenarios.realtime import realtime_scenarios
+from conformance.scenarios.scenario import Scenario, ScenarioUnavailable
 
 CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -25,20 +25,24 @@ BURST_HEADROOM = 10
 BURST_UNKNOWN_LIMIT = 60
 
 
-class ScenarioUnavailable(ConformanceError):
-    """A scenario cannot run here (missing role, billable without permission); the reason says why."""
+@dataclass
+class Burst:
+    """What driving a key into its rate limit sent: every answer, and the refusal if one came."""
+
+    attempts: int
+    sent: list[Exchange] = field(default_factory=list)
+    refused: Exchange | None = None
+
+    @property
+    def last(self) -> Exchange:
+        """The refusal, or the last answer when none came (MAP-3 reports the missing 429)."""
+        assert self.sent, "a burst sends at least one request"
+        return self.refused or self.sent[-1]
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    kind: str  # auth | role | path | params | realtime
-    expect_status: int
-    expect_code: str | None = None  # None: any code the profile allows for an open status
-    role: str | None = None
-    param: str | None = None  # for bad-parameter scenarios: the field at fault
-    billable: bool = False
-    description: str = ""
+def name_for(code: Code) -> str:
+    """The scenario whose response carries `code` (no key at all for the unauthorized code)."""
+    return "no_credentials" if code.trigger == "no_credentials" else code.code
 
 
 class ScenarioBook:
@@ -156,18 +160,25 @@ class ScenarioBook:
         raise AssertionError(f"trigger {code.trigger} is not an inference-plane trigger")
 
     def _burst(self, code: Code, role: dict[str, Any], label: str) -> Exchange:
-        """Send until the first 429 (bounded by the role's known limit plus headroom)."""
-        attempts = burst_attempts(role)
-        history: list[Exchange] = []
-        self.burst_history[code.code] = history
-        exchange: Exchange | None = None
-        for _ in range(attempts):
-            exchange = self.chat(role["api_key"], label=label)
-            history.append(exchange)
-            if exchange.status == 429 or exchange.status is None:
-                return exchange
-        assert exchange is not None
-        return exchange
+        burst = self.burst(role, label=label)
+        self.burst_history[code.code] = burst.sent
+        return burst.last
+
+    def burst(self, role: dict[str, Any], *, label: str, send: Callable[[], Exchange] | None = None,
+              refused: Callable[[Exchange], bool] | None = None) -> Burst:
+        """Send with the role's key until the gateway refuses (first 429, or no answer), bounded by
+        `burst_attempts`. `send` and `refused` replace the plain chat request and the 429 test (a
+        streaming burst is refused when a stream does not start)."""
+        send = send or (lambda: self.chat(role["api_key"], label=label))
+        refused = refused or (lambda e: e.status == 429 or e.status is None)
+        burst = Burst(attempts=burst_attempts(role))
+        for _ in range(burst.attempts):
+            exchange = send()
+            burst.sent.append(exchange)
+            if refused(exchange):
+                burst.refused = exchange
+                break
+        return burst
 
     def _run_path(self, s: Scenario) -> Exchange:
         key = self.role("valid")["api_key"]

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from conformance.checks import parse_retry_after
 from conformance.transport.client import Exchange
+from conformance.scenarios.scenario import Scenario, ScenarioUnavailable
 from conformance.transport.websocket import Handshake, RealtimeClient
 
 if TYPE_CHECKING:
-    from conformance.scenarios.inference import Scenario, ScenarioBook
+    from conformance.scenarios.inference import ScenarioBook
 
 VALID_AGENT_ID = "gwc-agent-1"
 # Each way an agent_id can be malformed: control characters or too long for a header value (the
@@ -83,8 +84,6 @@ def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None,
 
 
 def _realtime_client(book: ScenarioBook) -> RealtimeClient:
-    from conformance.scenarios.inference import ScenarioUnavailable
-
     section = book.config.section("realtime")
     if section is None or not section.get("url"):
         raise ScenarioUnavailable(book.config.missing_section_reason("realtime"))
@@ -130,8 +129,6 @@ def run_realtime_scenario(book: ScenarioBook, scenario: Scenario) -> Exchange:
 
 def realtime_scenarios(profile: Any) -> list[Scenario]:
     """The realtime plane's scenarios for `profile` (none when it catalogues no realtime code)."""
-    from conformance.scenarios.inference import Scenario
-
     scenarios: list[Scenario] = []
     for code in profile.codes:
         if code.plane != "realtime" or code.role is None:

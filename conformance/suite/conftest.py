@@ -13,13 +13,14 @@ from conformance.transport.client import Exchange, GatewayClient, RequestBudget
 from conformance.contract.target_config import TargetConfig
 from conformance.runner.context import RunContext
 from conformance.outcomes import cite
-from conformance.runner.stash import CONTEXT
+from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
 from conformance.contract.profiles import Profile
 from conformance.transport.redact import Redactor
 from conformance.contract.requirements import get as get_requirement
-from conformance.scenarios.inference import ScenarioBook, ScenarioUnavailable, build_scenarios
+from conformance.scenarios.inference import ScenarioBook, build_scenarios
+from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.runner.context import DEFAULT_PROFILE
-from conformance.fuzzing.engine import attach_observer
+from conformance.runner.observer import attach_observer
 from conformance.contract.profiles import load_profile
 
 
@@ -57,7 +58,8 @@ def redactor(target_config: TargetConfig) -> Redactor:
 
 
 @pytest.fixture(scope="session")
-def client(run: RunContext, target_config: TargetConfig, redactor: Redactor) -> Iterator[GatewayClient]:
+def client(request: pytest.FixtureRequest, run: RunContext, target_config: TargetConfig,
+           redactor: Redactor) -> Iterator[GatewayClient]:
     gateway = GatewayClient(
         run.target_url,
         timeout_s=target_config.request_timeout_s,
@@ -66,6 +68,7 @@ def client(run: RunContext, target_config: TargetConfig, redactor: Redactor) -> 
         redactor=redactor,
     )
     attach_observer(gateway, run.profile, target_config)
+    request.config.stash[CLIENT] = gateway
     yield gateway
     gateway.close()
 
@@ -76,8 +79,7 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
     if _context(request.config) is None:
         return
     gateway = request.getfixturevalue("client")
-    request.node._gwc_client = gateway
-    request.node._gwc_exchange_mark = len(gateway.exchanges)
+    request.node.stash[EXCHANGE_MARK] = len(gateway.exchanges)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +132,18 @@ def rule(request: pytest.FixtureRequest, profile: Profile) -> str:
     requirement = get_requirement(marker.args[0]) if marker else None
     text = requirement.rule_for(profile.id) if requirement else None
     return f"\n  rule: {text}" if text else ""
+
+
+@pytest.fixture
+def no_problems(rule: str) -> Callable[..., None]:
+    """`no_problems(problems, why=…)`: fail with every problem on one line plus the rule this test's
+    requirement marker names; pass when the list is empty."""
+
+    def check(problems: list[str], *, why: str = "") -> None:
+        if problems:
+            raise AssertionError("; ".join(problems) + why + rule)
+
+    return check
 
 
 def error_scenario_names(config: pytest.Config) -> list[str]:

@@ -21,35 +21,35 @@ def _readable(exchange, profile):
 
 
 @pytest.mark.requirement("ENV-1")
-def test_error_envelope_valid(error_scenario, scenario, profile, rule):
+def test_error_envelope_valid(error_scenario, scenario, profile, no_problems):
     exchange = _error_exchange(scenario, error_scenario)
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-2")
-def test_error_code_catalogued(error_scenario, scenario, profile, rule):
+def test_error_code_catalogued(error_scenario, scenario, profile, no_problems):
     exchange = _readable(_error_exchange(scenario, error_scenario), profile)
     problems = checks.code_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-3")
-def test_status_matches_code(error_scenario, scenario, profile, rule):
+def test_status_matches_code(error_scenario, scenario, profile, no_problems):
     exchange = _readable(_error_exchange(scenario, error_scenario), profile)
     problems = checks.status_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-4")
-def test_message_non_empty(error_scenario, scenario, profile, rule):
+def test_message_non_empty(error_scenario, scenario, profile, no_problems):
     exchange = _readable(_error_exchange(scenario, error_scenario), profile)
     problems = checks.message_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-5")
-def test_message_reveals_no_internals(error_scenario, scenario, profile, rule):
+def test_message_reveals_no_internals(error_scenario, scenario, profile, no_problems):
     exchange = _readable(_error_exchange(scenario, error_scenario), profile)
     problems = checks.message_leak_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)

@@ -20,14 +20,14 @@ def rate_limited_429(scenario, profile):
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_present(error_scenario, scenario, profile, rule):
+def test_request_id_present(error_scenario, scenario, profile, no_problems):
     exchange = scenario(error_scenario)
     problems = checks.request_id_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_on_success(client, need_role, profile, rule):
+def test_request_id_on_success(client, need_role, profile, no_problems):
     key = need_role("valid")["api_key"]
     exchanges = [client.request("GET", "/v1/models", api_key=key, label="models") for _ in range(2)]
     cite(*exchanges)
@@ -37,7 +37,7 @@ def test_request_id_on_success(client, need_role, profile, rule):
         )
     problems = [p for e in exchanges for p in checks.request_id_problems(e, profile)]
     problems += checks.duplicate_request_ids(exchanges, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-1")
@@ -52,14 +52,14 @@ def test_request_id_unique(book, client, profile, rule):
 
 
 @pytest.mark.requirement("HDR-2")
-def test_retry_after(rate_limit_code, rate_limited_429, rule):
+def test_retry_after(rate_limit_code, rate_limited_429, no_problems):
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.retry_after_problems(exchange)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-3")
-def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, rule):
+def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, no_problems):
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.rate_limit_header_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)

@@ -15,7 +15,7 @@ from conformance.checks import problem_json as problems
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import cite
-from conformance.scenarios.inference import ScenarioUnavailable
+from conformance.scenarios.scenario import ScenarioUnavailable
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
 INFERENCE_SCENARIOS = ("no_credentials", "unknown_path", "invalid_json")

@@ -42,19 +42,19 @@ def test_code_produced(catalogued_code, scenario, profile, rule):
 
 
 @pytest.mark.requirement("MAP-4")
-def test_unknown_path_not_found(path_scenario, scenario, profile, rule):
+def test_unknown_path_not_found(path_scenario, scenario, profile, rule, no_problems):
     exchange = scenario(path_scenario)
     assert exchange.status == 404, f"{exchange.describe()}: expected 404 for an unknown path" + rule
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("MAP-5")
-def test_bad_params_rejected(params_scenario, scenario, book, profile, rule):
+def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_problems):
     exchange = scenario(params_scenario)
     assert exchange.status == 400, f"{exchange.describe()}: expected 400 for invalid parameters" + rule
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
     expected = book.scenarios[params_scenario].param
     if expected and profile.param_pointer:
         found, param = resolve_pointer(checks.envelope(exchange), profile.param_pointer)

@@ -17,7 +17,7 @@ from conformance import checks
 from conformance.checks import sse
 from conformance.transport.client import Exchange
 from conformance.outcomes import cite
-from conformance.scenarios.inference import ScenarioUnavailable, burst_attempts
+from conformance.scenarios.scenario import ScenarioUnavailable
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
 
@@ -44,15 +44,12 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
     role = need_role(code.role)
     if not run.billable_allowed:
         pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
-    attempts = burst_attempts(role)
-    streams: list[Exchange] = []
-    for _ in range(attempts):
-        exchange = _stream(book, role["api_key"], label)
-        if not _served(exchange, profile):
-            return exchange, code.status, code.code, streams
-        streams.append(exchange)
-    pytest.fail(f"{attempts} streaming requests with role '{code.role}' never got {code.status}: "
-                f"no rate limit to check (see MAP-3)")
+    burst = book.burst(role, label=label, send=lambda: _stream(book, role["api_key"], label),
+                       refused=lambda e: not _served(e, profile))
+    if burst.refused is None:
+        pytest.fail(f"{burst.attempts} streaming requests with role '{code.role}' never got {code.status}: "
+                    f"no rate limit to check (see MAP-3)")
+    return burst.refused, code.status, code.code, burst.sent[:-1]
 
 
 def _served(exchange: Exchange, profile) -> bool:
@@ -86,7 +83,7 @@ def _unstreamed(case: str, book, profile) -> Exchange | None:
 
 @pytest.mark.requirement("ENV-6")
 @pytest.mark.parametrize("case", PRESTART_CASES)
-def test_error_before_stream_is_json(case, book, need_role, profile, run, rule):
+def test_error_before_stream_is_json(case, book, need_role, profile, run, rule, no_problems):
     exchange, status, code, streams = _prestart(case, book, need_role, profile, run)
     mirror = _unstreamed(case, book, profile)
     if mirror is not None and mirror.status < 400:
@@ -107,19 +104,19 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run, rule):
     if not problems and code is not None and actual != code:
         problems.append(f"{exchange.describe()}: expected code {code!r}, got {actual if found else '(none)'!r}")
     problems += [p for s in streams for p in sse.stream_problems(s, profile)]
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-6")
-def test_success_stream_well_formed(billable, book, need_role, profile, rule):
+def test_success_stream_well_formed(billable, book, need_role, profile, no_problems):
     exchange = _stream(book, need_role("valid")["api_key"], "stream:success")
     cite(exchange)
     problems = sse.stream_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-6")
-def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, rule):
+def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, no_problems):
     section = target_config.section("streaming")
     overlay = (section or {}).get("midstream_error")
     if not isinstance(overlay, dict):
@@ -128,4 +125,4 @@ def test_error_after_first_event_is_an_event(billable, book, need_role, target_c
     exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error", **overlay)
     cite(exchange)
     problems = sse.midstream_error_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    no_problems(problems)

@@ -40,21 +40,6 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-_sent_lock = threading.Lock()
-_sent_total = 0
-
-
-def requests_sent() -> int:
-    """Requests this process has sent to the target so far, through any budget."""
-    return _sent_total
-
-
-def _count_request() -> None:
-    global _sent_total
-    with _sent_lock:
-        _sent_total += 1
-
-
 class RequestBudget:
     """Counts requests against --max-requests and spaces them to respect --max-rps (thread-safe)."""
 
@@ -70,7 +55,6 @@ class RequestBudget:
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise BudgetExhausted(f"request budget exhausted: --max-requests {self.max_requests} already sent")
             self.sent += 1
-            _count_request()
             wait = 0.0
             if self.max_rps:
                 now = time.monotonic()
@@ -260,10 +244,34 @@ class GatewayClient:
         )
         self.budget.acquire()
         self._send(exchange, timeout_s or self.timeout_s)
-        self._record(exchange)
+        self.record(exchange)
         return exchange
 
-    def _send(self, exchange: Exchange, timeout_s: float) -> None:
+    def stream_until(self, exchange: Exchange, stop: Callable[[int, bytes], bool]) -> Exchange:
+        """Send `exchange`'s request and read its body only until `stop(status, received)` says so,
+        then close the connection (a client cutting a stream off mid-way). Same budget, deadline,
+        size cap and evidence as `request`."""
+
+        def read_until_stop(response: httpx.Response, deadline: float) -> tuple[bytes, bool]:
+            received = bytearray()
+            for chunk in response.iter_raw():
+                received += chunk
+                if len(received) >= self.max_body_bytes:
+                    return bytes(received[: self.max_body_bytes]), True
+                if stop(response.status_code, bytes(received)):
+                    break
+            return bytes(received), False
+
+        self.budget.acquire()
+        self._send(exchange, self.timeout_s, read_until_stop)  # closing the response is the cut
+        self.record(exchange)
+        return exchange
+
+    def _send(self, exchange: Exchange, timeout_s: float,
+              read: Callable[[httpx.Response, float], tuple[bytes, bool]] | None = None) -> None:
+        """Fill `exchange` with the answer; `read(response, deadline)` reads the body (default: all
+        of it, capped)."""
+        read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
         started = time.monotonic()
         deadline = started + timeout_s
         try:
@@ -279,7 +287,7 @@ class GatewayClient:
                 try:
                     exchange.status = response.status_code
                     exchange.headers = response.headers
-                    exchange.body, exchange.truncated = read_capped(response, self.max_body_bytes, deadline)
+                    exchange.body, exchange.truncated = read(response, deadline)
                 finally:
                     response.close()
             if time.monotonic() > deadline:
@@ -293,7 +301,9 @@ class GatewayClient:
         finally:
             exchange.elapsed_s = time.monotonic() - started
 
-    def _record(self, exchange: Exchange) -> None:
+    def record(self, exchange: Exchange) -> None:
+        """Keep an exchange sent by other means (the SDK, a WebSocket handshake) as evidence, and
+        show it to the listeners (the whole-run observer), like every request of this client."""
         with self._lock:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):

@@ -22,6 +22,8 @@ from typing import Any, Iterator
 import httpcore
 import httpx
 
+from conformance.quarantine import wrap_network_backend
+
 _local = threading.local()
 
 
@@ -93,10 +95,7 @@ def deadline_transport(**kwargs: Any) -> httpx.HTTPTransport:
     """An `httpx.HTTPTransport` honouring `within()`. If httpcore's layout ever changes, the plain
     transport is returned: per-operation timeouts and the body deadline still hold."""
     transport = httpx.HTTPTransport(**kwargs)
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is not None:
-        pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
+    wrap_network_backend(transport, _Backend)
     return transport
 
 

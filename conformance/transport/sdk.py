@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from conformance.quarantine import openai_retry_decision
 from conformance.transport.deadline import CappedTransport
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.contract.profiles import Profile, resolve_pointer
@@ -65,15 +66,13 @@ def exposed_code(error: Any, profile: Profile) -> tuple[str, Any]:
 def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
     """The SDK's own answer for a recorded response: (would it retry, seconds it would wait)."""
     import httpx2  # the SDK's HTTP layer
-    from openai._models import FinalRequestOptions
 
     openai = _openai()
     sdk = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=2)
     try:
         response = httpx2.Response(exchange.status or 0, headers=list(exchange.headers.multi_items()),
                                    request=httpx2.Request("POST", "http://127.0.0.1:9/v1/x"))
-        options = FinalRequestOptions.construct(method="post", url="/x")
-        return sdk._should_retry(response), sdk._calculate_retry_timeout(2, options, response.headers)
+        return openai_retry_decision(sdk, response)
     finally:
         sdk.close()
 
@@ -102,7 +101,7 @@ def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: i
         exchange.status, exchange.headers, exchange.body = response.status_code, response.headers, response.content
         exchange.elapsed_s = time.monotonic() - started
         outcome.attempts.append(exchange)
-        client._record(exchange)
+        client.record(exchange)
 
     client.redactor.add(api_key)
     http = httpx.Client(event_hooks={"request": [on_request], "response": [on_response]}, trust_env=False,

@@ -79,7 +79,7 @@ class RealtimeClient:
             handshake.connection = connection
             self.open_sessions.append(handshake)
         exchange.elapsed_s = time.monotonic() - started
-        self.client._record(exchange)
+        self.client.record(exchange)
         return handshake
 
     def close_all(self) -> None:

@@ -19,7 +19,8 @@ from conformance.billing.oracle import BillingOracle, Reading
 from conformance.transport.client import Exchange
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Profile
-from conformance.scenarios.inference import ScenarioBook, ScenarioUnavailable
+from conformance.scenarios.inference import ScenarioBook
+from conformance.scenarios.scenario import ScenarioUnavailable
 
 SPEND_VIEWS = ("key_spend", "balance")
 

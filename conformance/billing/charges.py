@@ -1,0 +1,84 @@
+"""The session's "not charged" bookkeeping for CHG-1..6: which rejection each CHG requirement
+covers, and the control and rejection pass, run once and shared by every CHG test.
+
+Why lazily: the control and the pass run inside the first test that needs them (not in fixture
+set-up), so their requests count in that test's evidence and request total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from conformance.billing.passes import Control, RejectionPass, rejection_pass, rejection_problems, run_control
+from conformance.billing.oracle import BillingOracle
+from conformance.contract.profiles import Profile
+from conformance.contract.target_config import TargetConfig
+from conformance.outcomes import inconclusive
+from conformance.scenarios.inference import ScenarioBook, build_scenarios
+from conformance.transport.client import Exchange
+
+
+def rejections_by_requirement(profile: Profile) -> dict[str, list[str]]:
+    """The profile's rejection scenarios grouped by the CHG requirement that covers them."""
+    groups: dict[str, list[str]] = {"CHG-1": [], "CHG-2": [], "CHG-3": [], "CHG-4": []}
+    for s in build_scenarios(profile):
+        if s.kind == "auth":
+            groups["CHG-1"].append(s.name)
+        elif s.kind == "params":
+            groups["CHG-3"].append(s.name)
+        elif s.kind == "role" and s.expect_status == 429:
+            groups["CHG-2"].append(s.name)
+        elif s.kind == "role" and s.expect_status in (402, 403):
+            groups["CHG-4"].append(s.name)
+    return groups
+
+
+@dataclass
+class Charges:
+    """The session's CHG-0 control and rejection pass, each run at most once."""
+
+    oracle: BillingOracle
+    book: ScenarioBook
+    config: TargetConfig
+    billable_allowed: bool
+    shared_keys_ok: bool  # False under xdist: other workers may charge the same keys meanwhile
+    names: list[str]
+    task_control: str | None = None  # memo of `billing.tasks.task_control`
+    _control: Control | None = field(default=None, repr=False)
+    _rejections: RejectionPass | None = field(default=None, repr=False)
+
+    def control(self) -> Control:
+        if self._control is None:
+            self._control = run_control(self.oracle, self.book, self.config, self.billable_allowed)
+        return self._control
+
+    def live(self) -> Control:
+        """The control, for a test that needs a live view: inconclusive without one."""
+        control = self.control()
+        if not control.views:
+            inconclusive(f"CHG-0 control: {control.unavailable}")
+        return control
+
+    def rejections(self) -> RejectionPass:
+        if self._rejections is None:
+            self._rejections = rejection_pass(self.oracle, self.live(), self.book, self.names,
+                                              shared_keys_ok=self.shared_keys_ok)
+        return self._rejections
+
+    def rejection_charges(self, name: str, exchange: Exchange) -> list[str]:
+        """Why the rejection `name` (whose answer is `exchange`) counts as charged; [] when it does not.
+
+        Skips when the request was not rejected (it may be charged) and is inconclusive when no
+        billing view could judge it.
+        """
+        control = self.live()
+        rejections = self.rejections()
+        if exchange.status is not None and exchange.status < 400:
+            pytest.skip(f"{exchange.describe()}: the request was not rejected (MAP-* report it), so it may be charged")
+        problems, used = rejection_problems(self.oracle, control, self.book, rejections, name, exchange)
+        if not used:
+            inconclusive(f"{exchange.describe()}: no billing view could judge it (no request id and no key_id / "
+                         f"the key's views were read before this rejection)")
+        return problems

@@ -1,0 +1,14 @@
+"""Fuzz checks (FUZ-2): every answer, to whatever request, comes within the client's deadline."""
+
+from __future__ import annotations
+
+from conformance.checks.registry import check
+from conformance.transport.client import Exchange
+
+
+@check("FUZ-2", whole_run=True)
+def timeout_problems(exchange: Exchange) -> list[str]:
+    """FUZ-2: the answer came within the client's deadline."""
+    if exchange.error and exchange.error.startswith("timed out"):
+        return [f"{exchange.describe()}: no complete answer in time ({exchange.error})"]
+    return []

@@ -1,0 +1,97 @@
+"""FUZ-3: fuzzed requests the gateway rejects are never billed.
+
+One spend snapshot of the `valid` role before and after a fuzz run of its own; the spend may grow
+by exactly what the run's successes cost (looked up by request id), never by more.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import strategies as st
+
+from conformance.billing.spend import OracleUnavailable, SpendReader
+from conformance.contract.profiles import Profile
+from conformance.contract.target_config import TargetConfig
+from conformance.fuzzing.engine import Fuzzer, raw_bodies, search, seed_for
+from conformance.fuzzing.openapi import operation, request_of
+from conformance.outcomes import cite, inconclusive
+from conformance.transport.client import GatewayClient
+
+
+def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_config: TargetConfig, *,
+                             examples: int, seed: int | None) -> list[str]:
+    """Fuzz the chat route with the `valid` key and say how rejected requests were charged.
+
+    A fuzzed request that happens to be valid is legitimately charged: the spend may grow by
+    exactly what the 2xx answers cost (looked up by request id), never by more. The fuzz run is
+    the test's own, so it holds under xdist; a concurrent test charging the same key is told
+    apart by looking up the rejected requests one by one.
+    """
+    oracle = SpendReader(client, target_config)
+    reason = oracle.unavailable_reason()
+    if reason:
+        inconclusive(reason)
+    if examples == 0:
+        pytest.skip("fuzzing is switched off (--fuzz-examples 0)")
+    from schemathesis import GenerationMode
+
+    roles = ["valid"]
+    try:
+        before = oracle.snapshot(roles)
+    except OracleUnavailable as exc:
+        inconclusive(str(exc))
+    key = target_config.role("valid")["api_key"]
+    fuzzer = Fuzzer(client, profile, label="fuzz:charges", max_sends=examples)
+    op = operation(profile, "POST /v1/chat/completions")
+    strategy = st.one_of(op.as_strategy(generation_mode=GenerationMode.NEGATIVE), raw_bodies().map(lambda v: ("raw", v)))
+
+    def prop(value):
+        if isinstance(value, tuple) and value[0] == "raw":
+            content_type, body = value[1]
+            fuzzer.send("POST", "/v1/chat/completions", authorization=f"Bearer {key}",
+                        headers={"content-type": content_type} if content_type else {}, content=body)
+            return
+        method, path, headers, body, params = request_of(value)
+        fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
+
+    search(strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed))
+    time.sleep(float((target_config.section("billing") or {}).get("settle_s", 0) or 0))
+    try:
+        after = oracle.snapshot(roles)
+        successes = [e for e in fuzzer.exchanges if e.status is not None and e.status < 300]
+        expected = 0.0
+        for exchange in successes:
+            cost = oracle.request_cost(exchange.header(profile.request_id_header) or "")
+            if cost is None:
+                inconclusive(f"{exchange.describe()}: a fuzzed request succeeded and the config has no request_cost lookup to price it")
+            expected += cost
+    except OracleUnavailable as exc:
+        inconclusive(str(exc))
+    rejected = [e for e in fuzzer.exchanges if e.status is not None and e.status >= 400]
+    delta = after["valid"] - before["valid"]
+    if abs(delta - expected) < 1e-9:
+        if not rejected:
+            inconclusive("no fuzzed request was rejected: nothing to check")
+        return []
+    charged = []
+    for exchange in rejected:
+        request_id = exchange.header(profile.request_id_header)
+        try:
+            cost = oracle.request_cost(request_id) if request_id else None
+        except OracleUnavailable:
+            cost = None
+        if cost:
+            charged.append(exchange)
+    if charged:
+        cite(*charged[:3])
+        return [f"{len(charged)} of {len(rejected)} rejected fuzz requests were charged "
+                f"(spend +{delta:g}, successes account for {expected:g}); first: {charged[0].describe()}"]
+    if not oracle.prices_requests or delta < expected:
+        cite(*rejected[:3])
+        return [f"spend of role 'valid' moved by {delta:g} during the fuzz run; its {len(successes)} successes "
+                f"account for {expected:g} ({len(rejected)} requests were rejected)"]
+    inconclusive(f"spend moved by {delta - expected:g} more than the fuzz successes cost, but no rejected fuzz request "
+                 "shows a charge: another test probably charged the same key meanwhile")
+    return []  # not reached: inconclusive raises
