@@ -111,3 +111,26 @@ def test_sdk_code_attribute_follows_the_code_pointer():
 
     assert expected_exception(402) is openai.APIStatusError
     assert expected_exception(429) is openai.RateLimitError
+
+
+def test_realtime_decision_judges_wait_reset():
+    """A `wait_reset` code is not excused wholesale: a retry on the SDK's own back-off (no
+    Retry-After) is a problem, a retry after a server-directed wait or no retry at all is not."""
+    from dataclasses import replace
+
+    from conformance.checks.sdk_retry import realtime_decision_problems
+
+    wait_code = load_profile("pyai").code("concurrency_limit_exceeded")
+    reset = replace(wait_code, retry="wait_reset")
+    bare, directed = _exchange(429), _exchange(429, **{"Retry-After": "30"})
+    assert realtime_decision_problems(reset, bare, True, 0.5)
+    assert realtime_decision_problems(reset, directed, True, 30.0) == []
+    assert realtime_decision_problems(reset, bare, False, 0.0) == []
+    assert realtime_decision_problems(wait_code, bare, False, 0.0)
+    assert realtime_decision_problems(replace(wait_code, retry="unstated"), bare, True, 0.5) == []
+
+
+def test_unstated_rule_asks_for_no_retry_signal():
+    """pyai's insufficient_quota says only "Upgrade the plan.": neither RTY-1 nor RTY-2 judges it."""
+    code = load_profile("pyai").code("insufficient_quota")
+    assert code.retry == "unstated" and not code.promises_retry

@@ -19,7 +19,11 @@ from conformance.contract.resources import PROFILES_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise, validator
 
-RETRY_RULES = ("never", "backoff", "wait", "wait_reset")
+# `unstated`: the contract gives the code no retry rule (pyai's insufficient_quota says only
+# "Upgrade the plan."): the suite then asks for no retry signal either way (RTY-1, RTY-2 skip it)
+# and RTY-3 checks only the SDK's classification, never its retry decision.
+RETRY_RULES = ("never", "backoff", "wait", "wait_reset", "unstated")
+PROMISED_RETRY_RULES = ("backoff", "wait", "wait_reset")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,11 @@ class Code:
     @property
     def retryable(self) -> bool:
         return self.retry != "never"
+
+    @property
+    def promises_retry(self) -> bool:
+        """The contract tells clients to retry (after a back-off, a wait or the reset)."""
+        return self.retry in PROMISED_RETRY_RULES
 
 
 @dataclass(frozen=True)

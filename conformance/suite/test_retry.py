@@ -22,7 +22,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                   if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
         metafunc.parametrize("dont_retry_case", cases)
     if "retry_code" in metafunc.fixturenames:
-        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.retry != "never"])
+        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.promises_retry])
     if "burst_code" in metafunc.fixturenames:
         metafunc.parametrize("burst_code", [c.code for c in profile.codes if c.trigger == "burst"])
 
