@@ -134,3 +134,16 @@ def test_unstated_rule_asks_for_no_retry_signal():
     """pyai's insufficient_quota says only "Upgrade the plan.": neither RTY-1 nor RTY-2 judges it."""
     code = load_profile("pyai").code("insufficient_quota")
     assert code.retry == "unstated" and not code.promises_retry
+
+
+def test_cut_stream_tolerance():
+    """CHG-5 asks only "no more than delivered, within the documented tolerance": a gateway that
+    bills a few tokens the upstream generated after the cut passes, one that bills the whole
+    completion fails. Prompt 7 tokens, 16 completion tokens, 1 token per event, price 1 per token."""
+    from conformance.billing.cut_stream import TOLERANCE_SHARE, allowed_cost
+
+    full, one = 7 + 16, 7 + 1
+    limit = allowed_cost(1, 16, full, one)
+    assert limit == one + TOLERANCE_SHARE * 15
+    assert 7 + 1 + 4 <= limit < full  # four tokens billed after the cut: fine; the whole stream: not
+    assert allowed_cost(16, 16, full, one) == full
