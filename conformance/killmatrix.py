@@ -47,6 +47,10 @@ MATRIX_FUZZ_EXAMPLES = 5
 # (absent vs malformed, body vs header, itemised charge vs unitemised fee) proves it checks the
 # promise rather than one symptom.
 MIN_MUST_KILLERS = 2
+FAILED_TEST = re.compile(r"^FAILED \S*::(\S+?)(?: - |\s*$)", re.M)  # pytest's short summary lines
+# MAP-3 is one test per catalogued code; the report has one status for the requirement, so the
+# matrix reads the per-code outcome from pytest's summary to prove each code's case can fail.
+PER_CODE_TEST = "test_code_produced[{code}]"
 REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)[0-9a-f]{32}")  # the reference gateway's key shapes
 
 
@@ -67,6 +71,7 @@ class Run:
     elapsed_s: float = 0.0
     unexplained: set[str] = field(default_factory=set)  # failed without a reason or evidence
     leaked: bool = False  # a reference key in the terminal output or the report
+    failed_tests: set[str] = field(default_factory=set)  # test names (with parameters) pytest reported FAILED
 
     def failed(self, level: str | None = None) -> set[str]:
         return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
@@ -140,8 +145,9 @@ def _collect(job: Job, code: int, report: Path, output: str, elapsed: float) -> 
     rows = data["requirements"] if data else []
     unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}
     leaked = bool(REFERENCE_KEY.search(output) or (report.exists() and REFERENCE_KEY.search(report.read_text())))
+    failed_tests = set(FAILED_TEST.findall(output))
     return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
-               data["verdict"] if data else None, output[-4000:], elapsed, unexplained, leaked)
+               data["verdict"] if data else None, output[-4000:], elapsed, unexplained, leaked, failed_tests)
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
@@ -217,6 +223,17 @@ def catalogued_killers(profile_id: str) -> dict[str, list[str]]:
     return killers
 
 
+def code_killers(runs: Iterable[Run], profile_id: str) -> dict[str, list[str]]:
+    """Catalogued code → the defects whose run failed MAP-3's case for that code on `profile_id`."""
+    killers: dict[str, list[str]] = {c.code: [] for c in load_profile(profile_id).codes}
+    for run in runs:
+        if run.job.profile == profile_id and run.job.defect is not None:
+            for code, names in killers.items():
+                if PER_CODE_TEST.format(code=code) in run.failed_tests:
+                    names.append(run.job.defect)
+    return killers
+
+
 def weak_musts(killers: dict[str, list[str]], profile_id: str) -> dict[str, list[str]]:
     """The MUSTs covered on `profile_id` with fewer than MIN_MUST_KILLERS killing defects."""
     return {rid: killers.get(rid, []) for rid, r in registry().items()
@@ -267,6 +284,10 @@ def judge(runs: list[Run]) -> list[str]:
         for rid, requirement in reqs.items():
             if covered(requirement, profile_id) and (rid, profile_id) not in killers:
                 problems.append(f"{rid} on {profile_id}: no defect makes it fail (a test that cannot fail)")
+        if "MAP-3" in reqs and covered(reqs["MAP-3"], profile_id):
+            for code, names in code_killers(runs, profile_id).items():
+                if not names:
+                    problems.append(f"MAP-3 on {profile_id}: no defect makes the case for code {code!r} fail")
         for rid, names in weak_musts(proven_killers(runs, profile_id), profile_id).items():
             if (rid, profile_id) in killers:  # reported above when nothing kills it at all
                 problems.append(f"MUST {rid} on {profile_id}: killed as catalogued by {len(names)} defect(s)"
@@ -326,6 +347,10 @@ def render(matrix: Matrix) -> str:
             short = reqs[rid].level == "MUST" and count < MIN_MUST_KILLERS
             out.append(f"- {rid} ({reqs[rid].level}, {'**' if short else ''}{count}{'**' if short else ''}): "
                        + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**"))
+        if "MAP-3" in ids:
+            out += ["", "MAP-3 per catalogued code (defects that make its case fail):", ""]
+            out += [f"- `{code}`: " + (", ".join(f"`{d}`" for d in names) or "**nothing**")
+                    for code, names in code_killers(matrix.runs, profile_id).items()]
         out.append("")
     planned = [rid for rid, r in reqs.items() if r.planned]
     if planned:

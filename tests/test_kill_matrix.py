@@ -90,6 +90,16 @@ def test_every_must_killed_twice(matrix, requirement, profile):
         f"{requirement} on {profile}: killed as catalogued only by {killers}, needs {killmatrix.MIN_MUST_KILLERS}")
 
 
+CODE_PAIRS = [(c.code, p) for p in PROFILES for c in load_profile(p).codes if covered(registry()["MAP-3"], p)]
+
+
+@pytest.mark.parametrize("code,profile", CODE_PAIRS, ids=[f"{c}-{p}" for c, p in CODE_PAIRS])
+def test_every_code_case_can_fail(matrix, code, profile):
+    """MAP-3 is one test per catalogued code: each code's case must be failed by some defect."""
+    assert killmatrix.code_killers(matrix.runs, profile)[code], (
+        f"MAP-3 on {profile}: no defect makes the case for {code!r} fail")
+
+
 def test_matrix_has_no_problems(matrix):
     assert not matrix.problems, "\n".join(matrix.problems)
 
