@@ -147,3 +147,23 @@ def test_cut_stream_tolerance():
     assert limit == one + TOLERANCE_SHARE * 15
     assert 7 + 1 + 4 <= limit < full  # four tokens billed after the cut: fine; the whole stream: not
     assert allowed_cost(16, 16, full, one) == full
+
+
+@pytest.mark.slow
+def test_routing_and_param_probes_cost_nothing_without_allow_billable(suite, tmp_path):
+    """A gateway that routes /v1/v1/chat/completions (as LiteLLM routes lenient paths) is still
+    caught by MAP-4 without --allow-billable, and is never billed for the probe: the path
+    scenarios send a body nobody can serve, and the bad-params scenarios a lenient gateway could
+    serve are skipped naming --allow-billable."""
+    with ReferenceProcess("mindproxy", defects=["doubled_v1_served"]) as process:
+        config = yaml.safe_load(process.config_path.read_text())
+        copy = _standalone_config(tmp_path, process, limits={**config["limits"], "allow_billable": False})
+        before = _spends(config)
+        run = suite("--target", process.url, "--target-config", str(copy), "-k",
+                    "test_unknown_path_not_found or test_bad_params_rejected")
+        after = _spends(config)
+    assert before == after, "a routing or parameter probe was billed without --allow-billable"
+    rows = {r["id"]: r for r in run.report["requirements"]}
+    assert rows["MAP-4"]["status"] == "failed", rows["MAP-4"]
+    # The three servable bad-params cases are not sent, and the report says why (never a pass).
+    assert rows["MAP-5"]["status"] == "skipped" and "--allow-billable" in rows["MAP-5"]["reason"], rows["MAP-5"]
