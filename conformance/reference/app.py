@@ -151,7 +151,7 @@ class Gateway:
     def unauthorized(self, token: str | None = None, message: str = UNAUTHORIZED_MESSAGE) -> Reject:
         if token and self.defects.on("echo_key_in_401"):
             message = f"Incorrect API key provided: {token}. You can find your API key in the console."
-        headers = {}
+        headers: dict[str, str] = {}
         if token and token.isascii() and token.isprintable() and self.defects.on("key_in_www_authenticate"):
             headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="unknown API key {token}"'
         return self.reject("unauthorized", message, headers)
