@@ -38,7 +38,7 @@ from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
 from conformance.reference.types import Call, Endpoint, Reject
-from conformance.reference.management import management_routes
+from conformance.reference.management import Problem, management_routes, problem_response
 from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
@@ -519,8 +519,6 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
             if gateway.defects.on("html_404"):
                 return HTMLResponse(NGINX_404, status_code=404)
             if gateway.defects.on("problem_json_for_unknown_path"):  # the console's 404 handler, app-wide
-                from conformance.reference.management import Problem, problem_response
-
                 return problem_response(gateway, request, Problem(404, "not-found", f"Unknown path: {where}"))
             return dialect.response(404, dialect.open_code("unknown_path"), f"Unknown path: {where}")
         if exc.status_code == 405:
