@@ -130,11 +130,18 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
     would_retry, wait = sdk_decision(first.attempts[0])
     cap = target_config.limits.retry_after_cap_s
     if would_retry and wait > cap:
-        if code.retry in ("backoff", "wait"):
-            if problems:
-                return problems
-            inconclusive(f"the SDK would wait {wait:g} s before retrying, more than limits.retry_after_cap_s ({cap:g} s)")
-        problems.append(f"the SDK would retry {code.code} after {wait:g} s; its rule is to wait for the reset")
+        if code.retry == "wait_reset":
+            # A server-directed wait is the time the gateway names for the reset (a daily cap hit a
+            # minute before UTC midnight says so in seconds): retrying after it is the rule. Only
+            # a retry on the SDK's own back-off (no Retry-After) comes before the reset.
+            directed = retry_after_s(first.attempts[0])
+            if directed is None or directed <= 0:
+                problems.append(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), before the "
+                                f"cap resets (no Retry-After to wait for)")
+            return problems
+        if problems:
+            return problems
+        inconclusive(f"the SDK would wait {wait:g} s before retrying, more than limits.retry_after_cap_s ({cap:g} s)")
     else:
         if code.trigger == "burst" and role is not None:
             book.burst(role, label="sdk:exhaust")
