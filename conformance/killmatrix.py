@@ -1,15 +1,18 @@
 """The mutation kill matrix: run the whole suite against the reference gateway once clean and once
-per (defect, profile) pair, and show which requirements each defect makes fail.
+per (defect, profile) pair, and show which requirements each defect makes fail; and its other half,
+once per (clean variant, profile) pair and once with every variant on, which must fail nothing.
 
-Why: a requirement test that no defect can make fail proves nothing. The matrix is computed from
-the registry (`requirements.yaml`) and the catalogue (`defects.yaml`), so a requirement or defect
-added anywhere is picked up without touching this module.
+Why: a requirement test that no defect can make fail proves nothing, and a suite that fails a
+correct gateway doing things differently (a clean variant, `variants.yaml`) cannot be trusted.
+The matrix is computed from the registry (`requirements.yaml`) and the catalogues (`defects.yaml`,
+`variants.yaml`), so a requirement, defect or variant added anywhere is picked up without touching
+this module.
 
 Each run is the full suite (not `-k`), so collateral failures are seen. Runs go to a pool of
 processes forked from a server that has already imported pytest and the suite's plugins, which
 saves most of pytest's start-up per run; each run starts its own reference gateway.
 
-    python -m conformance.killmatrix [--write docs/kill-matrix.md] [--jobs N] [--profile P] [--defect D]
+    python -m conformance.killmatrix [--write docs/kill-matrix.md] [--jobs N] [--profile P] [--defect D] [--variant V]
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from typing import Any, Iterable
 
 from conformance.contract.profiles import load_profile
 from conformance.reference.defects import DefectInfo, load_catalogue
+from conformance.reference.variants import ALL as ALL_VARIANTS
+from conformance.reference.variants import alone, family_groups
+from conformance.reference.variants import load_catalogue as load_variants
+
+GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+retry_after_rfc850"
 from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
@@ -51,13 +59,26 @@ FAILED_TEST = re.compile(r"^FAILED \S*::(\S+?)(?: - |\s*$)", re.M)  # pytest's s
 # MAP-3 is one test per catalogued code; the report has one status for the requirement, so the
 # matrix reads the per-code outcome from pytest's summary to prove each code's case can fail.
 PER_CODE_TEST = "test_code_produced[{code}]"
-REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)[0-9a-f]{32}")  # the reference gateway's key shapes
+REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)(?:[a-z-]+-)?[0-9a-f]{32}")  # the reference gateway's key shapes (readable_keys adds a label)
 
 
 @dataclass(frozen=True)
 class Job:
     profile: str
-    defect: str | None  # None: the clean reference gateway
+    defect: str | None  # None: the clean reference gateway (or a variant run)
+    variant: str | None = None  # a clean variant, a group "a+b", or "all" (every variant that keeps the verdict)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.variant.split(GROUP_SEPARATOR)) if self.variant else ()
+
+    @property
+    def name(self) -> str:
+        return self.defect or (f"variant-{self.variant}" if self.variant else "clean")
+
+    @property
+    def is_clean(self) -> bool:
+        return self.defect is None and self.variant is None
 
 
 @dataclass
@@ -81,16 +102,55 @@ class Run:
         return {r for r, s in self.statuses.items() if s == "error"}
 
 
-def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None) -> list[Job]:
-    """Clean runs first, then every defect on every profile it applies to."""
+def variant_jobs(profile_id: str, each_alone: bool = False) -> list[Job]:
+    """The other half on one profile: `all`, then the other members of each family in groups, then
+    the variants with their own verdict alone: every variant runs, in len(families)+2 suite runs
+    rather than one per variant. `each_alone` adds one run per variant by itself."""
+    groups = family_groups(profile_id)
+    jobs = [Job(profile_id, None, ALL_VARIANTS)]
+    jobs += [Job(profile_id, None, GROUP_SEPARATOR.join(group)) for group in groups[1:] if group]
+    jobs += [Job(profile_id, None, name) for name in alone(profile_id)]
+    if each_alone:
+        jobs += [Job(profile_id, None, name) for name in groups[0] + [n for g in groups[1:] for n in g]
+                 if Job(profile_id, None, name) not in jobs]
+    return jobs
+
+
+def plan(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
+         variants: Iterable[str] | None = None, variants_alone: bool = False) -> list[Job]:
+    """Clean runs first, then every defect on every profile it applies to, then the clean variants
+    (`variant_jobs`). Naming defects (or variants) runs only those."""
     catalogue = load_catalogue()
+    variant_catalogue = load_variants()
     profiles = list(profiles or shipped_profiles())
-    wanted = list(defects) if defects is not None else list(catalogue)
-    jobs = [Job(p, None) for p in profiles] if defects is None else []
+    everything = defects is None and variants is None
+    wanted = list(defects) if defects is not None else (list(catalogue) if everything else [])
+    jobs = [Job(p, None) for p in profiles] if everything else []
     for name in wanted:
         info = catalogue[name]
         jobs += [Job(p, name) for p in profiles if info.applies_to(p)]
+    if variants is None and (everything or variants_alone):
+        for p in profiles:
+            jobs += variant_jobs(p, variants_alone)
+        return jobs
+    for name in variants or []:
+        if name == ALL_VARIANTS:
+            jobs += [Job(p, None, ALL_VARIANTS) for p in profiles]
+            continue
+        vinfo = variant_catalogue[name]
+        jobs += [Job(p, None, name) for p in profiles if vinfo.applies_to(p)]
     return jobs
+
+
+def expected_verdict(job: Job) -> str:
+    """What a variant run must conclude: the clean reference's verdict (conformant, or incomplete
+    while a requirement that applies is still planned) unless the catalogue names its own."""
+    catalogue = load_variants()
+    verdicts = {catalogue[name].verdict for name in job.variants if name in catalogue} - {None}
+    if len(verdicts) == 1:
+        return verdicts.pop()
+    planned = [r for r in registry().values() if r.planned and r.applies_to(load_profile(job.profile))]
+    return "incomplete" if planned else "conformant"
 
 
 def suite_args(job: Job, report: Path) -> list[str]:
@@ -103,6 +163,12 @@ def suite_args(job: Job, report: Path) -> list[str]:
             # Fuzzing finds what no targeted test sends; a defect aimed at a targeted test needs only
             # enough of it to show collateral damage, and the matrix runs 60-odd suites.
             args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
+    for name in job.variants:
+        args += ["--reference-variant", name]
+    if job.variant:
+        if job.variant != ALL_VARIANTS:
+            # A variant alone needs enough fuzzing to meet it; the all-variants run fuzzes in full.
+            args += ["--fuzz-examples", str(MATRIX_FUZZ_EXAMPLES)]
     return args
 
 
@@ -111,9 +177,10 @@ def _run_in_child(job: Job, workdir: str) -> Run:
     import pytest
 
     started = time.monotonic()
-    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
-    log = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.log"
+    report = Path(workdir) / f"{job.profile}-{job.name}.json"
+    log = Path(workdir) / f"{job.profile}-{job.name}.log"
     os.environ.pop("GWC_REFERENCE_DEFECTS", None)
+    os.environ.pop("GWC_REFERENCE_VARIANTS", None)
     with open(log, "w") as out:
         os.dup2(out.fileno(), 1)
         os.dup2(out.fileno(), 2)
@@ -133,8 +200,8 @@ def _run_subprocess(job: Job, workdir: str) -> Run:
     import subprocess
 
     started = time.monotonic()
-    report = Path(workdir) / f"{job.profile}-{job.defect or 'clean'}.json"
-    env = {k: v for k, v in os.environ.items() if k != "GWC_REFERENCE_DEFECTS"}
+    report = Path(workdir) / f"{job.profile}-{job.name}.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS")}
     done = subprocess.run([sys.executable, "-m", "pytest", *suite_args(job, report)], env=env,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     return _collect(job, done.returncode, report, done.stdout + done.stderr, time.monotonic() - started)
@@ -180,8 +247,8 @@ class Matrix:
     def __post_init__(self) -> None:
         self.problems = judge(self.runs)
 
-    def run(self, profile: str, defect: str | None) -> Run | None:
-        return next((r for r in self.runs if r.job == Job(profile, defect)), None)
+    def run(self, profile: str, defect: str | None, variant: str | None = None) -> Run | None:
+        return next((r for r in self.runs if r.job == Job(profile, defect, variant)), None)
 
     @property
     def profiles(self) -> list[str]:
@@ -247,7 +314,7 @@ def judge(runs: list[Run]) -> list[str]:
     problems: list[str] = []
     killers: dict[tuple[str, str], list[str]] = {}
     for run in runs:
-        job, where = run.job, f"{run.job.defect or 'clean'} on {run.job.profile}"
+        job, where = run.job, f"{run.job.name} on {run.job.profile}"
         if run.verdict is None:
             problems.append(f"{where}: no report (exit {run.returncode}): {_last_line(run.output)}")
             continue
@@ -255,6 +322,13 @@ def judge(runs: list[Run]) -> list[str]:
             problems.append(f"{where}: suite errors in {', '.join(sorted(run.errored))}")
         if run.leaked:
             problems.append(f"{where}: a reference key appears in the output or the report")
+        if job.variant is not None:
+            if run.failed():
+                problems.append(f"{where}: a clean variant fails {', '.join(sorted(run.failed()))} (a false failure)")
+            wanted = expected_verdict(job)
+            if run.verdict != wanted:
+                problems.append(f"{where}: verdict {run.verdict}, expected {wanted}")
+            continue
         if job.defect is None:
             if run.failed():
                 problems.append(f"{where}: the clean reference fails {', '.join(sorted(run.failed()))}")
@@ -352,6 +426,7 @@ def render(matrix: Matrix) -> str:
             out += [f"- `{code}`: " + (", ".join(f"`{d}`" for d in names) or "**nothing**")
                     for code, names in code_killers(matrix.runs, profile_id).items()]
         out.append("")
+    out += render_variants(matrix)
     planned = [rid for rid, r in reqs.items() if r.planned]
     if planned:
         out += ["Planned (no tests on this branch yet, not in the matrix): " + ", ".join(planned) + ".", ""]
@@ -360,9 +435,46 @@ def render(matrix: Matrix) -> str:
     return "\n".join(out)
 
 
+_VARIANT_CELLS = {"failed": "F", "error": "E", "inconclusive": "i", "skipped": "s", "passed": ""}
+
+
+def render_variants(matrix: Matrix) -> list[str]:
+    """The other half: one row per clean variant (and all together), which must fail nothing."""
+    variant_runs = [r for r in matrix.runs if r.job.variant]
+    if not variant_runs:
+        return []
+    reqs = registry()
+    catalogue = load_variants()
+    out = ["# Clean variants (the other half)", "",
+           "Each row is one full suite run against the reference gateway with one clean variant of",
+           "`conformance/data/variants.yaml` switched on (correct behaviours that differ from the",
+           "reference's own choices, each citing what allows it): `all` (every variant that keeps the",
+           "clean verdict, and the first of each family of alternatives), the other alternatives in",
+           "groups (`a+b`), and a variant with a verdict of its own by itself. A run must fail nothing",
+           "and reach the verdict shown; `F` would be a false failure of the suite.", "",
+           "`F` failed · `E` suite error · `i` inconclusive · `s` skipped · blank: passed.", ""]
+    for profile_id in matrix.profiles:
+        runs = [r for r in variant_runs if r.job.profile == profile_id]
+        if not runs:
+            continue
+        ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
+        out += [f"## {profile_id} (variants)", "", "| variant | verdict | " + " | ".join(ids) + " |",
+                "|---|---|" + "---|" * len(ids)]
+        for run in runs:
+            name = run.job.variant or ""
+            cells = [_VARIANT_CELLS.get(run.statuses.get(rid, "skipped"), "?") for rid in ids]
+            verdict = run.verdict or "no report"
+            if run.verdict != expected_verdict(run.job):
+                verdict = f"**{verdict}** (expected {expected_verdict(run.job)})"
+            out.append(f"| `{name}` | {verdict} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
 def compute(profiles: Iterable[str] | None = None, defects: Iterable[str] | None = None,
-            workers: int | None = None) -> Matrix:
-    jobs = plan(profiles, defects)
+            workers: int | None = None, variants: Iterable[str] | None = None,
+            variants_alone: bool = False) -> Matrix:
+    jobs = plan(profiles, defects, variants, variants_alone)
     started = time.monotonic()
     runs = run_all(jobs, workers)
     return Matrix(runs, elapsed_s=time.monotonic() - started)
@@ -374,8 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="parallel suite runs (default: cores)")
     parser.add_argument("--profile", action="append", help="only this profile (repeatable)")
     parser.add_argument("--defect", action="append", help="only this defect (repeatable; skips clean runs)")
+    parser.add_argument("--variant", action="append",
+                        help="only this clean variant, or 'all' (repeatable; skips clean runs)")
+    parser.add_argument("--variants-alone", action="store_true",
+                        help="also run every clean variant by itself (not only in its group)")
     args = parser.parse_args(argv)
-    matrix = compute(args.profile, args.defect, args.jobs)
+    matrix = compute(args.profile, args.defect, args.jobs, args.variant, args.variants_alone)
     text = render(matrix)
     print(text)
     print(f"{len(matrix.runs)} suite runs in {matrix.elapsed_s:.1f} s wall time")

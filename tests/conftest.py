@@ -58,7 +58,7 @@ def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: di
         command += ["--reference-defect", defect]
     # Inner runs must not inherit: defects meant for another run, a bytecode switch that makes every
     # start recompile ~300 modules, or the CI step summary (each inner run would append to it).
-    inherited = ("GWC_REFERENCE_DEFECTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
+    inherited = ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
     full_env = {k: v for k, v in os.environ.items() if k not in inherited}
     full_env.update(env or {})
     done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)

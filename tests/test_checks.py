@@ -136,7 +136,22 @@ class TestCredentialEcho:
         assert checks.credential_echo_problems(ex) == []
 
     def test_nine_characters_are_too_many(self):
-        ex = exchange(401, openai_error("unauthorized", message=f"key {self.KEY[:9]}…"), presented=(self.KEY,))
+        # Nine characters of the secret part; the public `sk-ref-` prefix does not count.
+        ex = exchange(401, openai_error("unauthorized", message=f"key …{self.KEY[7:16]}…"), presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex)
+        ex = exchange(401, openai_error("unauthorized", message=f"key {self.KEY[:15]}…"), presented=(self.KEY,))
+        assert checks.credential_echo_problems(ex) == []
+
+    def test_scheme_word_and_public_prefix_are_no_echo(self):
+        """`pyai_test_`, `sk-` and readable words are public (the scheme word alone is never presented:
+        the `bearer_challenge` variant guards that end to end)."""
+        key = "pyai_test_Zq8Xw2Lk9Pm4Rt7Yv1Bn6Cd3"
+        ex = exchange(402, openai_error("credit_exhausted", message="Add credit (or use a pyai_test_ key)."), presented=(key,))
+        assert checks.credential_echo_problems(ex) == []
+        key = "sk-ref-concurrency-limited-0123456789abcdef0123456789abcdef"
+        ex = exchange(429, openai_error("x", message="Too many concurrent realtime sessions."), presented=(key,))
+        assert checks.credential_echo_problems(ex) == []
+        ex = exchange(429, openai_error("x", message=f"key {key}"), presented=(key,))
         assert checks.credential_echo_problems(ex)
 
     def test_low_entropy_fragment_is_not_an_echo(self):
@@ -149,3 +164,58 @@ class TestCredentialEcho:
     def test_header_echo(self):
         ex = exchange(401, {}, headers={"x-debug-key": self.KEY}, presented=(self.KEY,))
         assert checks.credential_echo_problems(ex)
+
+
+class TestRetryAfterParser:
+    """One parser (conformance.checks.retry_after) for HDR-2, RTY-2, HDR-4 and realtime."""
+
+    def test_three_http_date_forms_and_large_delta(self):
+        from datetime import datetime, timezone
+
+        from conformance.checks.retry_after import parse_retry_after
+
+        now = datetime(2026, 11, 29, 23, 0, 0, tzinfo=timezone.utc)
+        for value in ("Sun, 29 Nov 2026 23:00:07 GMT", "Sunday, 29-Nov-26 23:00:07 GMT", "Sun Nov 29 23:00:07 2026"):
+            assert parse_retry_after(value, now) == 7.0, value
+        assert parse_retry_after("2147483648", now) == 2147483648.0
+        for value in ("²", "5s", "-1", "soon", "Sun, 31 Feb 2026 23:00:07 GMT", ""):
+            assert parse_retry_after(value, now) is None, value
+
+    def test_checks_agree_and_never_crash(self):
+        from conformance.checks.retry import retry_problems
+
+        for value in ("Sun Nov  6 08:49:37 1994", "Sunday, 06-Nov-94 08:49:37 GMT", "2147483648"):
+            ex = exchange(429, {}, headers={"retry-after": value})
+            assert checks.retry_after_problems(ex) == [] and retry_problems(ex) == [], value
+        bad = exchange(429, {}, headers={"retry-after": "²".encode()})  # raw bytes, as on the wire
+        assert checks.retry_after_problems(bad) and retry_problems(bad)
+
+
+class TestProfileChoices:
+    def test_reset_formats(self):
+        import dataclasses
+
+        headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0"}
+        for reset in ("12", "1764459999", "2026-11-29T23:00:00Z", "Sun, 29 Nov 2026 23:00:07 GMT", "6m0s"):
+            ex = exchange(429, {}, headers={**headers, "X-RateLimit-Reset": reset})
+            assert checks.rate_limit_header_problems(ex, MINDPROXY) == [], reset
+        strict = dataclasses.replace(MINDPROXY, rate_limit_reset_format="delta_seconds")
+        ex = exchange(429, {}, headers={**headers, "X-RateLimit-Reset": "6m0s"})
+        assert checks.rate_limit_header_problems(ex, strict)
+        ex = exchange(429, {}, headers={**headers, "X-RateLimit-Reset": "soon"})
+        assert checks.rate_limit_header_problems(ex, MINDPROXY)
+
+    def test_protocol_statuses_leave_the_code_open(self):
+        for status in (406, 410, 411, 414, 431):
+            assert checks.code_problems(exchange(status, openai_error(None)), PYAI) == [], status
+            body = {"error": {"type": None, "message": "too large"}}
+            assert checks.code_problems(exchange(status, body), MINDPROXY) == [], status
+        assert checks.code_problems(exchange(418, openai_error(None)), PYAI)
+
+    def test_charged_drives_the_not_charged_checks(self):
+        import dataclasses
+
+        assert not PYAI.charged("rate_limit_exceeded", 429) and not PYAI.charged(None, 400)
+        charged = dataclasses.replace(PYAI, codes=tuple(dataclasses.replace(c, charged=True) if c.code == "forbidden"
+                                                        else c for c in PYAI.codes))
+        assert charged.charged("forbidden", 403)

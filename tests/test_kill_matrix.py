@@ -1,4 +1,5 @@
-"""The mutation kill matrix: every tested requirement can fail, every defect fails what it claims.
+"""The mutation kill matrix: every tested requirement can fail, every defect fails what it claims;
+and its other half: every clean variant (alone, and all together) fails nothing.
 
 The suite runs once clean and once per (defect, profile) pair of the catalogue, all in one
 module-scoped fixture (parallel, one reference gateway per run); the tests below only read it.
@@ -16,6 +17,9 @@ from conformance import killmatrix
 from conformance.killmatrix import Job, Matrix, covered, expected_kills
 from conformance.contract.profiles import load_profile
 from conformance.reference.defects import load_catalogue
+from conformance.reference.variants import ALL as ALL_VARIANTS
+from conformance.reference.variants import applicable
+from conformance.reference.variants import load_catalogue as load_variants
 from conformance.contract.requirements import registry
 from tests.conftest import REPO
 
@@ -24,6 +28,7 @@ pytestmark = pytest.mark.xdist_group("heavy")
 
 PROFILES = killmatrix.shipped_profiles()
 DEFECT_JOBS = [job for job in killmatrix.plan(PROFILES) if job.defect]
+VARIANT_JOBS = [job for job in killmatrix.plan(PROFILES) if job.variant]
 PAIRS = [(rid, p) for p in PROFILES for rid, r in registry().items() if covered(r, p)]
 
 
@@ -39,8 +44,8 @@ def matrix() -> Matrix:
     return result
 
 
-def _run(matrix: Matrix, profile: str, defect: str | None):
-    run = matrix.run(profile, defect)
+def _run(matrix: Matrix, profile: str, defect: str | None, variant: str | None = None):
+    run = matrix.run(profile, defect, variant)
     assert run is not None and run.verdict is not None, f"no report: {run.output[-2000:] if run else 'not run'}"
     return run
 
@@ -69,6 +74,16 @@ def test_defect_kills_its_requirements(matrix, job: Job):
     assert not run.errored, run.output[-3000:]
     assert run.verdict == "non-conformant" or not run.failed("MUST"), run.verdict
     assert run.returncode != 0
+
+
+@pytest.mark.parametrize("job", VARIANT_JOBS, ids=[f"variant-{j.variant}-{j.profile}" for j in VARIANT_JOBS])
+def test_variant_fails_nothing(matrix, job: Job):
+    """A correct gateway that differs from the reference passes: no failed requirement, no suite
+    error, and the clean reference's verdict (or the one the catalogue names)."""
+    run = _run(matrix, job.profile, None, job.variant)
+    assert not run.failed(), f"variant {job.variant} on {job.profile}: false failures {sorted(run.failed())}\n{run.output[-3000:]}"
+    assert not run.errored, run.output[-3000:]
+    assert run.verdict == killmatrix.expected_verdict(job), (run.verdict, run.output[-3000:])
 
 
 @pytest.mark.parametrize("requirement,profile", PAIRS, ids=[f"{r}-{p}" for r, p in PAIRS])
@@ -165,3 +180,21 @@ def test_planning_follows_the_catalogue():
     for name, info in load_catalogue().items():
         expected = {p for p in PROFILES if info.applies_to(p)}
         assert {j.profile for j in DEFECT_JOBS if j.defect == name} == expected, name
+
+
+def test_variant_catalogue_names_real_profiles_and_plans_every_variant():
+    """Every variant cites what allows it and runs (in `all`, a group or alone) on every profile it
+    applies to; `all` runs on every profile; a family's alternatives never share a run."""
+    for name, info in load_variants().items():
+        assert info.allowed_by.strip(), name
+        assert all(p in PROFILES for p in info.profiles or ()), f"{name}: unknown profile in {info.profiles}"
+        expected = {p for p in PROFILES if info.applies_to(p)}
+        assert expected, f"{name}: applies to no shipped profile"
+        ran = {j.profile for j in VARIANT_JOBS
+               if name in j.variants or j.variant == ALL_VARIANTS and name in applicable(j.profile)}
+        assert ran == expected, name
+    assert {j.profile for j in VARIANT_JOBS if j.variant == ALL_VARIANTS} == set(PROFILES)
+    for job in VARIANT_JOBS:
+        names = applicable(job.profile) if job.variant == ALL_VARIANTS else job.variants
+        families = [load_variants()[n].family for n in names if load_variants()[n].family]
+        assert len(families) == len(set(families)), job

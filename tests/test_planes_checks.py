@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import httpx
@@ -27,10 +28,26 @@ def test_sse_parse_joins_data_lines_and_skips_comments():
 
 
 def test_success_stream_needs_done_last():
+    """Only where the profile promises [DONE] (streaming.done_sentinel); never before the end."""
+    promised = dataclasses.replace(PYAI, stream_done=True)
     good = _exchange(200, b'data: {"choices":[]}\n\ndata: [DONE]\n\n', "text/event-stream")
+    assert sse.stream_problems(good, promised) == []
     assert sse.stream_problems(good, PYAI) == []
     cut = _exchange(200, b'data: {"choices":[]}\n\n', "text/event-stream")
-    assert "does not end with data: [DONE]" in sse.stream_problems(cut, PYAI)[0]
+    assert "does not end with data: [DONE]" in sse.stream_problems(cut, promised)[0]
+    assert sse.stream_problems(cut, PYAI) == []  # pyai never promises [DONE]
+    early = _exchange(200, b'data: [DONE]\n\ndata: {"choices":[]}\n\n', "text/event-stream")
+    assert "before the end" in sse.stream_problems(early, PYAI)[0]
+
+
+def test_midstream_stream_that_ended_normally_is_no_error_event():
+    """A late failure point past the reply: the stream ends with a normal chunk (ENV-6 inconclusive)."""
+    normal = _exchange(200, b'data: {"choices":[{"delta":{"content":"OK"}}]}\n\n'
+                       b'data: {"choices":[{"delta":{},"finish_reason":"length"}]}\n\ndata: [DONE]\n\n',
+                       "text/event-stream")
+    assert sse.ended_normally(normal, PYAI)
+    bare = _exchange(200, b'data: {"choices":[]}\n\ndata: error: upstream died\n\n', "text/event-stream")
+    assert not sse.ended_normally(bare, PYAI)
 
 
 def test_midstream_error_must_be_the_envelope():
@@ -43,12 +60,26 @@ def test_midstream_error_must_be_the_envelope():
 
 
 def test_problem_document_with_request_id_equal_to_header():
+    """`equals_header` binds a member to a header only where a profile says so; pyai does not."""
     body = {"type": "about:blank", "title": "Not Found", "status": 404, "request_id": "req_1"}
     answer = _exchange(404, json.dumps(body).encode(), "application/problem+json", **{"x-request-id": "req_1"})
     assert problems.problem_document_problems(answer, PYAI) == []
     assert problems.problem_status_problems(answer) == []
     other = _exchange(404, json.dumps(body).encode(), "application/problem+json", **{"x-request-id": "req_2"})
-    assert "request_id" in problems.problem_document_problems(other, PYAI)[0]
+    assert problems.problem_document_problems(other, PYAI) == []
+    bound = dataclasses.replace(PYAI, management={**PYAI.management, "extra_members": {
+        "request_id": {"type": "string", "equals_header": "x-request-id"}}})
+    assert "request_id" in problems.problem_document_problems(other, bound)[0]
+    missing = _exchange(404, json.dumps({"title": "x"}).encode(), "application/problem+json")
+    assert "request_id" in problems.problem_document_problems(missing, PYAI)[0]
+
+
+def test_problem_status_is_optional():
+    """RFC 9457 §3.1: an absent status contradicts nothing; a present one must match."""
+    body = {"type": "about:blank", "title": "Not Found", "request_id": "r"}
+    assert problems.problem_status_problems(_exchange(404, json.dumps(body).encode(), "application/problem+json")) == []
+    body["status"] = "404"
+    assert problems.problem_status_problems(_exchange(404, json.dumps(body).encode(), "application/problem+json"))
 
 
 def test_problem_status_and_plane_shapes():

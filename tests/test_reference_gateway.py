@@ -302,6 +302,8 @@ def test_gateway_exits_when_stdin_closes() -> None:
         (["--defect", "nope"], "unknown defect 'nope'"),
         (["--host", "0.0.0.0"], "loopback only"),
         (["--profile", "pyai", "--defect", "no_rate_limit_headers"], "applies only to profile(s) mindproxy"),
+        (["--variant", "nope"], "unknown variant 'nope'"),
+        (["--profile", "mindproxy", "--variant", "problem_without_status"], "applies only to profile(s) pyai"),
     ],
 )
 def test_cli_refuses_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -380,7 +382,6 @@ def test_defects_each_bend_one_behaviour() -> None:
         "wrong_status_for_code",
         "empty_message",
         "doubled_v1_served",
-        "bad_params_no_param",
         "disabled_key_distinct",
     )
     for gw in (healthy, sick):
@@ -395,7 +396,7 @@ def test_defects_each_bend_one_behaviour() -> None:
     assert sick.post("no_credit").json()["error"]["message"] == ""
     assert sick.post("valid", path="/v1/v1/chat/completions").status_code == 200
     assert healthy.post("valid", path="/v1/v1/chat/completions").status_code == 404
-    assert sick.post("valid", {**CHAT, "temperature": 9}).json()["error"]["param"] is None
+    assert healthy.post("valid", {**CHAT, "temperature": 9}).json()["error"]["param"] == "temperature"
     assert sick.post("disabled").json()["error"]["message"] == "This API key has been disabled."
     assert sick.post("valid").status_code == 200  # the happy path is untouched
 
@@ -487,3 +488,34 @@ def test_rate_window_resets() -> None:
     refused = limiter.hit("k", 3)
     now[0] += refused.retry_after_s
     assert limiter.hit("k", 3).allowed
+
+
+# -- clean variants (in-process) -----------------------------------------------------------------
+
+
+def test_variants_each_bend_one_behaviour_correctly() -> None:
+    """A few variants at the wire: what they change is what the catalogue says, nothing else."""
+    from conformance.reference.variants import Variants, applicable, load_catalogue as load_variants
+
+    profile = load_profile("mindproxy")
+    names = ["bearer_challenge", "reset_http_date", "retry_after_asctime", "protocol_statuses", "stream_without_done"]
+    ledger = Ledger()
+    variants = Variants(names, profile.id)
+    config = provision(ledger, "http://testserver", profile.id, variants=variants)
+    client = TestClient(create_app(profile, Defects((), profile.id), ledger, variants=variants))
+    unauthorized = client.post("/v1/chat/completions", json=CHAT)
+    assert unauthorized.headers["www-authenticate"] == 'Bearer realm="gateway"'
+    key = config["roles"]["rate_limited"]["api_key"]
+    answers = [client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}) for _ in range(5)]
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.headers["x-ratelimit-reset"].endswith(" GMT")
+    assert not limited.headers["retry-after"].endswith("GMT") and limited.headers["retry-after"][:3].isalpha()
+    big = client.get("/v1/models", headers={"Authorization": f"Bearer {config['roles']['valid']['api_key']}",
+                                            "x-padding": "p" * 9000})
+    assert big.status_code == 431 and big.json()["error"]["type"] is None
+    valid = config["roles"]["valid"]["api_key"]
+    stream = client.post("/v1/chat/completions", json={**CHAT, "stream": True}, headers={"Authorization": f"Bearer {valid}"})
+    assert stream.status_code == 200 and "[DONE]" not in stream.text
+    assert set(applicable("pyai")) <= set(load_variants()) and "high_rate_limit_unconfigured" not in applicable("pyai")
+    with pytest.raises(KeyError):
+        Variants().on("not_a_variant")

@@ -109,10 +109,17 @@ class RejectionPass:
 
 
 def scenario_key_role(book: ScenarioBook, name: str) -> str | None:
-    """The role whose key a scenario presents (None: no key of ours)."""
+    """The role whose key a scenario presents (None: no key of ours, or none whose spend this pass
+    may read)."""
     scenario = book.scenarios[name]
     if scenario.name == "wrong_scheme":
         return "valid"
+    if scenario.kind == "realtime":
+        if scenario.param != "agent_id":
+            # The concurrency probe holds sessions open before the refusal; a gateway may bill
+            # sessions, so that key's spend cannot judge the refusal: request_cost only.
+            return None
+        return (book.config.section("realtime") or {}).get("role") or "valid"
     return scenario.role
 
 

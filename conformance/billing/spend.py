@@ -19,9 +19,10 @@ class OracleUnavailable(Exception):
 
 
 class SpendReader:
-    def __init__(self, client: GatewayClient, config: TargetConfig) -> None:
+    def __init__(self, client: GatewayClient, config: TargetConfig, view: str | None = None) -> None:
         self.client = client
         self.config = config
+        self.view = view  # "key_spend" or "balance"; None: key_spend when configured, else balance
         self.oracle = BillingOracle(client, config)
         self.section = config.section("billing")
         if self.section and self.section.get("api_key"):
@@ -43,7 +44,7 @@ class SpendReader:
     def snapshot(self, roles: list[str]) -> dict[str, float]:
         """Spend per role (or minus the balance when only `balance` is known: both grow with charges)."""
         out: dict[str, float] = {}
-        use_spend = bool((self.section or {}).get("key_spend"))
+        use_spend = self.view == "key_spend" if self.view else bool((self.section or {}).get("key_spend"))
         for role in roles:
             facts: dict[str, Any] = self.config.role(role) or {}
             key_id = facts.get("key_id")

@@ -1,34 +1,108 @@
-"""CHG-6: async tasks that fail or are cancelled are not charged, and their hold is released.
+"""CHG-6's procedure: drive a gateway's async-task API to a failed, cancelled or expired end and
+judge that the task was not charged and its hold released.
 
-Drives the target config's `tasks` routes (create, poll, cancel). A control task that succeeds
-must show its charge first: without it "the failed task cost nothing" proves nothing.
+Why configurable words and pointers: task APIs differ. Where the id sits in the create answer,
+where the status sits in the task view and which words mean "finished" are the gateway's choice,
+not the contract's, so they come from the target config's `tasks` section with documented
+defaults (`DEFAULT_*` below; SPEC.md's example routes). A task that ends with a word no list names
+is reported as inconclusive naming `tasks.statuses`, never as a failure: the suite could not tell
+what happened to it, the gateway did nothing wrong that the suite can prove.
+
+Why a control: "the failed task cost 0" proves nothing if the oracle shows 0 for a task that
+succeeded too; a succeeded task must show its charge first (memoised by the caller).
+
+Nothing here imports pytest: the test turns a `TaskJudgement` into pass / fail / skip /
+inconclusive, so the procedure can be read, reused and self-tested on its own.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import pytest
-
-from conformance.billing.charges import Charges
 from conformance.billing.passes import Control, moved
-from conformance.billing.oracle import BillingOracle, same_money
+from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import cite, inconclusive
-from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 
-TERMINAL = {"succeeded", "completed", "failed", "cancelled", "canceled", "expired"}
+if TYPE_CHECKING:
+    from conformance.billing.charges import Charges
+
+OUTCOMES = ("failed", "cancelled", "expired")
+# The words that end a task, by what they mean (target config `tasks.statuses`, each overridable).
+DEFAULT_STATUSES: dict[str, tuple[str, ...]] = {
+    "succeeded": ("succeeded", "completed"),
+    "failed": ("failed",),
+    "cancelled": ("cancelled", "canceled"),
+    "expired": ("expired",),
+}
+DEFAULT_ID_POINTER = "/id"
+DEFAULT_STATUS_POINTER = "/status"
+DEFAULT_ROLE = "valid"
 POLL_S = 0.25
-REQUIRED = ("create", "failing_body", "get", "cancel")
+MIN_WAIT_S = 2.0
+# What each outcome needs from the section besides `create` and `get`.
+OUTCOME_FIELDS = {"failed": "failing_body", "cancelled": "cancel", "expired": "expiring_body"}
 
 
-class Tasks:
-    """Drive the target-config `tasks` routes: create, poll, cancel."""
+class TaskUnavailable(Exception):
+    """The task API did not do what the config says it does (no task created, no id found)."""
 
-    def __init__(self, client: GatewayClient, section: dict[str, Any], api_key: str, timeout_s: float) -> None:
-        self.client, self.section, self.api_key, self.timeout_s = client, section, api_key, timeout_s
+
+@dataclass(frozen=True)
+class TaskWords:
+    """Which status words mean which end (target config `tasks.statuses`)."""
+
+    by_outcome: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> "TaskWords":
+        configured = section.get("statuses") or {}
+        words: dict[str, tuple[str, ...]] = {}
+        for outcome, default in DEFAULT_STATUSES.items():
+            value = configured.get(outcome, default)
+            words[outcome] = (value,) if isinstance(value, str) else tuple(value)
+        return cls(words)
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        return frozenset(w for ws in self.by_outcome.values() for w in ws)
+
+    def outcome_of(self, status: str | None) -> str | None:
+        """'succeeded' | 'failed' | 'cancelled' | 'expired' for a terminal word, else None."""
+        return next((o for o, ws in self.by_outcome.items() if status in ws), None)
+
+
+@dataclass
+class TaskRun:
+    """One task driven towards an outcome: its create exchange, id, and the last status seen."""
+
+    outcome: str
+    created: Exchange
+    task_id: str
+    status: str | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+class TaskDriver:
+    """Drive the target-config `tasks` routes: create, poll, cancel, with the configured words."""
+
+    def __init__(self, client: GatewayClient, section: Mapping[str, Any], api_key: str, timeout_s: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client, self.section, self.api_key = client, section, api_key
+        self.timeout_s = max(timeout_s, MIN_WAIT_S)
+        self.words = TaskWords.from_section(section)
+        self.id_pointer = section.get("id_pointer", DEFAULT_ID_POINTER)
+        self.status_pointer = section.get("status_pointer", DEFAULT_STATUS_POINTER)
+        self.sleep = sleep
+
+    def missing(self, outcome: str) -> list[str]:
+        """The section's fields this outcome needs and the config lacks."""
+        needed = ["create", "get", OUTCOME_FIELDS[outcome]] if outcome in OUTCOME_FIELDS else ["create", "get"]
+        return [f"tasks.{name}" for name in needed if not self.section.get(name)]
 
     def _send(self, what: str, task_id: str = "", body: Any = None) -> Exchange:
         spec = self.section[what]
@@ -39,113 +113,197 @@ class Tasks:
         return self.client.request(spec.get("method", "POST"), path, api_key=self.api_key, label=f"task:{what}",
                                    **kwargs)
 
-    def create(self, failing: bool) -> tuple[Exchange, str]:
-        body = self.section["failing_body"] if failing else (self.section["create"].get("body") or {})
-        exchange = self._send("create", body=body)
-        found, task_id = resolve_pointer(exchange.json(), self.section.get("id_pointer", "/id"))
-        if exchange.status is None or exchange.status >= 400 or not found or not isinstance(task_id, str):
-            pytest.fail(f"{exchange.describe()}: the task was not created (no id at "
-                        f"{self.section.get('id_pointer', '/id')})")
-        return exchange, task_id
+    def body_for(self, outcome: str) -> Any:
+        if outcome == "failed":
+            return self.section["failing_body"]
+        if outcome == "expired":
+            return self.section["expiring_body"]
+        return self.section["create"].get("body") or {}
+
+    def create(self, outcome: str) -> TaskRun:
+        where = "tasks.failing_body" if outcome == "failed" else "tasks.expiring_body" if outcome == "expired" \
+            else "tasks.create"
+        exchange = self._send("create", body=self.body_for(outcome))
+        if exchange.status is None or exchange.status >= 400:
+            raise TaskUnavailable(f"{exchange.describe()}: the gateway did not create the task described by {where}")
+        body = exchange.json()
+        found, task_id = resolve_pointer(body, self.id_pointer) if body is not NOT_JSON else (False, None)
+        if not found or not isinstance(task_id, (str, int)) or isinstance(task_id, bool):
+            raise TaskUnavailable(f"{exchange.describe()}: no task id at tasks.id_pointer {self.id_pointer!r}")
+        return TaskRun(outcome, exchange, str(task_id), self.status(exchange), [exchange])
 
     def status(self, exchange: Exchange) -> str | None:
-        found, value = resolve_pointer(exchange.json(), self.section.get("status_pointer", "/status"))
+        body = exchange.json()
+        found, value = resolve_pointer(body, self.status_pointer) if body is not NOT_JSON else (False, None)
         return value if found and isinstance(value, str) else None
 
-    def wait(self, task_id: str) -> str | None:
-        deadline = time.monotonic() + self.timeout_s
-        status = None
-        while time.monotonic() < deadline:
-            time.sleep(POLL_S)
-            status = self.status(self._send("get", task_id))
-            if status in TERMINAL:
-                return status
-        return status
+    def poll(self, run: TaskRun, first_wait_s: float = POLL_S) -> str | None:
+        """GET the task until its status is terminal or the timeout passes; → the last status."""
+        deadline = time.monotonic() + first_wait_s + self.timeout_s
+        wait = first_wait_s
+        while True:
+            self.sleep(wait)
+            exchange = self._send("get", run.task_id)
+            run.exchanges.append(exchange)
+            run.status = self.status(exchange)
+            if run.status in self.words.terminal or time.monotonic() >= deadline:
+                return run.status
+            wait = POLL_S
 
-    def cancel(self, task_id: str) -> str | None:
-        return self.status(self._send("cancel", task_id))
+    def cancel(self, run: TaskRun) -> str | None:
+        exchange = self._send("cancel", run.task_id)
+        run.exchanges.append(exchange)
+        run.status = self.status(exchange)
+        return run.status
+
+    def play(self, outcome: str) -> TaskRun:
+        """Create a task meant to end `outcome` ('succeeded' too) and drive it to its end."""
+        run = self.create(outcome)
+        if outcome == "cancelled":
+            self.cancel(run)
+        if run.status not in self.words.terminal:
+            first = float(self.section.get("expires_after_s", 0) or 0) if outcome == "expired" else POLL_S
+            self.poll(run, max(first, POLL_S))
+        return run
+
+    def ended_otherwise(self, run: TaskRun) -> str:
+        """Why a task that did not end `run.outcome` cannot be judged ('' when it did)."""
+        ended = self.words.outcome_of(run.status)
+        if ended == run.outcome:
+            return ""
+        if ended is None:
+            words = "/".join(self.words.by_outcome[run.outcome])
+            return (f"task {run.task_id} did not reach a status tasks.statuses names within {self.timeout_s:g}s "
+                    f"(last status {run.status!r} at tasks.status_pointer {self.status_pointer!r}; "
+                    f"expected {words}): configure tasks.statuses if the gateway uses other words")
+        return f"task {run.task_id} ended {run.status!r} ({ended}), not {run.outcome}: nothing to judge"
 
 
-def open_tasks(client: GatewayClient, config: TargetConfig) -> Tasks:
-    """The `tasks` routes of the target config; skips naming what is missing."""
+def task_driver(client: GatewayClient, config: TargetConfig) -> TaskDriver | str:
+    """The driver for the config's `tasks` section, or why there is none (a skip reason)."""
     section = config.section("tasks")
     if section is None:
-        pytest.skip(config.missing_section_reason("tasks"))
-    missing = [k for k in REQUIRED if k not in section]
-    if missing:
-        pytest.skip(f"section 'tasks' has no {', '.join(missing)}")
-    valid = config.role("valid")
-    if valid is None:
-        pytest.skip(config.missing_role_reason("valid"))
-    return Tasks(client, section, valid["api_key"], max(config.request_timeout_s, 2.0))
+        return config.missing_section_reason("tasks")
+    role_name = section.get("role", DEFAULT_ROLE)
+    role = config.role(role_name)
+    if role is None:
+        return config.missing_role_reason(role_name)
+    return TaskDriver(client, section, role["api_key"], config.request_timeout_s)
 
 
-def _task_views(control: Control, config: TargetConfig) -> tuple[str | None, list[str]]:
-    key_id = (config.role("valid") or {}).get("key_id")
-    return key_id, control.spend_views() if key_id else []
+def task_key_id(config: TargetConfig) -> str | None:
+    section = config.section("tasks") or {}
+    return (config.role(section.get("role", DEFAULT_ROLE)) or {}).get("key_id")
 
 
-def task_control(tasks: Tasks, oracle: BillingOracle, charges: Charges, profile: Profile) -> str:
-    """'' when a succeeded task showed its charge; else why the task checks cannot be trusted (memoised)."""
-    if charges.task_control is None:
-        charges.task_control = _run_task_control(tasks, oracle, charges.control(), charges.config, profile)
-    return charges.task_control
+@dataclass
+class TaskJudgement:
+    """CHG-6's verdict on one task: problems (→ failed), or why it cannot be judged."""
+
+    problems: list[str] = field(default_factory=list)
+    skipped: str = ""  # the config lacks what this outcome needs
+    inconclusive: str = ""  # the task API or the oracle could not give an answer
+    evidence: list[Exchange] = field(default_factory=list)
 
 
-def _run_task_control(tasks: Tasks, oracle: BillingOracle, control: Control, config: TargetConfig,
-                      profile: Profile) -> str:
+def usable_views(control: Control, key_id: str | None, shared_key: bool) -> list[str]:
+    """The key-level views that can attribute this task's money to it.
+
+    Under xdist other workers spend with the `valid` key at the same time (`shared_key`): its
+    spend and balance then move for reasons that are not the task's, so only request_cost judges.
+    """
+    return control.spend_views() if key_id and not shared_key else []
+
+
+def run_task_control(driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
+                     profile: Profile, shared_key: bool) -> str:
+    """'' when a succeeded task showed its charge; else why the task judgements cannot be trusted."""
     if not control.views:
         return f"CHG-0 control: {control.unavailable}"
-    key_id, views = _task_views(control, config)
-    before = oracle.snapshot([key_id], views) if views else {}
-    created, task_id = tasks.create(failing=False)
-    status = tasks.wait(task_id)
-    if status not in ("succeeded", "completed"):
-        return f"the control task {task_id} did not succeed (last status {status!r})"
+    views = usable_views(control, key_id, shared_key)
+    if not views and "request_cost" not in control.views:
+        return "no live billing view can see this task's key (no request_cost, and no key_id / a key shared with " \
+               "other workers)"
+    kid = key_id or ""
+    before = oracle.snapshot([kid], views) if views else {}
+    try:
+        run = driver.play("succeeded")
+    except TaskUnavailable as exc:
+        return f"the control task: {exc}"
+    if driver.words.outcome_of(run.status) != "succeeded":
+        return f"the control task: {driver.ended_otherwise(run)}"
     oracle.settle()
-    after = oracle.snapshot([key_id], views) if views else {}
-    if any((moved(v, before[(v, key_id)], after[(v, key_id)]) or 0) > 0 for v in views):
+    after = oracle.snapshot([kid], views) if views else {}
+    if any((moved(v, before[(v, kid)], after[(v, kid)]) or 0) > 0 for v in views):
         return ""
     if "request_cost" in control.views:
-        if (oracle.request_cost(created.header(profile.request_id_header)).value or 0) > 0:
+        if (oracle.request_cost(run.created.header(profile.request_id_header)).value or 0) > 0:
             return ""
-    return f"the succeeded control task {task_id} showed no charge in {', '.join(control.views)}"
+    return f"the succeeded control task {run.task_id} showed no charge in {', '.join(control.views)}"
 
 
-def unsettled_task_charges(outcome: str, tasks: Tasks, oracle: BillingOracle, charges: Charges,
-                           profile: Profile) -> list[str]:
-    """Run one task to `outcome` ("failed" or "cancelled") and say how it was charged or held.
-
-    Inconclusive without a live view or a control task that showed its charge; skips when the
-    task ended otherwise (nothing to judge).
-    """
-    control = charges.live()
-    problem = task_control(tasks, oracle, charges, profile)
-    if problem:
-        inconclusive(problem)
-    key_id, views = _task_views(control, charges.config)
+def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
+               profile: Profile, shared_key: bool) -> TaskJudgement:
+    """Play one task to `outcome` between two oracle readings: was it charged, was its hold kept?"""
+    missing = driver.missing(outcome)
+    if missing:
+        return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+    views = usable_views(control, key_id, shared_key)
     if not views and "request_cost" not in control.views:
-        inconclusive("no live billing view can see this task's key")
-    before = oracle.snapshot([key_id], views) if views else {}
-    created, task_id = tasks.create(failing=outcome == "failed")
-    cite(created)
-    status = tasks.cancel(task_id) if outcome == "cancelled" else None
-    if status not in TERMINAL:
-        status = tasks.wait(task_id)
-    if status not in ({"cancelled", "canceled"} if outcome == "cancelled" else {"failed"}):
-        pytest.skip(f"task {task_id} ended {status!r}, not {outcome}: nothing to judge")
+        return TaskJudgement(inconclusive="no live billing view can see this task's key")
+    kid = key_id or ""
+    before = oracle.snapshot([kid], views) if views else {}
+    try:
+        run = driver.play(outcome)
+    except TaskUnavailable as exc:
+        return TaskJudgement(inconclusive=str(exc))
+    judgement = TaskJudgement(evidence=[run.created])
+    why_not = driver.ended_otherwise(run)
+    if why_not:
+        judgement.inconclusive = why_not
+        return judgement
     oracle.settle()
-    after = oracle.snapshot([key_id], views) if views else {}
-    problems = []
-    rid = created.header(profile.request_id_header)
+    after = oracle.snapshot([kid], views) if views else {}
+    rid = run.created.header(profile.request_id_header)
+    used: list[str] = []
     if "request_cost" in control.views:
         cost = oracle.request_cost(rid)
+        if cost.ok:
+            used.append("request_cost")
         if cost.ok and (cost.value or 0) > 0:
-            problems.append(f"the {outcome} task {task_id} (request id {rid}) was charged {cost.value:g}")
+            judgement.problems.append(f"the {outcome} task {run.task_id} (request id {rid}) was charged {cost.value:g}")
     for view in views:
-        delta = moved(view, before[(view, key_id)], after[(view, key_id)])
+        delta = moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
+        if delta is not None:
+            used.append(view)
         if delta is not None and not same_money(delta, 0.0):
             what = "the hold was not released" if view == "balance" else "it was charged"
-            problems.append(f"billing.{view} of key {key_id} moved by {delta:g} across the {outcome} task {task_id}: "
-                            f"{what}")
-    return problems
+            judgement.problems.append(f"billing.{view} of key {key_id} moved by {delta:g} across the {outcome} task "
+                                      f"{run.task_id}: {what}")
+    if not used and not judgement.problems:
+        judgement.inconclusive = f"no billing view could read the {outcome} task {run.task_id}'s charge"
+    return judgement
+
+
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: "Charges",
+                   profile: Profile) -> TaskJudgement:
+    """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
+    succeeded control task (run once per session, memoised on `charges`), then the task itself.
+
+    Under xdist the `valid` key spends in other workers too, so its views cannot judge one task
+    (`shared_key`); a dedicated `tasks.role` key can.
+    """
+    missing = driver.missing(outcome)
+    if missing:
+        return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+    control = charges.control()
+    if not control.views:
+        return TaskJudgement(inconclusive=f"CHG-0 control: {control.unavailable}")
+    key_id = task_key_id(charges.config)
+    shared = not charges.shared_keys_ok and (charges.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
+        DEFAULT_ROLE
+    if charges.task_control is None:
+        charges.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
+    if charges.task_control:
+        return TaskJudgement(inconclusive=charges.task_control)
+    return judge_task(outcome, driver, oracle, control, key_id, profile, shared_key=shared)

@@ -7,7 +7,7 @@ this package imports every family, so the registry is complete once `conformance
 imported, and re-exports the per-exchange checks the suite calls by name.
 """
 
-from conformance.checks import fuzz, problem_json, retry, sse  # noqa: F401  (they register their checks)
+from conformance.checks import fuzz, problem_json, rate_window, retry, sse  # noqa: F401  (they register their checks)
 
 from conformance.checks.envelope import (
     JSON_TYPES, code_of, code_problems, envelope, envelope_problems, has_envelope_shape, is_error,

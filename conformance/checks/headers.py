@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
-from conformance.transport.client import Exchange
 from conformance.checks.registry import check
+from conformance.checks.retry_after import parse_http_date, parse_retry_after
+from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 
 @check("HDR-1", whole_run=True)
@@ -39,22 +40,6 @@ def duplicate_request_ids(exchanges: list[Exchange], profile: Profile) -> list[s
     return problems
 
 
-def parse_retry_after(value: str) -> float | None:
-    """RFC 9110 §10.2.3: delta-seconds or an HTTP-date → seconds to wait, or None if neither."""
-    value = value.strip()
-    if re.fullmatch(r"\d+", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    from datetime import datetime, timezone
-
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 @check("HDR-2", whole_run=True)  # every 429, whatever code it carries
 def retry_after_problems(exchange: Exchange) -> list[str]:
     """HDR-2: a 429 carries Retry-After as delta-seconds or an HTTP-date."""
@@ -68,18 +53,58 @@ def retry_after_problems(exchange: Exchange) -> list[str]:
     return []
 
 
+_GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+")
+RESET_FORMATS: dict[str, str] = {
+    "delta_seconds": "delta seconds",
+    "epoch_seconds": "epoch seconds",
+    "rfc3339": "an RFC 3339 timestamp",
+    "http_date": "an HTTP-date",
+    "duration": "a duration such as 6m0s",
+}
+
+
+def reset_matches(value: str, fmt: str) -> bool:
+    """Whether an X-RateLimit-Reset value is in `fmt` (a key of RESET_FORMATS, or `any`)."""
+    value = value.strip()
+    if fmt == "any":
+        return any(reset_matches(value, f) for f in RESET_FORMATS)
+    if fmt == "delta_seconds":
+        return re.fullmatch(r"[0-9]+", value) is not None
+    if fmt == "epoch_seconds":
+        return re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value) is not None
+    if fmt == "rfc3339":
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})", value):
+            return False
+        try:
+            datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return True
+    if fmt == "http_date":
+        return parse_http_date(value) is not None
+    if fmt == "duration":
+        return _GO_DURATION.fullmatch(value) is not None
+    raise ValueError(f"unknown reset format {fmt!r}")
+
+
 @check("HDR-3", whole_run=True)
 def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str]:
-    """HDR-3: the profile's rate-limit headers, each a non-negative integer, Remaining <= Limit."""
+    """HDR-3: the profile's rate-limit headers: Limit and Remaining non-negative integers,
+    Remaining <= Limit, Reset in the profile's format (headers.rate_limit_reset_format)."""
     if exchange.status != 429 or not profile.rate_limit_headers:
         return []
     problems = []
     values: dict[str, int] = {}
     for role, name in profile.rate_limit_headers.items():
         value = exchange.header(name)
+        fmt = profile.rate_limit_reset_format
         if value is None:
             problems.append(f"{exchange.describe()}: no {name} header")
-        elif not re.fullmatch(r"\d+", value.strip()):
+        elif role == "reset":
+            if not reset_matches(value, fmt):
+                wanted = " or ".join(RESET_FORMATS.values()) if fmt == "any" else RESET_FORMATS[fmt]
+                problems.append(f"{exchange.describe()}: {name} {value!r} is not {wanted}")
+        elif not re.fullmatch(r"[0-9]+", value.strip()):
             problems.append(f"{exchange.describe()}: {name} {value!r} is not a non-negative integer")
         else:
             values[role] = int(value)

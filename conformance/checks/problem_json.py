@@ -2,7 +2,8 @@
 
 Like `checks`, each function takes one exchange (and the profile) and returns one-line problems
 naming the exchange. The profile's `management` section names the content type, the schema and
-the extra members every problem must carry (`request_id`, equal to the request-id header).
+the extra members every problem must carry (pyai: a string `request_id`; a profile whose contract
+says so may also tie a member to a header with `equals_header`).
 """
 
 from __future__ import annotations
@@ -74,11 +75,16 @@ def _member_problems(exchange: Exchange, body: dict[str, Any], name: str, rule: 
 
 @check("PRB-2")
 def problem_status_problems(exchange: Exchange) -> list[str]:
-    """PRB-2: the problem's `status` member equals the HTTP status."""
+    """PRB-2: the problem's `status` member, when present, equals the HTTP status.
+
+    RFC 9457 §3.1 makes every member optional; §3.1.2: "status" is advisory and, if present, must
+    be the status code the origin server generated. An absent status contradicts nothing."""
     body = envelope(exchange)
-    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or "status" not in body:
+        return []
+    status = body["status"]
     if not isinstance(status, int) or isinstance(status, bool):
-        return [f"{exchange.describe()}: the problem has no integer status member (got {status!r})"]
+        return [f"{exchange.describe()}: the problem's status member is {status!r}, not an integer"]
     if status != exchange.status:
         return [f"{exchange.describe()}: the problem says status {status}, the HTTP status is {exchange.status}"]
     return []

@@ -11,9 +11,8 @@ See docs/retry-rules.md.
 from __future__ import annotations
 
 import math
-import time
-from email.utils import parsedate_to_datetime
 
+from conformance.checks.retry_after import retry_after_s
 from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 from conformance.contract.profiles import Code, Profile
@@ -36,26 +35,6 @@ def rule_for(profile: Profile, code: str | None, status: int) -> str | None:
         if rule.matches(status):
             return rule.retry
     return None
-
-
-def retry_after_s(exchange: Exchange) -> float | None:
-    """Seconds the response asks a client to wait (retry-after-ms, then Retry-After); None if absent/bad."""
-    millis = exchange.header("retry-after-ms")
-    if millis is not None:
-        try:
-            return float(millis) / 1000
-        except ValueError:
-            pass
-    value = exchange.header("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 @check("RTY-1")

@@ -68,7 +68,8 @@ def is_error_event(event: Event, profile: Profile) -> bool:
 
 @check("ENV-6")
 def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
-    """A success stream: 200 text/event-stream, JSON `data:` events, `[DONE]` last."""
+    """A success stream: 200 text/event-stream, JSON `data:` events; `[DONE]` last where the profile
+    promises it (`streaming.done_sentinel`), and never before the end."""
     where = exchange.describe()
     if exchange.error:
         return [f"{where}: the stream broke off: {exchange.error}"]
@@ -78,9 +79,9 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
     problems = [f"{where}: a line that is no SSE field: {line!r}" for line in stray[:2]]
     if not events:
         return problems + [f"{where}: the event stream has no data events"]
-    if events[-1].data != DONE:
+    if profile.stream_done and events[-1].data != DONE:
         problems.append(f"{where}: the stream does not end with data: {DONE}")
-    for event in events[:-1]:
+    for event in events[:-1] if events[-1].data == DONE else events:
         if event.data == DONE:
             problems.append(f"{where}: data: {DONE} arrives before the end of the stream")
         elif event.json() is None:
@@ -88,6 +89,19 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
         elif is_error_event(event, profile):
             problems.append(f"{where}: a success stream carries an error event: {event.data[:120]!r}")
     return problems
+
+
+def ended_normally(exchange: Exchange, profile: Profile) -> bool:
+    """A 200 stream whose last payload event is an ordinary chunk (no error member): whatever was
+    configured to fail mid-stream did not (the reply was shorter than the failure point)."""
+    if exchange.error or exchange.status != 200 or exchange.content_type != EVENT_STREAM:
+        return False
+    payload = [e for e in parse(exchange.text)[0] if e.data != DONE]
+    if not payload:
+        return False
+    last = payload[-1].json()
+    return isinstance(last, dict) and "error" not in last and payload[-1].event != "error" and (
+        "choices" in last or "usage" in last)
 
 
 @check("ENV-6")

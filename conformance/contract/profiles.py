@@ -24,6 +24,12 @@ from conformance.contract.schemas import validate_or_raise, validator
 # and RTY-3 checks only the SDK's classification, never its retry decision.
 RETRY_RULES = ("never", "backoff", "wait", "wait_reset", "unstated")
 PROMISED_RETRY_RULES = ("backoff", "wait", "wait_reset")
+# X-RateLimit-Reset formats a profile may name (headers.rate_limit_reset_format; default `any`).
+RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
+# HTTP-layer refusals (RFC 9110 §15.5.7 406, §15.5.11 410, §15.5.12 411, §15.5.15 414, RFC 6585 §5
+# 431): what an HTTP server in front of a gateway answers before any contract logic runs. A profile
+# that catalogues no code for one leaves its code open (any string or null).
+PROTOCOL_STATUSES = frozenset({406, 410, 411, 414, 431})
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class Profile:
     param_pointer: str | None
     open_statuses: frozenset[int]
     request_id_header: str
-    retry_after_on_429: bool
+    retry_after_on_429: bool  # HDR-2 applies only where the contract promises Retry-After on 429
     rate_limit_headers: dict[str, str]
     unauthorized_code: str
     codes: tuple[Code, ...]
@@ -82,6 +88,19 @@ class Profile:
     management: dict[str, Any] | None
     tasks: dict[str, Any] | None
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    # Choices a contract may make, each with the default a contract that says nothing gets:
+    rate_limit_reset_format: str = "any"  # headers.rate_limit_reset_format (HDR-3)
+    stream_done: bool = False  # streaming.done_sentinel: success streams end with data: [DONE] (ENV-6)
+    v1_prefix_strict: bool = False  # paths.v1_prefix_strict: a missing /v1 is an unknown path (MAP-4)
+    param_names_offender: bool = False  # envelope.param_names_offender: bad params name the field (MAP-5)
+
+    def charged(self, code: str | None, status: int) -> bool:
+        """Whether the contract lets this rejection be charged: its catalogued code, else the
+        open-status rule for its status, says `charged: true` (CHG-1..4 then do not apply)."""
+        entry = self.code(code) if isinstance(code, str) else None
+        if entry is not None:
+            return entry.charged
+        return any(rule.charged for rule in self.open_status_rules if rule.matches(status))
 
     def code(self, name: str) -> Code | None:
         return next((c for c in self.codes if c.code == name), None)
@@ -90,6 +109,10 @@ class Profile:
         return [c for c in self.codes if c.status == status]
 
     def is_open_status(self, status: int) -> bool:
+        """Whether the code may be any string or null at `status`: the profile's open statuses,
+        5xx when it opens any, and the protocol statuses it catalogues no code for."""
+        if status in PROTOCOL_STATUSES and not self.codes_for_status(status):
+            return True
         return status in self.open_statuses or 500 <= status <= 599 and any(
             s >= 500 for s in self.open_statuses
         )
@@ -189,6 +212,10 @@ def _load_profile(path_str: str) -> Profile:
         management=raw.get("management"),
         tasks=raw.get("tasks"),
         raw=raw,
+        rate_limit_reset_format=headers.get("rate_limit_reset_format", "any"),
+        stream_done=bool((raw.get("streaming") or {}).get("done_sentinel", False)),
+        v1_prefix_strict=bool((raw.get("paths") or {}).get("v1_prefix_strict", False)),
+        param_names_offender=bool(envelope.get("param_names_offender", False)),
     )
 
 

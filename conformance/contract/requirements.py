@@ -37,6 +37,7 @@ class Requirement:
             "rate_limit_headers": profile.has_rate_limit_headers,
             "management": profile.has_management,
             "tasks": profile.has_tasks,
+            "retry_after_on_429": profile.retry_after_on_429,
         }[self.applies_if]
 
     def rule_for(self, profile_id: str) -> str | None:

@@ -14,7 +14,7 @@ ROLE_FACTS = {
     "over_key_budget": '{api_key: "${GW_OVER_BUDGET}"}     # over its monthly limit',
     "over_plan_quota": '{api_key: "${GW_OVER_QUOTA}"}      # on an exhausted plan',
     "rate_limited": '{api_key: "${GW_RATE_LIMITED}", limit: 5}   # small requests-per-window limit',
-    "daily_capped": '{api_key: "${GW_DAILY_CAPPED}"}       # past its daily cap',
+    "daily_capped": '{api_key: "${GW_DAILY_CAPPED}", resets_at: "00:00Z"}   # past its daily cap; when it resets',
     "concurrency_limited": '{api_key: "${GW_CONCURRENCY}", limit: 2}   # concurrent realtime sessions',
 }
 
@@ -49,9 +49,19 @@ def target_config_template(profile_ref: str) -> str:
         lines += [
             "tasks:                                  # async jobs that hold credit",
             '  create: {method: POST, path: /v1/tasks, body: {model: "...", input: "..."}}',
-            '  failing_body: {model: "...", input: "...", fail: true}',
+            '  failing_body: {model: "...", input: "...", fail: true}      # a task the gateway will fail',
+            '  expiring_body: {model: "...", input: "...", ttl_s: 5}       # a task the gateway will let expire',
+            "  expires_after_s: 5                     # by then it has expired; the suite then polls up to request_timeout_s",
             '  get:    {method: GET, path: "/v1/tasks/{id}"}',
             '  cancel: {method: POST, path: "/v1/tasks/{id}/cancel"}',
+            "  # role: valid                          # whose key creates the tasks",
+            "  # id_pointer: /id                      # where the create answer puts the task id",
+            "  # status_pointer: /status              # where the task view puts its status",
+            "  # statuses:                            # the words that end a task (these are the defaults)",
+            "  #   succeeded: [succeeded, completed]",
+            "  #   failed: [failed]",
+            "  #   cancelled: [cancelled, canceled]",
+            "  #   expired: [expired]",
         ]
     lines += [
         "streaming:",

@@ -11,17 +11,20 @@ import time
 import pytest
 from hypothesis import strategies as st
 
+from conformance.billing.oracle import BillingOracle
+from conformance.billing.passes import run_control
 from conformance.billing.spend import OracleUnavailable, SpendReader
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.fuzzing.engine import Fuzzer, raw_bodies, search, seed_for
 from conformance.fuzzing.openapi import operation, request_of
 from conformance.outcomes import cite, inconclusive
+from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import GatewayClient
 
 
 def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_config: TargetConfig, *,
-                             examples: int, seed: int | None) -> list[str]:
+                             examples: int, seed: int | None, book: ScenarioBook, billable_allowed: bool) -> list[str]:
     """Fuzz the chat route with the `valid` key and say how rejected requests were charged.
 
     A fuzzed request that happens to be valid is legitimately charged: the spend may grow by
@@ -35,6 +38,18 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         inconclusive(reason)
     if examples == 0:
         pytest.skip("fuzzing is switched off (--fuzz-examples 0)")
+    # CHG-0's control first: a spend view that does not show a billable success cannot show a
+    # charged rejection either, and an unmoved view would pass this test for nothing.
+    control = run_control(BillingOracle(client, target_config), book, target_config, billable_allowed)
+    if control.exchange is not None:
+        cite(control.exchange)
+    if not control.views:
+        inconclusive(f"CHG-0 control: {control.unavailable}")
+    views = control.spend_views()
+    if not views:
+        inconclusive(f"CHG-0 control: neither billing.key_spend nor billing.balance showed a billable success "
+                     f"(only {', '.join(control.views)} did), so a snapshot could not show a charge")
+    oracle = SpendReader(client, target_config, view=views[0])
     from schemathesis import GenerationMode
 
     roles = ["valid"]

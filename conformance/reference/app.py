@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.websockets import WebSocket
 
 from conformance.contract.profiles import Profile
 from conformance.reference import fuzz_defects, inference, streaming
@@ -44,11 +45,15 @@ from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
 from conformance.reference.realtime import realtime_routes
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
+from conformance.reference.variant_middleware import ProtocolStatuses, TransportVariants
+from conformance.reference.variants import Variants
 from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
 DEFAULT_RATE_LIMIT = 100_000
+RESET_PENALTY_S = 2  # the `reset_before_retry_after` defect: Retry-After this much past the reset
+DAILY_CAP_SHORT_RETRY_S = 60  # the `daily_cap_retry_after_short` defect's Retry-After
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
@@ -76,6 +81,24 @@ _TRACEBACK = (
     "json.decoder.JSONDecodeError: {error}"
 )
 _SAFE_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-")
+
+
+LARGE_DELTA_SECONDS = "2147483648"  # the `retry_after_large_delta` variant: past 32 bits (RFC 9111 §1.2.2)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: int, form: str) -> str:
+    """An HTTP-date (RFC 9110 §5.6.7) `seconds` from now, rounded up to the next whole second, in
+    one of its three forms: imf_fixdate, rfc850 or asctime."""
+    at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=seconds + 1)
+    month = _MONTHS[at.month - 1]
+    if form == "rfc850":
+        return f"{_LONG_DAYS[at.weekday()]}, {at.day:02d}-{month}-{at.year % 100:02d} {at:%H:%M:%S} GMT"
+    if form == "asctime":
+        return f"{_DAYS[at.weekday()]} {month} {at.day:2d} {at:%H:%M:%S} {at.year}"
+    return f"{_DAYS[at.weekday()]}, {at.day:02d} {month} {at.year} {at:%H:%M:%S} GMT"
 
 
 def _seconds_to_utc_midnight(now: datetime | None = None) -> int:
@@ -112,11 +135,13 @@ class Gateway:
         models: Sequence[str] = MODELS,
         window_s: float = RATE_WINDOW_S,
         default_rate_limit: int = DEFAULT_RATE_LIMIT,
+        variants: Variants | None = None,
     ) -> None:
         self.profile = profile
         self.defects = defects
+        self.variants = variants if variants is not None else Variants()
         self.ledger = ledger
-        self.dialect = Dialect(profile)
+        self.dialect = Dialect(profile, extra_members=self.variants.on("extra_members"))
         self.models = tuple(models)
         self.limiter = FixedWindowLimiter(window_s)
         self.default_rate_limit = default_rate_limit
@@ -161,7 +186,7 @@ class Gateway:
 
     def bad_param(self, error: ParamError) -> Reject:
         param: str | None = error.param
-        if self.defects.on("bad_params_no_param"):
+        if self.variants.on("bad_params_param_null"):
             param = None
         status = 422 if self.defects.on("bad_params_422") else 400
         kind = "missing_parameter" if error.missing else "invalid_parameter"
@@ -178,6 +203,8 @@ class Gateway:
             headers["Retry-After"] = "3600"
         if reject.status == 403 and self.defects.on("should_retry_on_403"):
             headers["x-should-retry"] = "true"
+        if reject.status == 401 and self.variants.on("bearer_challenge"):
+            headers["WWW-Authenticate"] = 'Bearer realm="gateway"'  # RFC 6750 §3
         return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
 
     # -- pipeline steps -----------------------------------------------------------------------
@@ -203,7 +230,7 @@ class Gateway:
             return guest_key()  # a key-cache miss that fails open
         if key is None or key.kind == "admin":
             raise self.unauthorized(token)
-        if not key.active:
+        if not key.active and not self.defects.on("disabled_key_served"):
             if self.defects.on("disabled_key_distinct"):
                 raise self.reject("unauthorized", DISABLED_MESSAGE)
             raise self.unauthorized(token)
@@ -219,7 +246,8 @@ class Gateway:
     def check_origin(self, request: Request, key: KeyRecord) -> None:
         if key.kind != "publishable":
             return
-        if request.headers.get("origin") not in (key.allowed_origins or ()):
+        allowed = () if self.defects.on("every_origin_refused") else (key.allowed_origins or ())
+        if request.headers.get("origin") not in allowed:
             raise self.reject("disallowed_origin", "This publishable key may not be used from this origin.")
 
     def check_ip(self, request: Request, key: KeyRecord) -> None:
@@ -237,7 +265,12 @@ class Gateway:
         if key.daily_cap is None or key.daily_used < key.daily_cap:
             return
         wait = _seconds_to_utc_midnight()
-        headers = self.retry_after(wait)
+        if self.defects.on("daily_cap_retry_after_short"):
+            headers = self.retry_after(DAILY_CAP_SHORT_RETRY_S)  # as if it were the per-minute limit
+        else:
+            headers = self.retry_after(wait)
+        if headers and self.variants.on("retry_after_large_delta"):
+            headers["Retry-After"] = LARGE_DELTA_SECONDS
         headers.update(self.limit_headers(WindowState(False, key.daily_cap, 0, wait), on_429=True))
         reject = self.reject("daily_capped", "This key has reached its daily request cap; it resets at 00:00 UTC.", headers)
         if self._has_daily_cap_code and self.defects.on("uncatalogued_code"):
@@ -249,31 +282,58 @@ class Gateway:
         state = self.limiter.hit(key.key_id, key.rate_limit or self.default_rate_limit)
         if state.allowed:
             return self.limit_headers(state)
-        headers = {**self.limit_headers(state, on_429=True), **self.retry_after(state.retry_after_s)}
+        retry_after_s = state.retry_after_s
+        if self.defects.on("reset_before_retry_after"):
+            retry_after_s += RESET_PENALTY_S  # a penalty the reset header does not show
+        headers = {**self.limit_headers(state, on_429=True), **self.retry_after(retry_after_s, rate_limit=True)}
         if self.defects.on("retry_after_too_short"):
             self.limiter.restart(key.key_id, hold_s=3.0)  # a penalty box the Retry-After does not mention
             headers.update(self.retry_after(1))
         raise self.reject("rate_limited", "Rate limit reached for this key; retry after the time in Retry-After.", headers)
 
-    def retry_after(self, seconds: int) -> dict[str, str]:
+    def retry_after(self, seconds: int, rate_limit: bool = False) -> dict[str, str]:
         if self.defects.on("no_retry_after"):
             return {}
+        seconds = max(1, seconds)
         if self.defects.on("retry_after_not_delta_seconds"):
-            return {"Retry-After": f"{max(1, seconds):.1f}"}  # a float, as str(float) writes it
-        return {"Retry-After": str(max(1, seconds))}
+            return {"Retry-After": f"{seconds:.1f}"}  # a float, as str(float) writes it
+        form = next((f for f in ("imf_fixdate", "rfc850", "asctime") if self.variants.on(f"retry_after_{f}")), None)
+        if rate_limit and form is not None:
+            return {"Retry-After": http_date(seconds, form)}
+        return {"Retry-After": str(seconds)}
 
     def limit_headers(self, state: WindowState, on_429: bool = False) -> dict[str, str]:
         names = self.rate_headers_named
-        if not names or (on_429 and self.defects.on("no_rate_limit_headers")):
+        if on_429 and self.defects.on("no_rate_limit_headers"):
             return {}
+        headers: dict[str, str] = {}
+        if self.variants.on("ietf_ratelimit_fields"):  # draft-ietf-httpapi-ratelimit-headers
+            headers["RateLimit-Policy"] = f'"default";q={state.limit};w={max(1, math.ceil(self.limiter.window_s))}'
+            headers["RateLimit"] = f'"default";r={state.remaining};t={state.reset_s}'
         remaining = state.remaining
         if self.defects.on("remaining_exceeds_limit"):
             remaining = state.limit + 5
-        values = {"limit": state.limit, "remaining": remaining, "reset": state.reset_s}
-        return {names[k]: str(v) for k, v in values.items() if k in names}
+        if on_429 and not state.allowed and self.defects.on("remaining_nonzero_on_429"):
+            remaining = state.limit  # the next window's quota, reported while this one refuses
+        values = {"limit": state.limit, "remaining": remaining, "reset": self.reset_value(state.reset_s)}
+        headers.update({names[k]: str(v) for k, v in values.items() if k in names})
+        return headers
+
+    def reset_value(self, seconds: int) -> str:
+        """X-RateLimit-Reset in the format the `reset_*` variants pick (default: delta seconds)."""
+        at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=seconds + 1)
+        if self.variants.on("reset_epoch_seconds"):
+            return str(int(at.timestamp()))
+        if self.variants.on("reset_rfc3339"):
+            return at.isoformat().replace("+00:00", "Z")
+        if self.variants.on("reset_http_date"):
+            return http_date(seconds, "imf_fixdate")
+        if self.variants.on("reset_duration"):
+            return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+        return str(seconds)
 
     def peek_headers(self, key: KeyRecord) -> dict[str, str]:
-        if not self.rate_headers_named:
+        if not self.rate_headers_named and not self.variants.on("ietf_ratelimit_fields"):
             return {}
         return self.limit_headers(self.limiter.peek(key.key_id, key.rate_limit or self.default_rate_limit))
 
@@ -313,7 +373,10 @@ class Gateway:
         if key.plan_exhausted:
             raise self.reject("over_plan_quota", "Your plan's quota is exhausted; upgrade the plan to continue.")
         if key.balance <= 0:
-            reject = self.reject("no_credit", "Your wallet balance is insufficient; add credit to continue.")
+            message = "Your wallet balance is insufficient; add credit to continue."
+            if self.variants.on("readable_keys"):
+                message = "Your wallet balance is insufficient; add credit (or use a pyai_test_ key)."
+            reject = self.reject("no_credit", message)
             if not self._has_daily_cap_code and self.defects.on("uncatalogued_code"):
                 reject.code = "payment_required"
             raise reject
@@ -356,8 +419,10 @@ class Gateway:
         response.headers.update(limit_headers)
         return response
 
-    def bill_rejection(self, request: Request, key: KeyRecord | None, reject: Reject) -> None:
-        """Only under a `charge_*` defect (or a fee defect): bill a rejected request."""
+    def bill_rejection(self, request: Request | WebSocket, key: KeyRecord | None, reject: Reject,
+                       request_id: str | None = None) -> None:
+        """Only under a `charge_*` defect (or a fee defect): bill a rejected request (or refused realtime
+        handshake, whose `request_id` the realtime plane makes itself) as if it had been served."""
         defect = BILLED_REJECTION_DEFECTS.get(reject.status)
         itemized = defect is not None and self.defects.on(defect)
         undecodable = getattr(request.state, "undecodable", False) and self.defects.on("charge_undecodable_body")
@@ -370,7 +435,8 @@ class Gateway:
         if key is None:
             return
         if itemized or undecodable:
-            self.ledger.charge(request_id_of(request.scope), key.key_id, inference.cost_of(inference.MAX_COMPLETION_TOKENS))
+            self.ledger.charge(request_id or request_id_of(request.scope), key.key_id,
+                               inference.cost_of(inference.MAX_COMPLETION_TOKENS))
         if fee:  # no charge record: only the key's spend and its wallet show it
             self.ledger.debit_fee(key.key_id, REJECTION_FEE)
 
@@ -406,10 +472,13 @@ def serve_chat(gateway: Gateway, call: Call) -> Response:
 def _stream_chat(gateway: Gateway, call: Call) -> Response:
     delivered = [0]
     events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
+    no_done = gateway.variants.on("stream_without_done")
 
     async def body() -> AsyncIterator[bytes]:
         try:
             for position, event in enumerate(events):
+                if no_done and event.startswith(b"data: [DONE]"):
+                    break
                 if position:
                     await asyncio.sleep(STREAM_PACE_S)
                 yield event
@@ -454,9 +523,13 @@ def inference_routes(gateway: Gateway) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     endpoints = INFERENCE_ENDPOINTS + ((TASK_ENDPOINT,) if gateway.profile.has_tasks else ())
     for endpoint in endpoints:
+        if endpoint.path == "/v1/models" and gateway.variants.on("no_models_endpoint"):
+            continue
         paths = [endpoint.path]
         if endpoint.path == "/v1/chat/completions" and gateway.defects.on("doubled_v1_served"):
             paths.append("/v1/v1/chat/completions")  # a too-lenient rewrite rule
+        if endpoint.path == "/v1/chat/completions" and gateway.variants.on("v1_prefix_optional"):
+            paths.append("/chat/completions")
         handler = _bind(gateway, endpoint)
         routes.extend(Route(p, handler, methods=[endpoint.method]) for p in paths)
     return routes
@@ -531,6 +604,17 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
     return handle
 
 
+def _middleware(gateway: Gateway) -> list[Middleware]:
+    """Outermost first: transport variants, request ids, then the protocol-status variant."""
+    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects)]
+    if gateway.variants.on("protocol_statuses"):
+        layers.append(Middleware(ProtocolStatuses, dialect=gateway.dialect))
+    if gateway.variants.active & {"gzip_error_bodies", "chunked_error_bodies", "connection_close", "request_id_header_case"}:
+        layers.insert(0, Middleware(TransportVariants, variants=gateway.variants,
+                                    request_id_header=gateway.profile.request_id_header))
+    return layers
+
+
 def create_app(
     profile: Profile,
     defects: Defects,
@@ -539,15 +623,17 @@ def create_app(
     models: Sequence[str] = MODELS,
     window_s: float = RATE_WINDOW_S,
     default_rate_limit: int = DEFAULT_RATE_LIMIT,
+    variants: Variants | None = None,
 ) -> Starlette:
-    """The reference gateway for `profile`, with `defects` switched on, billing into `ledger`."""
-    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit)
+    """The reference gateway for `profile`, with `defects` (and clean `variants`) switched on, billing into `ledger`."""
+    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit,
+                      variants=variants)
     routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
     if profile.has_tasks:
         routes += task_routes(gateway)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=defects)],
+        middleware=_middleware(gateway),
         exception_handlers={HTTPException: _http_exception_handler(gateway)},
     )
     app.router.redirect_slashes = False  # `/v1/models/` is an unknown path (404), not a redirect

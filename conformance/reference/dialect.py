@@ -111,8 +111,9 @@ def _set_pointer(document: dict[str, Any], pointer: str, value: Any) -> None:
 class Dialect:
     """Error bodies and responses in the profile's envelope."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, extra_members: bool = False) -> None:
         self.profile = profile
+        self.extra_members = extra_members  # the `extra_members` variant
         self.openai = profile.envelope_schema.endswith(OPENAI_ENVELOPE)
         self.conditions = resolve_conditions(profile)
 
@@ -135,6 +136,9 @@ class Dialect:
         _set_pointer(document, profile.code_pointer, code)
         if profile.param_pointer:
             _set_pointer(document, profile.param_pointer, param)
+        if self.extra_members:
+            document["error"]["doc_url"] = "https://docs.example/errors"
+            document["meta"] = {"gateway": "reference", "retryable": status >= 500 or status == 429}
         return document
 
     def response(

@@ -139,6 +139,7 @@ class Ledger:
     def __init__(self, path: str = ":memory:") -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self.realtime_agents: set[str] | None = None  # None: any well-formed agent id exists
         with self._lock:
             self._conn.executescript(_SCHEMA)
 

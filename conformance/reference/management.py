@@ -14,6 +14,7 @@ Routes (authenticated by any active API key, as a console session would be):
 from __future__ import annotations
 
 import json
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -48,8 +49,9 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
         return gateway.dialect.response(problem.status, gateway.dialect.open_code("not_found")
                                         if problem.status == 404 else None, problem.detail)
     request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else request_id_of(request.scope)
+    variants = gateway.variants
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPES + problem.slug,
+        "type": "about:blank" if variants.on("problem_about_blank") else PROBLEM_TYPES + problem.slug,
         "title": _TITLES.get(problem.status, "Error"),
         "status": 400 if gateway.defects.on("problem_status_mismatch") else problem.status,
         "detail": problem.detail,
@@ -57,6 +59,12 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
     }
     if gateway.defects.on("problem_status_as_string"):
         body["status"] = str(body["status"])  # a template that quotes every member
+    if variants.on("problem_without_status"):
+        del body["status"]
+    if variants.on("extra_members"):
+        body["errors"] = [{"detail": problem.detail, "pointer": "#/"}]  # an RFC 9457 §3.2 extension
+    if variants.on("problem_request_id_own"):
+        request_id = "trace_" + secrets.token_hex(8)  # the console's own id, not the header's
     if not gateway.defects.on("problem_without_request_id"):
         body["request_id"] = request_id
     content_type = (gateway.profile.management or {}).get("content_type", "application/problem+json")

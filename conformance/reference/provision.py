@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 from conformance.reference.ledger import Ledger
+from conformance.reference.variants import Variants
 
 MIDSTREAM_FAIL_MODEL = "ref-fail-midstream"  # streams one event, then an error event (ENV-6)
 MODELS = ("ref-small", "ref-large", MIDSTREAM_FAIL_MODEL)
@@ -26,6 +27,9 @@ IP_ALLOW_LIST = ["203.0.113.0/24", "2001:db8::/32"]
 STARTING_BALANCE = 100.0
 KEY_BUDGET = 1.0
 DAILY_CAP = 100
+DAILY_CAP_RESETS_AT = "00:00Z"  # daily caps reset at midnight UTC (app.check_daily_cap)
+HIGH_RATE_LIMIT = 1000  # the `high_rate_limit_unconfigured` variant: more than the suite's burst bound
+AGENT_ID_MAX_CHARS = 6000  # the `agent_ids_from_config` variant: above the suite's default probe (4097), below the WebSocket server's 8 KiB request line
 
 ROLES = (
     "valid",
@@ -42,19 +46,21 @@ ROLES = (
 )
 
 
-def secret_key() -> str:
-    return "sk-ref-" + secrets.token_hex(16)
+def secret_key(label: str = "") -> str:
+    """`sk-ref-<hex>`; with a label (the `readable_keys` variant) `sk-ref-<label>-<hex>`."""
+    return "sk-ref-" + (label.replace("_", "-") + "-" if label else "") + secrets.token_hex(16)
 
 
-def publishable_key() -> str:
-    return "pk_ref_" + secrets.token_hex(16)
+def publishable_key(label: str = "") -> str:
+    return "pk_ref_" + (label.replace("_", "-") + "-" if label else "") + secrets.token_hex(16)
 
 
-def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
+def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, dict[str, Any]]:
     """Create the wallet and key that put the gateway in `role`'s state → (token, key_id, extra facts)."""
     balance = 0.0 if role == "no_credit" else STARTING_BALANCE
     wallet = ledger.create_wallet(balance, plan_exhausted=role == "over_plan_quota")
-    token = publishable_key() if role == "publishable" else secret_key()
+    label = role if variants.on("readable_keys") else ""
+    token = publishable_key(label) if role == "publishable" else secret_key(label)
     options: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if role == "disabled":
@@ -72,12 +78,15 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
     elif role == "over_key_budget":
         options["monthly_budget"] = KEY_BUDGET
         options["spend"] = KEY_BUDGET
+    elif role == "rate_limited" and variants.on("high_rate_limit_unconfigured"):
+        options["rate_limit"] = HIGH_RATE_LIMIT  # and no `limit` in the config
     elif role == "rate_limited":
         options["rate_limit"] = RATE_LIMIT
         extra["limit"] = RATE_LIMIT
     elif role == "daily_capped":
         options["daily_cap"] = DAILY_CAP
         options["daily_used"] = DAILY_CAP
+        extra["resets_at"] = DAILY_CAP_RESETS_AT
     elif role == "concurrency_limited":
         options["concurrency_limit"] = CONCURRENCY_LIMIT
         extra["limit"] = CONCURRENCY_LIMIT
@@ -86,15 +95,17 @@ def _role_key(ledger: Ledger, role: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def provision(
-    ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True
+    ledger: Ledger, base_url: str, profile_id: str, *, management: bool = True, realtime: bool = True,
+    variants: Variants | None = None,
 ) -> dict[str, Any]:
     """Create every role's key and the admin (oracle) key; return the target-config dict."""
     base_url = base_url.rstrip("/")
+    variants = variants if variants is not None else Variants()
     roles: dict[str, dict[str, Any]] = {}
     for role in ROLES:
-        token, key_id, extra = _role_key(ledger, role)
+        token, key_id, extra = _role_key(ledger, role, variants)
         roles[role] = {"api_key": token, "key_id": key_id, **extra}
-    admin_token = secret_key()
+    admin_token = secret_key("admin" if variants.on("readable_keys") else "")
     ledger.create_key(admin_token, wallet_id=ledger.create_wallet(0.0), label="admin", kind="admin")
     keys_url = f"{base_url}/_oracle/keys/{{key_id}}"
     config: dict[str, Any] = {
@@ -118,6 +129,10 @@ def provision(
         },
     }
     config.update(plane_sections(base_url, management=management, realtime=realtime))
+    if realtime and variants.on("agent_ids_from_config"):
+        agent_id = "agent_" + secrets.token_hex(6)
+        ledger.realtime_agents = {agent_id}  # only this agent exists
+        config["realtime"].update({"agent_id": agent_id, "agent_id_max_chars": AGENT_ID_MAX_CHARS})
     return config
 
 

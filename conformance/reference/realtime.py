@@ -37,12 +37,12 @@ CONCURRENCY_RETRY_AFTER_S = 1
 DEFAULT_CONCURRENCY_LIMIT = 100
 
 
-def agent_id_problem(agent_id: str | None) -> str | None:
+def agent_id_problem(agent_id: str | None, max_chars: int = MAX_AGENT_ID_CHARS) -> str | None:
     """Why `agent_id` cannot travel as a header value, or None when it can."""
     if not agent_id:
         return "agent_id is required."
-    if len(agent_id) > MAX_AGENT_ID_CHARS:
-        return f"agent_id is longer than {MAX_AGENT_ID_CHARS} characters."
+    if len(agent_id) > max_chars:
+        return f"agent_id is longer than {max_chars} characters."
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in agent_id):
         return "agent_id contains control characters."
     return None
@@ -82,11 +82,13 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
     async def endpoint(websocket: WebSocket) -> None:
 
         request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id()
+        key: KeyRecord | None = None
         try:
             key = gateway.authenticate(websocket)  # type: ignore[arg-type]
             gateway.check_ip(websocket, key)  # type: ignore[arg-type]
             admit(gateway, websocket, key, sessions)
         except Reject as reject:
+            gateway.bill_rejection(websocket, key, reject, request_id)  # only under a charge_* defect
             await websocket.send_denial_response(_denial(gateway, reject, request_id))
             return
         try:
@@ -118,7 +120,14 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
 
 def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: SessionTable) -> None:
     """Check the agent_id, then take a session slot; raises `Reject` before any upgrade."""
-    problem = agent_id_problem(websocket.query_params.get("agent_id"))
+    from conformance.reference.provision import AGENT_ID_MAX_CHARS
+
+    agent_id = websocket.query_params.get("agent_id")
+    limit = AGENT_ID_MAX_CHARS if gateway.variants.on("agent_ids_from_config") else MAX_AGENT_ID_CHARS
+    problem = agent_id_problem(agent_id, limit)
+    known = gateway.ledger.realtime_agents
+    if problem is None and known is not None and agent_id not in known:
+        raise gateway.bad_request("not_found", "No agent has this id.", status=404)
     if problem is not None and not gateway.defects.on("unchecked_agent_id"):
         code = next((c for c in gateway.profile.codes if c.trigger == "realtime_agent_id"), None)
         if code is None:  # a contract without the code: a plain bad parameter
@@ -128,7 +137,8 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
     if not sessions.try_open(key, unlimited=gateway.defects.on("no_concurrency_limit")):
         raise gateway.reject(
             "concurrency_limited",
-            "Too many concurrent realtime sessions for this key; close one and retry.",
+            "Too many concurrent realtime sessions for this key; close one and retry."
+            if not gateway.variants.on("readable_keys") else "Too many concurrent realtime sessions.",
             gateway.retry_after(CONCURRENCY_RETRY_AFTER_S),
         )
 

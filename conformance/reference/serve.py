@@ -32,6 +32,7 @@ from conformance.reference.ledger import Ledger
 from conformance.reference.middleware import new_request_id
 from conformance.reference.provision import provision
 from conformance.reference.tasks import task_config
+from conformance.reference.variants import Variants
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
@@ -147,19 +148,21 @@ def serve(
     port: int = 0,
     config_path: Path | None = None,
     exit_on_stdin_eof: bool = False,
+    variant_names: Sequence[str] = (),
 ) -> None:
     """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
     defects = Defects(defect_names, profile.id)
+    variants = Variants(variant_names, profile.id)
     sock = bind(loopback_address(host), port)
     url = base_url(sock)
     ledger = Ledger()
     config = provision(ledger, url, profile_reference(profile), management=profile.has_management,
-                       realtime=any(c.plane == "realtime" for c in profile.codes))
+                       realtime=any(c.plane == "realtime" for c in profile.codes), variants=variants)
     if profile.has_tasks:
         config["tasks"] = task_config(config["model"])
     if config_path is not None:
         write_config(config_path, config)
-    app = create_app(profile, defects, ledger)
+    app = create_app(profile, defects, ledger, variants=variants)
     uv_config = uvicorn.Config(
         app,
         log_level="warning",

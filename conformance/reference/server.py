@@ -32,9 +32,11 @@ class ReferenceProcess:
         defects: Sequence[str] = (),
         host: str = "127.0.0.1",
         config_path: Path | None = None,
+        variants: Sequence[str] = (),
     ) -> None:
         self.profile = profile
         self.defects = tuple(defects)
+        self.variants = tuple(variants)
         self.host = host
         self._own_dir: Path | None = None
         if config_path is None:
@@ -53,6 +55,8 @@ class ReferenceProcess:
         cmd += ["--write-config", str(self.config_path), "--exit-on-stdin-eof"]
         for name in self.defects:
             cmd += ["--defect", name]
+        for name in self.variants:
+            cmd += ["--variant", name]
         return cmd
 
     def start(self, timeout: float = 15) -> ReferenceProcess:

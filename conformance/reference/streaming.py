@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from conformance.reference.app import Gateway
 
 UPSTREAM_FAILURE = "The upstream model stopped responding; the stream was cut off."
+LATE_FAILURE_EVENTS = 4  # the `late_midstream_failure` variant: the role event and three tokens first
 
 
 def _event(payload: Any) -> bytes:
@@ -49,12 +50,21 @@ def cut_after_first_event(gateway: Gateway, stream: StreamingResponse) -> Stream
     """Let the first event through, stop the upstream (which charges what was delivered), then
     report the failure as an error event: the status line is long gone."""
     upstream = stream.body_iterator
+    let_through = LATE_FAILURE_EVENTS if gateway.variants.on("late_midstream_failure") else 1
 
     async def body() -> AsyncIterator[Any]:
+        sent = 0
         try:
             async for chunk in upstream:
+                if chunk.startswith(b"data: [DONE]"):
+                    yield chunk  # the upstream finished before it failed: a normal end
+                    return
                 yield chunk
-                break
+                sent += 1
+                if sent >= let_through:
+                    break
+            else:
+                return
         finally:
             await upstream.aclose()  # type: ignore[attr-defined]
         yield _error_event(gateway, 502, gateway.dialect.open_code("server_error"), UPSTREAM_FAILURE)

@@ -1,10 +1,12 @@
 """Async tasks that hold credit (profiles with `tasks`, i.e. mindproxy): CHG-6's subject.
 
 A task reserves its worst-case cost as a hold when created; it then succeeds (the hold is
-captured at the real cost, charged under the create request's id), fails or is cancelled (the
-hold is released untouched: "not charged; the hold is released"). Tasks move on only when asked
-(`GET` or `cancel`), never on a timer, so "create then cancel" always cancels a running task and
-the suite needs no timing assumptions. `fail: true` in the body makes a task fail.
+captured at the real cost, charged under the create request's id), fails, is cancelled or
+expires (the hold is released untouched: "not charged; the hold is released"). Tasks move on only
+when asked (`GET` or `cancel`), never on a timer, so "create then cancel" always cancels a running
+task and the suite needs no timing assumptions. `fail: true` in the body makes a task fail;
+`expires_in_s: S` gives it a deadline: a task runs `TASK_RUN_S`, so one whose deadline is shorter
+has expired when asked after it (and is still running when asked before).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 TASK_RUN_S = 0.2  # a task asked about after this long has finished
 TASKS_PATH = "/v1/tasks"
+EXPIRING_TASK_S = 0.1  # the deadline of the expiring task the reference's target config describes
+MAX_EXPIRES_IN_S = 3600.0
 
 
 @dataclass
@@ -42,7 +46,8 @@ class Task:
     tokens: int
     fail: bool
     created: float
-    status: str = "running"  # running | succeeded | failed | cancelled
+    expires_in_s: float | None = None
+    status: str = "running"  # running | succeeded | failed | cancelled | expired
 
 
 class TaskBook:
@@ -61,7 +66,12 @@ def validate_task(body: dict[str, Any]) -> dict[str, Any]:
     fail = body.get("fail", False)
     if not isinstance(fail, bool):
         raise ParamError("fail", "'fail' must be a boolean.")
-    return {"model": model, "prompt_tokens": len(text.split()), "fail": fail}
+    expires = body.get("expires_in_s")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))
+                                or not 0 < expires <= MAX_EXPIRES_IN_S):
+        raise ParamError("expires_in_s", f"'expires_in_s' must be a number of seconds in (0, {MAX_EXPIRES_IN_S:g}].")
+    return {"model": model, "prompt_tokens": len(text.split()), "fail": fail,
+            "expires_in_s": None if expires is None else float(expires)}
 
 
 def _view(task: Task) -> dict[str, Any]:
@@ -77,7 +87,7 @@ def serve_task_create(gateway: "Gateway", call: "Call") -> Response:
     tokens = call.params["prompt_tokens"] + inference.MAX_COMPLETION_TOKENS
     hold_id = gateway.ledger.place_hold(call.key.key_id, inference.cost_of(tokens))
     task = Task("task_" + secrets.token_hex(8), call.key.key_id, hold_id, call.request_id, tokens,
-                call.params["fail"], time.monotonic())
+                call.params["fail"], time.monotonic(), call.params.get("expires_in_s"))
     book: TaskBook = gateway.tasks
     with book.lock:
         book.tasks[task.task_id] = task
@@ -85,16 +95,21 @@ def serve_task_create(gateway: "Gateway", call: "Call") -> Response:
 
 
 def _advance(gateway: "Gateway", task: Task) -> None:
-    """Settle a running task that has had its time: fail (release) or succeed (capture)."""
+    """Settle a running task that has had its time: fail or expire (release) or succeed (capture)."""
     if task.status != "running":
         return
+    age = time.monotonic() - task.created
     if task.fail:
         task.status = "failed"
         if gateway.defects.on("charge_failed_task"):
             gateway.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
         else:
             gateway.ledger.release_hold(task.hold_id)
-    elif time.monotonic() - task.created >= TASK_RUN_S:
+    elif task.expires_in_s is not None and task.expires_in_s < TASK_RUN_S and age >= task.expires_in_s:
+        task.status = "expired"
+        if not gateway.defects.on("expired_task_keeps_hold"):  # the defect: the hold stays reserved
+            gateway.ledger.release_hold(task.hold_id)
+    elif age >= TASK_RUN_S:
         task.status = "succeeded"
         gateway.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
 
@@ -111,7 +126,10 @@ def task_routes(gateway: "Gateway") -> list[BaseRoute]:
     def _cancel(gw: "Gateway", task: Task) -> None:
         if task.status == "running":
             task.status = "cancelled"
-            gw.ledger.release_hold(task.hold_id)
+            if gw.defects.on("charge_cancelled_task"):
+                gw.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
+            else:
+                gw.ledger.release_hold(task.hold_id)
 
     def route(action: Callable[["Gateway", Task], None]) -> Callable[[Request], Any]:
         """A task route: find the caller's task, apply `action` under the lock, answer its state."""
@@ -138,6 +156,8 @@ def task_config(model: str) -> dict[str, Any]:
     return {
         "create": {"method": "POST", "path": TASKS_PATH, "body": {"model": model, "input": "Summarise: OK."}},
         "failing_body": {"model": model, "input": "Summarise: OK.", "fail": True},
+        "expiring_body": {"model": model, "input": "Summarise: OK.", "expires_in_s": EXPIRING_TASK_S},
+        "expires_after_s": EXPIRING_TASK_S,
         "get": {"method": "GET", "path": TASKS_PATH + "/{id}"},
         "cancel": {"method": "POST", "path": TASKS_PATH + "/{id}/cancel"},
     }

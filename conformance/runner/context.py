@@ -47,6 +47,7 @@ class RunContext:
     allow_billable: bool = False
     report_path: str | None = None
     defects: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # clean variants of the reference gateway
     workers: int = 1
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
@@ -107,6 +108,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         allow_billable=bool(options.allow_billable or (limits.allow_billable if limits else False)),
         report_path=options.conformance_report,
         defects=list(options.reference_defects or []),
+        variants=list(getattr(options, "reference_variants", None) or []),
         fuzz_examples=_fuzz_examples(getattr(options, "fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
     )

@@ -38,12 +38,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
     group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
                     help="start the reference gateway with this defect switched on (self-tests, demos)")
+    group.addoption("--reference-variant", dest="reference_variants", action="append", default=None, metavar="NAME",
+                    help="start the reference gateway with this clean variant switched on ('all': every one; self-tests)")
     group.addoption("--baseline", dest="conformance_baseline", default=None, metavar="PATH",
                     help="known deviations (YAML): listed failures are reported as known and do not fail the run")
 
 
 _OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
-                "reference_defects", "conformance_baseline", "fuzz_examples")
+                "reference_defects", "reference_variants", "conformance_baseline", "fuzz_examples")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:

@@ -81,14 +81,18 @@ def _start(config: pytest.Config) -> RunContext:
         from conformance.reference.server import ReferenceProcess
 
         defects = context.defects or [d for d in os.environ.get("GWC_REFERENCE_DEFECTS", "").split(",") if d]
-        process = ReferenceProcess(context.profile_path, defects=defects)
+        variants = context.variants or [v for v in os.environ.get("GWC_REFERENCE_VARIANTS", "").split(",") if v]
+        process = ReferenceProcess(context.profile_path, defects=defects, variants=variants)
         state.reference_process = process
         process.start()
         context.target_url = process.url
         context.config_ref = str(process.config_path)
         context.defects = list(defects)
+        context.variants = list(variants)
     elif context.defects:
         raise ConformanceError("--reference-defect only applies to --target reference")
+    elif context.variants:
+        raise ConformanceError("--reference-variant only applies to --target reference")
     context.config  # validate now: a bad config stops the run here, in one line
     probe(context.target_url, context.config.headers)
     return context

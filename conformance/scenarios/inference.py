@@ -17,12 +17,16 @@ from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Code, Profile
 from conformance.scenarios.realtime import realtime_scenarios
-from conformance.scenarios.scenario import Scenario, ScenarioUnavailable
+from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
 
 CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"
 BURST_HEADROOM = 10
 BURST_UNKNOWN_LIMIT = 60
+
+
+MISSING_V1_STRICT = "/chat/completions"
+MISSING_V1_LENIENT = "/chat/does-not-exist"
 
 
 @dataclass
@@ -162,7 +166,10 @@ class ScenarioBook:
     def _burst(self, code: Code, role: dict[str, Any], label: str) -> Exchange:
         burst = self.burst(role, label=label)
         self.burst_history[code.code] = burst.sent
-        return burst.last
+        last = burst.last
+        if burst.refused is None and not role.get("limit") and last.status is not None and last.status < 400:
+            raise ScenarioInconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
+        return last
 
     def burst(self, role: dict[str, Any], *, label: str, send: Callable[[], Exchange] | None = None,
               refused: Callable[[Exchange], bool] | None = None) -> Burst:
@@ -183,7 +190,7 @@ class ScenarioBook:
     def _run_path(self, s: Scenario) -> Exchange:
         key = self.role("valid")["api_key"]
         path = {"unknown_path": "/v1/does-not-exist", "doubled_v1": "/v1/v1/chat/completions",
-                "missing_v1": "/chat/completions"}[s.name]
+                "missing_v1": MISSING_V1_STRICT if self.profile.v1_prefix_strict else MISSING_V1_LENIENT}[s.name]
         # The body has no messages, so no gateway can serve it: a routing test must not cost money
         # without --allow-billable (a gateway that routes the path anyway answers 400, not 404,
         # and still fails MAP-4).
@@ -248,7 +255,12 @@ def build_scenarios(profile: Profile) -> list[Scenario]:
     scenarios += [
         Scenario("unknown_path", "path", 404, role="valid", description="POST /v1/does-not-exist (a body without messages)"),
         Scenario("doubled_v1", "path", 404, role="valid", description="POST /v1/v1/chat/completions (a body without messages)"),
-        Scenario("missing_v1", "path", 404, role="valid", description="POST /chat/completions (a body without messages)"),
+        # Where the contract makes a missing /v1 an unknown path (paths.v1_prefix_strict), the
+        # chat route without it; elsewhere a gateway may serve that, so a path outside /v1 that
+        # names no route either.
+        Scenario("missing_v1", "path", 404, role="valid",
+                 description="POST " + (MISSING_V1_STRICT if profile.v1_prefix_strict else MISSING_V1_LENIENT)
+                  + " (a body without messages)"),
         Scenario("invalid_json", "params", 400, role="valid", description="a body that is not JSON"),
         Scenario("missing_messages", "params", 400, role="valid", param="messages", description="no messages"),
         # A lenient gateway may coerce, clamp or ignore these three and serve the request (billed):

@@ -18,16 +18,31 @@ from conformance.transport.websocket import Handshake, RealtimeClient
 if TYPE_CHECKING:
     from conformance.scenarios.inference import ScenarioBook
 
-VALID_AGENT_ID = "gwc-agent-1"
+VALID_AGENT_ID = "gwc-agent-1"  # when the target config names none (realtime.agent_id)
+# The longest agent id assumed acceptable when the config does not say (realtime.agent_id_max_chars):
+# 4 KiB, the header-value limit of common proxies; one more is "too long for a header value".
+DEFAULT_AGENT_ID_MAX_CHARS = 4096
 # Each way an agent_id can be malformed: control characters or too long for a header value (the
 # gateway forwards it as one). Sent percent-encoded: raw control bytes cannot travel in a URL.
 MALFORMED_AGENT_IDS: dict[str, str] = {
     "control_chars": "agent\x07\x1b[31m",
     "crlf": "agent\r\nX-Injected: 1",
     "percent_nul": "agent\x00",
-    # Over 4 KiB: past the header-value limit of common proxies, yet a URL every HTTP stack parses.
-    "too_long": "a" * 4097,
+    "too_long": "a" * (DEFAULT_AGENT_ID_MAX_CHARS + 1),
 }
+
+
+def valid_agent_id(config: Any) -> str:
+    """The agent id the target config names (`realtime.agent_id`), else a neutral one."""
+    return str((config.section("realtime") or {}).get("agent_id") or VALID_AGENT_ID)
+
+
+def malformed_agent_id(config: Any, variant: str) -> str:
+    """`variant`'s malformed id; "too long" is one character past `realtime.agent_id_max_chars`."""
+    if variant == "too_long":
+        limit = (config.section("realtime") or {}).get("agent_id_max_chars") or DEFAULT_AGENT_ID_MAX_CHARS
+        return "a" * (int(limit) + 1)
+    return MALFORMED_AGENT_IDS[variant]
 # Scenario name → malformed agent_id variant; the first is named after the code (MAP-3's case).
 AGENT_ID_SCENARIOS = ("control_chars", "crlf", "percent_nul", "too_long")
 UNKNOWN_LIMIT_SESSIONS = 10
@@ -48,7 +63,8 @@ class ConcurrencyProbe:
     after_release: Exchange | None = None
 
 
-def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None, label: str) -> ConcurrencyProbe:
+def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None, label: str,
+                      agent_id: str = VALID_AGENT_ID) -> ConcurrencyProbe:
     """Hold sessions until the gateway refuses one, free one, and see a new one accepted.
 
     Every session is closed before this returns, whatever happened.
@@ -58,7 +74,7 @@ def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None,
     attempts = limit + 1 if limit else UNKNOWN_LIMIT_SESSIONS
     try:
         for _ in range(attempts):
-            attempt = realtime.handshake(VALID_AGENT_ID, api_key, label=label)
+            attempt = realtime.handshake(agent_id, api_key, label=label)
             if attempt.connection is None:
                 probe.denied = attempt.exchange
                 break
@@ -68,7 +84,7 @@ def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None,
             return probe
         held.pop(0).close()
         for _ in range(RELEASE_ATTEMPTS):  # "wait and retry": the slot may take a moment to free
-            retry = realtime.handshake(VALID_AGENT_ID, api_key, label=label + ":after-release")
+            retry = realtime.handshake(agent_id, api_key, label=label + ":after-release")
             probe.after_release = retry.exchange
             if retry.connection is not None:
                 held.append(retry)
@@ -111,13 +127,13 @@ def run_realtime_scenario(book: ScenarioBook, scenario: Scenario) -> Exchange:
         role_name = (book.config.section("realtime") or {}).get("role") or "valid"
         key = book.role(role_name)["api_key"]
         variant = AGENT_ID_SCENARIOS[0] if scenario.name == code.code else scenario.name.removeprefix("agent_id_")
-        handshake = realtime.handshake(MALFORMED_AGENT_IDS[variant], key, label=label)
+        handshake = realtime.handshake(malformed_agent_id(book.config, variant), key, label=label)
         handshake.close()  # accepted in spite of the bad id: judged by the status, never kept open
         realtime.open_sessions = [h for h in realtime.open_sessions if h is not handshake]
         return handshake.exchange
     if code.trigger == "realtime_concurrency":
         role = book.role(code.role)
-        probe = probe_concurrency(realtime, role["api_key"], role.get("limit"), label)
+        probe = probe_concurrency(realtime, role["api_key"], role.get("limit"), label, valid_agent_id(book.config))
         concurrency_probes(book)[code.code] = probe
         if probe.denied is not None:
             return probe.denied

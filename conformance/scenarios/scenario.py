@@ -15,6 +15,16 @@ class ScenarioUnavailable(ConformanceError):
     """A scenario cannot run here (missing role, billable without permission); the reason says why."""
 
 
+class ScenarioInconclusive(ScenarioUnavailable):
+    """The scenario ran but could not provoke its condition, and nothing says it should have (a
+    burst within the suite's bound drew no 429 and the config gives no `limit`): inconclusive."""
+
+
+def unprovoked_burst_reason(role_name: str, attempts: int) -> str:
+    return (f"{attempts} requests with role '{role_name}' drew no 429 and the target config gives no "
+            f"`limit` for it: its limit may lie above the suite's burst bound (set roles.{role_name}.limit)")
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str

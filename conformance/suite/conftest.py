@@ -12,13 +12,13 @@ import pytest
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
 from conformance.contract.target_config import TargetConfig
 from conformance.runner.context import RunContext
-from conformance.outcomes import cite
+from conformance.outcomes import cite, inconclusive
 from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
 from conformance.contract.profiles import Profile
 from conformance.transport.redact import Redactor
 from conformance.contract.requirements import get as get_requirement
 from conformance.scenarios.inference import ScenarioBook, build_scenarios
-from conformance.scenarios.scenario import ScenarioUnavailable
+from conformance.scenarios.scenario import ScenarioInconclusive, ScenarioUnavailable
 from conformance.runner.context import DEFAULT_PROFILE
 from conformance.runner.observer import attach_observer
 from conformance.contract.profiles import load_profile
@@ -94,6 +94,10 @@ def scenario(book: ScenarioBook) -> Callable[[str], Exchange]:
     def get(name: str) -> Exchange:
         try:
             exchange = book.get(name)
+        except ScenarioInconclusive as exc:
+            for sent in book.burst_history.get(name, [])[-2:]:
+                cite(sent)
+            inconclusive(str(exc))
         except ScenarioUnavailable as exc:
             pytest.skip(str(exc))
         cite(exchange)

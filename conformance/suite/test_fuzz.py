@@ -139,7 +139,7 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule):
 
 
 @pytest.mark.requirement("FUZ-3")
-def test_fuzzed_rejections_not_charged(run, client, profile, target_config, need_role, no_problems):
+def test_fuzzed_rejections_not_charged(run, client, book, profile, target_config, need_role, no_problems):
     need_role("valid")
     no_problems(fuzzed_rejection_charges(client, profile, target_config, examples=run.fuzz_examples,
-                                         seed=run.fuzz_seed))
+                                         seed=run.fuzz_seed, book=book, billable_allowed=run.billable_allowed))

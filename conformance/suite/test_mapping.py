@@ -6,6 +6,7 @@ import pytest
 
 from conformance import checks
 from conformance.contract.profiles import resolve_pointer
+from conformance.outcomes import cite, inconclusive
 
 
 def _code(exchange, profile):
@@ -56,7 +57,7 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_
     problems = checks.envelope_problems(exchange, profile)
     no_problems(problems)
     expected = book.scenarios[params_scenario].param
-    if expected and profile.param_pointer:
+    if expected and profile.param_pointer and profile.param_names_offender:
         found, param = resolve_pointer(checks.envelope(exchange), profile.param_pointer)
         named = isinstance(param, str) and (param == expected or param.startswith(expected + ".")
                                             or param.startswith(expected + "["))
@@ -68,3 +69,62 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_
 @pytest.mark.requirement("MAP-6")
 def test_auth_checked_before_body(scenario, profile, rule):
     _expect(scenario("no_credentials_malformed_body"), profile, 401, profile.unauthorized_code, rule)
+
+
+@pytest.mark.requirement("MAP-3")
+def test_disabled_key_unauthorized(scenario, profile, rule):
+    """A disabled (revoked) key → 401 with the unauthorized code, at MUST level.
+
+    MAP-3, not MAP-2: MAP-2's keys are ones the suite makes up itself (unknown, malformed, wrong
+    scheme), so MAP-2 runs on every target with no config at all; a disabled key is a state only
+    the gateway's operator can create — a credential role (`disabled`) — and MAP-3 is the
+    requirement whose tests are produced by roles and skipped naming a missing one. mindproxy puts
+    it in the unauthorized row itself ("check … that the key is correct / not disabled"); pyai's
+    "Missing or invalid API key" covers a key that no longer works. SEC-2 (SHOULD) compares this
+    answer with the unknown key's; this test asks the contract's status and code of it.
+    """
+    code = profile.code(profile.unauthorized_code)
+    says = f"\n  contract: {code.status} {code.code} — {code.meaning}. {code.action}".rstrip(". ") if code else ""
+    _expect(scenario("disabled_key"), profile, 401, profile.unauthorized_code, says + rule)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "origin_code" in metafunc.fixturenames:
+        from conformance.suite.conftest import collection_profile
+
+        codes = [c.code for c in collection_profile(metafunc.config).codes if c.trigger == "disallowed_origin"]
+        not_applicable = pytest.mark.not_applicable("the profile catalogues no origin refusal")
+        metafunc.parametrize("origin_code", codes or [pytest.param(None, marks=not_applicable)])
+
+
+@pytest.mark.requirement("MAP-3")
+def test_allowed_origin_served(origin_code, book, scenario, profile, billable, rule):
+    """The positive control of the origin refusal: the same publishable token, from its allowed
+    origin, is served. Without it a gateway that refuses publishable tokens from every origin
+    passes `test_code_produced[origin_not_allowed]`, though the code then means nothing.
+
+    Fails only on a refusal that is about the origin or the token (the origin code, 401, 403);
+    another error (no credit, a rate limit, a 5xx) says nothing about origins and is inconclusive.
+    One billable request (the publishable token's chat completion, max_tokens 1).
+    """
+    code = profile.code(origin_code)
+    assert code is not None and code.role is not None
+    role = book.config.role(code.role)
+    if role is None:
+        pytest.skip(book.config.missing_role_reason(code.role))
+    allowed = role.get("allowed_origin")
+    if not allowed:
+        pytest.skip(f"role '{code.role}' has no allowed_origin in the target config")
+    exchange = book.chat(role["api_key"], headers={"origin": allowed}, label="publishable:allowed-origin")
+    cite(exchange)
+    if exchange.status is None:
+        pytest.fail(f"{exchange.describe()}: the target did not answer")
+    if exchange.status < 400:
+        return
+    actual = _code(exchange, profile)
+    assert actual != origin_code and exchange.status not in (401, 403), (
+        f"{exchange.describe()}: the publishable token was refused from its allowed origin {allowed!r} with "
+        f"{exchange.status} {actual!r}: the origin allow-list refuses every origin" + rule
+    )
+    inconclusive(f"{exchange.describe()}: the allowed-origin request got {exchange.status} {actual!r}, "
+                 "an error that is not about origins, so the allow-list could not be seen to admit it")

@@ -9,6 +9,7 @@ import pytest
 from conformance import checks
 from conformance.outcomes import cite, inconclusive
 from conformance.contract.profiles import Code
+from conformance.checks.rate_window import retry_after_reset_problems
 from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 from conformance.scenarios.inference import build_scenarios, name_for
 from conformance.suite.conftest import collection_profile
@@ -23,6 +24,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("dont_retry_case", cases)
     if "retry_code" in metafunc.fixturenames:
         metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.promises_retry])
+    if "reset_code" in metafunc.fixturenames:
+        codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
+        not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
+        metafunc.parametrize("reset_code", codes or [pytest.param(None, marks=not_applicable)])
     if "burst_code" in metafunc.fixturenames:
         metafunc.parametrize("burst_code", [c.code for c in profile.codes if c.trigger == "burst"])
 
@@ -100,3 +105,26 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
     code = profile.code(catalogued_code)
     no_problems(sdk_retry_problems(code, client, book, profile, target_config, run.billable_allowed, need_role,
                                    coded_response))
+
+
+# --- RTY-2: a cap's Retry-After points no earlier than its reset ----------------------------------
+
+@pytest.mark.requirement("RTY-2")
+def test_retry_after_not_before_reset(reset_code, coded_response, profile, target_config, no_problems):
+    """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded) carries a
+    Retry-After no earlier than the reset, where the role says when that is (`resets_at`): a client
+    that honours an earlier one is refused again. Costs no request: it reads the memoised 429."""
+    code = profile.code(reset_code)
+    assert code is not None and code.role is not None
+    role = target_config.role(code.role)
+    if role is None:
+        pytest.skip(target_config.missing_role_reason(code.role))
+    resets_at = role.get("resets_at")
+    if not resets_at:
+        pytest.skip(f"role '{code.role}' has no resets_at in the target config (when its cap resets, "
+                    "e.g. 00:00Z), so its Retry-After cannot be compared with the reset")
+    problems, unsure = retry_after_reset_problems(coded_response(code), str(resets_at),
+                                                  f"roles.{code.role}.resets_at")
+    if unsure and not problems:
+        inconclusive(unsure)
+    no_problems(problems)

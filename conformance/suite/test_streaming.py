@@ -16,10 +16,11 @@ import pytest
 from conformance import checks
 from conformance.checks import sse
 from conformance.transport.client import Exchange
-from conformance.outcomes import cite
-from conformance.scenarios.scenario import ScenarioUnavailable
+from conformance.outcomes import cite, inconclusive
+from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
+MIDSTREAM_MAX_TOKENS = 16
 
 
 def _stream(book, api_key: str | None, label: str, **overrides: Any) -> Exchange:
@@ -46,6 +47,9 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
         pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
     burst = book.burst(role, label=label, send=lambda: _stream(book, role["api_key"], label),
                        refused=lambda e: not _served(e, profile))
+    if burst.refused is None and not role.get("limit"):
+        cite(*burst.sent[-2:])
+        inconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
     if burst.refused is None:
         pytest.fail(f"{burst.attempts} streaming requests with role '{code.role}' never got {code.status}: "
                     f"no rate limit to check (see MAP-3)")
@@ -122,7 +126,12 @@ def test_error_after_first_event_is_an_event(billable, book, need_role, target_c
     if not isinstance(overlay, dict):
         pytest.skip(target_config.missing_section_reason("streaming") if section is None
                     else "section 'streaming' has no midstream_error in the target config")
-    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error", **overlay)
+    # Room for the failure to come after a few tokens (the overlay may set its own max_tokens).
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error",
+                       **{"max_tokens": MIDSTREAM_MAX_TOKENS, **overlay})
     cite(exchange)
+    if sse.ended_normally(exchange, profile):
+        inconclusive(f"{exchange.describe()}: the stream ended normally; the mid-stream failure configured in "
+                     "streaming.midstream_error did not fire")
     problems = sse.midstream_error_problems(exchange, profile)
     no_problems(problems)

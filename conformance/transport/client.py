@@ -220,7 +220,10 @@ class GatewayClient:
         presented: list[str] = []
         if authorization is not None:
             send_headers["authorization"] = authorization
-            presented.append(authorization.partition(" ")[2] or authorization)
+            # The credential is what follows the scheme; `Bearer` alone presents none (the scheme
+            # word comes back in a correct RFC 6750 challenge).
+            scheme_word, _, credential = authorization.strip().partition(" ")
+            presented.append(credential.strip() if credential.strip() else ("" if scheme_word.isalpha() else authorization))
         elif api_key is not None:
             send_headers["authorization"] = f"{scheme} {api_key}".strip()
             presented.append(api_key)

@@ -1,0 +1,254 @@
+"""HDR-3 on a 429 from the key's own window: the rate-limit headers agree with the refusal.
+
+A client that reads `X-RateLimit-Remaining` / `X-RateLimit-Reset` (mindproxy: "Remaining calls in
+the current window", "When the quota resets") must not be told "calls remain" while it is refused,
+nor "the quota is back at T" while `Retry-After` says to wait past T. Both only hold for a 429
+that comes from the key's own window: a per-IP or upstream limit may refuse a key whose window
+still has room, so the caller decides that (`own_window`) before asking these questions.
+
+The reset header's format is the profile's choice (`headers.rate_limit_reset_format`; `any` by
+default: delta seconds, epoch seconds, RFC 3339, HTTP-date or a duration like `6m0s`). Values are
+compared as instants: a relative value (delta, duration, delta-seconds Retry-After) is seconds
+after the response, an absolute one (epoch, dates) a POSIX time; a comparison that mixes the two
+is anchored at the response's `Date` header (the gateway's own clock, so no skew with ours) and
+without one is inconclusive. A value that does not parse is inconclusive here: HDR-3's format
+test reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from conformance.checks.registry import check
+from conformance.checks.retry_after import parse_http_date
+from conformance.contract.profiles import Profile
+from conformance.transport.client import Exchange
+
+RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
+# An integer this large is a POSIX time (2001-09-09 onwards), not a wait: how `any` tells them apart.
+EPOCH_FLOOR = 1_000_000_000
+# Whole-second values rounded independently (one floor, one ceiling) may differ by one second.
+ROUNDING_S = 1.0
+# Placing a wait on a Date header adds that header's own whole-second truncation and the second a
+# server may cache it for (uvicorn refreshes it once a second): three seconds in all.
+ANCHORED_SLACK_S = 3.0
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A point in time as a header gives it: `absolute` POSIX seconds, or seconds after the response."""
+
+    seconds: float
+    absolute: bool
+
+    def describe(self) -> str:
+        if self.absolute:
+            try:
+                return datetime.fromtimestamp(self.seconds, timezone.utc).isoformat(timespec="seconds")
+            except (OverflowError, OSError, ValueError):  # past year 9999: say the number
+                return f"{self.seconds:.0f} (POSIX seconds)"
+        return f"{self.seconds:g}s after the response"
+
+
+def _number(value: str) -> float | None:
+    return float(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
+
+
+def _duration(value: str) -> float | None:
+    if not value or not re.fullmatch(r"(?:\d+(?:\.\d+)?(?:h|ms|us|µs|ns|m|s))+", value):
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", value))
+
+
+def _rfc3339(value: str) -> float | None:
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp()
+
+
+def _http_date(value: str) -> float | None:
+    """Any of RFC 9110 §5.6.7's three HTTP-date forms → POSIX seconds (the one parser, checks.retry_after)."""
+    when = parse_http_date(value)
+    return None if when is None else when.timestamp()
+
+
+def parse_reset(value: str | None, fmt: str = "any") -> Instant | None:
+    """The reset header as an instant, in the profile's format (`any`: whichever fits), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    number = _number(value)
+    if fmt in ("any", "delta_seconds", "epoch_seconds") and number is not None:
+        if fmt == "epoch_seconds" or (fmt == "any" and number >= EPOCH_FLOOR):
+            return Instant(number, absolute=True)
+        return Instant(number, absolute=False)
+    if fmt in ("any", "rfc3339") and (at := _rfc3339(value)) is not None:
+        return Instant(at, absolute=True)
+    if fmt in ("any", "http_date") and (at := _http_date(value)) is not None:
+        return Instant(at, absolute=True)
+    if fmt in ("any", "duration") and (wait := _duration(value)) is not None:
+        return Instant(wait, absolute=False)
+    return None
+
+
+def parse_retry_after_instant(value: str | None) -> Instant | None:
+    """RFC 9110 §10.2.3 Retry-After: delta-seconds (relative) or an HTTP-date (absolute)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+", value):
+        return Instant(float(value), absolute=False)
+    at = _http_date(value)
+    return None if at is None else Instant(at, absolute=True)
+
+
+def _header_int(exchange: Exchange, name: str | None) -> int | None:
+    value = exchange.header(name) if name else None
+    return int(value.strip()) if value is not None and re.fullmatch(r"\s*\d+\s*", value) else None
+
+
+def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None,
+               shared_by_workers: bool = False) -> tuple[bool, str]:
+    """Whether the burst's final 429 comes from the key's own window. → (yes, why not).
+
+    Yes when the key was served at least its limit (the role's `limit`, else the 429's Limit
+    header) before it, or when the last served answer itself said no call remained. Under xdist
+    (`shared_by_workers`) the suite's other workers spend the same key's window at the same time,
+    so a refusal before this burst reached the limit is still that window's: yes as well.
+    """
+    refused = burst[-1] if burst else None
+    if refused is None or refused.status != 429:
+        return False, "the burst ended without a 429"
+    served_answers = [e for e in burst[:-1] if e.status is not None and e.status < 400]
+    if served_answers and _header_int(served_answers[-1], profile.rate_limit_headers.get("remaining")) == 0:
+        return True, ""
+    if shared_by_workers:
+        return True, ""
+    limit = known_limit or _header_int(refused, profile.rate_limit_headers.get("limit"))
+    if not limit:
+        return False, (f"{refused.describe()}: the key's limit is unknown (no `limit` in the role, no readable "
+                       f"{profile.rate_limit_headers.get('limit', 'limit header')}), so the 429 cannot be tied to its window")
+    served = len(served_answers)
+    if served < limit:
+        return False, (f"{refused.describe()}: refused after {served} served requests of the key's limit {limit}: "
+                       "this 429 may come from another limit than the key's window")
+    return True, ""
+
+
+def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+    """Remaining is 0 on a 429 from the key's own window. → (problems, why inconclusive)."""
+    name = profile.rate_limit_headers.get("remaining")
+    if not name:
+        return [], "the profile names no remaining header"
+    value = exchange.header(name)
+    remaining = _header_int(exchange, name)
+    if remaining is None:
+        return [], f"{exchange.describe()}: {name} {value!r} is not an integer (HDR-3's format test reports it)"
+    if remaining != 0:
+        return [f"{exchange.describe()}: {name} is {remaining} on the 429 that refused the key for its own window: "
+                "a client is told calls remain while it is refused"], ""
+    return [], ""
+
+
+def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+    """The reset is not before Retry-After on a 429 from the key's own window. → (problems, why inconclusive)."""
+    name = profile.rate_limit_headers.get("reset")
+    if not name:
+        return [], "the profile names no reset header"
+    fmt = profile.rate_limit_reset_format
+    raw_reset, raw_retry = exchange.header(name), exchange.header("retry-after")
+    reset = parse_reset(raw_reset, fmt)
+    if reset is None:
+        return [], f"{exchange.describe()}: {name} {raw_reset!r} does not parse as {fmt} (HDR-3's format test reports it)"
+    if raw_retry is None and not profile.retry_after_on_429:
+        return [], ""  # the contract promises no Retry-After: there is nothing the reset could precede
+    retry = parse_retry_after_instant(raw_retry)
+    if retry is None:
+        return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
+    return compare_reset(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
+                         f"Retry-After {raw_retry!r}")
+
+
+# Registered for the report's "which checks back a requirement"; never whole-run: each holds only on a
+# 429 the caller has tied to the key's own window (`own_window`).
+@check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
+def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    return remaining_problems(exchange, profile)[0]
+
+
+@check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
+def own_window_reset_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    return reset_problems(exchange, profile)[0]
+
+
+def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
+                  ) -> tuple[list[str], str]:
+    """Reset not before Retry-After, within whole-second rounding. → (problems, why inconclusive)."""
+    if reset.absolute != retry.absolute:
+        anchor = _http_date(date) if date else None
+        if anchor is None:
+            return [], (f"{reset_what} and {retry_what} mix an absolute time and a wait, and the response has no "
+                        "Date header to place the wait in the gateway's time")
+        reset = reset if reset.absolute else Instant(anchor + reset.seconds, absolute=True)
+        retry = retry if retry.absolute else Instant(anchor + retry.seconds, absolute=True)
+        slack = ANCHORED_SLACK_S
+    else:
+        slack = ROUNDING_S
+    if reset.seconds < retry.seconds - slack:
+        return [f"{reset_what} says the quota resets at {reset.describe()}, before {retry_what} "
+                f"({retry.describe()}) lets the client retry"], ""
+    return [], ""
+
+
+# --- a cap's reset the config knows (RTY-2: "wait until the cap resets") ---------------------------
+
+_TIME_OF_DAY = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?([Zz]|[+-]\d\d:\d\d)")
+
+
+def next_reset(resets_at: str, after: float) -> float | None:
+    """When a cap next resets after POSIX time `after`: `resets_at` is a daily time of day with its
+    offset (`00:00Z`, `09:30+08:00`) or one RFC 3339 date-time. None when it is neither."""
+    value = resets_at.strip()
+    match = _TIME_OF_DAY.fullmatch(value)
+    if match is None:
+        return _rfc3339(value)
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    zone = match.group(4).upper()
+    offset = 0 if zone == "Z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    local = after + offset  # seconds on the cap's own clock face
+    day_start = local - local % 86400
+    at = day_start + hour * 3600 + minute * 60 + second
+    if at <= local:
+        at += 86400
+    return at - offset
+
+
+def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[str], str]:
+    """Retry-After points no earlier than the cap's next reset (within whole-second rounding).
+    `fact` names the config field for messages. → (problems, why inconclusive)."""
+    raw = exchange.header("retry-after")
+    retry = parse_retry_after_instant(raw)
+    if retry is None:
+        return [], f"{exchange.describe()}: Retry-After {raw!r} does not parse (HDR-2 / RTY-2 report it)"
+    anchor = _http_date(exchange.header("date") or "")
+    if anchor is None:
+        return [], (f"{exchange.describe()}: no Date header, so the cap's next reset ({fact} {resets_at!r}) cannot be "
+                    "placed in the gateway's time")
+    reset_at = next_reset(resets_at, anchor)
+    if reset_at is None:
+        return [], f"{fact} {resets_at!r} is neither a time of day like 00:00Z nor an RFC 3339 date-time"
+    retry_at = retry.seconds if retry.absolute else anchor + retry.seconds
+    if retry_at < reset_at - ANCHORED_SLACK_S:
+        return [f"{exchange.describe()}: Retry-After {raw!r} lets the client retry at "
+                f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
+                f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again"], ""
+    return [], ""

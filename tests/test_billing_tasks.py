@@ -1,0 +1,117 @@
+"""CHG-6's task procedure (conformance/billing/tasks.py): configurable words and pointers, and each
+outcome (failed, cancelled, expired) reached on the real reference gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.billing.tasks import DEFAULT_STATUSES, TaskDriver, TaskRun, TaskWords, task_driver
+from conformance.contract.target_config import parse_config
+from conformance.errors import ConfigError
+from conformance.reference.server import ReferenceProcess
+from conformance.transport.client import GatewayClient
+
+
+class TestWords:
+    def test_defaults(self):
+        words = TaskWords.from_section({})
+        assert words.by_outcome == DEFAULT_STATUSES
+        assert words.outcome_of("canceled") == "cancelled"
+        assert words.outcome_of("completed") == "succeeded"
+        assert words.outcome_of("running") is None
+        assert "expired" in words.terminal
+
+    def test_a_string_or_list_overrides_one_meaning_only(self):
+        words = TaskWords.from_section({"statuses": {"expired": "TIMED_OUT", "failed": ["ERROR", "FAILED"]}})
+        assert words.outcome_of("TIMED_OUT") == "expired"
+        assert words.outcome_of("expired") is None
+        assert words.outcome_of("FAILED") == "failed"
+        assert words.outcome_of("cancelled") == "cancelled"
+
+    def test_missing_fields_name_the_outcome_s_field(self):
+        driver = TaskDriver(None, {"create": {"method": "POST", "path": "/t"}, "get": {"method": "GET", "path": "/t/{id}"}},  # type: ignore[arg-type]
+                            "k", 1.0)
+        assert driver.missing("expired") == ["tasks.expiring_body"]
+        assert driver.missing("cancelled") == ["tasks.cancel"]
+        assert driver.missing("failed") == ["tasks.failing_body"]
+
+
+class TestConfig:
+    def test_schema_accepts_the_new_fields(self):
+        data = {"tasks": {"expiring_body": {"ttl": 1}, "expires_after_s": 1.5, "id_pointer": "/data/id",
+                          "status_pointer": "/data/state", "role": "valid",
+                          "statuses": {"expired": "TIMED_OUT", "succeeded": ["DONE"]}}}
+        parse_config(data, "inline")
+
+    @pytest.mark.parametrize("tasks", [{"statuses": {"finished": ["x"]}}, {"statuses": {"failed": []}},
+                                       {"expires_after_s": -1}, {"id_pointer": "id"}])
+    def test_schema_rejects_bad_fields(self, tasks):
+        with pytest.raises(ConfigError, match="tasks"):
+            parse_config({"tasks": tasks}, "inline")
+
+
+@pytest.fixture(scope="module")
+def mindproxy():
+    with ReferenceProcess("mindproxy") as process:
+        yield process
+
+
+def _driver(process: ReferenceProcess, **overrides: Any) -> tuple[TaskDriver, GatewayClient]:
+    config = dict(process.config)
+    config["tasks"] = {**config["tasks"], **overrides}
+    client = GatewayClient(process.url, timeout_s=10)
+    driver = task_driver(client, parse_config(config, "reference"))
+    assert isinstance(driver, TaskDriver), driver
+    return driver, client
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "cancelled", "expired"])
+def test_each_outcome_is_reached_on_the_reference(mindproxy, outcome):
+    driver, client = _driver(mindproxy)
+    try:
+        run = driver.play(outcome)
+    finally:
+        client.close()
+    assert driver.words.outcome_of(run.status) == outcome, run.status
+    assert driver.ended_otherwise(run) == ""
+
+
+def test_other_words_are_configured_not_failed(mindproxy):
+    """The reference says 'expired'; a config that maps it elsewhere sees the task end otherwise."""
+    driver, client = _driver(mindproxy, statuses={"expired": ["gone"], "cancelled": ["cancelled", "expired"]})
+    try:
+        run: TaskRun = driver.play("expired")
+    finally:
+        client.close()
+    assert run.status == "expired"
+    assert "not expired: nothing to judge" in driver.ended_otherwise(run)
+
+
+def test_unknown_word_is_inconclusive_naming_the_field():
+    driver = TaskDriver(None, {}, "k", 1.0)  # type: ignore[arg-type]
+    run = TaskRun("expired", None, "task_1", status="TIMED_OUT")  # type: ignore[arg-type]
+    reason = driver.ended_otherwise(run)
+    assert "tasks.statuses" in reason and "'TIMED_OUT'" in reason
+
+
+@pytest.mark.slow
+def test_missing_facts_skip_naming_the_field(suite, tmp_path):
+    """A config without an expiring task or a disabled role leaves those checks skipped, naming the
+    field, and the verdict incomplete: never a pass for what was not checked."""
+    import yaml
+
+    with ReferenceProcess("mindproxy") as process:
+        config = yaml.safe_load(process.config_path.read_text())
+        config["tasks"].pop("expiring_body")
+        config["roles"].pop("disabled")
+        copy = tmp_path / "target-copy.yaml"
+        copy.write_text(yaml.safe_dump(config))
+        run = suite("--target", process.url, "--target-config", str(copy), "--profile", "mindproxy",
+                    "-k", "task_not_charged or disabled_key_unauthorized", "-rs")
+    assert run.verdict == "incomplete", run.output[-3000:]
+    assert "tasks.expiring_body" in run.output and "role 'disabled'" in run.output, run.output[-3000:]
+    rows = {r["id"]: r for r in run.report["requirements"]}
+    assert rows["CHG-6"]["status"] == "skipped" and "expiring_body" in rows["CHG-6"]["reason"], rows["CHG-6"]
+    assert rows["MAP-3"]["status"] == "skipped" and "disabled" in rows["MAP-3"]["reason"], rows["MAP-3"]
