@@ -41,7 +41,10 @@ def run(pytest_args: list[str]) -> int:
     """The conformance run: pytest on the shipped suite with the same options."""
     import pytest
 
-    return int(pytest.main(["--pyargs", "conformance.suite", "-p", "no:cacheprovider", *pytest_args]))
+    # The plugin imports `conformance` before pytest can rewrite it; the suite's own modules are
+    # rewritten anyway, so the warning about the package is noise on every run.
+    return int(pytest.main(["--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -21,7 +21,9 @@ class Inconclusive(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 
 
 def inconclusive(reason: str) -> None:
-    raise Inconclusive(f"inconclusive: {reason}")
+    exc = Inconclusive(f"inconclusive: {reason}")
+    exc._use_item_location = True  # `-rs` names the test, not this line of outcomes.py
+    raise exc
 
 
 # The running test's evidence list (it lives in that test's `item.stash`); the runner binds it for

@@ -173,7 +173,8 @@ def test_cli_render_diff_gate(tmp_path, failing, capsys):
                  "--badge", str(tmp_path / "r.svg"), "--junit", str(tmp_path / "r.xml")]) == 0
     assert all((tmp_path / f"r.{ext}").stat().st_size > 100 for ext in ("html", "md", "svg", "xml"))
     assert main(["render", "--matrix", str(a), str(b), "--html", str(tmp_path / "m.html")]) == 0
-    assert "<th>a<br>" in (tmp_path / "m.html").read_text(encoding="utf-8")
+    # both reports tested gw.example: the gateway's name, told apart by the report file's
+    assert "<th>gw.example (a)<br>" in (tmp_path / "m.html").read_text(encoding="utf-8")
     assert main(["diff", str(b), str(a)]) == 1
     assert main(["diff", str(a), str(b)]) == 0
     assert main(["gate", str(a)]) == 1 and main(["gate", str(b)]) == 0

@@ -57,10 +57,18 @@ def test_installed_wheel_runs_outside_the_repo(tmp_path):
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     wheel = next(dist.glob("gateway_conformance-*.whl"))
     env_dir = tmp_path / "venv"
-    # System site-packages supply the dependencies (no network needed); the wheel itself is
-    # installed into the venv, so `conformance` is imported from it, not from this checkout.
-    venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
+    # The running interpreter's site-packages supply the dependencies (no network needed), whether
+    # they live in the system interpreter or in a fresh virtualenv: listed in a .pth file, so they
+    # come after the venv's own site-packages and none of their .pth files (the checkout's editable
+    # install) is processed. The wheel is installed into the venv, so `conformance` is imported from
+    # it, not from this checkout.
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    running = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+    with open(os.path.join(purelib, "_running_interpreter_deps.pth"), "w", encoding="utf-8") as pth:
+        pth.write("\n".join(running) + "\n")
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]

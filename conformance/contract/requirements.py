@@ -41,11 +41,25 @@ class Requirement:
         }[self.applies_if]
 
     def rule_for(self, profile_id: str) -> str | None:
-        """`[Rate limits] "On a rate limit you get 429 …"`: the seed sentence this enforces."""
+        """`[Rate limits] "On a rate limit you get 429 …"`: the seed sentence this enforces (None
+        where the contract says nothing on it: see `rationale_for`)."""
         rule = self.rules.get(profile_id)
-        if not rule:
+        if not rule or "quote" not in rule:
             return None
         return f'[{rule["section"]}] "{rule["quote"]}"'
+
+    def rationale_for(self, profile_id: str) -> str | None:
+        """Why the suite checks this where the contract is silent on it (never dressed up as a quote)."""
+        rule = self.rules.get(profile_id)
+        return rule.get("silent") if rule else None
+
+    def basis_for(self, profile_id: str) -> str:
+        """One line for a reader: the contract sentence, or that the contract says nothing and why it is checked."""
+        quoted = self.rule_for(profile_id)
+        if quoted:
+            return quoted
+        why = self.rationale_for(profile_id) or self.title
+        return f"(the contract says nothing on this) {why}"
 
 
 @lru_cache(maxsize=1)

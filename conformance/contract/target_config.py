@@ -154,6 +154,24 @@ class TargetConfig:
         return scrub(copy.deepcopy(self.raw))
 
 
+def _refuse_url_credentials(value: Any, source: str, path: str = "$") -> None:
+    """Every `…url` field (target, management.base_url, billing URLs): no credential in the URL."""
+    from conformance.contract.url_credentials import credential_problem
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if isinstance(item, str) and (str(key).endswith("url") or key == "target") and "://" in item:
+                problem = credential_problem(item, f"target config {source}: {where}", any_query=key == "target")
+                if problem:
+                    raise ConfigError(problem)
+            else:
+                _refuse_url_credentials(item, source, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_url_credentials(item, source, f"{path}[{index}]")
+
+
 def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -> TargetConfig:
     env = os.environ if env is None else env
     if data is None:
@@ -186,6 +204,7 @@ def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -
     if "roles" in data:
         rest["roles"] = data["roles"]
     validate_or_raise(rest, "target-config.schema.json", f"target config {source}")
+    _refuse_url_credentials(rest, source)
     return TargetConfig(raw=rest, source=source, unavailable_roles=unavailable,
                         unavailable_sections=unavailable_sections)
 

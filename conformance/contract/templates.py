@@ -81,6 +81,8 @@ def target_config_template(profile_ref: str) -> str:
         '  api_key: "${GW_ADMIN}"',
         '  request_cost: {method: GET, url: "https://console.staging.gw.example/api/requests/{request_id}", pointer: /cost, not_found_means: 0}',
         '  key_spend:    {method: GET, url: "https://console.staging.gw.example/api/keys/{key_id}", pointer: /spend}',
+        '  balance:      {method: GET, url: "https://console.staging.gw.example/api/keys/{key_id}", pointer: /balance}'
+        "   # available credit (shows holds: tasks, streams)",
         "  settle_s: 2",
     ]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ hang costs one timeout, not one per replay, and a flaky target cannot turn a fin
 from __future__ import annotations
 
 import base64
+import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -135,10 +136,33 @@ def seed_for(name: str, seed: int | None) -> int:
     return seed if seed is not None else zlib.crc32(name.encode())
 
 
+def _keep_hypothesis_out_of_cwd() -> None:
+    """Hypothesis caches into `./.hypothesis/` (a constants cache, even with database=None): a
+    conformance run must leave nothing in the user's working directory. Unless the user chose a
+    place (HYPOTHESIS_STORAGE_DIRECTORY), it goes to a temporary directory removed at exit."""
+    global _storage_moved
+    if _storage_moved or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    home = tempfile.mkdtemp(prefix="gwc-hypothesis-")
+    set_hypothesis_home_dir(home)
+    atexit.register(shutil.rmtree, home, True)
+    _storage_moved = True
+
+
+_storage_moved = False
+
+
 def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int) -> list[FuzzFinding]:
     """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure)."""
     if examples <= 0:
         return []
+    _keep_hypothesis_out_of_cwd()
 
     @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
               phases=(Phase.explicit, Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
@@ -172,7 +196,8 @@ def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int | No
     curl = finding.exchange.curl(client.redactor)
     if len(curl) > 600:
         curl = curl[:600] + f"… [{len(curl)} chars; full command in the report evidence]"
-    problem = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+    extra = len(finding.problems) - 1
+    problem = finding.problems[0] + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
     how = f"shrunk example (--hypothesis-seed {seed})" if seed is not None else "reproduce"
     return client.redactor.text(f"{problem}; {how}: {curl}")
 

@@ -10,6 +10,7 @@ closes our stdin, so a killed test run never leaves a gateway behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -175,7 +176,23 @@ def serve(
     def ready() -> None:
         sys.stdout.write(f"READY {url}\n")
         sys.stdout.flush()
+        if not exit_on_stdin_eof:  # a person started it (a parent process reads only READY): say what to do next
+            config_hint = f" --target-config {config_path}" if config_path is not None else \
+                " --target-config PATH (start it with --write-config PATH for one)"
+            sys.stderr.write(f"reference gateway ({profile.id}) serving {url}; in another shell run: "
+                             f"pytest --target {url}{config_hint} --profile {profile.id}   (Ctrl-C stops it)\n")
+            sys.stderr.flush()
 
     if exit_on_stdin_eof:
         watch_stdin()
+    logging.getLogger("uvicorn.error").addFilter(_DenialIsAHandshake())
     _Server(uv_config, ready).run(sockets=[sock])
+
+
+class _DenialIsAHandshake(logging.Filter):
+    """The realtime route refuses some upgrades on purpose with an HTTP answer (the ASGI denial
+    response); uvicorn's WebSocket protocols still log each one as an ASGI error ("returned without
+    completing handshake"), ~80 lines per run. Those lines say nothing true: drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()

@@ -40,7 +40,9 @@ def add_report_commands(sub: Any) -> None:
 def _render(ns: argparse.Namespace) -> int:
     from conformance.report.render import load_report
 
-    reports = [(Path(p).stem, load_report(p)) for p in ns.reports]
+    from conformance.report.render.matrix import gateway_labels
+
+    reports = gateway_labels([(Path(p).stem, load_report(p)) for p in ns.reports])
     outputs: list[tuple[str, str]] = []
     if ns.matrix:
         from conformance.report.render.matrix import render_matrix

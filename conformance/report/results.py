@@ -81,11 +81,17 @@ class Results:
                 "status": status,
                 "tests": [t.nodeid for t in tests],
                 "reason": reason,
-                "evidence": [e for t in tests if t.outcome == "failed" for e in t.evidence][:5],
             }
+            evidence, omitted = bounded_evidence(e for t in tests if t.outcome == "failed" for e in t.evidence)
+            row["evidence"] = evidence
+            if omitted:
+                row["evidence_omitted"] = omitted
             rule = requirement.rule_for(self.profile.id)
             if rule:
                 row["rule"] = rule
+            rationale = requirement.rationale_for(self.profile.id)
+            if rationale:  # the contract is silent here: say so, and why the suite checks it anyway
+                row["contract_silent"] = rationale
             rows.append(row)
         return rows
 
@@ -106,6 +112,29 @@ class Results:
         return "conformant"
 
 
+MAX_EVIDENCE_ITEMS = 5
+
+
+def bounded_evidence(items: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """(at most MAX_EVIDENCE_ITEMS distinct items, how many distinct ones were left out): the same
+    exchange cited by several tests (one shared scenario, one request id) is listed once."""
+    import json
+
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    omitted = 0
+    for item in items:
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(kept) < MAX_EVIDENCE_ITEMS:
+            kept.append(item)
+        else:
+            omitted += 1
+    return kept, omitted
+
+
 def _status(tests: list[TestResult]) -> tuple[str, str]:
     if not tests:
         return "skipped", "not run in this session (deselected or filtered out)"
@@ -116,6 +145,7 @@ def _status(tests: list[TestResult]) -> tuple[str, str]:
                 return "passed", ""
             reason = matching[0].reason or status
             if len(matching) > 1:
-                reason += f" (+{len(matching) - 1} more)"
+                others = len(matching) - 1
+                reason += f" (and {others} more {status} test{'s' if others > 1 else ''})"
             return status, reason
     return "skipped", "no outcome"

@@ -23,6 +23,11 @@ DEFAULT_PROFILE = "pyai"
 
 
 def check_target_url(url: str) -> str:
+    from conformance.contract.url_credentials import credential_problem, safe_url
+
+    problem = credential_problem(url, "--target", any_query=True)
+    if problem:  # before anything echoes the URL
+        raise ConformanceError(problem)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConformanceError(
@@ -31,7 +36,7 @@ def check_target_url(url: str) -> str:
     try:
         parts.port
     except ValueError:
-        raise ConformanceError(f"--target {url!r} has an invalid port") from None
+        raise ConformanceError(f"--target {safe_url(url)!r} has an invalid port") from None
     return url
 
 

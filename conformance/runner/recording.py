@@ -8,7 +8,7 @@ from typing import Any, Generator
 import pytest
 
 from conformance import outcomes
-from conformance.transport.client import BudgetExhausted
+from conformance.transport.client import BudgetExhausted, TargetTooSlow
 from conformance.runner.context import RunContext
 from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
@@ -22,6 +22,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     except BudgetExhausted as exc:
+        if isinstance(exc, TargetTooSlow):  # the run ends after this test, with this one line
+            item.session.shouldstop = str(exc)
         pytest.skip(str(exc))
 
 
@@ -50,7 +52,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if exchange not in seen:
                 seen.append(exchange)
         # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
-        evidence = [e.evidence(redactor) for e in (cited[-3:] if cited else seen[-3:])]
+        judged = cited[-3:] if cited else seen[-3:]
+        evidence = [e.evidence(redactor) for e in judged]
+    else:
+        judged = []
+    if outcome == "failed" and _short_failures(item.config) and call.excinfo is not None:
+        from conformance.runner import failure_text
+
+        report.longrepr = failure_text.render(
+            marker.args[0], str(call.excinfo.value), context.profile, judged, redactor)
     result = TestResult(
         nodeid=item.nodeid,
         requirement=marker.args[0],
@@ -64,6 +74,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
     report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
     return report
+
+
+def _short_failures(config: pytest.Config) -> bool:
+    """pytest's own traceback only when asked for (`--tb=long`, `--tb=short`, ...): the default is the vendor's view."""
+    return getattr(config.option, "tbstyle", "auto") == "auto"
 
 
 def _config_redactor(config: pytest.Config, context: RunContext) -> Redactor:
@@ -98,7 +113,8 @@ def observer_results(nodeid: str, client: Any) -> list[TestResult]:
     watcher = observer.observing(client)
     for finding in watcher.drain() if watcher is not None else []:
         redact = client.redactor if client is not None else None
-        reason = finding.problems[0] + (f" (+{len(finding.problems) - 1} more)" if len(finding.problems) > 1 else "")
+        extra = len(finding.problems) - 1
+        reason = finding.problems[0] + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
         results.append(TestResult(
             nodeid=nodeid + OBSERVER_SUFFIX,
             requirement=finding.requirement,

@@ -95,6 +95,10 @@ def _start(config: pytest.Config) -> RunContext:
         raise ConformanceError("--reference-variant only applies to --target reference")
     context.config  # validate now: a bad config stops the run here, in one line
     probe(context.target_url, context.config.headers)
+    if not context.reference:
+        from conformance.runner.preflight import check_json_api
+
+        check_json_api(context.target_url, context.config.headers)
     return context
 
 

@@ -14,7 +14,7 @@ from conformance import checks
 from conformance.checks import problem_json as problems
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import cite
+from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.scenario import ScenarioUnavailable
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
@@ -46,38 +46,69 @@ def management_answers(client: GatewayClient, target_config: TargetConfig) -> li
     return answers
 
 
-def _answers(management_answers: list[tuple[dict[str, Any], Exchange]]) -> list[tuple[dict[str, Any], Exchange]]:
+def _config_problem(index: int, spec: dict[str, Any], exchange: Exchange, profile) -> str | None:
+    """Why this configured failing request tells nothing about the gateway's management errors
+    (the config's fault, named by its field), or None when its answer can be judged."""
+    field = f"management.failing_requests[{index}]"
+    if exchange.status is None:
+        return f"{exchange.describe()}: no answer — check management.base_url in the target config"
+    if exchange.status < 400:
+        return f"{exchange.describe()}: {field} did not fail, so there is no error to judge — check it in the target config"
+    if exchange.status == 404 and spec["status"] != 404 and not problems.is_problem(exchange, profile):
+        return (f"{exchange.describe()}: {field}.path is not a management route of the target (404 without a "
+                f"problem document) — check management.base_url and the path in the target config")
+    return None
+
+
+def _answers(management_answers: list[tuple[dict[str, Any], Exchange]], profile) -> list[tuple[dict[str, Any], Exchange]]:
+    """The answers a PRB test may judge. A wrong config (an unreachable host, a path the target does
+    not serve, a request that does not fail) is the config's problem: the test is inconclusive,
+    naming the field, unless a judged answer already fails on its own."""
     cite(*(exchange for _, exchange in management_answers))
-    for spec, exchange in management_answers:
-        if exchange.status is None:
-            pytest.fail(f"{exchange.describe()}: the target did not answer")
-    return management_answers
+    judged, config_problems = [], []
+    for index, (spec, exchange) in enumerate(management_answers):
+        problem = _config_problem(index, spec, exchange, profile)
+        if problem:
+            config_problems.append(problem)
+        else:
+            judged.append((spec, exchange))
+    if any("is not a management route" in p for p in config_problems):
+        # One configured request that must fail otherwise meets "no such route": management.base_url
+        # is wrong, so even an answer with the configured status (a 404) is not the management plane's.
+        judged = []
+    if not judged:
+        inconclusive(config_problems[0])
+    return judged, config_problems
+
+
+def _verdict(found: list[str], config_problems: list[str], rule: str) -> None:
+    assert not found, "; ".join(found[:5]) + rule
+    if config_problems:
+        inconclusive(config_problems[0])
 
 
 @pytest.mark.requirement("PRB-1")
 def test_management_errors_are_problem_json(management_answers, profile, rule):
-    found = []
-    for spec, exchange in _answers(management_answers):
-        if exchange.status != spec["status"]:
-            found.append(f"{exchange.describe()}: expected the configured failing status {spec['status']}")
-            continue
-        found += problems.problem_document_problems(exchange, profile)
-    assert not found, "; ".join(found) + rule
+    judged, config_problems = _answers(management_answers, profile)
+    # The configured status only says which request fails; the contract's demand is the document.
+    found = [p for _, exchange in judged for p in problems.problem_document_problems(exchange, profile)]
+    _verdict(found, config_problems, rule)
 
 
 @pytest.mark.requirement("PRB-2")
 def test_problem_status_matches_http_status(management_answers, profile, rule):
-    readable = [e for _, e in _answers(management_answers) if checks.is_error(e) and problems.is_problem(e, profile)]
+    judged, config_problems = _answers(management_answers, profile)
+    readable = [e for _, e in judged if checks.is_error(e) and problems.is_problem(e, profile)]
     if not readable:
         pytest.skip("no management answer is a problem document to read (reported under PRB-1)")
     found = [p for exchange in readable for p in problems.problem_status_problems(exchange)]
-    assert not found, "; ".join(found) + rule
+    _verdict(found, config_problems, rule)
 
 
 @pytest.mark.requirement("PRB-3")
 def test_planes_keep_their_shapes(management_answers, book, client, profile, rule):
-    found = [p for _, e in _answers(management_answers)
-             for p in problems.plane_shape_problems(e, profile, management=True)]
+    judged, config_problems = _answers(management_answers, profile)
+    found = [p for _, e in judged for p in problems.plane_shape_problems(e, profile, management=True)]
     management = {id(e) for _, e in management_answers}
     inference = []
     for name in INFERENCE_SCENARIOS:
@@ -93,4 +124,4 @@ def test_planes_keep_their_shapes(management_answers, book, client, profile, rul
         if id(exchange) not in seen:
             seen.add(id(exchange))
             found += problems.plane_shape_problems(exchange, profile, management=False)
-    assert not found, "; ".join(found[:5]) + rule
+    _verdict(found, config_problems, rule)

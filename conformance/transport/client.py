@@ -23,12 +23,28 @@ from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
 
 MAX_BODY_BYTES = 1_048_576
+# Evidence stays small however hostile the target or the request (FUZ-2 sends 1.1 MB bodies and
+# 8 KB headers): every text is capped, with a visible marker saying how much was left out.
 EVIDENCE_BODY_CHARS = 2_000
+EVIDENCE_HEADER_CHARS = 512
+EVIDENCE_MAX_HEADERS = 40
+# A presented credential shorter than this is a fuzzer's junk ("Bearer", "null"), not a key to mask.
+MIN_SECRET_CHARS = 12
 _UNSET: Any = object()
 
 
 class BudgetExhausted(ConformanceError):
     """The run's --max-requests is spent; what is left cannot be checked."""
+
+
+class TargetTooSlow(BudgetExhausted):
+    """The target let several requests in a row run into request_timeout_s: the run stops instead of
+    paying the timeout on every remaining request (a budget spent by the target, not by the user)."""
+
+
+# Timeouts in a row after which the target counts as too slow to test. One hang is a finding (FUZ-2
+# stops at the first); three in a row on different requests is a target that does not answer.
+SLOW_STREAK = 3
 
 
 def normalise_base_url(url: str) -> str:
@@ -118,37 +134,85 @@ class Exchange:
         return f"{self.method} {path} → {outcome}"
 
     def evidence(self, redactor: Redactor) -> dict[str, Any]:
-        body = self.text
-        if len(body) > EVIDENCE_BODY_CHARS:
-            body = body[:EVIDENCE_BODY_CHARS] + f"… [{len(self.body)} bytes]"
         request: dict[str, Any] = {
             "method": self.method,
-            "url": redactor.text(self.url),
-            "headers": redactor.headers(self.request_headers),
+            "url": _capped(redactor.text(self.url), EVIDENCE_BODY_CHARS),
+            "headers": _capped_headers(redactor.headers(self.request_headers)),
         }
         if self.request_body:
-            request["body"] = redactor.text(self.request_body[:EVIDENCE_BODY_CHARS].decode("utf-8", "replace"))
+            request["body"] = _capped_body(self.request_body, redactor)
         response: dict[str, Any] | None = None
         if self.status is not None:
+            body = _capped_body(self.body, redactor)
+            if self.truncated and not body.endswith("]"):
+                body += f"… [truncated: the client stopped reading at {len(self.body)} bytes]"
             response = {
                 "status": self.status,
-                "headers": redactor.headers(self.headers.multi_items()),
-                "body": redactor.text(body),
+                "headers": _capped_headers(redactor.headers(self.headers.multi_items())),
+                "body": body,
             }
         out: dict[str, Any] = {"request": request, "response": response, "curl": self.curl(redactor)}
         if self.error:
-            out["error"] = redactor.text(self.error)
+            out["error"] = _capped(redactor.text(self.error), EVIDENCE_HEADER_CHARS)
         return out
 
     def curl(self, redactor: Redactor) -> str:
-        parts = ["curl", "-sS", "-i", "-X", self.method, shlex.quote(redactor.text(self.url))]
+        """A shell line that resends this request (credentials masked; oversized parts cut, with a marker)."""
+        parts = ["curl", "-sS", "-i", "-X", self.method, shell_quote(_capped(redactor.text(self.url), EVIDENCE_BODY_CHARS))]
+        shown = 0
         for name, value in self.request_headers.items():
             if name.lower() in ("content-length", "host", "accept-encoding", "connection", "user-agent", "accept"):
                 continue
-            parts += ["-H", shlex.quote(f"{name}: {redactor.header_value(name, value)}")]
+            shown += 1
+            if shown > EVIDENCE_MAX_HEADERS:
+                parts.append(f"# … {len(self.request_headers) - EVIDENCE_MAX_HEADERS} more headers not shown")
+                break
+            header = f"{name}: {redactor.header_value(name, value)}"
+            parts += ["-H", shell_quote(_capped(header, EVIDENCE_HEADER_CHARS))]
         if self.request_body:
-            parts += ["--data-raw", shlex.quote(redactor.text(self.request_body.decode("utf-8", "replace")))]
+            parts += ["--data-raw", shell_quote(_capped_body(self.request_body, redactor))]
         return " ".join(parts)
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [truncated: {len(text)} characters]"
+
+
+def _capped_body(body: bytes, redactor: Redactor) -> str:
+    text = redactor.text(body[: EVIDENCE_BODY_CHARS * 4].decode("utf-8", "replace"))
+    if len(body) <= EVIDENCE_BODY_CHARS and len(text) <= EVIDENCE_BODY_CHARS:
+        return text
+    return text[:EVIDENCE_BODY_CHARS] + f"… [truncated: {len(body)} bytes]"
+
+
+def _capped_headers(headers: dict[str, str]) -> dict[str, str]:
+    items = list(headers.items())
+    out = {_capped(k, EVIDENCE_HEADER_CHARS): _capped(v, EVIDENCE_HEADER_CHARS) for k, v in items[:EVIDENCE_MAX_HEADERS]}
+    if len(items) > EVIDENCE_MAX_HEADERS:
+        out["…"] = f"[truncated: {len(items) - EVIDENCE_MAX_HEADERS} more headers]"
+    return out
+
+
+def shell_quote(text: str) -> str:
+    """`shlex.quote`, except that text with control characters (a fuzzer's NUL byte) becomes a
+    bash `$'…'` string with escapes, so a terminal shows it and a shell resends the same bytes."""
+    if text.isprintable():
+        return shlex.quote(text)
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == "'":
+            out.append("\\'")
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return "$'" + "".join(out) + "'"
 
 
 class _NotJson:
@@ -184,6 +248,8 @@ class GatewayClient:
         self.listeners: list[Listener] = []
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
+        self._timeouts_in_a_row = 0
+        self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
             follow_redirects=False,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
@@ -235,7 +301,9 @@ class GatewayClient:
             body = content.encode() if isinstance(content, str) else content
         if headers:
             send_headers.update(headers)
-        self.redactor.add(*(p for p in presented if p))
+        # A fuzzer's "Bearer" or "null" is no secret: registering it would mask every later "Bearer"
+        # (the `authorization: REDACTED sk-…REDACTED` of a FUZ-1 reason). Keys are long.
+        self.redactor.add(*(p for p in presented if p and len(p.strip()) >= MIN_SECRET_CHARS))
         url = self.url(path)
         exchange = Exchange(
             method=method.upper(),
@@ -245,15 +313,20 @@ class GatewayClient:
             label=label,
             presented_credentials=tuple(p for p in presented if p),
         )
+        if self.too_slow is not None:
+            raise TargetTooSlow(self.too_slow)
         self.budget.acquire()
         self._send(exchange, timeout_s or self.timeout_s)
         self.record(exchange)
+        self._count_timeouts(exchange)
         return exchange
 
     def stream_until(self, exchange: Exchange, stop: Callable[[int, bytes], bool]) -> Exchange:
         """Send `exchange`'s request and read its body only until `stop(status, received)` says so,
         then close the connection (a client cutting a stream off mid-way). Same budget, deadline,
         size cap and evidence as `request`."""
+        if self.too_slow is not None:
+            raise TargetTooSlow(self.too_slow)
 
         def read_until_stop(response: httpx.Response, deadline: float) -> tuple[bytes, bool]:
             received = bytearray()
@@ -268,7 +341,22 @@ class GatewayClient:
         self.budget.acquire()
         self._send(exchange, self.timeout_s, read_until_stop)  # closing the response is the cut
         self.record(exchange)
+        self._count_timeouts(exchange)
         return exchange
+
+    def _count_timeouts(self, exchange: Exchange) -> None:
+        with self._lock:
+            if exchange.error is None or not exchange.error.startswith("timed out"):
+                self._timeouts_in_a_row = 0
+                return
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row < SLOW_STREAK or self.too_slow is not None:
+                return
+            self.too_slow = (
+                f"stopped: target {self.redactor.text(self.base_url)} did not answer {SLOW_STREAK} requests in a row "
+                f"within request_timeout_s ({self.timeout_s:g} s); check the target, or raise request_timeout_s "
+                f"in the target config")
+        raise TargetTooSlow(self.too_slow)
 
     def _send(self, exchange: Exchange, timeout_s: float,
               read: Callable[[httpx.Response, float], tuple[bytes, bool]] | None = None) -> None:

@@ -1,6 +1,10 @@
 """One self-contained HTML page per report: no external asset (a report is often opened offline or
 from a CI artifact), a requirement table with status filters, evidence folded under each failure.
 
+A report without failures shows every requirement (a conformant report is a certificate a vendor
+publishes as it is: each requirement with its level, status and tests); a report with failures
+starts with the passed rows filtered out so the failures come first.
+
 Everything from the report is escaped: response bodies come from the target under test.
 """
 
@@ -47,8 +51,10 @@ def render_html(report: dict[str, Any]) -> str:
     verdict = report["verdict"]
     title = f"gateway-conformance: {report['profile']['id']} @ {target_label(report)}"
     present = {key for key, _, _ in grouped(report)}
+    # Passed rows start folded away only when there are failures to look at first.
+    focus_failures = bool(present & {"failed", "error"})
     filters = "".join(
-        f'<label><input type="checkbox" value="{key}"{" checked" if key != "passed" else ""}> '
+        f'<label><input type="checkbox" value="{key}"{"" if key == "passed" and focus_failures else " checked"}> '
         f'{escape(heading.split(" (")[0])} ({sum(1 for r in report["requirements"] if section_of(r) == key)})</label>'
         for key, heading in SECTIONS if key in present
     )
@@ -99,8 +105,12 @@ def _row(row: dict[str, Any]) -> str:
         detail.append(f'<div class="reason">baseline ({escape(deviation["state"] + expiry)}): {escape(deviation["reason"])}</div>')
     if row.get("rule"):
         detail.append(f'<div class="reason">rule: {escape(row["rule"])}</div>')
+    elif row.get("contract_silent"):
+        detail.append(f'<div class="reason">the contract says nothing on this: {escape(row["contract_silent"])}</div>')
     for evidence in row.get("evidence", []):
         detail.append(_evidence(evidence))
+    if row.get("evidence_omitted"):
+        detail.append(f'<div class="reason">… {row["evidence_omitted"]} more distinct exchange(s) not shown (evidence is capped)</div>')
     if row["tests"]:
         tests = "<br>".join(escape(t) for t in row["tests"])
         detail.append(f'<details><summary>{len(row["tests"])} test(s)</summary><div class="tests">{tests}</div></details>')

@@ -77,6 +77,8 @@ def _requirement(row: dict[str, Any]) -> list[str]:
         out.append(f"  - baseline ({deviation['state']}{expiry}): {cell(deviation['reason'])}")
     if row.get("rule"):
         out.append(f"  - rule: {cell(row['rule'])}")
+    elif row.get("contract_silent"):
+        out.append(f"  - the contract says nothing on this: {cell(row['contract_silent'])}")
     for evidence in row.get("evidence", [])[:3]:
         response = evidence.get("response")
         status = response["status"] if response else evidence.get("error", "no response")

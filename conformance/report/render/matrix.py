@@ -20,6 +20,23 @@ def requirement_order(reports: list[dict[str, Any]]) -> list[str]:
     return ordered + sorted(seen - set(ordered))
 
 
+def gateway_labels(reports: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """(file stem, report) → (gateway name, report): a column is headed by the gateway it tested
+    (the target's host, or "reference gateway"), not by whatever the report file was called; the
+    file name is added only where two columns would otherwise read the same."""
+    from urllib.parse import urlsplit
+
+    def name(report: dict[str, Any]) -> str:
+        target = report["target"]
+        if target.get("reference"):
+            return "reference gateway"
+        parts = urlsplit(target["url"])
+        return (parts.netloc or target["url"]) + (parts.path.rstrip("/") if parts.path.rstrip("/") not in ("", "/v1") else "")
+
+    names = [name(report) for _, report in reports]
+    return [(n if names.count(n) == 1 else f"{n} ({stem})", report) for n, (stem, report) in zip(names, reports)]
+
+
 def render_matrix(reports: list[tuple[str, dict[str, Any]]]) -> str:
     """`reports`: (column label, report) pairs, in the order the columns should appear."""
     ids = requirement_order([r for _, r in reports])
