@@ -50,6 +50,15 @@ def shipped_profiles() -> list[str]:
 
 
 MATRIX_FUZZ_EXAMPLES = 5
+# Every MUST needs this many defects that kill it as catalogued, on every profile it applies to:
+# one defect proves the test can fail one way; a second that breaks the promise differently
+# (absent vs malformed, body vs header, itemised charge vs unitemised fee) proves it checks the
+# promise rather than one symptom.
+MIN_MUST_KILLERS = 2
+FAILED_TEST = re.compile(r"^FAILED \S*::(\S+?)(?: - |\s*$)", re.M)  # pytest's short summary lines
+# MAP-3 is one test per catalogued code; the report has one status for the requirement, so the
+# matrix reads the per-code outcome from pytest's summary to prove each code's case can fail.
+PER_CODE_TEST = "test_code_produced[{code}]"
 REFERENCE_KEY = re.compile(r"(sk-ref-|pk_ref_)(?:[a-z-]+-)?[0-9a-f]{32}")  # the reference gateway's key shapes (readable_keys adds a label)
 
 
@@ -83,6 +92,7 @@ class Run:
     elapsed_s: float = 0.0
     unexplained: set[str] = field(default_factory=set)  # failed without a reason or evidence
     leaked: bool = False  # a reference key in the terminal output or the report
+    failed_tests: set[str] = field(default_factory=set)  # test names (with parameters) pytest reported FAILED
 
     def failed(self, level: str | None = None) -> set[str]:
         return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
@@ -202,8 +212,9 @@ def _collect(job: Job, code: int, report: Path, output: str, elapsed: float) -> 
     rows = data["requirements"] if data else []
     unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}
     leaked = bool(REFERENCE_KEY.search(output) or (report.exists() and REFERENCE_KEY.search(report.read_text())))
+    failed_tests = set(FAILED_TEST.findall(output))
     return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
-               data["verdict"] if data else None, output[-4000:], elapsed, unexplained, leaked)
+               data["verdict"] if data else None, output[-4000:], elapsed, unexplained, leaked, failed_tests)
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
@@ -255,6 +266,47 @@ def expected_kills(info: DefectInfo, profile_id: str) -> set[str]:
     return {k for k in info.kills if k in reqs and covered(reqs[k], profile_id)}
 
 
+def proven_killers(runs: Iterable[Run], profile_id: str) -> dict[str, list[str]]:
+    """Requirement id → the defects that kill it on `profile_id` as catalogued (listed in `kills`
+    and failed in the run; collateral failures do not count as proof)."""
+    catalogue = load_catalogue()
+    killers: dict[str, list[str]] = {}
+    for run in runs:
+        if run.job.profile != profile_id or run.job.defect is None or run.verdict is None:
+            continue
+        for rid in sorted(expected_kills(catalogue[run.job.defect], profile_id) & run.failed()):
+            killers.setdefault(rid, []).append(run.job.defect)
+    return killers
+
+
+def catalogued_killers(profile_id: str) -> dict[str, list[str]]:
+    """Requirement id → the defects whose `kills` name it on `profile_id` (the catalogue's claim,
+    no runs: the cheap check the self-test makes before the matrix confirms it)."""
+    killers: dict[str, list[str]] = {}
+    for name, info in load_catalogue().items():
+        if info.applies_to(profile_id):
+            for rid in sorted(expected_kills(info, profile_id)):
+                killers.setdefault(rid, []).append(name)
+    return killers
+
+
+def code_killers(runs: Iterable[Run], profile_id: str) -> dict[str, list[str]]:
+    """Catalogued code → the defects whose run failed MAP-3's case for that code on `profile_id`."""
+    killers: dict[str, list[str]] = {c.code: [] for c in load_profile(profile_id).codes}
+    for run in runs:
+        if run.job.profile == profile_id and run.job.defect is not None:
+            for code, names in killers.items():
+                if PER_CODE_TEST.format(code=code) in run.failed_tests:
+                    names.append(run.job.defect)
+    return killers
+
+
+def weak_musts(killers: dict[str, list[str]], profile_id: str) -> dict[str, list[str]]:
+    """The MUSTs covered on `profile_id` with fewer than MIN_MUST_KILLERS killing defects."""
+    return {rid: killers.get(rid, []) for rid, r in registry().items()
+            if r.level == "MUST" and covered(r, profile_id) and len(killers.get(rid, [])) < MIN_MUST_KILLERS}
+
+
 def judge(runs: list[Run]) -> list[str]:
     """Every way the matrix falls short, one line each."""
     catalogue = load_catalogue()
@@ -294,15 +346,26 @@ def judge(runs: list[Run]) -> list[str]:
         if missed:
             problems.append(f"{where}: expected {', '.join(sorted(missed))} to fail, they did not")
         allowed = set(info.kills) | set(info.may_also_fail)
-        stray = run.failed("MUST") - allowed
+        # A SHOULD failing where the catalogue does not say so is as telling as a MUST: either the
+        # catalogue is wrong about the defect or the test fails for a reason nobody explained.
+        stray = run.failed() - allowed
         if stray:
-            problems.append(f"{where}: MUST {', '.join(sorted(stray))} also failed (not in kills / may_also_fail)")
+            named = ", ".join(f"{reqs[r].level} {r}" if r in reqs else r for r in sorted(stray))
+            problems.append(f"{where}: {named} also failed (not in kills / may_also_fail)")
     for profile_id in sorted({r.job.profile for r in runs}):
         if not any(r.job.defect for r in runs if r.job.profile == profile_id):
             continue
         for rid, requirement in reqs.items():
             if covered(requirement, profile_id) and (rid, profile_id) not in killers:
                 problems.append(f"{rid} on {profile_id}: no defect makes it fail (a test that cannot fail)")
+        if "MAP-3" in reqs and covered(reqs["MAP-3"], profile_id):
+            for code, names in code_killers(runs, profile_id).items():
+                if not names:
+                    problems.append(f"MAP-3 on {profile_id}: no defect makes the case for code {code!r} fail")
+        for rid, names in weak_musts(proven_killers(runs, profile_id), profile_id).items():
+            if (rid, profile_id) in killers:  # reported above when nothing kills it at all
+                problems.append(f"MUST {rid} on {profile_id}: killed as catalogued by {len(names)} defect(s)"
+                                f" ({', '.join(names) or 'none'}), needs {MIN_MUST_KILLERS}")
     return problems
 
 
@@ -323,7 +386,7 @@ def render(matrix: Matrix) -> str:
            "with one defect of `conformance/data/defects.yaml` switched on; each column a requirement",
            "of `conformance/data/requirements.yaml` that applies to the profile and has tests.", "",
            "`K` the defect kills it as catalogued · `k` it also fails (allowed collateral) ·",
-           "`!` it fails and the catalogue does not say so · `MISS` catalogued but did not fail ·",
+           "`!` it fails (MUST or SHOULD) and the catalogue does not say so · `MISS` catalogued but did not fail ·",
            "blank: passed.", ""]
     for profile_id in matrix.profiles:
         ids = [rid for rid, r in reqs.items() if covered(r, profile_id)]
@@ -344,16 +407,24 @@ def render(matrix: Matrix) -> str:
                 if rid in expected:
                     cells.append("K" if failed else "MISS")
                 elif failed:
-                    cells.append("k" if rid in set(info.kills) | set(info.may_also_fail)
-                                 or reqs[rid].level == "SHOULD" else "!")
+                    cells.append("k" if rid in set(info.kills) | set(info.may_also_fail) else "!")
                 else:
                     cells.append("")
             out.append(f"| `{name}` | " + " | ".join(cells) + " |")
         killed_by = {rid: sorted(r.job.defect for r in matrix.runs
                                  if r.job.profile == profile_id and r.job.defect and rid in r.failed())
                      for rid in ids}
-        out += ["", "Killed by:", ""]
-        out += [f"- {rid}: " + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**") for rid in ids]
+        proven = proven_killers(matrix.runs, profile_id)
+        out += ["", f"Killed by (count: defects that kill it as catalogued; a MUST needs {MIN_MUST_KILLERS}):", ""]
+        for rid in ids:
+            count = len(proven.get(rid, []))
+            short = reqs[rid].level == "MUST" and count < MIN_MUST_KILLERS
+            out.append(f"- {rid} ({reqs[rid].level}, {'**' if short else ''}{count}{'**' if short else ''}): "
+                       + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**"))
+        if "MAP-3" in ids:
+            out += ["", "MAP-3 per catalogued code (defects that make its case fail):", ""]
+            out += [f"- `{code}`: " + (", ".join(f"`{d}`" for d in names) or "**nothing**")
+                    for code, names in code_killers(matrix.runs, profile_id).items()]
         out.append("")
     out += render_variants(matrix)
     planned = [rid for rid, r in reqs.items() if r.planned]

@@ -14,6 +14,7 @@ import importlib
 import pytest
 
 from conformance.runner.options import is_conformance_run, pytest_addoption  # noqa: F401  (a hook)
+from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F401  (a hook: before conftests load)
 
 # The runner's hook modules, registered for a conformance run only (in this order).
 HOOK_MODULES = ("session", "collection", "recording", "summary")

@@ -20,7 +20,87 @@ PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
     ("openai", "openai._models.FinalRequestOptions", "RTY-3 cannot ask the SDK for its retry decision"),
     ("openai", "openai.OpenAI._should_retry", "RTY-3 cannot ask the SDK whether it retries a response"),
     ("openai", "openai.OpenAI._calculate_retry_timeout", "RTY-3 cannot ask the SDK how long it waits"),
+    ("pytest", "_pytest.config.findpaths.determine_setup",
+     "`pytest --report /elsewhere/r.json` (a space, an existing file) keeps the rootdir pytest guessed before our options were known"),
+    ("pytest", "_pytest.config.Config._getini",
+     "as for determine_setup (the rootdir, ini file and ini cache are re-seated together)"),
+    ("argparse", "argparse._ActionsContainer._handle_conflict_resolve",
+     "a plugin or conftest that owns --profile/--target/--report/--level crashes every pytest run beside ours"),
+    ("argparse", "argparse._ActionsContainer._handle_conflict_error", "as for _handle_conflict_resolve"),
 )
+
+
+def reseat_rootdir(config: Any, ns: Any, paths: list[str], args: list[str]) -> None:
+    """Re-run pytest's rootdir/ini decision with the arguments parsed as they are meant (see
+    `conformance.runner.rootdir`); leave pytest's decision alone when its internals moved."""
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        rootpath, inipath, inicfg, *_ = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=paths,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir,
+        )
+        if rootpath == config.rootpath and inipath == config.inipath:
+            return
+        old_confcutdir = str(config.inipath.parent if config.inipath else config.rootpath)
+        config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
+        config._inicache.clear()
+        config._parser.extra_info["rootdir"] = str(rootpath)
+        config._parser.extra_info["inifile"] = str(inipath)
+    except Exception:  # noqa: BLE001 - another pytest's internals
+        return
+    if config.known_args_namespace.confcutdir == old_confcutdir:
+        config.known_args_namespace.confcutdir = str(inipath.parent if inipath else rootpath)
+    addopts = [str(a) for a in config.getini("addopts")]
+    if addopts:  # the ini's addopts (e.g. `-p no:cacheprovider`) as pytest would have read them
+        args[:0] = addopts
+        config.pluginmanager.consider_preparse(addopts, exclude_only=False)
+        config._parser.parse_known_args(args, namespace=config.known_args_namespace)
+
+
+def yield_option_names(optparser: Any, is_ours: Callable[[Any], bool]) -> None:
+    """argparse refuses a second `--profile` with an ArgumentError that kills the whole pytest run.
+    On this parser only, a clash whose earlier holders are all ours (`is_ours(action)`) resolves
+    by taking the name from us (recorded in `optparser._gwc_yielded`); any other clash stays an
+    error, as pytest has it. New argument groups get the same handler."""
+    import argparse
+    import types
+
+    if getattr(optparser, "_gwc_installed", False):
+        return
+
+    def handle(container: Any, action: Any, conflicting: list[tuple[str, Any]]) -> None:
+        if all(is_ours(old) for _, old in conflicting):
+            optparser.__dict__.setdefault("_gwc_yielded", []).extend(name for name, _ in conflicting)
+            return argparse._ActionsContainer._handle_conflict_resolve(container, action, conflicting)
+        return argparse._ActionsContainer._handle_conflict_error(container, action, conflicting)
+
+    def install(container: Any) -> None:
+        if getattr(container, "conflict_handler", None) == "error":  # argparse looks it up by name
+            container._handle_conflict_error = types.MethodType(handle, container)
+
+    if not hasattr(argparse._ActionsContainer, "_handle_conflict_resolve"):
+        return
+    optparser._gwc_installed = True
+    for container in (optparser, *getattr(optparser, "_action_groups", [])):
+        install(container)
+    add_group = optparser.add_argument_group
+
+    def add_argument_group(*args: Any, **kwargs: Any) -> Any:
+        group = add_group(*args, **kwargs)
+        install(group)
+        return group
+
+    optparser.add_argument_group = add_argument_group
+
+
+def yielded_option_names(config: Any) -> list[str]:
+    optparser = getattr(getattr(config, "_parser", None), "optparser", None)
+    return list(getattr(optparser, "_gwc_yielded", []))
+
+
+def option_strings_taken(parser: Any) -> set[str]:
+    return set(getattr(getattr(parser, "optparser", None), "_option_string_actions", {}) or {})
 
 
 def junit_xml(config: Any) -> Any:

@@ -33,3 +33,5 @@ def test_level_must_only(suite):
     run = suite("--level", "must", "--profile", "mindproxy")
     assert run.returncode == 0, run.output[-3000:]
     assert {r["level"] for r in run.report["requirements"]} == {"MUST"}
+    assert run.verdict == "conformant" and "SHOULD not checked (--level must)" in run.output
+    assert "SHOULD 0 passed" not in run.output

@@ -111,3 +111,59 @@ def test_sdk_code_attribute_follows_the_code_pointer():
 
     assert expected_exception(402) is openai.APIStatusError
     assert expected_exception(429) is openai.RateLimitError
+
+
+def test_realtime_decision_judges_wait_reset():
+    """A `wait_reset` code is not excused wholesale: a retry on the SDK's own back-off (no
+    Retry-After) is a problem, a retry after a server-directed wait or no retry at all is not."""
+    from dataclasses import replace
+
+    from conformance.checks.sdk_retry import realtime_decision_problems
+
+    wait_code = load_profile("pyai").code("concurrency_limit_exceeded")
+    reset = replace(wait_code, retry="wait_reset")
+    bare, directed = _exchange(429), _exchange(429, **{"Retry-After": "30"})
+    assert realtime_decision_problems(reset, bare, True, 0.5)
+    assert realtime_decision_problems(reset, directed, True, 30.0) == []
+    assert realtime_decision_problems(reset, bare, False, 0.0) == []
+    assert realtime_decision_problems(wait_code, bare, False, 0.0)
+    assert realtime_decision_problems(replace(wait_code, retry="unstated"), bare, True, 0.5) == []
+
+
+def test_unstated_rule_asks_for_no_retry_signal():
+    """pyai's insufficient_quota says only "Upgrade the plan.": neither RTY-1 nor RTY-2 judges it."""
+    code = load_profile("pyai").code("insufficient_quota")
+    assert code.retry == "unstated" and not code.promises_retry
+
+
+def test_cut_stream_tolerance():
+    """CHG-5 asks only "no more than delivered, within the documented tolerance": a gateway that
+    bills a few tokens the upstream generated after the cut passes, one that bills the whole
+    completion fails. Prompt 7 tokens, 16 completion tokens, 1 token per event, price 1 per token."""
+    from conformance.billing.cut_stream import TOLERANCE_SHARE, allowed_cost
+
+    full, one = 7 + 16, 7 + 1
+    limit = allowed_cost(1, 16, full, one)
+    assert limit == one + TOLERANCE_SHARE * 15
+    assert 7 + 1 + 4 <= limit < full  # four tokens billed after the cut: fine; the whole stream: not
+    assert allowed_cost(16, 16, full, one) == full
+
+
+@pytest.mark.slow
+def test_routing_and_param_probes_cost_nothing_without_allow_billable(suite, tmp_path):
+    """A gateway that routes /v1/v1/chat/completions (as LiteLLM routes lenient paths) is still
+    caught by MAP-4 without --allow-billable, and is never billed for the probe: the path
+    scenarios send a body nobody can serve, and the bad-params scenarios a lenient gateway could
+    serve are skipped naming --allow-billable."""
+    with ReferenceProcess("mindproxy", defects=["doubled_v1_served"]) as process:
+        config = yaml.safe_load(process.config_path.read_text())
+        copy = _standalone_config(tmp_path, process, limits={**config["limits"], "allow_billable": False})
+        before = _spends(config)
+        run = suite("--target", process.url, "--target-config", str(copy), "-k",
+                    "test_unknown_path_not_found or test_bad_params_rejected")
+        after = _spends(config)
+    assert before == after, "a routing or parameter probe was billed without --allow-billable"
+    rows = {r["id"]: r for r in run.report["requirements"]}
+    assert rows["MAP-4"]["status"] == "failed", rows["MAP-4"]
+    # The three servable bad-params cases are not sent, and the report says why (never a pass).
+    assert rows["MAP-5"]["status"] == "skipped" and "--allow-billable" in rows["MAP-5"]["reason"], rows["MAP-5"]

@@ -79,6 +79,7 @@ class TestMessages:
         'Traceback (most recent call last):\n  File "/srv/app.py", line 3',
         "failed at /usr/lib/python3/site-packages/x.py",
         "upstream db-1.prod.internal refused",
+        "upstream api.acme.corp refused the connection",
         "cannot reach 10.0.3.7:5432",
         "error in handler.go:42",
     ])
@@ -86,7 +87,9 @@ class TestMessages:
         assert checks.message_leak_problems(exchange(500, openai_error(None, message=message)), PYAI)
 
     @pytest.mark.parametrize("message", ["Invalid URL (POST /v1/x)", "Rate limit exceeded. Retry after 30s.",
-                                         "Model gpt-4.1 is not allowed"])
+                                         "Model gpt-4.1 is not allowed",
+                                         "Contact billing@acme.corp to raise your limit.",
+                                         "Write to support@eu.acme.corp or ops@gateway.internal."])
     def test_ordinary_messages_pass(self, message):
         assert checks.message_leak_problems(exchange(400, openai_error(None, message=message)), PYAI) == []
 

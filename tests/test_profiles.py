@@ -19,7 +19,7 @@ PYAI = {"unauthorized": 401, "forbidden": 403, "origin_not_allowed": 403, "inval
         "rate_limit_exceeded": 429, "concurrency_limit_exceeded": 429, "daily_cap_exceeded": 429}
 PYAI_RETRY = {"unauthorized": "never", "forbidden": "never", "origin_not_allowed": "never",
               "invalid_agent_id": "never", "credit_exhausted": "never", "key_budget_exceeded": "never",
-              "insufficient_quota": "never", "rate_limit_exceeded": "backoff",
+              "insufficient_quota": "unstated", "rate_limit_exceeded": "backoff",
               "concurrency_limit_exceeded": "wait", "daily_cap_exceeded": "wait_reset"}
 
 

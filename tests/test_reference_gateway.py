@@ -405,11 +405,43 @@ def test_defects_each_bend_one_behaviour() -> None:
 def test_auth_and_body_defects() -> None:
     gw = InProcess("mindproxy", "no_auth_is_403", "wrong_scheme_accepted_as_400", "bad_params_422", "body_before_auth")
     missing = gw.post(None)
-    assert (missing.status_code, gw.code(missing)) == (401, "missing_api_key")
+    assert (missing.status_code, gw.code(missing)) == (403, "unauthorized")
     assert gw.post(None, Authorization="Basic dXNlcjpwYXNz").status_code == 400
     assert gw.post(None, b"{not json").status_code == 400
     assert gw.post("valid", {**CHAT, "n": 0}).status_code == 422
     assert gw.post("valid", b"{").status_code == 400  # invalid JSON stays 400
+
+
+def test_second_killer_defects() -> None:
+    """The defects that give each MUST a second, different way to fail (issue 16), in process."""
+    pyai = InProcess("pyai", "missing_auth_header_422", "unknown_key_accepted", "key_in_www_authenticate",
+                     "retry_after_not_delta_seconds", "billing_codes_collapsed", "refusal_403_codes_collapsed",
+                     "null_message_on_403", "plan_quota_as_429", "rejection_fee_unitemized")
+    assert pyai.post(None).status_code == 422
+    unknown = pyai.client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer sk-" + "ab" * 24})
+    assert unknown.status_code == 200
+    disabled = pyai.post("disabled")
+    assert pyai.config["roles"]["disabled"]["api_key"] in disabled.headers["www-authenticate"]
+    assert pyai.post("daily_capped").headers["retry-after"].endswith(".0")
+    assert {pyai.code(pyai.post(role)) for role in ("no_credit", "over_key_budget")} == {"insufficient_quota"}
+    assert (pyai.post("over_plan_quota").status_code, pyai.code(pyai.post("over_plan_quota"))) == (429, "insufficient_quota")
+    refused = pyai.post("publishable", Origin="https://evil.example")
+    assert (refused.status_code, pyai.code(refused), refused.json()["error"]["message"]) == (403, "forbidden", None)
+    key_id = pyai.config["roles"]["disabled"]["key_id"]
+    admin = {"Authorization": f"Bearer {pyai.config['billing']['api_key']}"}
+    spend = pyai.client.get(f"/_oracle/keys/{key_id}", headers=admin).json()["spend"]
+    assert spend > 0  # the 401 above debited a fee
+    assert pyai.client.get(f"/_oracle/requests/{disabled.headers['x-request-id']}", headers=admin).status_code == 404
+
+    mind = InProcess("mindproxy", "refusal_403_codes_collapsed", "rate_limit_code_renamed", "charge_undecodable_body")
+    assert mind.code(mind.post("ip_restricted")) == "model_not_allowed"
+    codes = {mind.code(mind.post("rate_limited")) for _ in range(20)}
+    assert "rate_limit_error" in codes and "rate_limited" not in codes
+    undecodable = mind.post("valid", b'{"model": "\xff\xfe", "messages": []}', **{"content-type": "application/json"})
+    assert undecodable.status_code == 400
+    admin = {"Authorization": f"Bearer {mind.config['billing']['api_key']}"}
+    rid = undecodable.headers["x-tt-request-id"]
+    assert mind.client.get(f"/_oracle/requests/{rid}", headers=admin).status_code == 200
 
 
 def test_header_defects() -> None:

@@ -49,6 +49,8 @@ def test_baseline_accepts_known_deviation_and_diff_names_the_new_failure(tmp_pat
     known = run_suite(tmp_path, "--baseline", str(baseline), defects=("empty_message",), env=NO_STEP_SUMMARY)
     assert known.returncode == 0, known.output[-3000:]
     assert "1 known deviation (ENV-4)" in known.output
+    gated = cli("gate", str(tmp_path / "report-0.json"))
+    assert gated.returncode == 0, gated.stdout  # the gate on the same report agrees with pytest
     validate_report(known.report)
     row = next(r for r in known.report["requirements"] if r["id"] == "ENV-4")
     assert row["status"] == "failed" and row["known_deviation"]["state"] == "known"
@@ -57,6 +59,7 @@ def test_baseline_accepts_known_deviation_and_diff_names_the_new_failure(tmp_pat
 
     both = run_suite(tmp_path, "--baseline", str(baseline), defects=("empty_message", "no_request_id"), env=NO_STEP_SUMMARY)
     assert both.returncode == 1, both.output[-3000:]
+    assert cli("gate", str(tmp_path / "report-1.json")).returncode == 1
     # HDR-1, and UPS-1 with it: a provider failure reaches the client without the gateway's request id.
     assert both.report["baseline"]["unlisted_failures"] == ["HDR-1", "UPS-1"]
     assert both.report["baseline"]["known"] == ["ENV-4"]
@@ -201,7 +204,8 @@ def test_junitxml_gets_scalars_only_while_plugins_still_see_structured_propertie
         "        seen.extend(v for n, v in report.user_properties if n == 'findings')\n"
         "def pytest_sessionfinish(session):\n"
         "    print('PROBE-SAW', len(seen))\n"), "--junitxml", str(junit), "-k", "test_error_envelope_valid")
-    assert run.returncode == 0, run.output[-3000:]
+    # Only ENV-1's tests ran: every other MUST is not checked, so the run is incomplete and red.
+    assert run.returncode == 1 and run.verdict == "incomplete", run.output[-3000:]
     seen = int(re.search(r"PROBE-SAW (\d+)", run.output).group(1))
     assert seen > 0  # other plugins still get the dict
     xml = junit.read_text(encoding="utf-8")

@@ -73,6 +73,31 @@ def test_yaml_syntax_error(tmp_path):
     assert_one_line(output, "invalid YAML at line")
 
 
+@pytest.mark.parametrize("args,needle", [
+    (("--max-requests", "0"), "--max-requests 0: give a positive"),
+    (("--max-requests", "-1"), "--max-requests -1: give a positive"),
+    (("--max-rps", "0"), "--max-rps 0: give a positive"),
+    (("--level", "3"), "--level '3': give must, should or all"),
+    (("--report",), "--report needs a value"),
+])
+def test_bad_limits_and_options_are_one_line(args, needle):
+    code, output, _ = run_pytest(*args)
+    assert code == 4
+    assert_one_line(output, needle)
+
+
+@pytest.mark.parametrize("option,body", [
+    ("--baseline", "deviations:\n  - {id: HDR-2, reason: CDN, expires: 2027-02-30}\n"),
+    ("--target-config", "model: gpt-4o-mini\nroles: {valid: {api_key: x, expires: 2027-02-30}}\n"),
+])
+def test_impossible_date_is_one_line(tmp_path, option, body):
+    path = tmp_path / "file.yaml"
+    path.write_text(body)
+    code, output, _ = run_pytest(option, str(path))
+    assert code == 4
+    assert_one_line(output, "'2027-02-30' is not a valid date")
+
+
 def test_wrong_type(tmp_path):
     config = tmp_path / "target.yaml"
     config.write_text("limits: {max_requests: lots}\n")

@@ -24,7 +24,8 @@ _LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a file path", re.compile(r"(?<![\w.:/-])/(?:usr|home|srv|opt|var|app|etc|root|tmp|lib|workspace|code)/[\w.@/-]+")),
     ("a Windows path", re.compile(r"\b[A-Za-z]:\\[\w\\. -]+")),
     ("a source file", re.compile(r"\b[\w-]+\.(?:py|pyc|js|ts|go|java|rb|php|rs|cs):\d+\b")),
-    ("an internal host name", re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:internal|local|lan|corp|intranet|svc|cluster\.local)\b", re.I)),
+    # Not the domain of an e-mail address ("write to billing@acme.corp" names a mailbox, not a host).
+    ("an internal host name", re.compile(r"(?<![@\w.-])[\w-]+(?:\.[\w-]+)*\.(?:internal|local|lan|corp|intranet|svc|cluster\.local)\b", re.I)),
     ("a private address", re.compile(r"\b(?:10|127|192\.168|172\.(?:1[6-9]|2\d|3[01]))(?:\.\d{1,3}){2,3}(?::\d+)?\b")),
     ("localhost", re.compile(r"\blocalhost:\d+\b", re.I)),
 )

@@ -79,6 +79,26 @@ def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
     return problems
 
 
+def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[str]:
+    """The SDK's retry decision on a realtime handshake answer, against the code's rule.
+
+    `wait_reset`: retrying is right only after a server-directed wait (Retry-After); a retry on
+    the SDK's own back-off would hit the cap again before it resets. `unstated`: any decision.
+    """
+    if code.retry == "unstated":
+        return []
+    if code.retry == "wait_reset":
+        directed = retry_after_s(exchange)
+        if would_retry and (directed is None or directed <= 0):
+            return [f"{exchange.describe()}: the SDK would retry this response after its own back-off ({wait:g} s), "
+                    f"before the cap resets (no Retry-After to wait for); {code.code}'s rule is 'wait_reset'"]
+        return []
+    if would_retry == code.retryable:
+        return []
+    return [f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this response; "
+            f"{code.code}'s rule is {code.retry!r}"]
+
+
 def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, profile: Profile,
                        target_config: TargetConfig, billable_allowed: bool,
                        need_role: Callable[[str], dict[str, Any]],
@@ -91,15 +111,11 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
     """
     if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
         exchange = coded_response(code)
-        would_retry, _ = sdk_decision(exchange)
-        if would_retry == code.retryable or code.retry == "wait_reset":
-            return []
-        return [f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this response; "
-                f"{code.code}'s rule is {code.retry!r}"]
+        return realtime_decision_problems(code, exchange, *sdk_decision(exchange))
     api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
     role = target_config.role(code.role) if code.role else None
     problems: list[str] = []
-    if code.retry == "never":
+    if code.retry in ("never", "unstated"):  # one counted call: classification (and no retry, for never)
         outcome = call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk")
         problems += _classification_problems(outcome, code, profile)
         problems += _retry_count_problems(outcome, code)
@@ -122,11 +138,18 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
             return problems  # it does not retry, or it waits until the reset: what the rule asks
     cap = target_config.limits.retry_after_cap_s
     if would_retry and wait > cap:
-        if code.retry in ("backoff", "wait"):
-            if problems:
-                return problems
-            inconclusive(f"the SDK would wait {wait:g} s before retrying, more than limits.retry_after_cap_s ({cap:g} s)")
-        problems.append(f"the SDK would retry {code.code} after {wait:g} s; its rule is to wait for the reset")
+        if code.retry == "wait_reset":
+            # A server-directed wait is the time the gateway names for the reset (a daily cap hit a
+            # minute before UTC midnight says so in seconds): retrying after it is the rule. Only
+            # a retry on the SDK's own back-off (no Retry-After) comes before the reset.
+            directed = retry_after_s(first.attempts[0])
+            if directed is None or directed <= 0:
+                problems.append(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), before the "
+                                f"cap resets (no Retry-After to wait for)")
+            return problems
+        if problems:
+            return problems
+        inconclusive(f"the SDK would wait {wait:g} s before retrying, more than limits.retry_after_cap_s ({cap:g} s)")
     else:
         if code.trigger == "burst" and role is not None:
             book.burst(role, label="sdk:exhaust")

@@ -19,7 +19,11 @@ from conformance.contract.resources import PROFILES_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise, validator
 
-RETRY_RULES = ("never", "backoff", "wait", "wait_reset")
+# `unstated`: the contract gives the code no retry rule (pyai's insufficient_quota says only
+# "Upgrade the plan."): the suite then asks for no retry signal either way (RTY-1, RTY-2 skip it)
+# and RTY-3 checks only the SDK's classification, never its retry decision.
+RETRY_RULES = ("never", "backoff", "wait", "wait_reset", "unstated")
+PROMISED_RETRY_RULES = ("backoff", "wait", "wait_reset")
 # X-RateLimit-Reset formats a profile may name (headers.rate_limit_reset_format; default `any`).
 RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
 # HTTP-layer refusals (RFC 9110 §15.5.7 406, §15.5.11 410, §15.5.12 411, §15.5.15 414, RFC 6585 §5
@@ -43,6 +47,11 @@ class Code:
     @property
     def retryable(self) -> bool:
         return self.retry != "never"
+
+    @property
+    def promises_retry(self) -> bool:
+        """The contract tells clients to retry (after a back-off, a wait or the reset)."""
+        return self.retry in PROMISED_RETRY_RULES
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,17 @@ class _LimitedLoader(yaml.SafeLoader):
                 raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (a YAML bomb?)")
         return super().compose_node(parent, index)
 
+    def construct_yaml_timestamp(self, node):  # type: ignore[no-untyped-def]
+        """YAML reads `2027-02-30` as a date and Python refuses it: one line naming the place."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            mark = node.start_mark
+            raise ConfigError(f"line {mark.line + 1} column {mark.column + 1}: {node.value!r} is not a valid date ({exc})") from None
+
+
+_LimitedLoader.add_constructor("tag:yaml.org,2002:timestamp", _LimitedLoader.construct_yaml_timestamp)
+
 
 def load_document(path: Path, what: str) -> Any:
     """Parse a YAML or JSON file; every failure is a one-line `ConfigError` naming the file."""

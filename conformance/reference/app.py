@@ -40,7 +40,7 @@ from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
 from conformance.reference.types import Call, Endpoint, Reject
-from conformance.reference.management import management_routes
+from conformance.reference.management import Problem, management_routes, problem_response
 from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
@@ -60,6 +60,11 @@ STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream st
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
                             402: "charge_402_403", 403: "charge_402_403"}
+
+# The `rejection_fee_unitemized` defect: a per-request fee debited outside the charge records.
+REJECTION_FEE = 0.0001
+# The `rate_limit_code_renamed` defect: the code another vendor's API uses for a rate limit.
+FOREIGN_RATE_LIMIT_CODE = "rate_limit_error"
 
 UNAUTHORIZED_MESSAGE = "Invalid or missing API key."
 DISABLED_MESSAGE = "This API key has been disabled."
@@ -161,6 +166,10 @@ class Gateway:
         forbidden = self.dialect.condition("forbidden_model")
         self._forbidden_code = forbidden.code
         self._has_daily_cap_code = any(c.role == "daily_capped" for c in profile.codes)
+        # `billing_codes_collapsed`: the one code every 402 carries (OpenAI's word where the
+        # profile has it, else the no-credit code).
+        plan = next((c for c in profile.codes if c.role == "over_plan_quota"), None)
+        self._collapsed_402_code = plan.code if plan else self.dialect.condition("no_credit").code
         self.tasks = TaskBook()
 
     # -- building rejections ------------------------------------------------------------------
@@ -168,15 +177,26 @@ class Gateway:
     def reject(self, condition: str, message: str, headers: dict[str, str] | None = None) -> Reject:
         """A catalogued rejection for `condition`, with the status the catalogue gives its code."""
         c = self.dialect.condition(condition)
-        status = c.status
+        status, code = c.status, c.code
         if self.defects.on("wrong_status_for_code") and c.code == self._forbidden_code:
             status = 400
-        return Reject(status, c.code, message, headers=headers or {})
+        if condition == "rate_limited" and self.defects.on("rate_limit_code_renamed"):
+            code = FOREIGN_RATE_LIMIT_CODE
+        if condition == "over_plan_quota" and self.defects.on("plan_quota_as_429"):
+            status = 429  # what OpenAI's API does with its insufficient_quota
+        if status == 402 and self.defects.on("billing_codes_collapsed"):
+            code = self._collapsed_402_code
+        if condition in ("disallowed_origin", "ip_restricted") and self.defects.on("refusal_403_codes_collapsed"):
+            code = self._forbidden_code
+        return Reject(status, code, message, headers=headers or {})
 
     def unauthorized(self, token: str | None = None, message: str = UNAUTHORIZED_MESSAGE) -> Reject:
         if token and self.defects.on("echo_key_in_401"):
             message = f"Incorrect API key provided: {token}. You can find your API key in the console."
-        return self.reject("unauthorized", message)
+        headers: dict[str, str] = {}
+        if token and token.isascii() and token.isprintable() and self.defects.on("key_in_www_authenticate"):
+            headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="unknown API key {token}"'
+        return self.reject("unauthorized", message, headers)
 
     def bad_request(self, kind: str, message: str, param: str | None = None, status: int = 400) -> Reject:
         return Reject(status, self.dialect.open_code(kind), message, param)
@@ -190,9 +210,11 @@ class Gateway:
         return self.bad_request(kind, error.message, param, status)
 
     def render(self, reject: Reject, extra_headers: dict[str, str] | None = None) -> Response:
-        message = reject.message
+        message: str | None = reject.message
         if reject.status == 402 and self.defects.on("empty_message"):
             message = ""
+        if reject.status == 403 and self.defects.on("null_message_on_403"):
+            message = None
         headers = {**(extra_headers or {}), **reject.headers}
         if reject.status == 402 and self.defects.on("retry_after_on_402"):
             headers["Retry-After"] = "3600"
@@ -208,7 +230,9 @@ class Gateway:
         header = request.headers.get("authorization")
         if header is None:
             if self.defects.on("no_auth_is_403"):
-                raise Reject(401, "missing_api_key", UNAUTHORIZED_MESSAGE)
+                raise Reject(403, self.dialect.condition("unauthorized").code, "Access denied: no API key was sent.")
+            if self.defects.on("missing_auth_header_422"):  # a web framework's required-header validation
+                raise self.bad_request("missing_parameter", "Field required: header 'authorization'.", status=422)
             raise self.unauthorized()
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
@@ -219,6 +243,8 @@ class Gateway:
         if not token or len(token.split(None, 1)) != 1:
             raise self.unauthorized(token)
         key = self.ledger.find_key(token)
+        if key is None and self.defects.on("unknown_key_accepted") and token.startswith(("sk-", "pk_")):
+            return guest_key()  # a key-cache miss that fails open
         if key is None or key.kind == "admin":
             raise self.unauthorized(token)
         if not key.active and not self.defects.on("disabled_key_served"):
@@ -286,6 +312,8 @@ class Gateway:
         if self.defects.on("no_retry_after"):
             return {}
         seconds = max(1, seconds)
+        if self.defects.on("retry_after_not_delta_seconds"):
+            return {"Retry-After": f"{seconds:.1f}"}  # a float, as str(float) writes it
         form = next((f for f in ("imf_fixdate", "rfc850", "asctime") if self.variants.on(f"retry_after_{f}")), None)
         if rate_limit and form is not None:
             return {"Retry-After": http_date(seconds, form)}
@@ -330,6 +358,7 @@ class Gateway:
         fuzz_defects.check_content_type(self, request)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await fuzz_defects.maybe_stall_on_large_body(self, request)
             raise self.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.", status=413)
         chunks: list[bytes] = []
         size = 0
@@ -342,6 +371,7 @@ class Gateway:
         try:
             body = json.loads(b"".join(chunks), parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
+            request.state.undecodable = isinstance(exc, UnicodeDecodeError)
             message = "The request body is not valid JSON."
             if self.defects.on("stack_trace_in_message"):
                 message = _TRACEBACK.format(error=str(exc)[:200])
@@ -442,23 +472,38 @@ class Gateway:
 
     def bill_rejection(self, request: Request | WebSocket, key: KeyRecord | None, reject: Reject,
                        request_id: str | None = None) -> None:
-        """Only under a `charge_*` defect: bill a rejected request (or refused realtime handshake, whose
-        `request_id` the realtime plane makes itself) as if it had been served."""
+        """Only under a `charge_*` defect (or a fee defect): bill a rejected request (or refused realtime
+        handshake, whose `request_id` the realtime plane makes itself) as if it had been served."""
         defect = BILLED_REJECTION_DEFECTS.get(reject.status)
-        if defect is None or not self.defects.on(defect):
+        itemized = defect is not None and self.defects.on(defect)
+        undecodable = getattr(request.state, "undecodable", False) and self.defects.on("charge_undecodable_body")
+        fee = reject.status in BILLED_REJECTION_DEFECTS and self.defects.on("rejection_fee_unitemized")
+        if not (itemized or undecodable or fee):
             return
         if key is None:  # rejected at authentication: bill the key the token names, if any
             token = (request.headers.get("authorization") or "").strip().partition(" ")[2].strip()
             key = self.ledger.find_key(token) if token else None
-        if key is not None:
+        if key is None:
+            return
+        if itemized or undecodable:
             self.ledger.charge(request_id or request_id_of(request.scope), key.key_id,
                                inference.cost_of(inference.MAX_COMPLETION_TOKENS))
+        if fee:  # no charge record: only the key's spend and its wallet show it
+            self.ledger.debit_fee(key.key_id, REJECTION_FEE)
 
     def charge(self, call: Call, total_tokens: int) -> None:
         self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
 
 
 # -- serving steps (one per endpoint) ----------------------------------------------------------
+
+
+def guest_key() -> KeyRecord:
+    """What `unknown_key_accepted` serves an unknown token as: a key with no limits and no wallet."""
+    return KeyRecord(key_id="key_guest", wallet_id="wal_guest", label="guest", kind="secret", status="active",
+                     allowed_models=None, ip_allow=None, allowed_origins=None, monthly_budget=None, spend=0.0,
+                     daily_cap=None, daily_used=0, rate_limit=None, concurrency_limit=None, balance=1_000_000.0,
+                     plan_exhausted=False)
 
 
 def _json(payload: dict[str, Any]) -> Response:
@@ -599,6 +644,8 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
         if exc.status_code == 404:
             if gateway.defects.on("html_404"):
                 return HTMLResponse(NGINX_404, status_code=404)
+            if gateway.defects.on("problem_json_for_unknown_path"):  # the console's 404 handler, app-wide
+                return problem_response(gateway, request, Problem(404, "not-found", f"Unknown path: {where}"))
             return dialect.response(404, dialect.open_code("unknown_path"), f"Unknown path: {where}")
         if exc.status_code == 405:
             return dialect.response(

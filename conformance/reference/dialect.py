@@ -125,7 +125,7 @@ class Dialect:
         openai_code, type_code = OPEN_CODES[kind]
         return openai_code if self.openai else type_code
 
-    def body(self, status: int, code: str | None, message: str, param: str | None = None) -> dict[str, Any]:
+    def body(self, status: int, code: str | None, message: str | None, param: str | None = None) -> dict[str, Any]:
         document: dict[str, Any] = {}
         profile = self.profile
         _set_pointer(document, profile.message_pointer, message)
@@ -145,7 +145,7 @@ class Dialect:
         self,
         status: int,
         code: str | None,
-        message: str,
+        message: str | None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:

@@ -48,6 +48,16 @@ async def maybe_hang(gateway: "Gateway", request: Request) -> None:
         await asyncio.sleep(0.2)
 
 
+async def maybe_stall_on_large_body(gateway: "Gateway", request: Request) -> None:
+    """`hang_on_large_body`: a body over the size limit is neither read nor answered (the server
+    stops reading and waits for a client that is waiting for it)."""
+    if not gateway.defects.on("hang_on_large_body"):
+        return
+    deadline = time.monotonic() + HANG_MAX_S
+    while time.monotonic() < deadline and not await request.is_disconnected():
+        await asyncio.sleep(0.2)
+
+
 def check_content_type(gateway: "Gateway", request: Request) -> None:
     """`html_415_for_wrong_content_type`: a web server's HTML page for a non-JSON content type."""
     if not gateway.defects.on("html_415_for_wrong_content_type"):

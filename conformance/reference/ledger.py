@@ -295,6 +295,16 @@ class Ledger:
             (amount, key_id),
         )
 
+    def debit_fee(self, key_id: str, amount: float) -> None:
+        """Debit a fee to a key's spend and wallet without a charge record (only a defect does this)."""
+        amount = _money(amount)
+        with self._lock:
+            self._transaction(lambda conn: (
+                conn.execute("UPDATE keys SET spend = ROUND(spend + ?, 8) WHERE key_id = ?", (amount, key_id)),
+                conn.execute("UPDATE wallets SET balance = ROUND(balance - ?, 8)"
+                             " WHERE wallet_id = (SELECT wallet_id FROM keys WHERE key_id = ?)", (amount, key_id)),
+            ))
+
     def place_hold(self, key_id: str, amount: float) -> str:
         """Reserve `amount` of the key's wallet (an async task's worst case); returns the hold id."""
         hold_id = "hold_" + secrets.token_hex(8)

@@ -57,6 +57,8 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
         "detail": problem.detail,
         "instance": request.url.path if len(request.url.path) <= 200 else MANAGEMENT_PREFIX,
     }
+    if gateway.defects.on("problem_status_as_string"):
+        body["status"] = str(body["status"])  # a template that quotes every member
     if variants.on("problem_without_status"):
         del body["status"]
     if variants.on("extra_members"):

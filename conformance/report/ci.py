@@ -1,10 +1,11 @@
 """What a CI run needs around the report: the baseline applied, how to reproduce the run, the
 Markdown summary on `$GITHUB_STEP_SUMMARY`, and pytest's exit status under a baseline.
 
-Exit status: pytest exits 1 when any test failed. With `--baseline`, when every failed test
-belongs to a requirement the baseline accepts (state `known`) and nothing crashed in the suite,
-the session's exit status becomes 0 — the run passes, and the report still says `non-conformant`
-with `baseline.verdict` beside it. A suite crash (`error`) or any failure not listed keeps it 1.
+Exit status: `conformance.report.gate.decide` — the one rule `gateway-conformance gate` applies to
+the written report — decides it: 0 only when the verdict after accepted known deviations is
+`conformant`, 1 when it is `non-conformant` or `incomplete`. pytest's own statuses for an
+interrupted run, an internal or usage error stay as they are (never 0), and a failed test outside
+the conformance suite in the same session still fails it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from conformance.report.baseline import Baseline, apply_baseline, known_ids
+from conformance.report.baseline import Baseline, apply_baseline
+from conformance.report.gate import Decision, decide
 from conformance.transport.redact import Redactor
 from conformance.report.results import TestResult
 
@@ -25,10 +27,10 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
 def complete_report(report: dict[str, Any], config: pytest.Config, baseline: Baseline | None,
-                    redactor: Redactor) -> dict[str, Any]:
+                    redactor: Redactor, tests: list[TestResult] | None = None) -> dict[str, Any]:
     """Add the baseline section and what is needed to reproduce the run (credentials masked)."""
     if baseline is not None:
-        apply_baseline(report, baseline)
+        apply_baseline(report, baseline, tests=tests)
     args = [redactor.text(a) for a in config.invocation_params.args]
     seed = getattr(config.option, "hypothesis_seed", None)
     report["reproduce"] = {
@@ -55,16 +57,17 @@ def write_step_summary(report: dict[str, Any], env: dict[str, str] | None = None
     return path
 
 
-def accept_known_failures(session: pytest.Session, report: dict[str, Any], tests: list[TestResult]) -> bool:
-    """Exit 0 when the only failures are accepted known deviations (see the module docstring)."""
-    if "baseline" not in report or session.exitstatus != pytest.ExitCode.TESTS_FAILED:
-        return False
-    failed = [t for t in tests if t.outcome == "failed"]
-    if not failed or any(t.outcome == "error" for t in tests):
-        return False
-    known = known_ids(report)
-    failed_tests = [t for t in failed if not t.observed]  # observer findings are not pytest failures
-    if session.testsfailed != len(failed_tests) or any(t.requirement not in known for t in failed):
-        return False
-    session.exitstatus = pytest.ExitCode.OK
-    return True
+def set_exit_status(session: pytest.Session, report: dict[str, Any], tests: list[TestResult]) -> Decision:
+    """Make pytest's exit status the gate's (see the module docstring); returns the decision."""
+    decision = decide(report)
+    if session.config.option.collectonly:  # nothing ran: pytest's own status stands
+        return decision
+    if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        return decision
+    suite_failures = sum(1 for t in tests if t.outcome == "failed" and not t.observed)
+    foreign_failures = session.testsfailed > suite_failures  # someone else's test in the same session
+    if decision.passes and not foreign_failures:
+        session.exitstatus = pytest.ExitCode.OK
+    elif not decision.passes:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return decision

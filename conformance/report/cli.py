@@ -32,7 +32,7 @@ def add_report_commands(sub: Any) -> None:
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(func=_diff)
 
-    gate = sub.add_parser("gate", help="exit 0 when the report is conformant, or only baseline deviations keep it from it")
+    gate = sub.add_parser("gate", help="exit 0 only when the report is conformant once accepted known deviations count; the same rule as the run's exit status")
     gate.add_argument("report", metavar="REPORT.json")
     gate.set_defaults(func=_gate)
 
@@ -92,14 +92,16 @@ def _diff(ns: argparse.Namespace) -> int:
 
 
 def _gate(ns: argparse.Namespace) -> int:
-    from conformance.report.baseline import gate_passes, summary_line
+    """The same rule as the run's own exit status (`conformance.report.gate`)."""
+    from conformance.report.baseline import summary_line
+    from conformance.report.gate import decide
     from conformance.report.render import headline, load_report
 
     report = load_report(ns.report)
-    passes = gate_passes(report)
+    decision = decide(report)
     print(headline(report))
     line = summary_line(report)
     if line:
         print(line)
-    print("gate: passed" if passes else f"gate: failed (verdict {report.get('baseline', {}).get('verdict', report['verdict'])}, needs conformant)")
-    return 0 if passes else 1
+    print(f"gate: {'passed' if decision.passes else 'failed'} (exit {decision.exit_code}: {decision.why})")
+    return decision.exit_code

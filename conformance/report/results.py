@@ -55,6 +55,9 @@ class Results:
         self.profile = profile
         self.level = level
         self.tests: list[TestResult] = []
+        # Requirement id → why it was not fully checked (selection, stop, budget): such a
+        # requirement is at best `skipped`, never `passed` (conformance.runner.selection).
+        self.unchecked: dict[str, str] = {}
 
     def add(self, result: TestResult) -> None:
         self.tests.append(result)
@@ -71,9 +74,14 @@ class Results:
         for test in self.tests:
             by_id.setdefault(test.requirement, []).append(test)
         rows = []
-        for requirement in applicable_requirements(self.profile, self.level):
+        for requirement in self.rows_for():
             tests = by_id.get(requirement.id, [])
             status, reason = _status(tests)
+            if requirement.level == "MUST" and self.level == "should":
+                status, reason = ("skipped", "not checked (--level should)") if status == "passed" or not tests else (status, reason)
+            unchecked = self.unchecked.get(requirement.id)
+            if unchecked and status in ("passed", "skipped"):
+                status, reason = "skipped", "not fully checked: " + unchecked.removeprefix("not fully collected: ")
             row: dict[str, Any] = {
                 "id": requirement.id,
                 "level": requirement.level,
@@ -94,6 +102,20 @@ class Results:
                 row["contract_silent"] = rationale
             rows.append(row)
         return rows
+
+    def rows_for(self) -> list[Requirement]:
+        """The requirements the report lists: those at the checked level, and under `--level should`
+        every MUST too (not checked, so the verdict cannot be conformant)."""
+        level = "all" if self.level == "should" else self.level
+        return applicable_requirements(self.profile, level)
+
+    def ran(self) -> dict[str, int]:
+        """Tests that ran to an outcome per requirement (the observer's extra results not counted)."""
+        counts: dict[str, int] = {}
+        for test in self.tests:
+            if not test.observed:
+                counts[test.requirement] = counts.get(test.requirement, 0) + 1
+        return counts
 
     def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, dict[str, int]]:
         rows = self.requirements() if rows is None else rows

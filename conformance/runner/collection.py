@@ -1,4 +1,6 @@
-"""Collection: every suite test names exactly one known requirement; what does not apply is deselected."""
+"""Collection: every suite test names exactly one known requirement; what does not apply is
+deselected (by design: never counted as "not fully checked"); what the user's selection then leaves
+is counted per requirement (`conformance.runner.selection`)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,43 @@ import pytest
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.resources import SUITE_DIR
 from conformance.report.results import applicable_requirements
-from conformance.runner.stash import CONTEXT
+from conformance.runner.selection import Selection, suite_file
+from conformance.runner.stash import CONTEXT, SELECTION
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]):
+    """Ours first (what the profile and `--level` leave out), then everyone else's deselection
+    (-k, -m, --deselect, --lf), then count what is left per requirement."""
     context = config.stash.get(CONTEXT, None)
     if context is None:
-        return
+        return (yield)
+    files = sorted({name for name in (suite_file(item.path) for item in items) if name})
+    _deselect_not_applicable(config, items, context)
+    planned = _count(items)
+    result = yield
+    option = config.option
+    partial = sorted({name for arg in config.args if "::" in arg
+                      for name in [Path(arg.split("::")[0]).name] if name in files})
+    config.stash[SELECTION] = Selection(
+        planned=planned, selected=_count(items), files=files, partial_files=partial,
+        args=[str(a) for a in config.args], keyword=getattr(option, "keyword", "") or "",
+        markexpr=getattr(option, "markexpr", "") or "", deselect=list(getattr(option, "deselect", None) or []),
+        last_failed=bool(getattr(option, "lf", False)),
+    )
+    return result
+
+
+def _count(items: list[pytest.Item]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        marker = item.get_closest_marker("requirement")
+        if marker is not None and marker.args and _in_suite(item):
+            counts[marker.args[0]] = counts.get(marker.args[0], 0) + 1
+    return counts
+
+
+def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], context) -> None:
     applicable = {r.id for r in applicable_requirements(context.profile, context.level)}
     keep, drop = [], []
     for item in items:

@@ -92,32 +92,52 @@ class RunContext:
 def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext, TargetConfig | None]:
     """Options + env + target config → a RunContext (the reference gateway is started by the caller)."""
     env = dict(os.environ) if env is None else env
-    config_ref = options.target_config or env.get("GWC_TARGET_CONFIG") or None
+    config_ref = _opt(options, "conformance_target_config") or env.get("GWC_TARGET_CONFIG") or None
     user_config = load_config(config_ref) if config_ref else None
-    target = options.target or env.get("GWC_TARGET") or (user_config.target if user_config else None) or REFERENCE
-    profile_ref = options.profile or (user_config.profile if user_config else None) or DEFAULT_PROFILE
+    target = _opt(options, "conformance_target") or env.get("GWC_TARGET") or (user_config.target if user_config else None) or REFERENCE
+    profile_ref = _opt(options, "conformance_profile") or (user_config.profile if user_config else None) or DEFAULT_PROFILE
     profile_path = str(resolve_profile_path(profile_ref).resolve())
     load_profile(profile_path)  # a bad profile stops the run now, in one line
     reference = target == REFERENCE
     if not reference:
         check_target_url(target)
     limits = user_config.limits if user_config else None
+    level = _opt(options, "conformance_level") or "all"
+    if level not in ("must", "should", "all"):
+        raise ConformanceError(f"--level {level!r}: give must, should or all")
+    _positive("--max-requests", _opt(options, "conformance_max_requests"), "a positive whole number of requests")
+    _positive("--max-rps", _opt(options, "conformance_max_rps"), "a positive number of requests per second")
     context = RunContext(
         target_url=target,
         reference=reference,
         profile_path=profile_path,
         config_ref=config_ref,
-        level=options.conformance_level,
-        max_requests=options.max_requests if options.max_requests is not None else (limits.max_requests if limits else None),
-        max_rps=options.max_rps if options.max_rps is not None else (limits.max_rps if limits else None),
-        allow_billable=bool(options.allow_billable or (limits.allow_billable if limits else False)),
-        report_path=options.conformance_report,
-        defects=list(options.reference_defects or []),
-        variants=list(getattr(options, "reference_variants", None) or []),
-        fuzz_examples=_fuzz_examples(getattr(options, "fuzz_examples", None)),
+        level=level,
+        max_requests=_opt(options, "conformance_max_requests") if _opt(options, "conformance_max_requests") is not None else (limits.max_requests if limits else None),
+        max_rps=_opt(options, "conformance_max_rps") if _opt(options, "conformance_max_rps") is not None else (limits.max_rps if limits else None),
+        allow_billable=bool(_opt(options, "conformance_allow_billable") or (limits.allow_billable if limits else False)),
+        report_path=_opt(options, "conformance_report"),
+        defects=list(_opt(options, "conformance_reference_defects") or []),
+        variants=list(_opt(options, "conformance_reference_variants") or []),
+        fuzz_examples=_fuzz_examples(getattr(options, "conformance_fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
     )
     return context, user_config
+
+
+def _opt(options: Any, name: str) -> Any:
+    """An option's value; None when another plugin owns all of its names in this run."""
+    value = getattr(options, name, "all" if name == "conformance_level" else None)
+    if value == "\x00no value":  # conformance.runner.options.NO_VALUE
+        flag = "--" + name.removeprefix("conformance_").replace("_", "-")
+        raise ConformanceError(f"{flag} needs a value")
+    return value
+
+
+def _positive(option: str, value: float | None, what: str) -> None:
+    """`--max-requests 0` would skip every test and `--max-rps 0` would wait forever: refuse both."""
+    if value is not None and not value > 0:
+        raise ConformanceError(f"{option} {value:g}: give {what} (leave it out for no limit)")
 
 
 def _fuzz_examples(value: int | None) -> int:

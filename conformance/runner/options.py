@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,36 +17,72 @@ from conformance.contract.resources import SUITE_DIR
 DEFAULT_FUZZ_EXAMPLES = 15
 
 
+# Our short names and the alias that always stays ours: another plugin or a conftest may own
+# `--target`, `--profile`, `--report`, `--level` or `--baseline` (pytest-profiling has `--profile`).
+ALIASES = {"--target": "--gwc-target", "--profile": "--gwc-profile", "--target-config": "--gwc-target-config",
+           "--report": "--gwc-report", "--level": "--gwc-level", "--baseline": "--gwc-baseline"}
+_DEST_PREFIX = "conformance_"
+NO_VALUE = "\x00no value"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register our options without taking a name someone else owns, and let a plugin or conftest
+    registered later take our short name (we keep the `--gwc-` alias) instead of crashing its run."""
+    from conformance.quarantine import option_strings_taken, yield_option_names
+
+    taken = option_strings_taken(parser)
     group = parser.getgroup("gateway-conformance", "gateway conformance (see `gateway-conformance --help`)")
-    group.addoption("--target", default=None, metavar="URL",
-                    help="gateway base URL (with or without /v1), or 'reference' (default) for the bundled reference gateway")
-    group.addoption("--profile", default=None, metavar="NAME|PATH",
-                    help="contract profile: a shipped id (pyai, mindproxy) or a profile file (default: pyai)")
-    group.addoption("--target-config", default=None, metavar="PATH",
-                    help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
-    group.addoption("--report", dest="conformance_report", default=None, metavar="PATH",
-                    help="write the JSON conformance report here")
-    group.addoption("--level", dest="conformance_level", default="all", choices=("must", "should", "all"),
-                    help="which requirement levels to check (default: all)")
-    group.addoption("--max-requests", type=int, default=None, metavar="N",
-                    help="never send more than N requests to the target")
-    group.addoption("--max-rps", type=float, default=None, metavar="R",
-                    help="never send more than R requests per second to the target")
-    group.addoption("--allow-billable", action="store_true", default=False,
-                    help="allow tests that spend real money on a non-reference target")
-    group.addoption("--fuzz-examples", type=int, default=None, metavar="N",
-                    help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
-    group.addoption("--reference-defect", dest="reference_defects", action="append", default=None, metavar="NAME",
-                    help="start the reference gateway with this defect switched on (self-tests, demos)")
-    group.addoption("--reference-variant", dest="reference_variants", action="append", default=None, metavar="NAME",
-                    help="start the reference gateway with this clean variant switched on ('all': every one; self-tests)")
-    group.addoption("--baseline", dest="conformance_baseline", default=None, metavar="PATH",
-                    help="known deviations (YAML): listed failures are reported as known and do not fail the run")
+
+    def add(name: str, dest: str, **attrs: object) -> None:
+        names = [n for n in (name, ALIASES.get(name)) if n and n not in taken]
+        if attrs.get("metavar") and "action" not in attrs and dest != "conformance_level":
+            # pytest parses once before conftests load: if a conftest's `--profile` takes no value,
+            # ours must not swallow the next option there (a missing value is caught in resolve()).
+            attrs = {**attrs, "nargs": "?", "const": NO_VALUE}
+        if names:
+            group.addoption(*names, dest=dest, **attrs)
+
+    add("--target", "conformance_target", default=None, metavar="URL",
+        help="gateway base URL (with or without /v1), or 'reference' (default) for the bundled reference gateway")
+    add("--profile", "conformance_profile", default=None, metavar="NAME|PATH",
+        help="contract profile: a shipped id (pyai, mindproxy) or a profile file (default: pyai)")
+    add("--target-config", "conformance_target_config", default=None, metavar="PATH",
+        help="target config YAML/JSON: credentials per role, billing oracle, limits (env GWC_TARGET_CONFIG)")
+    add("--report", "conformance_report", default=None, metavar="PATH",
+        help="write the JSON conformance report here")
+    # No argparse `choices`: pytest parses once before conftests load, and a conftest's own `--level 3`
+    # must not fail there; the value is checked when a conformance run resolves it.
+    add("--level", "conformance_level", default="all", metavar="must|should|all",
+        help="which requirement levels to check (default: all)")
+    add("--max-requests", "conformance_max_requests", type=int, default=None, metavar="N",
+        help="never send more than N requests to the target")
+    add("--max-rps", "conformance_max_rps", type=float, default=None, metavar="R",
+        help="never send more than R requests per second to the target")
+    add("--allow-billable", "conformance_allow_billable", action="store_true", default=False,
+        help="allow tests that spend real money on a non-reference target")
+    add("--fuzz-examples", "conformance_fuzz_examples", type=int, default=None, metavar="N",
+        help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
+    add("--reference-defect", "conformance_reference_defects", action="append", default=None, metavar="NAME",
+        help="start the reference gateway with this defect switched on (self-tests, demos)")
+    add("--reference-variant", "conformance_reference_variants", action="append", default=None, metavar="NAME",
+        help="start the reference gateway with this clean variant switched on ('all': every one; self-tests)")
+    add("--baseline", "conformance_baseline", default=None, metavar="PATH",
+        help="known deviations (YAML): listed failures are reported as known and do not fail the run")
+    if getattr(parser, "optparser", None) is not None:
+        yield_option_names(parser.optparser, lambda action: str(getattr(action, "dest", "")).startswith(_DEST_PREFIX))
 
 
-_OUR_OPTIONS = ("target", "profile", "target_config", "conformance_report", "max_requests", "max_rps",
-                "reference_defects", "reference_variants", "conformance_baseline", "fuzz_examples")
+def yielded_names(config: pytest.Config) -> list[str]:
+    """Our option names another plugin or conftest took in this run (we kept the `--gwc-` alias)."""
+    from conformance.quarantine import yielded_option_names
+
+    return yielded_option_names(config)
+
+
+_OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target_config", "conformance_report",
+                "conformance_max_requests", "conformance_max_rps", "conformance_reference_defects",
+                "conformance_reference_variants",
+                "conformance_baseline", "conformance_fuzz_examples")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:
@@ -53,7 +90,7 @@ def is_conformance_run(config: pytest.Config) -> bool:
         return "gateway_conformance" in config.workerinput  # type: ignore[attr-defined]
     if any(getattr(config.option, name, None) for name in _OUR_OPTIONS):
         return True
-    if config.getoption("conformance_level") != "all" or config.getoption("allow_billable"):
+    if getattr(config.option, "conformance_level", "all") != "all" or getattr(config.option, "conformance_allow_billable", False):
         return True
     return any(_touches_suite(arg, config) for arg in config.args)
 

@@ -28,6 +28,23 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+    """A budget spent while a fixture sets up skips what needs it, like one spent in a test
+    (pytest caches a wider-scoped fixture's exception: the cache gets the skip too)."""
+    try:
+        return (yield)
+    except BudgetExhausted as exc:
+        try:
+            pytest.skip(str(exc))
+        except pytest.skip.Exception as skip:
+            skip._use_item_location = True  # type: ignore[attr-defined]  # name the test, not the fixture
+            cached = getattr(fixturedef, "cached_result", None)
+            if isinstance(cached, tuple) and len(cached) == 3 and cached[2] is not None:
+                fixturedef.cached_result = (None, cached[1], (skip, skip.__traceback__))
+            raise skip from None
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     context = item.config.stash.get(CONTEXT, None)

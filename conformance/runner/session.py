@@ -15,8 +15,9 @@ import pytest
 from conformance.runner.context import RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
+from conformance.runner.options import is_conformance_run
 from conformance.runner.recording import ResultInbox
-from conformance.runner.stash import CONTEXT, STATE
+from conformance.runner.stash import CONTEXT, SELECTION, STATE
 
 
 PROBE_TIMEOUT_S = 4.0
@@ -34,7 +35,7 @@ class SessionState:
         self.report_written: Path | None = None
         self.baseline: Any = None
         self.report: dict[str, Any] | None = None
-        self.accepted = False
+        self.decision: Any = None  # conformance.report.gate.Decision, once the report is built
 
     def stop_reference(self) -> None:
         if self.reference_process is not None:
@@ -67,16 +68,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _shutdown(config)
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONTEXT] = context
+    from conformance.runner.options import ALIASES, yielded_names
+
+    taken = sorted(set(yielded_names(config)))
+    if taken:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        note = "gateway-conformance: " + ", ".join(
+            f"{name} belongs to another plugin or conftest here (use {ALIASES.get(name, name)})" for name in taken)
+        if reporter is not None:
+            reporter.write_line(note, yellow=True)
 
 
 def _start(config: pytest.Config) -> RunContext:
     context, _ = resolve(config.option)
     state = SessionState(context)
     config.stash[STATE] = state
-    if config.getoption("conformance_baseline"):
+    if getattr(config.option, "conformance_baseline", None):
         from conformance.report.baseline import load_baseline
 
-        state.baseline = load_baseline(config.getoption("conformance_baseline"))
+        state.baseline = load_baseline(getattr(config.option, "conformance_baseline", None))
     if context.reference:
         from conformance.reference.server import ReferenceProcess
 
@@ -142,6 +152,14 @@ class _XdistHooks:
             return
         workers = int(getattr(self.config.option, "numprocesses", 1) or 1)
         node.workerinput["gateway_conformance"] = context.per_worker(max(1, workers)).to_workerinput()
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Each worker collected the same items: the first one's selection counts stand for all."""
+        data = getattr(node, "workeroutput", {}).get("gateway_conformance_selection")
+        if data is not None and SELECTION not in self.config.stash:
+            from conformance.runner.selection import Selection
+
+            self.config.stash[SELECTION] = Selection.from_data(data)
 
 
 def _shutdown(config: pytest.Config) -> None:

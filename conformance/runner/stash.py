@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from conformance.runner.context import RunContext
+    from conformance.runner.selection import Selection
     from conformance.runner.session import SessionState
     from conformance.transport.client import Exchange, GatewayClient
     from conformance.transport.redact import Redactor
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 CONTEXT = pytest.StashKey["RunContext"]()
 REDACTOR = pytest.StashKey["Redactor"]()
 STATE = pytest.StashKey["SessionState"]()
+SELECTION = pytest.StashKey["Selection"]()
 CLIENT = pytest.StashKey["GatewayClient"]()  # the suite's one client, once its session fixture made it
 PENDING = pytest.StashKey[list[dict[str, Any]]]()  # results received before the session state folds them in
 JUNIT_CLEANED = pytest.StashKey[bool]()

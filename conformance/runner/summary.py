@@ -12,13 +12,19 @@ from conformance.errors import ConformanceError
 from conformance.report.json_report import build_report, write_report
 from conformance.report.results import Results, TestResult, not_covered
 from conformance.runner.session import SessionState
-from conformance.runner.stash import PENDING, STATE
+from conformance.runner.selection import Selection
+from conformance.runner.stash import PENDING, SELECTION, STATE
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if hasattr(config, "workerinput"):  # hand the controller what this worker's collection selected
+        selection = config.stash.get(SELECTION, None)
+        if selection is not None and hasattr(config, "workeroutput"):
+            config.workeroutput["gateway_conformance_selection"] = selection.to_data()  # type: ignore[attr-defined]
+        return
     state = config.stash.get(STATE, None)
-    if state is None or hasattr(config, "workerinput"):
+    if state is None:
         return
     pending = config.stash.get(PENDING, [])
     state.results.extend(TestResult.from_dict(v) for v in pending)
@@ -27,8 +33,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from conformance.report import ci
     from conformance.transport.redact import Redactor
 
-    report = state.report = ci.complete_report(_build(state), config, state.baseline, Redactor(context.config.secrets()))
-    state.accepted = ci.accept_known_failures(session, report, state.results.tests)
+    selection = config.stash.get(SELECTION, None)
+    stopped = _stopped(session, exitstatus)
+    if selection is not None:
+        applicable = [r.id for r in state.results.rows_for()]
+        state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
+    report = _build(state)
+    report["selection"] = _selection_record(selection, context.level, stopped, state.results.unchecked)
+    report = state.report = ci.complete_report(report, config, state.baseline, Redactor(context.config.secrets()),
+                                               tests=state.results.tests)
+    state.decision = ci.set_exit_status(session, report, state.results.tests)
     ci.write_step_summary(report)
     if context.report_path:
         try:
@@ -36,6 +50,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except (OSError, ConformanceError) as exc:
             config.get_terminal_writer().line(f"gateway-conformance: could not write the report: {exc}", red=True)
     state.stop_reference()
+
+
+def _stopped(session: pytest.Session, exitstatus: int) -> str | None:
+    """Why the run ended before every selected test ran, if it did."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    for reason in (session.shouldfail, session.shouldstop):
+        if reason:
+            return str(reason) if isinstance(reason, str) else "run stopped early"
+    return None
+
+
+def _selection_record(selection: Selection | None, level: str, stopped: str | None,
+                      unchecked: dict[str, str]) -> dict[str, Any]:
+    record: dict[str, Any] = {"complete": not unchecked and level == "all" and not stopped, "level": level,
+                              "stopped": stopped, "not_fully_checked": dict(unchecked)}
+    if selection is not None:
+        record.update(args=selection.args, keyword=selection.keyword, markexpr=selection.markexpr,
+                      deselect=selection.deselect, last_failed=selection.last_failed)
+    return record
 
 
 def _build(state: SessionState) -> dict[str, Any]:
@@ -71,8 +105,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     baseline = summary_line(state.report) if state.report else None
     if baseline:
-        tw.line(baseline + (" — the run passes" if state.accepted else ""), yellow=True)
+        tw.line(baseline, yellow=True)
     for level in ("MUST", "SHOULD"):
+        if level == "SHOULD" and context.level == "must":
+            tw.line("SHOULD not checked (--level must)")
+            continue
         counts = summary[level]
         parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped", "inconclusive", "error") if counts[k] or k == "passed"]
         tw.line(f"{level:<7}{', '.join(parts)}")
@@ -88,3 +125,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tw.line(f"requests sent: {state.results.requests_sent}")
     if state.report_written:
         tw.line(f"report: {state.report_written}")
+    decision = getattr(state, "decision", None)
+    if decision is not None:
+        tw.line(f"exit {decision.exit_code}: {decision.why}", bold=True, **({"green": True} if decision.passes else {"red": True}))

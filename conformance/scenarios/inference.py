@@ -191,7 +191,11 @@ class ScenarioBook:
         key = self.role("valid")["api_key"]
         path = {"unknown_path": "/v1/does-not-exist", "doubled_v1": "/v1/v1/chat/completions",
                 "missing_v1": MISSING_V1_STRICT if self.profile.v1_prefix_strict else MISSING_V1_LENIENT}[s.name]
-        return self.client.request("POST", path, api_key=key, json=self.chat_body(), label=f"scenario:{s.name}")
+        # The body has no messages, so no gateway can serve it: a routing test must not cost money
+        # without --allow-billable (a gateway that routes the path anyway answers 400, not 404,
+        # and still fails MAP-4).
+        body = {"model": self.model()}
+        return self.client.request("POST", path, api_key=key, json=body, label=f"scenario:{s.name}")
 
     def _run_params(self, s: Scenario) -> Exchange:
         key = self.role("valid")["api_key"]
@@ -249,18 +253,24 @@ def build_scenarios(profile: Profile) -> list[Scenario]:
                      description=f"role '{code.role}' ({code.meaning})")
         )
     scenarios += [
-        Scenario("unknown_path", "path", 404, role="valid", description="POST /v1/does-not-exist"),
-        Scenario("doubled_v1", "path", 404, role="valid", description="POST /v1/v1/chat/completions"),
+        Scenario("unknown_path", "path", 404, role="valid", description="POST /v1/does-not-exist (a body without messages)"),
+        Scenario("doubled_v1", "path", 404, role="valid", description="POST /v1/v1/chat/completions (a body without messages)"),
         # Where the contract makes a missing /v1 an unknown path (paths.v1_prefix_strict), the
         # chat route without it; elsewhere a gateway may serve that, so a path outside /v1 that
         # names no route either.
         Scenario("missing_v1", "path", 404, role="valid",
-                 description="POST " + (MISSING_V1_STRICT if profile.v1_prefix_strict else MISSING_V1_LENIENT)),
+                 description="POST " + (MISSING_V1_STRICT if profile.v1_prefix_strict else MISSING_V1_LENIENT)
+                  + " (a body without messages)"),
         Scenario("invalid_json", "params", 400, role="valid", description="a body that is not JSON"),
         Scenario("missing_messages", "params", 400, role="valid", param="messages", description="no messages"),
-        Scenario("messages_not_a_list", "params", 400, role="valid", param="messages", description="messages is a string"),
-        Scenario("temperature_out_of_range", "params", 400, role="valid", param="temperature", description="temperature 7"),
-        Scenario("max_tokens_negative", "params", 400, role="valid", param="max_tokens", description="max_tokens -5"),
+        # A lenient gateway may coerce, clamp or ignore these three and serve the request (billed):
+        # sent only with --allow-billable. The other three cannot be served by any gateway.
+        Scenario("messages_not_a_list", "params", 400, role="valid", param="messages", billable=True,
+                 description="messages is a string"),
+        Scenario("temperature_out_of_range", "params", 400, role="valid", param="temperature", billable=True,
+                 description="temperature 7"),
+        Scenario("max_tokens_negative", "params", 400, role="valid", param="max_tokens", billable=True,
+                 description="max_tokens -5"),
         Scenario("model_wrong_type", "params", 400, role="valid", param="model", description="model is a number"),
     ]
     scenarios += realtime_scenarios(profile)

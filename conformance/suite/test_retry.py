@@ -23,7 +23,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                   if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
         metafunc.parametrize("dont_retry_case", cases)
     if "retry_code" in metafunc.fixturenames:
-        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.retry != "never"])
+        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.promises_retry])
     if "reset_code" in metafunc.fixturenames:
         codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
         not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")

@@ -69,7 +69,7 @@ class RequestBudget:
     def acquire(self) -> None:
         with self._lock:
             if self.max_requests is not None and self.sent >= self.max_requests:
-                raise BudgetExhausted(f"request budget exhausted: --max-requests {self.max_requests} already sent")
+                raise BudgetExhausted(f"budget spent: --max-requests {self.max_requests} already sent")
             self.sent += 1
             wait = 0.0
             if self.max_rps:
