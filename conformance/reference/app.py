@@ -409,6 +409,7 @@ class Gateway:
         limit_headers: dict[str, str] = {}
         await fuzz_defects.maybe_hang(self, request)
         key: KeyRecord | None = None
+        body: dict[str, Any] = {}
         try:
             early_body = None
             if endpoint.validate is not None and self.defects.on("body_before_auth"):
@@ -425,7 +426,6 @@ class Gateway:
             self.check_daily_cap(key)
             limit_headers = self.rate_limit(key)
             params: dict[str, Any] = {}
-            body: dict[str, Any] = {}
             if endpoint.validate is not None:
                 body = early_body if early_body is not None else await self.read_json(request)
                 try:
@@ -440,6 +440,8 @@ class Gateway:
         except UpstreamFailure as failure:
             return self.render_upstream_failure(failure)
         except Reject as reject:
+            if reject.status == 402 and body and self.defects.on("upstream_credit_checked_after_forward"):
+                await self.forward_unchecked(body)
             self.bill_rejection(request, key, reject)
             return self.render(reject, limit_headers)
         except fuzz_defects.DefectResponse as defect:
@@ -463,12 +465,16 @@ class Gateway:
         message = failure.message
         if self.defects.on("upstream_error_body_relayed") and failure.upstream_body:
             message = f"{message} Upstream said: {failure.upstream_body[:500].decode('utf-8', 'replace')}"
-        if failure.status in (401, 403):  # the `upstream_auth_relayed` defect: the client is told its key is bad
+        if failure.status == 401:  # the `upstream_auth_relayed` defect: the client is told its key is bad
             reject = self.reject("unauthorized", message)
+        elif failure.status == 403:  # the `upstream_auth_as_403` defect: told its key may not use the model
+            reject = self.reject("forbidden_model", message)
         else:
             reject = Reject(failure.status, self.dialect.open_code("server_error"), message, headers=failure.headers)
-        headers = {"x-should-retry": "false"} if self.defects.on("upstream_5xx_should_not_retry") else None
-        return self.render(reject, headers)
+        headers = {"x-should-retry": "false"} if self.defects.on("upstream_5xx_should_not_retry") else {}
+        if self.defects.on("upstream_address_in_header") and self.upstream is not None:
+            headers["x-upstream"] = self.upstream.url.split("://", 1)[-1]
+        return self.render(reject, headers or None)
 
     def bill_rejection(self, request: Request | WebSocket, key: KeyRecord | None, reject: Reject,
                        request_id: str | None = None) -> None:

@@ -29,6 +29,7 @@ import httpx
 from starlette.responses import Response, StreamingResponse
 
 from conformance.provider.faults import FAULT_PREFIX, OK_MODEL
+from conformance.reference import inference
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -102,7 +103,10 @@ class Upstream:
                 wait = 1
             return UpstreamFailure(503, BUSY, {"Retry-After": str(max(1, wait or 1))}, status, body)
         if status in (401, 403) and gateway.defects.on("upstream_auth_relayed"):
-            return UpstreamFailure(status, "Invalid or missing API key.", upstream_status=status, upstream_body=body)
+            return UpstreamFailure(401, "Invalid or missing API key.", upstream_status=status, upstream_body=body)
+        if status in (401, 403) and gateway.defects.on("upstream_auth_as_403"):
+            return UpstreamFailure(403, "This key is not allowed to use the requested model.", upstream_status=status,
+                                   upstream_body=body)
         return UpstreamFailure(502, FAILED, upstream_status=status, upstream_body=body)
 
     async def post(self, gateway: Gateway, body: dict[str, Any]) -> tuple[httpx.Response, bytes]:
@@ -186,6 +190,8 @@ class Upstream:
             if not done and not gateway.defects.on("upstream_cut_without_error_event"):
                 yield _error_event(gateway)
         finally:  # charged for what was delivered, also when the client cut the stream
+            if not done and gateway.defects.on("upstream_cut_billed_in_full"):
+                delivered = max(delivered, inference.completion_tokens(call.params) * call.params["n"])
             gateway.charge(call, call.params["prompt_tokens"] + delivered)
 
 
