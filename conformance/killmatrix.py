@@ -41,7 +41,7 @@ from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
 RUN_TIMEOUT_S = 300.0
-_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest",
+_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm",
             "conformance.reference.server", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
@@ -218,9 +218,9 @@ def _collect(job: Job, code: int, report: Path, output: str, elapsed: float) -> 
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
-    """Every job, `workers` at a time (default: twice the cores: a suite run spends much of its
+    """Every job, `workers` at a time (default: four per core: a suite run spends much of its
     time waiting — Retry-After, paced streams, timeouts — not computing)."""
-    workers = max(1, workers or 2 * (os.cpu_count() or 1))
+    workers = max(1, workers or 4 * (os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")

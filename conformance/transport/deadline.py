@@ -13,6 +13,8 @@ time (64 KB of bomb can be hundreds of MB). So:
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 import time
 import zlib
@@ -91,9 +93,17 @@ class _Backend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=1)
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client of the run: each new one loads the CA bundle
+    again (~50 ms of CPU), and a run makes a client per SDK call."""
+    return httpx.create_ssl_context()
+
+
 def deadline_transport(**kwargs: Any) -> httpx.HTTPTransport:
     """An `httpx.HTTPTransport` honouring `within()`. If httpcore's layout ever changes, the plain
     transport is returned: per-operation timeouts and the body deadline still hold."""
+    kwargs.setdefault("verify", shared_ssl_context())
     transport = httpx.HTTPTransport(**kwargs)
     wrap_network_backend(transport, _Backend)
     return transport
