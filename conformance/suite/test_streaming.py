@@ -45,15 +45,21 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
     role = need_role(code.role)
     if not run.billable_allowed:
         pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
-    burst = book.burst(role, label=label, send=lambda: _stream(book, role["api_key"], label),
-                       refused=lambda e: not _served(e, profile))
-    if burst.refused is None and not role.get("limit"):
-        cite(*burst.sent[-2:])
-        inconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
-    if burst.refused is None:
-        pytest.fail(f"{burst.attempts} streaming requests with role '{code.role}' never got {code.status}: "
+    # Drive the key into its limit with plain requests (fast: a whole burst fits in one window even on
+    # a slow machine, where paced streams would not), then ask for a stream while it is refused.
+    burst = book.burst(role, label=label)
+    if burst.refused is None or burst.refused.status != code.status:
+        if not role.get("limit"):
+            cite(*burst.sent[-2:])
+            inconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
+        pytest.fail(f"{burst.attempts} requests with role '{code.role}' never got {code.status}: "
                     f"no rate limit to check (see MAP-3)")
-    return burst.refused, code.status, code.code, burst.sent[:-1]
+    stream = _stream(book, role["api_key"], label)
+    if _served(stream, profile):
+        cite(burst.refused, stream)
+        inconclusive(f"{stream.describe()}: the key's rate-limit window had reset before the streaming request "
+                     f"(its 429 came {burst.refused.elapsed_s:.2f} s earlier), so no refused stream to judge")
+    return stream, code.status, code.code, []
 
 
 def _served(exchange: Exchange, profile) -> bool:
