@@ -110,6 +110,12 @@ class _Pricer:
         return Reading(delta) if delta is not None else Reading(None, now.reason or "the spend view did not answer")
 
 
+# The cut proves something only if the gateway was still sending when the client closed: the whole
+# stream must take this much longer than the cut one's first event (and at least twice as long).
+# A gateway that sends the whole stream at once has delivered it all, and may bill it all.
+MIN_FLOWING_S = 0.1
+
+
 def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control: Control, book: ScenarioBook,
                            profile: Profile, valid: dict[str, Any]) -> list[str]:
     """Cut a stream after its first content event and check it cost no more than what it
@@ -143,6 +149,10 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     if events_full - delivered < MIN_UNDELIVERED:
         inconclusive(f"the full stream carried {events_full} content events and the cut one {delivered}: too few "
                      f"left undelivered (< {MIN_UNDELIVERED}) to tell a cut from a whole")
+    if full.elapsed_s - cut.elapsed_s < MIN_FLOWING_S or full.elapsed_s < 2 * cut.elapsed_s:
+        inconclusive(f"the whole stream arrived in {full.elapsed_s:.3f} s and the cut one's first event in "
+                     f"{cut.elapsed_s:.3f} s: a stream that fast was likely all sent before the client closed, so "
+                     f"the cut cannot show usage that was not delivered")
     cut_v, full_v, one_v = cut_cost.value or 0.0, full_cost.value or 0.0, one_cost.value or 0.0
     limit = allowed_cost(delivered, events_full, full_v, one_v)
     if cut_v > limit and not same_money(cut_v, limit):
