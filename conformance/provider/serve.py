@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from conformance.errors import ConfigError
+from conformance.serving import ReadyServer, watch_stdin
 from conformance.provider.app import create_app
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
@@ -75,28 +74,6 @@ def write_section(path: Path, section: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_ready = on_ready
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self._on_ready()
-
-
-def _watch_stdin() -> None:
-    def wait() -> None:
-        try:
-            while sys.stdin.buffer.read(65536):
-                pass
-        finally:
-            os._exit(0)
-
-    threading.Thread(target=wait, name="stdin-eof", daemon=True).start()
-
-
 def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, config_path: Path | None = None,
           exit_on_stdin_eof: bool = False) -> None:
     """Serve until interrupted; start-up problems raise `ConfigError` before anything is printed."""
@@ -112,5 +89,5 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
         sys.stdout.flush()
 
     if exit_on_stdin_eof:
-        _watch_stdin()
-    _Server(config, ready).run(sockets=[sock])
+        watch_stdin()
+    ReadyServer(config, ready).run(sockets=[sock])

@@ -16,8 +16,7 @@ import logging
 import os
 import socket
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import yaml
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.errors import ConfigError
+from conformance.serving import ReadyServer, watch_stdin
 from conformance.contract.profiles import Profile, shipped_profiles
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects
@@ -119,32 +119,6 @@ def json_400_protocol(dialect: Dialect) -> type[H11Protocol]:
     return EnvelopeH11Protocol
 
 
-class _Server(uvicorn.Server):
-    """uvicorn server that calls `on_ready` once it accepts connections."""
-
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_ready = on_ready
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self._on_ready()
-
-
-def watch_stdin() -> None:
-    """Exit the whole process at stdin EOF: the parent closed our pipe or died."""
-
-    def wait() -> None:
-        try:
-            while sys.stdin.buffer.read(65536):
-                pass
-        finally:
-            os._exit(0)
-
-    threading.Thread(target=wait, name="stdin-eof", daemon=True).start()
-
-
 def serve(
     profile: Profile,
     defect_names: Sequence[str] = (),
@@ -205,7 +179,7 @@ def serve(
     if exit_on_stdin_eof:
         watch_stdin()
     logging.getLogger("uvicorn.error").addFilter(_DenialIsAHandshake())
-    _Server(uv_config, ready).run(sockets=[sock])
+    ReadyServer(uv_config, ready).run(sockets=[sock])
 
 
 class _DenialIsAHandshake(logging.Filter):
