@@ -16,12 +16,13 @@ ROLE_FACTS = {
     "rate_limited": '{api_key: "${GW_RATE_LIMITED}", limit: 5}   # small requests-per-window limit',
     "daily_capped": '{api_key: "${GW_DAILY_CAPPED}", resets_at: "00:00Z"}   # past its daily cap; when it resets',
     "concurrency_limited": '{api_key: "${GW_CONCURRENCY}", limit: 2}   # concurrent realtime sessions',
+    "fuzzing": '{api_key: "${GW_FUZZING}", key_id: key_456}   # optional: a working key FUZ-3 alone charges (else valid)',
 }
 
 
 def target_config_template(profile_ref: str) -> str:
     profile = load_profile(profile_ref)
-    roles = ["valid", "disabled"] + [c.role for c in profile.codes if c.role and c.role != "realtime"]
+    roles = ["valid", "disabled"] + [c.role for c in profile.codes if c.role and c.role != "realtime"] + ["fuzzing"]
     seen: list[str] = []
     for role in roles:
         if role not in seen and role in ROLE_FACTS:

@@ -45,6 +45,7 @@ ROLES = (
     "rate_limited",
     "daily_capped",
     "concurrency_limited",
+    "fuzzing",  # FUZ-3's own key: under xdist no other test charges it during the fuzz run
 )
 
 
