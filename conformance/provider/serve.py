@@ -9,16 +9,46 @@ config's `provider` section for a gateway routed to this provider.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from conformance.serving import ReadyServer, base_url, bind, loopback_address, watch_stdin
+from conformance.errors import ConfigError
+from conformance.serving import ReadyServer, watch_stdin
 from conformance.provider.app import create_app
 
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 KEY_ENV = "GWC_PROVIDER_KEY"
+
+
+def loopback_address(host: str) -> str:
+    """The address to bind for `host`; anything but loopback is refused (the provider is a test fixture)."""
+    address = LOOPBACK_HOSTS.get(host.strip().strip("[]").lower())
+    if address is None:
+        raise ConfigError(f"refusing to serve on {host!r}: the provider binds loopback only (127.0.0.1, ::1, localhost)")
+    return address
+
+
+def bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {address} port {port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def provider_section(url: str, api_key: str | None) -> dict[str, Any]:
@@ -47,7 +77,7 @@ def write_section(path: Path, section: dict[str, Any]) -> None:
 def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, config_path: Path | None = None,
           exit_on_stdin_eof: bool = False) -> None:
     """Serve until interrupted; start-up problems raise `ConfigError` before anything is printed."""
-    sock = bind(loopback_address(host, 'provider'), port)
+    sock = bind(loopback_address(host), port)
     url = base_url(sock)
     if config_path is not None:
         write_section(config_path, provider_section(url, api_key))

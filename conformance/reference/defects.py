@@ -17,7 +17,6 @@ from pathlib import Path
 from conformance.errors import ConfigError
 from conformance.contract.resources import DATA_DIR
 from conformance.contract.safe_yaml import load_document
-from conformance.reference.switches import Switches
 
 CATALOGUE_PATH = DATA_DIR / "defects.yaml"
 ENV_VAR = "GWC_REFERENCE_DEFECTS"
@@ -72,10 +71,39 @@ def names_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class Defects(Switches):
-    """The set of defects switched on for one gateway process (a `Switches` of `defects.yaml`)."""
+class Defects:
+    """The set of defects switched on for one gateway process.
 
-    KIND = "defect"
+    Built once at start-up: unknown names, or a defect that does not apply to the profile, are a
+    one-line `ConfigError` so a mutation run never silently tests a healthy gateway.
+    """
 
     def __init__(self, names: Iterable[str] = (), profile_id: str | None = None) -> None:
-        super().__init__(load_catalogue(), names, profile_id)
+        self._catalogue = load_catalogue()
+        active: set[str] = set()
+        for name in names:
+            info = self._catalogue.get(name)
+            if info is None:
+                known = ", ".join(sorted(self._catalogue))
+                raise ConfigError(f"unknown defect {name!r}: known defects are {known}")
+            if profile_id is not None and not info.applies_to(profile_id):
+                only = ", ".join(info.profiles or ())
+                raise ConfigError(f"defect {name!r} applies only to profile(s) {only}, not {profile_id!r}")
+            active.add(name)
+        self._active = frozenset(active)
+
+    def on(self, name: str) -> bool:
+        """Is `name` switched on? A name missing from the catalogue is a programming error."""
+        if name not in self._catalogue:
+            raise KeyError(f"defect {name!r} is not in the catalogue")
+        return name in self._active
+
+    @property
+    def active(self) -> frozenset[str]:
+        return self._active
+
+    def __bool__(self) -> bool:
+        return bool(self._active)
+
+    def __repr__(self) -> str:
+        return f"Defects({sorted(self._active)!r})"

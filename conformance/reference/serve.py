@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,8 @@ import uvicorn
 import yaml
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from conformance.serving import ReadyServer, base_url, bind, loopback_address, watch_stdin
+from conformance.errors import ConfigError
+from conformance.serving import ReadyServer, watch_stdin
 from conformance.contract.profiles import Profile, shipped_profiles
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects
@@ -35,8 +37,39 @@ from conformance.reference.provision import provider_role, provision
 from conformance.reference.tasks import task_config
 from conformance.reference.variants import Variants
 
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
 DAILY_RESET_SOON_S = 55  # under a minute: the SDK honours a Retry-After of up to 60 s
+
+
+def loopback_address(host: str) -> str:
+    """The address to bind for `host`; anything but loopback is refused (the gateway is a test fixture)."""
+    address = LOOPBACK_HOSTS.get(host.strip().strip("[]").lower())
+    if address is None:
+        raise ConfigError(f"refusing to serve on {host!r}: the reference gateway binds loopback only (127.0.0.1, ::1, localhost)")
+    return address
+
+
+def bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # says TCP, and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {address} port {port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def profile_reference(profile: Profile) -> str:
@@ -101,7 +134,7 @@ def serve(
     """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
     defects = Defects(defect_names, profile.id)
     variants = Variants(variant_names, profile.id)
-    sock = bind(loopback_address(host, 'reference gateway'), port, inheritable=True)
+    sock = bind(loopback_address(host), port)
     url = base_url(sock)
     ledger = Ledger()
     # The daily_cap_resets_soon variant: a gateway started in the last minute before its daily reset.

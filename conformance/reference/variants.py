@@ -18,7 +18,6 @@ from pathlib import Path
 from conformance.contract.resources import DATA_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.errors import ConfigError
-from conformance.reference.switches import Switches
 
 CATALOGUE_PATH = DATA_DIR / "variants.yaml"
 ENV_VAR = "GWC_REFERENCE_VARIANTS"
@@ -104,19 +103,42 @@ def names_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class Variants(Switches):
-    """The set of variants switched on for one gateway process (a `Switches` of `variants.yaml`).
+class Variants:
+    """The set of variants switched on for one gateway process.
 
+    Unknown names, or a variant that does not apply to the profile, are a one-line `ConfigError`.
     The name `all` switches on every variant that applies to the profile.
     """
 
-    KIND = "variant"
-
     def __init__(self, names: Iterable[str] = (), profile_id: str | None = None) -> None:
-        super().__init__(load_catalogue(), names, profile_id)
+        self._catalogue = load_catalogue()
+        active: set[str] = set()
+        for name in names:
+            if name == ALL:
+                active.update(applicable(profile_id))
+                continue
+            info = self._catalogue.get(name)
+            if info is None:
+                known = ", ".join(sorted(self._catalogue))
+                raise ConfigError(f"unknown variant {name!r}: known variants are {known} (or {ALL})")
+            if profile_id is not None and not info.applies_to(profile_id):
+                only = ", ".join(info.profiles or ())
+                raise ConfigError(f"variant {name!r} applies only to profile(s) {only}, not {profile_id!r}")
+            active.add(name)
+        self._active = frozenset(active)
 
-    def expand(self, name: str, profile_id: str | None) -> Iterable[str] | None:
-        return applicable(profile_id) if name == ALL else None
+    def on(self, name: str) -> bool:
+        """Is `name` switched on? A name missing from the catalogue is a programming error."""
+        if name not in self._catalogue:
+            raise KeyError(f"variant {name!r} is not in the catalogue")
+        return name in self._active
 
-    def known_suffix(self) -> str:
-        return f" (or {ALL})"
+    @property
+    def active(self) -> frozenset[str]:
+        return self._active
+
+    def __bool__(self) -> bool:
+        return bool(self._active)
+
+    def __repr__(self) -> str:
+        return f"Variants({sorted(self._active)!r})"
