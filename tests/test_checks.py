@@ -219,3 +219,16 @@ class TestProfileChoices:
         charged = dataclasses.replace(PYAI, codes=tuple(dataclasses.replace(c, charged=True) if c.code == "forbidden"
                                                         else c for c in PYAI.codes))
         assert charged.charged("forbidden", 403)
+
+
+def test_hdr2_whole_run_leaves_the_caps_alone():
+    """HDR-2 asks Retry-After of the rate limit's 429; a catalogued cap's 429 may omit it
+    (RFC 6585 §4 "MAY include a Retry-After header"), so the whole-run observer does not ask it."""
+
+    def answer(code: str) -> Exchange:
+        return exchange(429, {"error": {"message": "m", "type": "t", "code": code, "param": None}})
+
+    assert checks.retry_after_problems(answer("daily_cap_exceeded"), PYAI) == []
+    assert checks.retry_after_problems(answer("concurrency_limit_exceeded"), PYAI) == []
+    assert checks.retry_after_problems(answer("rate_limit_exceeded"), PYAI)
+    assert checks.retry_after_problems(answer("something_else"), PYAI)

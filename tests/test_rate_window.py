@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from conformance.checks.rate_window import (
-    Instant, compare_reset, next_reset, own_window, parse_reset, parse_retry_after_instant, remaining_problems,
-    reset_problems, retry_after_reset_problems,
+    Instant, compare_retry_after, next_reset, own_window, parse_reset, parse_retry_after_instant, remaining_problems,
+    retry_after_before_reset_problems, retry_after_reset_problems,
 )
 from conformance.contract.profiles import load_profile
 from conformance.transport.client import Exchange
@@ -55,24 +55,29 @@ def test_retry_after_forms():
 
 
 class TestCompare:
-    def test_equal_and_rounding_pass(self):
-        assert compare_reset(Instant(1, False), Instant(1, False), None, "r", "ra") == ([], "")
-        assert compare_reset(Instant(0, False), Instant(1, False), None, "r", "ra") == ([], "")
+    """HDR-6: Retry-After must not come before the reset; past it (jitter, a penalty) is fine."""
 
-    def test_reset_before_retry_after_fails(self):
-        problems, unsure = compare_reset(Instant(1, False), Instant(3, False), None, "reset", "Retry-After")
-        assert problems and "before Retry-After" in problems[0] and not unsure
+    def test_equal_and_rounding_pass(self):
+        assert compare_retry_after(Instant(1, False), Instant(1, False), None, "r", "ra") == ([], "")
+        assert compare_retry_after(Instant(1, False), Instant(0, False), None, "r", "ra") == ([], "")
+
+    def test_penalty_past_the_reset_passes(self):
+        assert compare_retry_after(Instant(1, False), Instant(30, False), None, "reset", "Retry-After") == ([], "")
+
+    def test_retry_after_before_reset_fails(self):
+        problems, unsure = compare_retry_after(Instant(3, False), Instant(1, False), None, "reset", "Retry-After")
+        assert problems and "before reset" in problems[0] and not unsure
 
     def test_absolute_pair_needs_no_date(self):
-        assert compare_reset(Instant(AT + 60, True), Instant(AT + 30, True), None, "r", "ra") == ([], "")
-        assert compare_reset(Instant(AT, True), Instant(AT + 30, True), None, "r", "ra")[0]
+        assert compare_retry_after(Instant(AT + 30, True), Instant(AT + 60, True), None, "r", "ra") == ([], "")
+        assert compare_retry_after(Instant(AT + 30, True), Instant(AT, True), None, "r", "ra")[0]
 
     def test_mixed_forms_anchor_at_the_date_header(self):
-        assert compare_reset(Instant(AT + 30, True), Instant(30, False), DATE, "r", "ra") == ([], "")
-        assert compare_reset(Instant(AT + 5, True), Instant(30, False), DATE, "r", "ra")[0]
+        assert compare_retry_after(Instant(AT + 30, True), Instant(30, False), DATE, "r", "ra") == ([], "")
+        assert compare_retry_after(Instant(AT + 30, True), Instant(5, False), DATE, "r", "ra")[0]
 
     def test_mixed_forms_without_date_are_inconclusive(self):
-        problems, unsure = compare_reset(Instant(AT + 5, True), Instant(30, False), None, "r", "ra")
+        problems, unsure = compare_retry_after(Instant(AT + 30, True), Instant(5, False), None, "r", "ra")
         assert not problems and "Date header" in unsure
 
 
@@ -86,21 +91,20 @@ class TestOnExchanges:
         problems, unsure = remaining_problems(exchange(x_ratelimit_remaining="many"), MINDPROXY)
         assert not problems and "not an integer" in unsure
 
-    def test_reset_against_retry_after(self):
-        assert reset_problems(exchange(x_ratelimit_reset="30", retry_after="30"), MINDPROXY) == ([], "")
-        assert reset_problems(exchange(x_ratelimit_reset="1", retry_after="30"), MINDPROXY)[0]
+    def test_retry_after_against_reset(self):
+        assert retry_after_before_reset_problems(exchange(x_ratelimit_reset="30", retry_after="30"), MINDPROXY) == ([], "")
+        assert retry_after_before_reset_problems(exchange(x_ratelimit_reset="1", retry_after="30"), MINDPROXY) == ([], "")
+        assert retry_after_before_reset_problems(exchange(x_ratelimit_reset="30", retry_after="1"), MINDPROXY)[0]
         epoch = exchange(x_ratelimit_reset=str(int(AT) + 30), retry_after="30", date=DATE)
-        assert reset_problems(epoch, MINDPROXY) == ([], "")
+        assert retry_after_before_reset_problems(epoch, MINDPROXY) == ([], "")
 
-    def test_no_retry_after_where_none_is_promised(self):
-        from dataclasses import replace
-
-        quiet = replace(MINDPROXY, retry_after_on_429=False)
-        assert reset_problems(exchange(x_ratelimit_reset="1"), quiet) == ([], "")
-        assert "does not parse" in reset_problems(exchange(x_ratelimit_reset="1"), MINDPROXY)[1]
+    def test_no_retry_after_is_inconclusive(self):
+        problems, unsure = retry_after_before_reset_problems(exchange(x_ratelimit_reset="1"), MINDPROXY)
+        assert not problems and "no Retry-After" in unsure
 
     def test_unparseable_reset_is_inconclusive_not_failed(self):
-        problems, unsure = reset_problems(exchange(x_ratelimit_reset="soon", retry_after="30"), MINDPROXY)
+        problems, unsure = retry_after_before_reset_problems(exchange(x_ratelimit_reset="soon", retry_after="30"),
+                                                             MINDPROXY)
         assert not problems and "does not parse" in unsure
 
 

@@ -26,6 +26,7 @@ from conformance.contract.profiles import Profile, load_profile, resolve_pointer
 from conformance.reference.__main__ import main as reference_main
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
+from conformance.reference.variants import Variants
 from conformance.reference.inference import cost_of
 from conformance.reference.ledger import Ledger
 from conformance.reference.provision import MODELS, ROLES, provision
@@ -106,11 +107,12 @@ def test_ready_and_config_has_every_role(gw: Gateway) -> None:
     assert config["target"] == gw.process.url
     assert config["profile"] == gw.profile.id
     assert first_error(config, "target-config.schema.json") is None
-    assert set(config["roles"]) == set(ROLES) | {"upstream"}  # provider mode: UPS tests' own key
+    test_key = {"test_key"} if gw.profile.id == "pyai" else set()  # "(or use a pyai_test_ key)"
+    assert set(config["roles"]) == set(ROLES) | {"upstream"} | test_key  # provider mode: UPS tests' own key
     assert config["provider"]["role"] == "upstream" and config["provider"]["records_url"].startswith("http://127.0.0.1:")
     for role, facts in config["roles"].items():
         assert facts["key_id"].startswith("key_"), role
-        pattern = r"pk_\w+" if role == "publishable" else r"sk-ref-[0-9a-f]{32}"
+        pattern = {"publishable": r"pk_\w+", "test_key": r"pyai_test_[0-9a-f]{32}"}.get(role, r"sk-ref-[0-9a-f]{32}")
         assert re.fullmatch(pattern, facts["api_key"]), role
     assert config["roles"]["rate_limited"]["limit"] == 3
     assert config["billing"]["request_cost"]["url"].startswith(gw.process.url + "/_oracle/")
@@ -347,11 +349,12 @@ def test_start_failure_raises_conformance_error() -> None:
 class InProcess:
     """The app behind TestClient: no subprocess, so each defect costs milliseconds."""
 
-    def __init__(self, profile_id: str, *defects: str) -> None:
+    def __init__(self, profile_id: str, *defects: str, variants: tuple[str, ...] = ()) -> None:
         self.profile = load_profile(profile_id)
         ledger = Ledger()
-        self.config = provision(ledger, "http://testserver", self.profile.id)
-        self.client = TestClient(create_app(self.profile, Defects(defects, self.profile.id), ledger))
+        chosen = Variants(variants, self.profile.id)
+        self.config = provision(ledger, "http://testserver", self.profile.id, variants=chosen)
+        self.client = TestClient(create_app(self.profile, Defects(defects, self.profile.id), ledger, variants=chosen))
 
     def post(self, role: str | None, body: Any = CHAT, path: str = "/v1/chat/completions", **headers: str) -> Any:
         if role:
@@ -403,13 +406,27 @@ def test_defects_each_bend_one_behaviour() -> None:
 
 
 def test_auth_and_body_defects() -> None:
-    gw = InProcess("mindproxy", "no_auth_is_403", "wrong_scheme_accepted_as_400", "bad_params_422", "body_before_auth")
+    gw = InProcess("mindproxy", "no_auth_is_403", "wrong_scheme_accepted_as_400", "bad_params_409", "body_before_auth")
     missing = gw.post(None)
     assert (missing.status_code, gw.code(missing)) == (403, "unauthorized")
     assert gw.post(None, Authorization="Basic dXNlcjpwYXNz").status_code == 400
-    assert gw.post(None, b"{not json").status_code == 400
-    assert gw.post("valid", {**CHAT, "n": 0}).status_code == 422
-    assert gw.post("valid", b"{").status_code == 400  # invalid JSON stays 400
+    assert gw.post(None, b"{not json").status_code == 409
+    assert gw.post("valid", {**CHAT, "n": 0}).status_code == 409
+    assert InProcess("pyai", "bad_params_as_500").post("valid", b"{").status_code == 500
+    fastapi = InProcess("pyai", variants=("fastapi_422",))
+    assert fastapi.post("valid", {**CHAT, "n": 0}).status_code == 422
+    assert fastapi.post("valid", b"{").status_code == 422  # pydantic: invalid JSON is a validation error too
+
+
+def test_pyai_test_key_is_served_without_credit() -> None:
+    healthy = InProcess("pyai")
+    role = healthy.config["roles"]["test_key"]
+    assert role["api_key"].startswith("pyai_test_")
+    assert healthy.post("no_credit").status_code == 402
+    assert healthy.post("test_key").status_code == 200
+    refused = InProcess("pyai", "test_key_refused")
+    assert (refused.post("test_key").status_code, refused.code(refused.post("test_key"))) == (402, "credit_exhausted")
+    assert "test_key" not in InProcess("mindproxy").config["roles"]
 
 
 def test_second_killer_defects() -> None:

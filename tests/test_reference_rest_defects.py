@@ -104,8 +104,10 @@ def test_rate_limit_headers_on_the_key_s_own_429() -> None:
     assert int(healthy["X-RateLimit-Reset"]) >= int(healthy["Retry-After"])
     remaining = _own_429(InProcess("mindproxy", "remaining_nonzero_on_429"))
     assert remaining["X-RateLimit-Remaining"] == remaining["X-RateLimit-Limit"]
-    penalty = _own_429(InProcess("mindproxy", "reset_before_retry_after"))
+    penalty = _own_429(InProcess("mindproxy", variants=("retry_after_penalty",)))
     assert int(penalty["Retry-After"]) >= int(penalty["X-RateLimit-Reset"]) + 2
+    boxed = _own_429(InProcess("mindproxy", "retry_after_too_short"))
+    assert int(boxed["Retry-After"]) == 1 and int(boxed["X-RateLimit-Reset"]) >= 3
 
 
 def test_daily_cap_retry_after_points_at_the_reset() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from conformance.checks.envelope import code_of
 from conformance.checks.registry import check
 from conformance.checks.retry_after import parse_http_date, parse_retry_after
 from conformance.transport.client import Exchange
@@ -40,10 +41,14 @@ def duplicate_request_ids(exchanges: list[Exchange], profile: Profile) -> list[s
     return problems
 
 
-@check("HDR-2", whole_run=True)  # every 429, whatever code it carries
-def retry_after_problems(exchange: Exchange) -> list[str]:
-    """HDR-2: a 429 carries Retry-After as delta-seconds or an HTTP-date."""
+@check("HDR-2", whole_run=True)  # every 429 but a catalogued cap's
+def retry_after_problems(exchange: Exchange, profile: Profile | None = None) -> list[str]:
+    """HDR-2: a rate limit's 429 carries Retry-After as delta-seconds or an HTTP-date. A 429 whose
+    code is a catalogued cap (rule: wait, wait until the reset) is not asked: the contract attaches
+    Retry-After to the rate limit only and RFC 6585 §4 makes it a MAY (RTY-4 judges one a cap has)."""
     if exchange.status != 429:
+        return []
+    if profile is not None and _is_cap(exchange, profile):
         return []
     value = exchange.header("retry-after")
     if value is None:
@@ -51,6 +56,12 @@ def retry_after_problems(exchange: Exchange) -> list[str]:
     if parse_retry_after(value) is None:
         return [f"{exchange.describe()}: Retry-After {value!r} is neither delta-seconds nor an HTTP-date"]
     return []
+
+
+def _is_cap(exchange: Exchange, profile: Profile) -> bool:
+    found, code = code_of(exchange, profile)
+    entry = profile.code(code) if found and isinstance(code, str) else None
+    return entry is not None and entry.status == 429 and entry.retry != "backoff"
 
 
 _GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+")

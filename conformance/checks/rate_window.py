@@ -1,10 +1,13 @@
-"""HDR-3 on a 429 from the key's own window: the rate-limit headers agree with the refusal.
+"""HDR-3 / HDR-6 on a 429 from the key's own window: the rate-limit headers agree with the refusal.
 
-A client that reads `X-RateLimit-Remaining` / `X-RateLimit-Reset` (mindproxy: "Remaining calls in
-the current window", "When the quota resets") must not be told "calls remain" while it is refused,
-nor "the quota is back at T" while `Retry-After` says to wait past T. Both only hold for a 429
-that comes from the key's own window: a per-IP or upstream limit may refuse a key whose window
-still has room, so the caller decides that (`own_window`) before asking these questions.
+A client that reads `X-RateLimit-Remaining` (mindproxy: "Remaining calls in the current window")
+must not be told "calls remain" while it is refused (HDR-3, contract). A client that honours
+`Retry-After` must not be sent back before the window the reset header names reopens (HDR-6,
+practice): it would only meet the same refusal. The other way round is fine: a Retry-After past
+the reset (jitter, a penalty; mindproxy calls it "Suggested seconds to wait") only makes the
+client wait longer. Both only hold for a 429 that comes from the key's own window: a per-IP or
+upstream limit may refuse a key whose window still has room, so the caller decides that
+(`own_window`) before asking these questions.
 
 The reset header's format is the profile's choice (`headers.rate_limit_reset_format`; `any` by
 default: delta seconds, epoch seconds, RFC 3339, HTTP-date or a duration like `6m0s`). Values are
@@ -157,8 +160,9 @@ def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str],
     return [], ""
 
 
-def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
-    """The reset is not before Retry-After on a 429 from the key's own window. → (problems, why inconclusive)."""
+def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+    """HDR-6: Retry-After is not before the reset on a 429 from the key's own window.
+    → (problems, why inconclusive)."""
     name = profile.rate_limit_headers.get("reset")
     if not name:
         return [], "the profile names no reset header"
@@ -167,13 +171,13 @@ def reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str
     reset = parse_reset(raw_reset, fmt)
     if reset is None:
         return [], f"{exchange.describe()}: {name} {raw_reset!r} does not parse as {fmt} (HDR-3's format test reports it)"
-    if raw_retry is None and not profile.retry_after_on_429:
-        return [], ""  # the contract promises no Retry-After: there is nothing the reset could precede
+    if raw_retry is None:
+        return [], f"{exchange.describe()}: no Retry-After to compare with the reset (HDR-2 reports a missing one)"
     retry = parse_retry_after_instant(raw_retry)
     if retry is None:
         return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
-    return compare_reset(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
-                         f"Retry-After {raw_retry!r}")
+    return compare_retry_after(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
+                               f"Retry-After {raw_retry!r}")
 
 
 # Registered for the report's "which checks back a requirement"; never whole-run: each holds only on a
@@ -183,14 +187,14 @@ def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[
     return remaining_problems(exchange, profile)[0]
 
 
-@check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
-def own_window_reset_problems(exchange: Exchange, profile: Profile) -> list[str]:
-    return reset_problems(exchange, profile)[0]
+@check("HDR-6", applies=lambda exchange, profile: exchange.status == 429)
+def own_window_retry_after_problems(exchange: Exchange, profile: Profile) -> list[str]:
+    return retry_after_before_reset_problems(exchange, profile)[0]
 
 
-def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
-                  ) -> tuple[list[str], str]:
-    """Reset not before Retry-After, within whole-second rounding. → (problems, why inconclusive)."""
+def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
+                        ) -> tuple[list[str], str]:
+    """Retry-After not before the reset, within whole-second rounding. → (problems, why inconclusive)."""
     if reset.absolute != retry.absolute:
         anchor = _http_date(date) if date else None
         if anchor is None:
@@ -201,9 +205,9 @@ def compare_reset(reset: Instant, retry: Instant, date: str | None, reset_what: 
         slack = ANCHORED_SLACK_S
     else:
         slack = ROUNDING_S
-    if reset.seconds < retry.seconds - slack:
-        return [f"{reset_what} says the quota resets at {reset.describe()}, before {retry_what} "
-                f"({retry.describe()}) lets the client retry"], ""
+    if retry.seconds < reset.seconds - slack:
+        return [f"{retry_what} lets the client retry at {retry.describe()}, before {reset_what} says the window "
+                f"reopens ({reset.describe()}): honouring it meets the same refusal"], ""
     return [], ""
 
 

@@ -39,13 +39,20 @@ def rule_for(profile: Profile, code: str | None, status: int) -> str | None:
 
 @check("RTY-1")
 def dont_retry_problems(exchange: Exchange) -> list[str]:
-    """RTY-1: no status, header or hint that makes a client retry."""
+    """RTY-1 / RTY-5: no status, header or hint that makes a client retry."""
+    return dont_retry_signal_problems(exchange, retry_after_invites=True)
+
+
+def dont_retry_signal_problems(exchange: Exchange, retry_after_invites: bool) -> list[str]:
+    """No status clients retry, no x-should-retry: true and — where a Retry-After counts as an
+    invitation (the contract says "don't retry": profile `headers.retry_after_means_retry`) — no
+    Retry-After / retry-after-ms."""
     where = exchange.describe()
     problems = []
     status = exchange.status or 0
     if sdk_retries_status(status):
         problems.append(f"{where}: status {status} is one clients retry")
-    for name in RETRY_HEADERS:
+    for name in RETRY_HEADERS if retry_after_invites else ():
         if exchange.header(name) is not None:
             problems.append(f"{where}: carries {name}: {exchange.header(name)} (an invitation to retry)")
     if (exchange.header("x-should-retry") or "").strip().lower() == "true":
@@ -56,13 +63,24 @@ def dont_retry_problems(exchange: Exchange) -> list[str]:
 @check("RTY-2")
 def retry_problems(exchange: Exchange) -> list[str]:
     """RTY-2: a status clients retry, and how long to wait."""
+    return retry_signal_problems(exchange, retry_after_required=True)
+
+
+@check("RTY-4")
+def cap_retry_problems(exchange: Exchange) -> list[str]:
+    """RTY-4: a status clients retry; a Retry-After is optional on a cap (RFC 6585 §4) but parses."""
+    return retry_signal_problems(exchange, retry_after_required=False)
+
+
+def retry_signal_problems(exchange: Exchange, retry_after_required: bool) -> list[str]:
     where = exchange.describe()
     problems = []
     status = exchange.status or 0
     if status != 429 and not 500 <= status <= 599:
         problems.append(f"{where}: status {status} is not one clients retry (429 / 5xx)")
     if exchange.header("Retry-After") is None:
-        problems.append(f"{where}: no Retry-After header saying how long to wait")
+        if retry_after_required:
+            problems.append(f"{where}: no Retry-After header saying how long to wait")
     else:
         wait = retry_after_s(exchange)
         if wait is None or not math.isfinite(wait):

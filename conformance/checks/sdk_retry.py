@@ -71,12 +71,19 @@ def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
             and len(attempts) < 3:
         problems.append(f"the SDK did not retry {last.describe()} (max_retries=2, {len(attempts)} HTTP attempt(s)); "
                         f"{code.code}'s rule is {code.retry!r}")
-    if code.retry == "wait_reset" and len(attempts) > 1:
+    if code.retry == "wait_reset" and len(attempts) > 1 and _names_a_wait(attempts[0]):
         wait = retry_after_s(attempts[0])
         if wait is None or wait <= 0:
             problems.append(f"the SDK retried {attempts[0].describe()} after its own back-off, before the cap resets "
                             f"(no Retry-After to wait for)")
     return problems
+
+
+def _names_a_wait(exchange: Exchange) -> bool:
+    """Whether the answer names a time to retry at all. A cap's 429 may name none (RFC 6585 §4:
+    "MAY include a Retry-After"); then the SDK's own back-off is all a client can do, and its
+    retry is no disagreement with "wait until the cap resets" that the gateway could have avoided."""
+    return exchange.header("retry-after") is not None or exchange.header("retry-after-ms") is not None
 
 
 def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[str]:
@@ -89,7 +96,7 @@ def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool
         return []
     if code.retry == "wait_reset":
         directed = retry_after_s(exchange)
-        if would_retry and (directed is None or directed <= 0):
+        if would_retry and _names_a_wait(exchange) and (directed is None or directed <= 0):
             return [f"{exchange.describe()}: the SDK would retry this response after its own back-off ({wait:g} s), "
                     f"before the cap resets (no Retry-After to wait for); {code.code}'s rule is 'wait_reset'"]
         return []
@@ -143,7 +150,7 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
             # minute before UTC midnight says so in seconds): retrying after it is the rule. Only
             # a retry on the SDK's own back-off (no Retry-After) comes before the reset.
             directed = retry_after_s(first.attempts[0])
-            if directed is None or directed <= 0:
+            if _names_a_wait(first.attempts[0]) and (directed is None or directed <= 0):
                 problems.append(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), before the "
                                 f"cap resets (no Retry-After to wait for)")
             return problems

@@ -93,6 +93,10 @@ class Profile:
     stream_done: bool = False  # streaming.done_sentinel: success streams end with data: [DONE] (ENV-6)
     v1_prefix_strict: bool = False  # paths.v1_prefix_strict: a missing /v1 is an unknown path (MAP-4)
     param_names_offender: bool = False  # envelope.param_names_offender: bad params name the field (MAP-5)
+    # headers.retry_after_means_retry: a Retry-After on a code whose rule is "never" invites a retry
+    # (RTY-1). True where the contract says "don't retry"; mindproxy never does, so there a
+    # Retry-After (e.g. on api_key_quota_exceeded, pointing at the monthly reset) is information.
+    retry_after_means_retry: bool = True
 
     def charged(self, code: str | None, status: int) -> bool:
         """Whether the contract lets this rejection be charged: its catalogued code, else the
@@ -216,6 +220,7 @@ def _load_profile(path_str: str) -> Profile:
         stream_done=bool((raw.get("streaming") or {}).get("done_sentinel", False)),
         v1_prefix_strict=bool((raw.get("paths") or {}).get("v1_prefix_strict", False)),
         param_names_offender=bool(envelope.get("param_names_offender", False)),
+        retry_after_means_retry=bool(headers.get("retry_after_means_retry", True)),
     )
 
 

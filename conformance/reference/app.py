@@ -54,7 +54,10 @@ from conformance.reference.validation import ParamError, validate_chat, validate
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
 DEFAULT_RATE_LIMIT = 100_000
-RESET_PENALTY_S = 2  # the `reset_before_retry_after` defect: Retry-After this much past the reset
+RESET_PENALTY_S = 2  # the `retry_after_penalty` variant: Retry-After this much (plus 0-1 s jitter) past the reset
+PENALTY_BOX_S = 3.0  # the `retry_after_too_short` defect: how long a refusal holds the key
+# Open codes of an invalid request body: what `fastapi_422`, `bad_params_409` and `bad_params_as_500` re-status.
+BAD_PARAM_KINDS = ("invalid_parameter", "missing_parameter", "invalid_json")
 DAILY_CAP_SHORT_RETRY_S = 60  # the `daily_cap_retry_after_short` defect's Retry-After
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
@@ -107,6 +110,13 @@ def _seconds_to_utc_midnight(now: datetime | None = None) -> int:
     now = now or datetime.now(timezone.utc)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, math.ceil((midnight - now).total_seconds()))
+
+
+def _seconds_to_month_start(now: datetime | None = None) -> int:
+    """Seconds until 00:00 UTC on the first of next month (when a monthly key limit resets)."""
+    now = now or datetime.now(timezone.utc)
+    first = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((first - now).total_seconds()))
 
 
 def _seconds_to_daily_reset(reset_at: datetime | None, now: datetime | None = None) -> int:
@@ -166,6 +176,8 @@ class Gateway:
         forbidden = self.dialect.condition("forbidden_model")
         self._forbidden_code = forbidden.code
         self._has_daily_cap_code = any(c.role == "daily_capped" for c in profile.codes)
+        budget = next((c for c in profile.codes if c.role == "over_key_budget"), None)
+        self._key_budget_code = budget.code if budget else None  # `quota_retry_after_monthly`
         # `billing_codes_collapsed`: the one code every 402 carries (OpenAI's word where the
         # profile has it, else the no-credit code).
         plan = next((c for c in profile.codes if c.role == "over_plan_quota"), None)
@@ -199,15 +211,21 @@ class Gateway:
         return self.reject("unauthorized", message, headers)
 
     def bad_request(self, kind: str, message: str, param: str | None = None, status: int = 400) -> Reject:
+        if status == 400 and kind in BAD_PARAM_KINDS:
+            if self.variants.on("fastapi_422"):
+                status = 422  # FastAPI / pydantic: a request body that fails validation
+            if self.defects.on("bad_params_409"):
+                status = 409
+            if self.defects.on("bad_params_as_500"):
+                status, kind = 500, "server_error"  # the validation error escapes as an internal error
         return Reject(status, self.dialect.open_code(kind), message, param)
 
     def bad_param(self, error: ParamError) -> Reject:
         param: str | None = error.param
         if self.variants.on("bad_params_param_null"):
             param = None
-        status = 422 if self.defects.on("bad_params_422") else 400
         kind = "missing_parameter" if error.missing else "invalid_parameter"
-        return self.bad_request(kind, error.message, param, status)
+        return self.bad_request(kind, error.message, param)
 
     def render(self, reject: Reject, extra_headers: dict[str, str] | None = None) -> Response:
         message: str | None = reject.message
@@ -218,6 +236,8 @@ class Gateway:
         headers = {**(extra_headers or {}), **reject.headers}
         if reject.status == 402 and self.defects.on("retry_after_on_402"):
             headers["Retry-After"] = "3600"
+        if reject.code == self._key_budget_code and self.variants.on("quota_retry_after_monthly"):
+            headers["Retry-After"] = str(_seconds_to_month_start())  # when the monthly limit resets
         if reject.status == 403 and self.defects.on("should_retry_on_403"):
             headers["x-should-retry"] = "true"
         if reject.status == 401 and self.variants.on("bearer_challenge"):
@@ -284,8 +304,12 @@ class Gateway:
         wait = _seconds_to_daily_reset(self.daily_reset_at)
         if self.defects.on("daily_cap_retry_after_short"):
             headers = self.retry_after(DAILY_CAP_SHORT_RETRY_S)  # as if it were the per-minute limit
+        elif self.variants.on("caps_without_retry_after"):
+            headers = {}  # RFC 6585 §4: a 429 "MAY include a Retry-After header"
         else:
             headers = self.retry_after(wait)
+        if self.defects.on("daily_cap_should_not_retry"):
+            headers["x-should-retry"] = "false"
         if headers and self.variants.on("retry_after_large_delta"):
             headers["Retry-After"] = LARGE_DELTA_SECONDS
         headers.update(self.limit_headers(WindowState(False, key.daily_cap, 0, wait), on_429=True))
@@ -300,11 +324,16 @@ class Gateway:
         if state.allowed:
             return self.limit_headers(state)
         retry_after_s = state.retry_after_s
-        if self.defects.on("reset_before_retry_after"):
-            retry_after_s += RESET_PENALTY_S  # a penalty the reset header does not show
+        if self.variants.on("retry_after_penalty"):
+            # A suggested wait past the window (a penalty and jitter) that the reset header need not
+            # show: the window still reopens when X-RateLimit-Reset says.
+            retry_after_s += RESET_PENALTY_S + secrets.randbelow(2)
         headers = {**self.limit_headers(state, on_429=True), **self.retry_after(retry_after_s, rate_limit=True)}
         if self.defects.on("retry_after_too_short"):
-            self.limiter.restart(key.key_id, hold_s=3.0)  # a penalty box the Retry-After does not mention
+            # A penalty box the Retry-After does not mention (the reset header shows it).
+            self.limiter.restart(key.key_id, hold_s=PENALTY_BOX_S)
+            held = self.limiter.peek(key.key_id, key.rate_limit or self.default_rate_limit)
+            headers.update(self.limit_headers(WindowState(False, held.limit, 0, held.reset_s), on_429=True))
             headers.update(self.retry_after(1))
         raise self.reject("rate_limited", "Rate limit reached for this key; retry after the time in Retry-After.", headers)
 
@@ -390,6 +419,8 @@ class Gateway:
             raise self.reject("forbidden_model", "This key is not allowed to use the requested model.")
 
     def check_billing(self, key: KeyRecord) -> None:
+        if key.kind == "test" and not self.defects.on("test_key_refused"):
+            return  # a test key (pyai_test_) is served whatever the org's credit, and never charged
         if key.plan_exhausted:
             raise self.reject("over_plan_quota", "Your plan's quota is exhausted; upgrade the plan to continue.")
         if key.balance <= 0:
@@ -498,6 +529,8 @@ class Gateway:
             self.ledger.debit_fee(key.key_id, REJECTION_FEE)
 
     def charge(self, call: Call, total_tokens: int) -> None:
+        if call.key.kind == "test":
+            return  # test keys are never charged
         self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
 
 
@@ -652,6 +685,8 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
                 return HTMLResponse(NGINX_404, status_code=404)
             if gateway.defects.on("problem_json_for_unknown_path"):  # the console's 404 handler, app-wide
                 return problem_response(gateway, request, Problem(404, "not-found", f"Unknown path: {where}"))
+            if gateway.defects.on("unknown_path_400"):  # a catch-all route that "validates" the path
+                return dialect.response(400, dialect.open_code("invalid_parameter"), f"Invalid request: {where}")
             return dialect.response(404, dialect.open_code("unknown_path"), f"Unknown path: {where}")
         if exc.status_code == 405:
             return dialect.response(

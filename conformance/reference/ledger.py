@@ -33,7 +33,7 @@ CREATE TABLE keys (
     token_sha256      TEXT NOT NULL UNIQUE,
     wallet_id         TEXT NOT NULL REFERENCES wallets(wallet_id),
     label             TEXT NOT NULL,
-    kind              TEXT NOT NULL DEFAULT 'secret',   -- secret | publishable | admin
+    kind              TEXT NOT NULL DEFAULT 'secret',   -- secret | publishable | admin | test
     status            TEXT NOT NULL DEFAULT 'active',   -- active | disabled
     allowed_models    TEXT,                             -- JSON list, NULL = every model
     ip_allow          TEXT,                             -- JSON list of CIDRs, NULL = any address

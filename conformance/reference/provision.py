@@ -47,6 +47,11 @@ ROLES = (
     "concurrency_limited",
     "fuzzing",  # FUZ-3's own key: under xdist no other test charges it during the fuzz run
 )
+# pyai: "The org is out of prepaid credit. What to do: Add credit (or use a pyai_test_ key)": a
+# test key of an org without credit is served (and never charged). Provisioned for pyai only.
+TEST_KEY_ROLE = "test_key"
+TEST_KEY_PREFIX = "pyai_test_"
+TEST_KEY_PROFILES = ("pyai",)
 
 
 def secret_key(label: str = "") -> str:
@@ -60,10 +65,12 @@ def publishable_key(label: str = "") -> str:
 
 def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, dict[str, Any]]:
     """Create the wallet and key that put the gateway in `role`'s state → (token, key_id, extra facts)."""
-    balance = 0.0 if role == "no_credit" else STARTING_BALANCE
+    balance = 0.0 if role in ("no_credit", TEST_KEY_ROLE) else STARTING_BALANCE
     wallet = ledger.create_wallet(balance, plan_exhausted=role == "over_plan_quota")
     label = role if variants.on("readable_keys") else ""
     token = publishable_key(label) if role == "publishable" else secret_key(label)
+    if role == TEST_KEY_ROLE:
+        token = TEST_KEY_PREFIX + (label.replace("_", "-") + "-" if label else "") + secrets.token_hex(16)
     options: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if role == "disabled":
@@ -90,6 +97,8 @@ def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, 
         options["daily_cap"] = DAILY_CAP
         options["daily_used"] = DAILY_CAP
         extra["resets_at"] = DAILY_CAP_RESETS_AT
+    elif role == TEST_KEY_ROLE:
+        options["kind"] = "test"  # served without credit, never charged (app.check_billing)
     elif role == "concurrency_limited":
         options["concurrency_limit"] = CONCURRENCY_LIMIT
         extra["limit"] = CONCURRENCY_LIMIT
@@ -111,7 +120,7 @@ def provision(
     base_url = base_url.rstrip("/")
     variants = variants if variants is not None else Variants()
     roles: dict[str, dict[str, Any]] = {}
-    for role in ROLES:
+    for role in ROLES + ((TEST_KEY_ROLE,) if profile_id in TEST_KEY_PROFILES else ()):
         token, key_id, extra = _role_key(ledger, role, variants)
         if "resets_at" in extra and daily_reset_at is not None:
             extra["resets_at"] = daily_reset_at.isoformat().replace("+00:00", "Z")

@@ -139,7 +139,7 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
             "concurrency_limited",
             "Too many concurrent realtime sessions for this key; close one and retry."
             if not gateway.variants.on("readable_keys") else "Too many concurrent realtime sessions.",
-            gateway.retry_after(CONCURRENCY_RETRY_AFTER_S),
+            {} if gateway.variants.on("caps_without_retry_after") else gateway.retry_after(CONCURRENCY_RETRY_AFTER_S),
         )
 
 

@@ -187,6 +187,8 @@ class Upstream:
                 pass
             finally:
                 await response.aclose()
+            if not done and gateway.defects.on("upstream_cut_drops_connection"):
+                raise ConnectionAbortedError("the provider cut the stream")  # the server aborts the response
             if not done and not gateway.defects.on("upstream_cut_without_error_event"):
                 yield _error_event(gateway)
         finally:  # charged for what was delivered, also when the client cut the stream

@@ -163,8 +163,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "auth_scenario" in metafunc.fixturenames:
         names = ["unknown_key", "malformed_key", "empty_bearer", "wrong_scheme"]
         metafunc.parametrize("auth_scenario", names)
+    # MAP-4: paths no API defines; MAP-8 (practice): a doubled /v1, and a missing one where the
+    # profile makes /v1 strict (paths.v1_prefix_strict).
+    v1_cases = {"doubled_v1"} | ({"missing_v1"} if profile.v1_prefix_strict else set())
     if "path_scenario" in metafunc.fixturenames:
-        metafunc.parametrize("path_scenario", [s.name for s in scenarios if s.kind == "path"])
+        metafunc.parametrize("path_scenario", [s.name for s in scenarios if s.kind == "path" and s.name not in v1_cases])
+    if "v1_scenario" in metafunc.fixturenames:
+        metafunc.parametrize("v1_scenario", [s.name for s in scenarios if s.kind == "path" and s.name in v1_cases])
     if "params_scenario" in metafunc.fixturenames:
         metafunc.parametrize("params_scenario", [s.name for s in scenarios if s.kind == "params"])
     if "catalogued_code" in metafunc.fixturenames:
@@ -173,3 +178,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             "rate_limit_code", [c.code for c in profile.codes if c.status == 429]
         )
+    if "backoff_code" in metafunc.fixturenames:
+        # HDR-2: the 429s whose rule is "back off and honor Retry-After" (rate_limit_exceeded,
+        # rate_limited). The caps' 429s may omit it (RFC 6585 §4: "MAY include a Retry-After").
+        codes = [c.code for c in profile.codes if c.status == 429 and c.retry == "backoff"]
+        not_applicable = pytest.mark.not_applicable("the profile catalogues no 429 whose rule is to back off")
+        metafunc.parametrize("backoff_code", codes or [pytest.param(None, marks=not_applicable)])

@@ -50,10 +50,30 @@ def test_unknown_path_not_found(path_scenario, scenario, profile, rule, no_probl
     no_problems(problems)
 
 
+@pytest.mark.requirement("MAP-8")
+def test_v1_mistake_not_served(v1_scenario, scenario, profile, rule, no_problems):
+    """A base URL with /v1 once too often (or, where the profile makes /v1 strict, missing) is not
+    served as if it were right: 404 with the envelope tells the client its base URL is wrong."""
+    exchange = scenario(v1_scenario)
+    assert exchange.status == 404, (f"{exchange.describe()}: expected 404, so a client with one /v1 too many "
+                                    "in its base URL sees it" + rule)
+    no_problems(checks.envelope_problems(exchange, profile))
+
+
+# Statuses RFC 9110 gives a request the server will not process as sent: 400 (§15.5.1) and 422
+# (§15.5.21, what FastAPI / pydantic answer). The SDKs raise BadRequestError /
+# UnprocessableEntityError for them and never retry either.
+BAD_REQUEST_STATUSES = (400, 422)
+
+
 @pytest.mark.requirement("MAP-5")
 def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_problems):
+    """The contract's part: invalid parameters are rejected (a 4xx: mindproxy's "bad params" are
+    "rejected before processing"; a 5xx would be its "Temporary service error") with the envelope,
+    naming `param` only where the profile says the envelope does. Which 4xx is MAP-7 (practice)."""
     exchange = scenario(params_scenario)
-    assert exchange.status == 400, f"{exchange.describe()}: expected 400 for invalid parameters" + rule
+    assert exchange.status is not None and 400 <= exchange.status <= 499, (
+        f"{exchange.describe()}: expected a 4xx rejection for invalid parameters" + rule)
     problems = checks.envelope_problems(exchange, profile)
     no_problems(problems)
     expected = book.scenarios[params_scenario].param
@@ -64,6 +84,16 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_
         assert named, (
             f"{exchange.describe()}: {profile.param_pointer} is {param!r}, expected it to name {expected!r}" + rule
         )
+
+
+@pytest.mark.requirement("MAP-7")
+def test_bad_params_status(params_scenario, scenario, rule):
+    """Practice: the 4xx for invalid parameters is 400 or 422, the statuses whose meaning is "this
+    request cannot be processed as sent"; another 4xx (404, 409, 413, ...) misleads the client
+    about what to fix, and 408 / 409 make the SDK retry it."""
+    exchange = scenario(params_scenario)
+    assert exchange.status in BAD_REQUEST_STATUSES, (
+        f"{exchange.describe()}: expected 400 or 422 for invalid parameters, got {exchange.status}" + rule)
 
 
 @pytest.mark.requirement("MAP-6")
@@ -128,3 +158,27 @@ def test_allowed_origin_served(origin_code, book, scenario, profile, billable, r
     )
     inconclusive(f"{exchange.describe()}: the allowed-origin request got {exchange.status} {actual!r}, "
                  "an error that is not about origins, so the allow-list could not be seen to admit it")
+
+
+@pytest.mark.requirement("MAP-9")
+def test_test_key_served_without_credit(book, profile, need_role, rule):
+    """pyai's answer to an org out of credit is "Add credit (or use a pyai_test_ key)": a test key
+    of that org is served where its live keys get the no-credit code. The role `test_key` is such
+    a key (the target config names it); without it the test is skipped naming the role. A test key
+    costs nothing, so no --allow-billable is needed.
+    """
+    role = need_role("test_key")
+    credit = next((c for c in profile.codes if c.role == "no_credit"), None)
+    exchange = book.chat(role["api_key"], label="test-key:out-of-credit")
+    cite(exchange)
+    if exchange.status is None:
+        pytest.fail(f"{exchange.describe()}: the target did not answer")
+    if exchange.status < 400:
+        return
+    actual = _code(exchange, profile)
+    refused_for_credit = exchange.status == 402 or (credit is not None and actual == credit.code)
+    assert not refused_for_credit, (
+        f"{exchange.describe()}: the test key was refused with {exchange.status} {actual!r} for credit; "
+        f"the contract offers a test key as the way on when the org is out of credit" + rule)
+    inconclusive(f"{exchange.describe()}: the test key got {exchange.status} {actual!r}, an error that is not about "
+                 "credit, so it could not be seen to be served")

@@ -10,20 +10,27 @@ from conformance import checks
 from conformance.outcomes import cite, inconclusive
 from conformance.contract.profiles import Code
 from conformance.checks.rate_window import retry_after_reset_problems
-from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
+from conformance.checks.retry import (cap_retry_problems, dont_retry_problems, dont_retry_signal_problems,
+                                      retry_after_s, retry_problems, rule_for)
 from conformance.scenarios.inference import build_scenarios, name_for
 from conformance.suite.conftest import collection_profile
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     profile = collection_profile(metafunc.config)
-    if "dont_retry_case" in metafunc.fixturenames:
-        cases = [c.code for c in profile.codes if c.retry == "never"]
-        cases += [s.name for s in build_scenarios(profile)
-                  if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
-        metafunc.parametrize("dont_retry_case", cases)
-    if "retry_code" in metafunc.fixturenames:
-        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.promises_retry])
+    if "dont_retry_case" in metafunc.fixturenames:  # RTY-1: catalogued codes
+        metafunc.parametrize("dont_retry_case", [c.code for c in profile.codes if c.retry == "never"])
+    if "open_rejection" in metafunc.fixturenames:  # RTY-5: bad params and unknown paths (open statuses)
+        cases = [s.name for s in build_scenarios(profile)
+                 if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
+        not_applicable = pytest.mark.not_applicable("the profile gives no open status a don't-retry rule")
+        metafunc.parametrize("open_rejection", cases or [pytest.param(None, marks=not_applicable)])
+    if "retry_code" in metafunc.fixturenames:  # RTY-2: back off and honor Retry-After
+        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.retry == "backoff"])
+    if "cap_code" in metafunc.fixturenames:  # RTY-4: wait (for the reset); the inference plane's caps
+        codes = [c.code for c in profile.codes if c.retry in ("wait", "wait_reset") and c.plane == "inference"]
+        not_applicable = pytest.mark.not_applicable("the profile catalogues no inference code whose rule is to wait")
+        metafunc.parametrize("cap_code", codes or [pytest.param(None, marks=not_applicable)])
     if "reset_code" in metafunc.fixturenames:
         codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
         not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
@@ -53,11 +60,23 @@ def coded_response(scenario, book, profile):
 # --- RTY-1 / RTY-2: the signals on the response --------------------------------------------------
 
 @pytest.mark.requirement("RTY-1")
-def test_dont_retry_signals(dont_retry_case, coded_response, scenario, profile, no_problems):
+def test_dont_retry_signals(dont_retry_case, coded_response, profile, no_problems):
+    """A catalogued code whose rule is "don't retry" carries no invitation to retry. A Retry-After
+    counts as one only where the profile says so (`headers.retry_after_means_retry`): pyai's
+    "don't retry" does; mindproxy never says "don't retry", so a Retry-After there (when a monthly
+    limit resets) is information."""
     code = profile.code(dont_retry_case)
-    exchange = coded_response(code) if code is not None else scenario(dont_retry_case)
-    problems = dont_retry_problems(exchange)
+    exchange = coded_response(code)
+    problems = dont_retry_signal_problems(exchange, retry_after_invites=profile.retry_after_means_retry)
     no_problems(problems, why=" — its rule is \"don't retry\"")
+
+
+@pytest.mark.requirement("RTY-5")
+def test_open_rejection_not_retried(open_rejection, scenario, no_problems):
+    """Practice: invalid parameters and unknown paths fail the same way every time, so their answer
+    invites no retry (no 408 / 409 / 429 / 5xx, no Retry-After, no x-should-retry: true)."""
+    exchange = scenario(open_rejection)
+    no_problems(dont_retry_problems(exchange), why=" — the same request fails the same way again")
 
 
 @pytest.mark.requirement("RTY-2")
@@ -65,6 +84,17 @@ def test_retry_signals(retry_code, coded_response, profile, no_problems):
     code = profile.code(retry_code)
     exchange = coded_response(code)
     problems = retry_problems(exchange)
+    no_problems(problems, why=f" — its rule is {code.retry!r}")
+
+
+@pytest.mark.requirement("RTY-4")
+def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
+    """A cap (rule: wait, or wait until it resets) comes with a status clients retry and no
+    x-should-retry: false. Retry-After is optional on it (RFC 6585 §4: "MAY include"); one that is
+    there must be delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    code = profile.code(cap_code)
+    exchange = coded_response(code)
+    problems = cap_retry_problems(exchange)
     no_problems(problems, why=f" — its rule is {code.retry!r}")
 
 
@@ -107,15 +137,20 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
                                    coded_response))
 
 
-# --- RTY-2: a cap's Retry-After points no earlier than its reset ----------------------------------
+# --- RTY-4: a cap's Retry-After points no earlier than its reset ----------------------------------
 
-@pytest.mark.requirement("RTY-2")
+@pytest.mark.requirement("RTY-4")
 def test_retry_after_not_before_reset(reset_code, coded_response, profile, target_config, no_problems):
-    """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded) carries a
-    Retry-After no earlier than the reset, where the role says when that is (`resets_at`): a client
-    that honours an earlier one is refused again. Costs no request: it reads the memoised 429."""
+    """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
+    a Retry-After, carries one no earlier than the reset, where the role says when that is
+    (`resets_at`): a client that honours an earlier one is refused again. Without a Retry-After the
+    client is told no time at all, which RFC 6585 allows (checked: nothing to compare). Costs no
+    request: it reads the memoised 429."""
     code = profile.code(reset_code)
     assert code is not None and code.role is not None
+    exchange = coded_response(code)
+    if exchange.header("retry-after") is None:
+        return  # the cap names no time to retry: nothing here can point before the reset
     role = target_config.role(code.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(code.role))
@@ -123,7 +158,7 @@ def test_retry_after_not_before_reset(reset_code, coded_response, profile, targe
     if not resets_at:
         pytest.skip(f"role '{code.role}' has no resets_at in the target config (when its cap resets, "
                     "e.g. 00:00Z), so its Retry-After cannot be compared with the reset")
-    problems, unsure = retry_after_reset_problems(coded_response(code), str(resets_at),
+    problems, unsure = retry_after_reset_problems(exchange, str(resets_at),
                                                   f"roles.{code.role}.resets_at")
     if unsure and not problems:
         inconclusive(unsure)
