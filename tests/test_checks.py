@@ -230,5 +230,6 @@ def test_hdr2_whole_run_leaves_the_caps_alone():
 
     assert checks.retry_after_problems(answer("daily_cap_exceeded"), PYAI) == []
     assert checks.retry_after_problems(answer("concurrency_limit_exceeded"), PYAI) == []
+    assert checks.retry_after_problems(answer("insufficient_quota"), PYAI) == []  # a 402 code at 429: ENV-3's
     assert checks.retry_after_problems(answer("rate_limit_exceeded"), PYAI)
     assert checks.retry_after_problems(answer("something_else"), PYAI)

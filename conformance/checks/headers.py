@@ -41,14 +41,15 @@ def duplicate_request_ids(exchanges: list[Exchange], profile: Profile) -> list[s
     return problems
 
 
-@check("HDR-2", whole_run=True)  # every 429 but a catalogued cap's
+@check("HDR-2", whole_run=True)  # every 429 but one carrying a catalogued code that is no rate limit
 def retry_after_problems(exchange: Exchange, profile: Profile | None = None) -> list[str]:
     """HDR-2: a rate limit's 429 carries Retry-After as delta-seconds or an HTTP-date. A 429 whose
-    code is a catalogued cap (rule: wait, wait until the reset) is not asked: the contract attaches
-    Retry-After to the rate limit only and RFC 6585 §4 makes it a MAY (RTY-4 judges one a cap has)."""
+    code is catalogued with another rule (a cap: wait, wait until the reset; or a code sent with the
+    wrong status, which ENV-3 blames) is not asked: the contract attaches Retry-After to the rate
+    limit only and RFC 6585 §4 makes it a MAY (RTY-4 judges one a cap has)."""
     if exchange.status != 429:
         return []
-    if profile is not None and _is_cap(exchange, profile):
+    if profile is not None and _not_a_rate_limit(exchange, profile):
         return []
     value = exchange.header("retry-after")
     if value is None:
@@ -58,10 +59,10 @@ def retry_after_problems(exchange: Exchange, profile: Profile | None = None) -> 
     return []
 
 
-def _is_cap(exchange: Exchange, profile: Profile) -> bool:
+def _not_a_rate_limit(exchange: Exchange, profile: Profile) -> bool:
     found, code = code_of(exchange, profile)
     entry = profile.code(code) if found and isinstance(code, str) else None
-    return entry is not None and entry.status == 429 and entry.retry != "backoff"
+    return entry is not None and entry.retry != "backoff"
 
 
 _GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+")

@@ -17,12 +17,15 @@ ROLE_FACTS = {
     "daily_capped": '{api_key: "${GW_DAILY_CAPPED}", resets_at: "00:00Z"}   # past its daily cap; when it resets',
     "concurrency_limited": '{api_key: "${GW_CONCURRENCY}", limit: 2}   # concurrent realtime sessions',
     "fuzzing": '{api_key: "${GW_FUZZING}", key_id: key_456}   # optional: a working key FUZ-3 alone charges (else valid)',
+    "test_key": '{api_key: "${GW_TEST_KEY}"}              # a test key (pyai_test_...) of an org with no credit (MAP-9)',
 }
 
 
 def target_config_template(profile_ref: str) -> str:
     profile = load_profile(profile_ref)
     roles = ["valid", "disabled"] + [c.role for c in profile.codes if c.role and c.role != "realtime"] + ["fuzzing"]
+    if any("_test_ key" in c.action for c in profile.codes):  # pyai: "Add credit (or use a pyai_test_ key)"
+        roles.append("test_key")
     seen: list[str] = []
     for role in roles:
         if role not in seen and role in ROLE_FACTS:
