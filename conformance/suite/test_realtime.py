@@ -16,6 +16,7 @@ from conformance.scenarios.realtime import concurrency_probes, realtime_scenario
 from conformance.suite.conftest import collection_profile
 
 NOT_APPLICABLE = pytest.mark.not_applicable("the profile catalogues no such realtime code")
+pytestmark = pytest.mark.scope("realtime")  # every case here is a realtime handshake
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -12,7 +12,7 @@ from conformance.contract.profiles import Code
 from conformance.checks.rate_window import retry_after_reset_problems
 from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 from conformance.scenarios.inference import build_scenarios, name_for
-from conformance.suite.conftest import collection_profile
+from conformance.suite.conftest import collection_profile, scoped
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -21,15 +21,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = [c.code for c in profile.codes if c.retry == "never"]
         cases += [s.name for s in build_scenarios(profile)
                   if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
-        metafunc.parametrize("dont_retry_case", cases)
+        metafunc.parametrize("dont_retry_case", scoped(cases, profile))
     if "retry_code" in metafunc.fixturenames:
-        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.promises_retry])
+        metafunc.parametrize("retry_code", scoped([c.code for c in profile.codes if c.promises_retry], profile))
     if "reset_code" in metafunc.fixturenames:
         codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
         not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
         metafunc.parametrize("reset_code", codes or [pytest.param(None, marks=not_applicable)])
     if "burst_code" in metafunc.fixturenames:
-        metafunc.parametrize("burst_code", [c.code for c in profile.codes if c.trigger == "burst"])
+        metafunc.parametrize("burst_code", scoped([c.code for c in profile.codes if c.trigger == "burst"], profile))
 
 
 @pytest.fixture
