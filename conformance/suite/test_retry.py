@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conformance import checks
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.contract.profiles import Code
 from conformance.checks.rate_window import retry_after_reset_problems
 from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
@@ -39,12 +39,12 @@ def coded_response(scenario, book, profile):
     def get(code: Code):
         name = name_for(code)
         if name not in book.scenarios:
-            pytest.skip(f"{code.code} is a {code.plane}-plane code and no scenario of this suite build produces "
+            not_applicable(f"{code.code} is a {code.plane}-plane code and no scenario of this suite build produces "
                         f"its response (the {code.plane} tests judge it)")
         exchange = scenario(name)
         found, carried = checks.code_of(exchange, profile)
         if exchange.status != code.status or (found and carried != code.code and code.trigger != "no_credentials"):
-            pytest.skip(f"{exchange.describe()}: {code.code} was not produced (MAP-3 reports it)")
+            not_applicable(f"{exchange.describe()}: {code.code} was not produced (MAP-3 reports it)")
         return exchange
 
     return get
@@ -79,10 +79,10 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
     refused = book.burst(role, label="hdr4:exhaust").last
     cite(refused)
     if refused is None or refused.status != 429:
-        pytest.skip(f"{refused.describe() if refused else 'nothing sent'}: the key was not rate limited (MAP-3 reports it)")
+        not_applicable(f"{refused.describe() if refused else 'nothing sent'}: the key was not rate limited (MAP-3 reports it)")
     wait = retry_after_s(refused)
     if wait is None:
-        pytest.skip(f"{refused.describe()}: no usable Retry-After to honour (HDR-2 reports it)")
+        not_applicable(f"{refused.describe()}: no usable Retry-After to honour (HDR-2 reports it)")
     cap = target_config.limits.retry_after_cap_s
     if wait > cap:
         inconclusive(f"Retry-After asks for {wait:g} s, more than limits.retry_after_cap_s ({cap:g} s)")
