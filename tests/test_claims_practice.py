@@ -210,5 +210,8 @@ def test_reference_keeps_every_practice_requirement(suite, profile_id):
     for extra in ((), ("--reference-variant", "all")):
         run = suite("-p", "no:randomly", "--profile", profile_id, "--require-practice", *extra)
         assert run.returncode == 0 and run.verdict == "conformant", (extra, run.output[-3000:])
-        grade = run.report["practice"]
-        assert grade["kept"] == grade["total"] and not grade["failed"], (extra, grade)
+        assert not run.report["practice"]["failed"], (extra, run.report["practice"])
+        # Every practice MUST kept; a SHOULD may be inconclusive on a loaded machine (timing), never failed.
+        unkept = [(r["id"], r["status"], r["reason"]) for r in run.report["requirements"]
+                  if r["basis"]["kind"] == "practice" and r["level"] == "MUST" and r["status"] != "passed"]
+        assert not unkept, (extra, unkept)
