@@ -420,8 +420,8 @@ def render(matrix: Matrix) -> str:
         for rid in ids:
             count = len(proven.get(rid, []))
             level = reqs[rid].level_for(profile_id)
-            short = level == "MUST" and count < MIN_MUST_KILLERS
-            out.append(f"- {rid} ({level}, {'**' if short else ''}{count}{'**' if short else ''}): "
+            short = level == "MUST" and count < MIN_MUST_KILLERS  # practice MUSTs too: they must be able to fail
+            out.append(f"- {rid} ({level} {reqs[rid].basis(profile_id).basis}, {'**' if short else ''}{count}{'**' if short else ''}): "
                        + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**"))
         if "MAP-3" in ids:
             out += ["", "MAP-3 per catalogued code (defects that make its case fail):", ""]

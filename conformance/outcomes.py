@@ -3,6 +3,17 @@
 `inconclusive(reason)` is for answers the suite cannot know (the billing oracle shows nothing, so
 "not charged" proves nothing): reported as `inconclusive`, never as passed. `cite(exchange)` names
 an exchange a test judged, so it becomes evidence even when a shared scenario sent it earlier.
+
+Three kinds of "this test did not judge":
+- `pytest.skip(reason)`: a real gap — a role, section or budget is missing, the run was cut short.
+  The requirement is at best `skipped`, so a MUST leaves the verdict `incomplete`.
+- `inconclusive(reason)`: the suite tried and the target's answer cannot decide it.
+- `not_applicable(reason)`: the case does not arise on this gateway — what it needs did not
+  happen, and whether that is itself wrong is judged by the requirement the reason names (e.g.
+  "no 429 was produced (MAP-3 judges that)"), or it is a legitimate choice (a gateway that leaves
+  parameter validation to its provider has no rejection whose forwarding UPS-5 could check). It
+  does not count as unchecked: the requirement's status comes from its other tests, and one whose
+  every case is not applicable passes with a reason saying so.
 """
 
 from __future__ import annotations
@@ -23,6 +34,16 @@ class Inconclusive(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 def inconclusive(reason: str) -> None:
     exc = Inconclusive(f"inconclusive: {reason}")
     exc._use_item_location = True  # `-rs` names the test, not this line of outcomes.py
+    raise exc
+
+
+class NotApplicable(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """This case does not arise on this gateway (see the module docstring)."""
+
+
+def not_applicable(reason: str) -> None:
+    exc = NotApplicable(f"not applicable: {reason}")
+    exc._use_item_location = True
     raise exc
 
 

@@ -27,6 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
     )
+    config.addinivalue_line(
+        "markers", "scope(name): a scope this case needs beyond its requirement's (e.g. realtime); "
+                   "run only when the target config claims it"
+    )
     if not is_conformance_run(config):
         return
     for name in HOOK_MODULES:

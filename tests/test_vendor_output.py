@@ -268,11 +268,12 @@ def test_a_silent_contract_is_reported_as_silent(tmp_path):
     results = Results(load_profile("pyai"))
     results.add(TestResult(nodeid="t", requirement="CHG-1", outcome="failed", reason="charged"))
     row = next(r for r in results.requirements() if r["id"] == "CHG-1")
-    assert "rule" not in row and "not charged" in row["contract_silent"]
+    assert row["basis"]["kind"] == "practice" and "quote" not in row["basis"]
+    assert "not charged" in row["basis"]["rationale"] and row["basis"]["cite"]
     from conformance.report.render.html import render_html
     from tests.test_render import make_report
 
-    assert "the contract says nothing on this" in render_html(make_report(row))
+    assert "practice (beyond the contract)" in render_html(make_report(row))
 
 
 def test_standalone_reference_says_what_next_and_logs_no_false_errors(tmp_path):

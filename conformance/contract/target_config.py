@@ -81,6 +81,12 @@ class TargetConfig:
         return self.raw.get("profile")
 
     @property
+    def claims(self) -> list[str] | None:
+        """The scopes the run certifies as the config lists them (None: not listed, take the default)."""
+        claims = self.raw.get("claims")
+        return list(claims) if claims is not None else None
+
+    @property
     def model(self) -> str | None:
         return self.raw.get("model")
 

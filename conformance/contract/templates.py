@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from conformance.contract.profiles import load_profile
 
+# What a target must offer for each scope it claims (the comment `init` writes beside it).
+SCOPE_FACTS = {
+    "core": "any gateway with keys (always checked)",
+    "billing": "a billing oracle (section billing) for every 'not charged' requirement",
+    "upstream": "the fault-injecting provider your gateway routes to (section provider)",
+    "realtime": "the realtime WebSocket endpoint (section realtime)",
+    "management": "the console / management routes (section management)",
+    "tasks": "async tasks that hold credit (section tasks)",
+}
+
 ROLE_FACTS = {
     "valid": '{api_key: "${GW_VALID}", key_id: key_123}   # a working key and a cheap model it may call',
     "disabled": '{api_key: "${GW_DISABLED}"}              # a revoked key (SEC-2)',
@@ -30,12 +40,21 @@ def target_config_template(profile_ref: str) -> str:
     for role in roles:
         if role not in seen and role in ROLE_FACTS:
             seen.append(role)
+    from conformance.contract.claims import profile_scopes
+
     lines = [
         f"# gateway-conformance target config for profile `{profile.id}` ({profile.title}).",
         "# ${VAR} expands from the environment: keep keys out of this file. Every section is optional:",
         "# a missing role skips the requirements that need it (verdict `incomplete`), it never crashes.",
         "target: https://staging.gw.example      # --target overrides it",
         f"profile: {profile.id}",
+        "# The scopes this run certifies. Requirements of a scope left out are not run and are reported",
+        "# `not claimed` (never skipped); inside a claimed scope a missing role or section is `incomplete`.",
+        "# Leave out what your target cannot offer (e.g. upstream without the provider). Default: all.",
+        "claims:",
+    ]
+    lines += [f"  - {scope + '':<12}# {SCOPE_FACTS[scope]}" for scope in profile_scopes(profile)]
+    lines += [
         "model: gpt-4o-mini                      # a cheap model the `valid` role may call",
         "request_timeout_s: 30",
         "# headers: {x-route: primary}          # sent with every request",

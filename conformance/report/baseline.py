@@ -16,7 +16,9 @@ deviations:
 A listed requirement whose status the entry accepts is `known` (it does not fail the run); one that passes is `fixed`
 (the entry can go); an expired entry is `expired` and counts as not listed; a listed requirement
 whose status the entry does not accept is `unconfirmed`. An entry that matches nothing in the run is
-`stale`. The report's verdict stays honest: the baseline
+`stale`. An entry works for a practice requirement as for any other (with `--require-practice` an
+accepted one does not fail the run); a requirement of an unclaimed scope (`not_claimed`) is never a
+deviation: its entry is listed as not applicable. The report's verdict stays honest: the baseline
 adds its own `baseline.verdict`, the verdict with known deviations counted as passed.
 """
 
@@ -145,6 +147,9 @@ def apply_baseline(report: dict[str, Any], baseline: Baseline, today: date | Non
             matched.add(d.label)
     effective_rows = []
     for row in report["requirements"]:
+        if row["status"] == "not_claimed":  # not run by design: never a deviation, never matched
+            effective_rows.append(row)
+            continue
         deviation = baseline.deviations.get(row["id"])
         effective = row
         state = None
@@ -164,7 +169,7 @@ def apply_baseline(report: dict[str, Any], baseline: Baseline, today: date | Non
             accepted_by: list[Deviation] = []
             remaining = []
             for test in by_requirement.get(row["id"], []):
-                if test.outcome == "passed":
+                if test.outcome in ("passed", "not_applicable"):
                     continue
                 entry = next((d for d in live_tests if d.matches_test(test.nodeid)), None)
                 if entry is not None:
@@ -184,7 +189,7 @@ def apply_baseline(report: dict[str, Any], baseline: Baseline, today: date | Non
         if row["status"] == "failed" and state != "known":
             unlisted.append(row["id"])
         effective_rows.append(effective)
-    present = {r["id"] for r in report["requirements"]}
+    present = {r["id"] for r in report["requirements"] if r["status"] != "not_claimed"}
     stale = [d.label for d in baseline.entries
              if d.label not in matched or (d.test is None and d.id not in present)]
     stale += [f"{rid} (passes now)" for rid in states["fixed"]]
@@ -227,7 +232,7 @@ def summary_line(report: dict[str, Any]) -> str | None:
     if section["unconfirmed"]:
         parts.append(f"listed but not run to a verdict: {', '.join(section['unconfirmed'])}")
     if section.get("not_applicable"):
-        parts.append(f"listed but not applicable: {', '.join(section['not_applicable'])}")
+        parts.append(f"listed but not applicable or not claimed: {', '.join(section['not_applicable'])}")
     stale = [s for s in section.get("stale", []) if s not in section.get("not_applicable", []) and not s.endswith(" (passes now)")]
     if stale:
         parts.append(f"stale entries (match nothing in this run): {', '.join(stale)}")

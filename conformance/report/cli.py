@@ -34,6 +34,9 @@ def add_report_commands(sub: Any) -> None:
 
     gate = sub.add_parser("gate", help="exit 0 only when the report is conformant once accepted known deviations count; the same rule as the run's exit status")
     gate.add_argument("report", metavar="REPORT.json")
+    gate.add_argument("--require-practice", action="store_true", default=False,
+                      help="also exit 1 when a claimed MUST of suite practice (beyond the contract) was not kept "
+                           "(default: as the run recorded it)")
     gate.set_defaults(func=_gate)
 
 
@@ -98,8 +101,14 @@ def _gate(ns: argparse.Namespace) -> int:
     from conformance.report.render import headline, load_report
 
     report = load_report(ns.report)
-    decision = decide(report)
+    decision = decide(report, require_practice=True if ns.require_practice else None)
     print(headline(report))
+    from conformance.report.grade import practice_line, verdict_line
+
+    print(verdict_line(report))
+    practice = practice_line(report)
+    if practice:
+        print(practice)
     line = summary_line(report)
     if line:
         print(line)

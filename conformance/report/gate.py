@@ -11,12 +11,21 @@ report.json` all ask `decide(report)`, so a deploy gate reads the same answer wh
 
 The verdict after accepted deviations is the report's `baseline.verdict` when a baseline was
 applied, the honest `verdict` otherwise. `why` says in one line what decided it.
+
+The verdict is the contract's (conformance.report.grade): requirements of suite practice never
+decide it. They change the exit status only when practice is required — the run's
+`--require-practice` (recorded in the report as `options.require_practice`) or `gate
+--require-practice`: then a conformant run still exits 1 when a claimed practice MUST failed, or
+was not shown kept (skipped, inconclusive, errored), unless the baseline accepts it; the closing
+line names them. A practice SHOULD never changes the exit status, like a contract SHOULD.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from conformance.report import grade
 
 EXIT_OK = 0
 EXIT_NOT_CONFORMANT = 1  # non-conformant or incomplete: the gate is closed either way
@@ -41,16 +50,33 @@ def effective_verdict(report: dict[str, Any]) -> str:
     return str(report["verdict"])
 
 
-def decide(report: dict[str, Any]) -> Decision:
-    """The exit status of a conformance run with this report, and why."""
+def practice_required(report: dict[str, Any]) -> bool:
+    return bool((report.get("options") or {}).get("require_practice"))
+
+
+def decide(report: dict[str, Any], require_practice: bool | None = None) -> Decision:
+    """The exit status of a conformance run with this report, and why. `require_practice` None:
+    as the run recorded it (`options.require_practice`)."""
     verdict = effective_verdict(report)
-    rows = [r for r in report.get("requirements", []) if r.get("level") == "MUST" and not _accepted(r)]
-    accepted = [r["id"] for r in report.get("requirements", []) if _accepted(r)]
+    required = practice_required(report) if require_practice is None else require_practice
+    everything = report.get("requirements", [])
+    rows = [r for r in grade.contract_musts(everything) if not _accepted(r)]
+    accepted = [r["id"] for r in everything if _accepted(r)]
     if verdict == "conformant":
         why = "conformant: every applicable MUST passed"
         if accepted:
             plural = len(accepted) != 1
             why += f" once {len(accepted)} known deviation{'s' if plural else ''} ({_ids(accepted)}) {'are' if plural else 'is'} accepted"
+        practice = [r for r in grade.practice_musts(everything) if not _accepted(r) and r["status"] != "passed"]
+        if required and practice:
+            failed = [r["id"] for r in practice if r["status"] == "failed"]
+            unchecked = [r["id"] for r in practice if r["status"] != "failed"]
+            parts = ([f"failed: {_ids(failed)}"] if failed else []) + ([f"not shown kept: {_ids(unchecked)}"] if unchecked else [])
+            return Decision(verdict, EXIT_NOT_CONFORMANT,
+                            f"{why}, but practice is required (--require-practice) and practice MUSTs were not kept: "
+                            + "; ".join(parts))
+        if required:
+            why += "; every claimed practice MUST was kept (--require-practice)"
         return Decision(verdict, EXIT_OK, why)
     if verdict == "non-conformant":
         failed = [r for r in rows if r["status"] == "failed"]

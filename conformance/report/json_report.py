@@ -10,7 +10,12 @@ from typing import Any
 from conformance import __version__
 from conformance.errors import ConformanceError
 from conformance.contract.profiles import Profile
+from conformance.report import grade
 from conformance.report.results import Results, not_covered
+
+# The report format's version (schemas/report.schema.json `version`): 2 added per-requirement
+# `basis` and `scope`, the `not_claimed` status, and top-level `claims` and `practice`.
+REPORT_VERSION = 2
 from conformance.contract.schemas import describe, first_error
 
 
@@ -25,7 +30,9 @@ def build_report(
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     rows = results.requirements()
+    claims = results.claims.to_dict() if results.claims is not None else {"claimed": [], "not_claimed": []}
     return {
+        "report_version": REPORT_VERSION,
         "suite": {"name": "gateway-conformance", "version": __version__},
         "profile": profile.summary(),
         "target": {"url": target_url, "reference": reference},
@@ -34,6 +41,8 @@ def build_report(
         "requests_sent": results.requests_sent,
         "verdict": Results.verdict(rows),
         "summary": results.summary(rows),
+        "claims": claims,
+        "practice": grade.practice_grade(rows),
         "requirements": rows,
         "not_covered": not_covered(profile),
         "options": options or {},

@@ -3,6 +3,15 @@
 Precedence within a requirement: failed > error > inconclusive > skipped > passed. `error` is a
 crash inside the suite (our bug, not the target's): it never makes a target non-conformant, only
 the run incomplete. A requirement that applies but ran no test is `skipped` ("not run").
+
+A requirement of a scope the target does not claim — or whose every test needs such a scope — is
+`not_claimed`: not run by design, never `skipped`, no part of the verdict. A test that ended
+`not_applicable` (the case does not arise on this gateway, e.g. it answered correctly before the
+case could be reached) neither passes nor leaves the requirement unchecked; a requirement whose
+every test is `not_applicable` is `passed` with a reason saying so (nothing it asks was violated,
+and nothing was left unchecked).
+
+The verdict is the contract's (conformance.report.grade): only claimed `contract`/`rfc` MUSTs.
 """
 
 from __future__ import annotations
@@ -10,10 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from conformance.contract.claims import Claims
 from conformance.contract.profiles import Profile
 from conformance.contract.requirements import Requirement, registry
+from conformance.report import grade
 
 STATUS_ORDER = ("failed", "error", "inconclusive", "skipped", "passed")
+STATUSES = ("passed", "failed", "skipped", "inconclusive", "error", grade.NOT_CLAIMED)
 # Results the whole-run observer files under the test during which it saw the violation: they
 # fail a requirement, but they are not pytest test failures of their own.
 OBSERVER_SUFFIX = " (observer)"
@@ -23,7 +35,7 @@ OBSERVER_SUFFIX = " (observer)"
 class TestResult:
     nodeid: str
     requirement: str
-    outcome: str  # passed | failed | skipped | inconclusive | error
+    outcome: str  # passed | failed | skipped | inconclusive | error | not_applicable
     reason: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
@@ -52,9 +64,14 @@ def not_covered(profile: Profile) -> list[str]:
 
 
 class Results:
-    def __init__(self, profile: Profile, level: str = "all") -> None:
+    def __init__(self, profile: Profile, level: str = "all", claims: Claims | None = None) -> None:
         self.profile = profile
         self.level = level
+        # The scopes the run certifies (None: every scope, as before claims existed).
+        self.claims = claims
+        # Requirement id → its test cases not run because they need an unclaimed scope
+        # ("node id (needs realtime)"), from collection (conformance.runner.collection).
+        self.not_claimed_tests: dict[str, list[str]] = {}
         self.tests: list[TestResult] = []
         # Requirement id → why it was not fully checked (selection, stop, budget): such a
         # requirement is at best `skipped`, never `passed` (conformance.runner.selection).
@@ -77,17 +94,30 @@ class Results:
         rows = []
         for requirement in self.rows_for():
             tests = by_id.get(requirement.id, [])
-            status, reason = _status(tests)
             basis = requirement.basis(self.profile.id)
-            if basis.level == "MUST" and self.level == "should":
-                status, reason = ("skipped", "not checked (--level should)") if status == "passed" or not tests else (status, reason)
-            unchecked = self.unchecked.get(requirement.id)
-            if unchecked and status in ("passed", "skipped"):
-                status, reason = "skipped", "not fully checked: " + unchecked.removeprefix("not fully collected: ")
+            unclaimed_cases = self.not_claimed_tests.get(requirement.id, [])
+            if self.claims is not None and requirement.scope not in self.claims.claimed:
+                status, reason = grade.NOT_CLAIMED, f"scope '{requirement.scope}' is not claimed by the target config"
+                tests = []
+            elif unclaimed_cases and not [t for t in tests if not t.observed]:
+                status, reason = grade.NOT_CLAIMED, _cases_not_claimed(unclaimed_cases, every=True)
+                tests = []
+            else:
+                status, reason = _status(tests)
+                if basis.level == "MUST" and self.level == "should":
+                    status, reason = ("skipped", "not checked (--level should)") if status == "passed" or not tests else (status, reason)
+                unchecked = self.unchecked.get(requirement.id)
+                if unchecked and status in ("passed", "skipped"):
+                    status, reason = "skipped", "not fully checked: " + unchecked.removeprefix("not fully collected: ")
+                if unclaimed_cases:
+                    note = _cases_not_claimed(unclaimed_cases, every=False)
+                    reason = f"{reason}; {note}" if reason else note
             row: dict[str, Any] = {
                 "id": requirement.id,
                 "level": basis.level,
                 "title": requirement.title,
+                "scope": requirement.scope,
+                "basis": basis.to_dict(),
                 "status": status,
                 "tests": [t.nodeid for t in tests],
                 "reason": reason,
@@ -96,10 +126,6 @@ class Results:
             row["evidence"] = evidence
             if omitted:
                 row["evidence_omitted"] = omitted
-            if basis.is_practice:  # the contract is silent here: say so, and why the suite checks it anyway
-                row["contract_silent"] = f"{basis.rationale} [{basis.cite}]"
-            else:
-                row["rule"] = basis.line()
             rows.append(row)
         return rows
 
@@ -118,20 +144,17 @@ class Results:
         return counts
 
     def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, dict[str, int]]:
+        """The contract's tally per level (practice requirements are graded apart: `practice`)."""
         rows = self.requirements() if rows is None else rows
-        summary = {level: {s: 0 for s in ("passed", "failed", "skipped", "inconclusive", "error")} for level in ("MUST", "SHOULD")}
+        summary = {level: {s: 0 for s in STATUSES} for level in ("MUST", "SHOULD")}
         for row in rows:
-            summary[row["level"]][row["status"]] += 1
+            if not grade.is_practice(row):
+                summary[row["level"]][row["status"]] += 1
         return summary
 
     @staticmethod
     def verdict(rows: list[dict[str, Any]]) -> str:
-        musts = [r for r in rows if r["level"] == "MUST"]
-        if any(r["status"] == "failed" for r in musts):
-            return "non-conformant"
-        if any(r["status"] != "passed" for r in musts):
-            return "incomplete"
-        return "conformant"
+        return grade.verdict(rows)
 
 
 MAX_EVIDENCE_ITEMS = 5
@@ -157,9 +180,22 @@ def bounded_evidence(items: Iterable[dict[str, Any]]) -> tuple[list[dict[str, An
     return kept, omitted
 
 
+def _cases_not_claimed(cases: list[str], every: bool) -> str:
+    """`not claimed: 2 cases (…[invalid_agent_id] needs realtime, …)`."""
+    shown = ", ".join(c.rsplit("::", 1)[-1] for c in cases[:3]) + (f" and {len(cases) - 3} more" if len(cases) > 3 else "")
+    if every:
+        return f"every case needs a scope the target config does not claim: {shown}"
+    return f"not claimed: {len(cases)} case{'s' if len(cases) != 1 else ''} ({shown})"
+
+
 def _status(tests: list[TestResult]) -> tuple[str, str]:
     if not tests:
         return "skipped", "not run in this session (deselected or filtered out)"
+    applicable = [t for t in tests if t.outcome != "not_applicable"]
+    if not applicable:
+        first = tests[0].reason or "the case does not arise on this gateway"
+        return "passed", f"no case arose on this gateway ({first})"
+    tests = applicable
     for status in STATUS_ORDER:
         matching = [t for t in tests if t.outcome == status]
         if matching:

@@ -1,6 +1,8 @@
 """Collection: every suite test names exactly one known requirement; what does not apply is
-deselected (by design: never counted as "not fully checked"); what the user's selection then leaves
-is counted per requirement (`conformance.runner.selection`)."""
+deselected (by design: never counted as "not fully checked"), and so is what needs a scope the
+target does not claim (its requirement's scope, or a `@pytest.mark.scope(...)` of the case: reported
+`not_claimed`, never as deselected by the user); what the user's selection then leaves is counted
+per requirement (`conformance.runner.selection`)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if context is None:
         return (yield)
     files = sorted({name for name in (suite_file(item.path) for item in items) if name})
-    _deselect_not_applicable(config, items, context)
+    not_claimed = _deselect_not_applicable(config, items, context)
     planned = _count(items)
     result = yield
     option = config.option
@@ -33,7 +35,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         planned=planned, selected=_count(items), files=files, partial_files=partial,
         args=[str(a) for a in config.args], keyword=getattr(option, "keyword", "") or "",
         markexpr=getattr(option, "markexpr", "") or "", deselect=list(getattr(option, "deselect", None) or []),
-        last_failed=bool(getattr(option, "lf", False)),
+        last_failed=bool(getattr(option, "lf", False)), not_claimed=not_claimed,
     )
     return result
 
@@ -47,8 +49,12 @@ def _count(items: list[pytest.Item]) -> dict[str, int]:
     return counts
 
 
-def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], context) -> None:
+def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], context) -> dict[str, list[str]]:
+    """Drop what does not apply and what is not claimed; returns requirement id → the cases not
+    claimed ("node id (needs realtime)")."""
     applicable = {r.id for r in applicable_requirements(context.profile, context.level)}
+    claimed = set(context.claims.claimed)
+    not_claimed: dict[str, list[str]] = {}
     keep, drop = [], []
     for item in items:
         markers = list(item.iter_markers("requirement"))
@@ -63,10 +69,20 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         if item.get_closest_marker("not_applicable") is not None:  # e.g. realtime cases of a profile without them
             drop.append(item)
             continue
-        (keep if requirement_id in applicable else drop).append(item)
+        if requirement_id not in applicable:
+            drop.append(item)
+            continue
+        needed = {get_requirement(requirement_id).scope} | {str(m.args[0]) for m in item.iter_markers("scope") if m.args}
+        missing = sorted(needed - claimed)
+        if missing:
+            not_claimed.setdefault(requirement_id, []).append(f"{item.nodeid} (needs {', '.join(missing)})")
+            drop.append(item)
+            continue
+        keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    return not_claimed
 
 
 def _in_suite(item: pytest.Item) -> bool:

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance.contract.claims import Claims, resolve_claims
 from conformance.contract.target_config import TargetConfig, load_config
 from conformance.errors import ConformanceError
 from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES
@@ -50,12 +51,14 @@ class RunContext:
     max_requests: int | None = None
     max_rps: float | None = None
     allow_billable: bool = False
+    require_practice: bool = False  # practice MUSTs join the exit rule (never the verdict)
     report_path: str | None = None
     defects: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)  # clean variants of the reference gateway
     workers: int = 1
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
+    declared_claims: list[str] | None = None  # the user's target config `claims:` (None: not listed)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -65,6 +68,12 @@ class RunContext:
     @cached_property
     def config(self) -> TargetConfig:
         return load_config(self.config_ref)
+
+    @cached_property
+    def claims(self) -> Claims:
+        """The scopes this run certifies (the target config's `claims:`, else all the profile has)."""
+        declared = self.declared_claims if self.declared_claims is not None else self.config.claims
+        return resolve_claims(declared, self.profile)
 
     @property
     def billable_allowed(self) -> bool:
@@ -116,11 +125,13 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         max_requests=_opt(options, "conformance_max_requests") if _opt(options, "conformance_max_requests") is not None else (limits.max_requests if limits else None),
         max_rps=_opt(options, "conformance_max_rps") if _opt(options, "conformance_max_rps") is not None else (limits.max_rps if limits else None),
         allow_billable=bool(_opt(options, "conformance_allow_billable") or (limits.allow_billable if limits else False)),
+        require_practice=bool(_opt(options, "conformance_require_practice")),
         report_path=_opt(options, "conformance_report"),
         defects=list(_opt(options, "conformance_reference_defects") or []),
         variants=list(_opt(options, "conformance_reference_variants") or []),
         fuzz_examples=_fuzz_examples(getattr(options, "conformance_fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
+        declared_claims=user_config.claims if user_config else None,
     )
     return context, user_config
 

@@ -20,7 +20,8 @@ DEFAULT_FUZZ_EXAMPLES = 15
 # Our short names and the alias that always stays ours: another plugin or a conftest may own
 # `--target`, `--profile`, `--report`, `--level` or `--baseline` (pytest-profiling has `--profile`).
 ALIASES = {"--target": "--gwc-target", "--profile": "--gwc-profile", "--target-config": "--gwc-target-config",
-           "--report": "--gwc-report", "--level": "--gwc-level", "--baseline": "--gwc-baseline"}
+           "--report": "--gwc-report", "--level": "--gwc-level", "--baseline": "--gwc-baseline",
+           "--require-practice": "--gwc-require-practice"}
 _DEST_PREFIX = "conformance_"
 NO_VALUE = "\x00no value"
 
@@ -54,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # must not fail there; the value is checked when a conformance run resolves it.
     add("--level", "conformance_level", default="all", metavar="must|should|all",
         help="which requirement levels to check (default: all)")
+    add("--require-practice", "conformance_require_practice", action="store_true", default=False,
+        help="exit 1 unless every claimed MUST of suite practice (beyond the contract) was kept too")
     add("--max-requests", "conformance_max_requests", type=int, default=None, metavar="N",
         help="never send more than N requests to the target")
     add("--max-rps", "conformance_max_rps", type=float, default=None, metavar="R",
@@ -90,7 +93,8 @@ def is_conformance_run(config: pytest.Config) -> bool:
         return "gateway_conformance" in config.workerinput  # type: ignore[attr-defined]
     if any(getattr(config.option, name, None) for name in _OUR_OPTIONS):
         return True
-    if getattr(config.option, "conformance_level", "all") != "all" or getattr(config.option, "conformance_allow_billable", False):
+    if getattr(config.option, "conformance_level", "all") != "all" or getattr(config.option, "conformance_allow_billable", False) \
+            or getattr(config.option, "conformance_require_practice", False):
         return True
     return any(_touches_suite(arg, config) for arg in config.args)
 

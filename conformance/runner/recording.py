@@ -150,6 +150,8 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[s
         message = str(excinfo.value) if excinfo is not None else ""
         if excinfo is not None and isinstance(excinfo.value, outcomes.Inconclusive):
             return "inconclusive", _one_line(message.removeprefix("inconclusive: "))
+        if excinfo is not None and isinstance(excinfo.value, outcomes.NotApplicable):
+            return "not_applicable", _one_line(message.removeprefix("not applicable: "))
         if isinstance(report.longrepr, tuple):
             message = report.longrepr[2]
         return "skipped", _one_line(message.removeprefix("Skipped: "))

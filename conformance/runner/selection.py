@@ -47,6 +47,9 @@ class Selection:
     markexpr: str = ""
     deselect: list[str] = field(default_factory=list)
     last_failed: bool = False
+    # requirement id → cases not run because they need an unclaimed scope (by design, like the
+    # profile's not_applicable cases: never counted as deselected by the user)
+    not_claimed: dict[str, list[str]] = field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)

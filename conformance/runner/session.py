@@ -104,6 +104,7 @@ def _start(config: pytest.Config) -> RunContext:
     elif context.variants:
         raise ConformanceError("--reference-variant only applies to --target reference")
     context.config  # validate now: a bad config stops the run here, in one line
+    state.results.claims = context.claims
     probe(context.target_url, context.config.headers)
     if not context.reference:
         from conformance.runner.preflight import check_json_api

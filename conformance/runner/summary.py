@@ -36,6 +36,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     selection = config.stash.get(SELECTION, None)
     stopped = _stopped(session, exitstatus)
     if selection is not None:
+        state.results.not_claimed_tests = dict(selection.not_claimed)
         applicable = [r.id for r in state.results.rows_for()]
         state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
     report = _build(state)
@@ -82,7 +83,8 @@ def _build(state: SessionState) -> dict[str, Any]:
         started_at=state.started_at,
         duration_s=time.monotonic() - state.started,
         options={"level": context.level, "max_requests": context.max_requests, "max_rps": context.max_rps,
-                 "allow_billable": context.allow_billable, "defects": context.defects},
+                 "allow_billable": context.allow_billable, "defects": context.defects,
+                 "require_practice": context.require_practice},
     )
 
 
@@ -100,7 +102,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     target = f"reference gateway ({context.target_url})" if context.reference else context.target_url
     tw.section(f"gateway-conformance: {context.profile.id} @ {target}", sep="=", bold=True)
     colour = {"conformant": {"green": True}, "non-conformant": {"red": True}, "incomplete": {"yellow": True}}[verdict]
+    from conformance.report import grade
+
+    claims = state.results.claims
     tw.line(f"verdict: {verdict}", bold=True, **colour)
+    if claims is not None:  # `pyai: conformant — core, billing; not claimed: upstream`
+        scoped = f"{context.profile.id}: {verdict} — {', '.join(claims.claimed)}"
+        if claims.not_claimed:
+            scoped += f"; not claimed: {', '.join(claims.not_claimed)}"
+        tw.line(scoped, **colour)
+    for note in claims.notes if claims is not None else ():
+        tw.line(note, yellow=True)
     from conformance.report.baseline import summary_line
 
     baseline = summary_line(state.report) if state.report else None
@@ -111,14 +123,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tw.line("SHOULD not checked (--level must)")
             continue
         counts = summary[level]
-        parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped", "inconclusive", "error") if counts[k] or k == "passed"]
+        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("passed", "failed", "skipped", "inconclusive", "error", "not_claimed")
+                 if counts[k] or k == "passed"]
         tw.line(f"{level:<7}{', '.join(parts)}")
+    musts = grade.contract_musts(rows)
     for status in ("failed", "error", "inconclusive", "skipped"):
-        ids = [r for r in rows if r["level"] == "MUST" and r["status"] == status]
+        ids = [r for r in musts if r["status"] == status]
         if ids:
             tw.line(f"{status} MUST: " + ", ".join(r["id"] for r in ids), red=status == "failed", yellow=status != "failed")
             for row in ids[:10]:
                 tw.line(f"  {row['id']}: {row['reason']}")
+    practice = grade.practice_grade(rows)
+    if practice["total"]:
+        required = context.require_practice
+        line = f"beyond the contract: {practice['kept']} of {practice['total']} kept" + (" (required: --require-practice)" if required else "")
+        tw.line(line, **({"green": True} if practice["kept"] == practice["total"] else {"yellow": True}))
+        for row in rows:
+            if grade.is_practice(row) and row["status"] not in ("passed", grade.NOT_CLAIMED):
+                basis = row["basis"]
+                tw.line(f"  {row['id']} ({row['level']}, {row['status']}): {row['reason']}")
+                tw.line(f"    why the suite asks it: {basis.get('rationale', '')} [{basis.get('cite', '')}]")
     uncovered = not_covered(context.profile)
     if uncovered:
         tw.line(f"not covered by this suite version: {', '.join(uncovered)}")

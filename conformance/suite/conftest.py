@@ -152,6 +152,21 @@ def no_problems(rule: str) -> Callable[..., None]:
     return check
 
 
+REALTIME = pytest.mark.scope("realtime")
+
+
+def realtime_cases(profile: Profile) -> set[str]:
+    """The scenario and code names whose case is a realtime handshake: they need `realtime` claimed."""
+    names = {c.code for c in profile.codes if c.plane == "realtime"}
+    return names | {s.name for s in build_scenarios(profile) if s.kind == "realtime"}
+
+
+def scoped(values: list[Any], profile: Profile) -> list[Any]:
+    """`values` as parameters, each realtime case marked `@pytest.mark.scope("realtime")`."""
+    realtime = realtime_cases(profile)
+    return [pytest.param(v, marks=REALTIME) if isinstance(v, str) and v in realtime else v for v in values]
+
+
 def error_scenario_names(config: pytest.Config) -> list[str]:
     return [s.name for s in build_scenarios(collection_profile(config))]
 
@@ -161,7 +176,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     profile = collection_profile(metafunc.config)
     scenarios = build_scenarios(profile)
     if "error_scenario" in metafunc.fixturenames:
-        metafunc.parametrize("error_scenario", [s.name for s in scenarios])
+        metafunc.parametrize("error_scenario", scoped([s.name for s in scenarios], profile))
     if "auth_scenario" in metafunc.fixturenames:
         names = ["unknown_key", "malformed_key", "empty_bearer", "wrong_scheme"]
         metafunc.parametrize("auth_scenario", names)
@@ -175,10 +190,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "params_scenario" in metafunc.fixturenames:
         metafunc.parametrize("params_scenario", [s.name for s in scenarios if s.kind == "params"])
     if "catalogued_code" in metafunc.fixturenames:
-        metafunc.parametrize("catalogued_code", [c.code for c in profile.codes])
+        metafunc.parametrize("catalogued_code", scoped([c.code for c in profile.codes], profile))
     if "rate_limit_code" in metafunc.fixturenames:
         metafunc.parametrize(
-            "rate_limit_code", [c.code for c in profile.codes if c.status == 429]
+            "rate_limit_code", scoped([c.code for c in profile.codes if c.status == 429], profile)
         )
     if "backoff_code" in metafunc.fixturenames:
         # HDR-2: the 429s whose rule is "back off and honor Retry-After" (rate_limit_exceeded,

@@ -14,15 +14,16 @@ from conformance.billing.cut_stream import cut_stream_overcharges
 from conformance.billing.oracle import BillingOracle
 from conformance.billing.tasks import OUTCOMES, TaskDriver, task_driver, task_judgement
 from conformance.outcomes import cite, inconclusive
-from conformance.suite.conftest import collection_profile
+from conformance.suite.conftest import collection_profile, realtime_cases, scoped
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rejection" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("requirement")
-    groups = rejections_by_requirement(collection_profile(metafunc.config))
-    metafunc.parametrize("rejection", groups.get(marker.args[0] if marker else "", []))
+    profile = collection_profile(metafunc.config)
+    groups = rejections_by_requirement(profile)
+    metafunc.parametrize("rejection", scoped(groups.get(marker.args[0] if marker else "", []), profile))
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +33,10 @@ def oracle(client, target_config) -> BillingOracle:
 
 @pytest.fixture(scope="session")
 def charges(oracle, book, target_config, run, request) -> Charges:
-    names = [n for group in rejections_by_requirement(collection_profile(request.config)).values() for n in group]
+    profile = collection_profile(request.config)
+    names = [n for group in rejections_by_requirement(profile).values() for n in group]
+    if "realtime" not in run.claims.claimed:  # its refusals are not claimed: do not send them
+        names = [n for n in names if n not in realtime_cases(profile)]
     return Charges(oracle, book, target_config, run.billable_allowed, run.workers <= 1, names)
 
 

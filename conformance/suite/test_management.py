@@ -14,7 +14,7 @@ from conformance import checks
 from conformance.checks import problem_json as problems
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
@@ -100,7 +100,7 @@ def test_problem_status_matches_http_status(management_answers, profile, rule):
     judged, config_problems = _answers(management_answers, profile)
     readable = [e for _, e in judged if checks.is_error(e) and problems.is_problem(e, profile)]
     if not readable:
-        pytest.skip("no management answer is a problem document to read (reported under PRB-1)")
+        not_applicable("no management answer is a problem document to read (reported under PRB-1)")
     found = [p for exchange in readable for p in problems.problem_status_problems(exchange)]
     _verdict(found, config_problems, rule)
 

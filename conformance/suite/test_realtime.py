@@ -11,11 +11,12 @@ from __future__ import annotations
 import pytest
 
 from conformance import checks
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.realtime import concurrency_probes, realtime_scenarios
 from conformance.suite.conftest import collection_profile
 
 NOT_APPLICABLE = pytest.mark.not_applicable("the profile catalogues no such realtime code")
+pytestmark = pytest.mark.scope("realtime")  # every case here is a realtime handshake
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -48,7 +49,7 @@ def test_freed_session_slot_is_reused(concurrency_code, scenario, book, rule):
     denied = scenario(concurrency_code)
     probe = concurrency_probes(book).get(concurrency_code)
     if probe is None or denied.status != book.scenarios[concurrency_code].expect_status:
-        pytest.skip(f"{denied.describe()}: no concurrency refusal to release (reported by test_code_produced)")
+        not_applicable(f"{denied.describe()}: no concurrency refusal to release (reported by test_code_produced)")
     cite(*probe.opened)
     after = probe.after_release
     if after is None:  # refused before this run held a session: another client may hold the key's slots

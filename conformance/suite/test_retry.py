@@ -7,26 +7,26 @@ import time
 import pytest
 
 from conformance import checks
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.contract.profiles import Code
 from conformance.checks.rate_window import retry_after_reset_problems
 from conformance.checks.retry import (cap_retry_problems, dont_retry_problems, dont_retry_signal_problems,
                                       retry_after_s, retry_problems, rule_for)
 from conformance.scenarios.inference import build_scenarios, name_for
-from conformance.suite.conftest import collection_profile
+from conformance.suite.conftest import collection_profile, scoped
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     profile = collection_profile(metafunc.config)
     if "dont_retry_case" in metafunc.fixturenames:  # RTY-1: catalogued codes
-        metafunc.parametrize("dont_retry_case", [c.code for c in profile.codes if c.retry == "never"])
+        metafunc.parametrize("dont_retry_case", scoped([c.code for c in profile.codes if c.retry == "never"], profile))
     if "open_rejection" in metafunc.fixturenames:  # RTY-5: bad params and unknown paths (open statuses)
         cases = [s.name for s in build_scenarios(profile)
                  if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
         not_applicable = pytest.mark.not_applicable("the profile gives no open status a don't-retry rule")
         metafunc.parametrize("open_rejection", cases or [pytest.param(None, marks=not_applicable)])
     if "retry_code" in metafunc.fixturenames:  # RTY-2: back off and honor Retry-After
-        metafunc.parametrize("retry_code", [c.code for c in profile.codes if c.retry == "backoff"])
+        metafunc.parametrize("retry_code", scoped([c.code for c in profile.codes if c.retry == "backoff"], profile))
     if "cap_code" in metafunc.fixturenames:  # RTY-4: wait (for the reset); the inference plane's caps
         codes = [c.code for c in profile.codes if c.retry in ("wait", "wait_reset") and c.plane == "inference"]
         not_applicable = pytest.mark.not_applicable("the profile catalogues no inference code whose rule is to wait")
@@ -36,7 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
         metafunc.parametrize("reset_code", codes or [pytest.param(None, marks=not_applicable)])
     if "burst_code" in metafunc.fixturenames:
-        metafunc.parametrize("burst_code", [c.code for c in profile.codes if c.trigger == "burst"])
+        metafunc.parametrize("burst_code", scoped([c.code for c in profile.codes if c.trigger == "burst"], profile))
 
 
 @pytest.fixture
@@ -46,12 +46,12 @@ def coded_response(scenario, book, profile):
     def get(code: Code):
         name = name_for(code)
         if name not in book.scenarios:
-            pytest.skip(f"{code.code} is a {code.plane}-plane code and no scenario of this suite build produces "
+            not_applicable(f"{code.code} is a {code.plane}-plane code and no scenario of this suite build produces "
                         f"its response (the {code.plane} tests judge it)")
         exchange = scenario(name)
         found, carried = checks.code_of(exchange, profile)
         if exchange.status != code.status or (found and carried != code.code and code.trigger != "no_credentials"):
-            pytest.skip(f"{exchange.describe()}: {code.code} was not produced (MAP-3 reports it)")
+            not_applicable(f"{exchange.describe()}: {code.code} was not produced (MAP-3 reports it)")
         return exchange
 
     return get
@@ -109,10 +109,10 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
     refused = book.burst(role, label="hdr4:exhaust").last
     cite(refused)
     if refused is None or refused.status != 429:
-        pytest.skip(f"{refused.describe() if refused else 'nothing sent'}: the key was not rate limited (MAP-3 reports it)")
+        not_applicable(f"{refused.describe() if refused else 'nothing sent'}: the key was not rate limited (MAP-3 reports it)")
     wait = retry_after_s(refused)
     if wait is None:
-        pytest.skip(f"{refused.describe()}: no usable Retry-After to honour (HDR-2 reports it)")
+        not_applicable(f"{refused.describe()}: no usable Retry-After to honour (HDR-2 reports it)")
     cap = target_config.limits.retry_after_cap_s
     if wait > cap:
         inconclusive(f"Retry-After asks for {wait:g} s, more than limits.retry_after_cap_s ({cap:g} s)")
@@ -144,13 +144,14 @@ def test_retry_after_not_before_reset(reset_code, coded_response, profile, targe
     """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
     a Retry-After, carries one no earlier than the reset, where the role says when that is
     (`resets_at`): a client that honours an earlier one is refused again. Without a Retry-After the
-    client is told no time at all, which RFC 6585 allows (checked: nothing to compare). Costs no
-    request: it reads the memoised 429."""
+    client is told no time at all, which RFC 6585 allows (not applicable: nothing to compare).
+    Costs no request: it reads the memoised 429."""
     code = profile.code(reset_code)
     assert code is not None and code.role is not None
     exchange = coded_response(code)
     if exchange.header("retry-after") is None:
-        return  # the cap names no time to retry: nothing here can point before the reset
+        not_applicable(f"{exchange.describe()}: the cap names no Retry-After (RFC 6585 §4: a 429 \"MAY include\" "
+                       "one), so nothing points before the reset; its status and signals are test_cap_retry_signals'")
     role = target_config.role(code.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(code.role))

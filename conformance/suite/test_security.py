@@ -19,7 +19,10 @@ def pytest_generate_tests(metafunc):
     if "credential_scenario" in metafunc.fixturenames:
         from conformance.suite.conftest import collection_profile
 
-        metafunc.parametrize("credential_scenario", credential_scenarios(collection_profile(metafunc.config)))
+        from conformance.suite.conftest import scoped
+
+        profile = collection_profile(metafunc.config)
+        metafunc.parametrize("credential_scenario", scoped(credential_scenarios(profile), profile))
 
 
 @pytest.mark.requirement("SEC-1")

@@ -16,7 +16,7 @@ import pytest
 from conformance import checks
 from conformance.checks import sse
 from conformance.transport.client import Exchange
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
@@ -37,11 +37,11 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
     if case == "no_credit":
         code = next((c for c in profile.codes if c.role == "no_credit"), None)
         if code is None:
-            pytest.skip("the profile catalogues no code for role 'no_credit'")
+            not_applicable("the profile catalogues no code for role 'no_credit'")
         return _stream(book, need_role("no_credit")["api_key"], label), code.status, code.code, []
     code = next((c for c in profile.codes if c.trigger == "burst"), None)
     if code is None:
-        pytest.skip("the profile catalogues no rate-limit code")
+        not_applicable("the profile catalogues no rate-limit code")
     role = need_role(code.role)
     if not run.billable_allowed:
         pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
@@ -97,7 +97,7 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run, rule, 
     exchange, status, code, streams = _prestart(case, book, need_role, profile, run)
     mirror = _unstreamed(case, book, profile)
     if mirror is not None and mirror.status < 400:
-        pytest.skip(f"{mirror.describe()}: not rejected without streaming either, so no rejection to compare "
+        not_applicable(f"{mirror.describe()}: not rejected without streaming either, so no rejection to compare "
                     "(MAP-3 / MAP-5 report it)")
     if mirror is not None:
         status = mirror.status

@@ -16,7 +16,7 @@ from conformance import checks
 from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
 from conformance.checks.headers import parse_retry_after, request_id_problems
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.provider import faults
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
@@ -209,7 +209,7 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
     exchange, marker = _rejected(case, fault_book, target_config, run)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
-        pytest.skip(f"{exchange.describe() if exchange else case}: the gateway did not reject this request "
+        not_applicable(f"{exchange.describe() if exchange else case}: the gateway did not reject this request "
                     f"(status {exchange.status if exchange else None}), so there is no rejection to check")
     seen = records(marker)
     assert not seen, (
@@ -227,7 +227,7 @@ def test_bad_params_not_forwarded(fault_book, records, rule):
                                          label="provider:bad-params")
     cite(exchange)
     if exchange.status is None or exchange.status < 400:
-        pytest.skip(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
+        not_applicable(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
     seen = records(marker)
     assert not seen, (f"{exchange.describe()}: rejected with {exchange.status} for bad parameters, but only after "
                       f"the provider received it {len(seen)} time(s)" + rule)
@@ -236,6 +236,7 @@ def test_bad_params_not_forwarded(fault_book, records, rule):
 # --- UPS-6 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-6")
+@pytest.mark.scope("billing")  # the billing oracle prices each request
 @pytest.mark.parametrize("fault", ("503", "reset"))
 def test_failed_request_not_charged(fault, fault_book, priced, records, profile, rule):
     oracle, _ = priced
@@ -243,13 +244,14 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
     cite(exchange)
     _reached(records, exchange, marker)
     if exchange.status is None or exchange.status < 500:
-        pytest.skip(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
+        not_applicable(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
                     "to bill")
     cost = _cost(oracle, profile, exchange)
     assert cost <= EPSILON, f"{exchange.describe()}: failed at the provider ({fault}) and charged {cost:g}" + rule
 
 
 @pytest.mark.requirement("UPS-6")
+@pytest.mark.scope("billing")  # the billing oracle prices each request
 def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule):
     oracle, control_cost = priced
     exchange, marker = fault_book.send("flaky")
@@ -287,6 +289,7 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, records, profile,
 
 
 @pytest.mark.requirement("UPS-10")
+@pytest.mark.scope("billing")  # the billing oracle prices each request
 def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, rule):
     """A stream the provider cuts is charged less than the same stream delivered whole."""
     oracle, _ = priced
@@ -338,7 +341,7 @@ def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule):
     cite(*outcome.attempts)
     attempts = outcome.attempts
     if not attempts or attempts[0].status is None or not 500 <= attempts[0].status <= 599:
-        pytest.skip(f"the gateway did not answer the provider's 503 with a 5xx "
+        not_applicable(f"the gateway did not answer the provider's 503 with a 5xx "
                     f"({attempts[0].describe() if attempts else 'no attempt'}; UPS-1 judges that)")
     assert len(attempts) == 3, (
         f"the SDK made {len(attempts)} HTTP attempt(s) for {attempts[0].describe()} with max_retries=2; the "

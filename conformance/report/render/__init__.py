@@ -22,6 +22,7 @@ SECTIONS = (
     ("inconclusive", "Inconclusive"),
     ("skipped", "Skipped"),
     ("passed", "Passed"),
+    ("not_claimed", "Not claimed (a scope this run does not certify)"),
 )
 
 
@@ -71,9 +72,37 @@ def grouped(report: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]
     return out
 
 
+def contract_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claimed requirements of the contract (not practice, not unclaimed): what the verdict counts."""
+    from conformance.report import grade
+
+    return [r for r in report["requirements"] if not grade.is_practice(r) and grade.claimed(r)]
+
+
+def basis_text(row: dict[str, Any]) -> str | None:
+    """`contract [Rate limits] "…"` / `RFC 9110 §10.2.3 "…"` / `practice: … [CWE-209]`, for renderings."""
+    basis = row.get("basis")
+    if not isinstance(basis, dict):  # a report of an older suite version
+        if row.get("rule"):
+            return f"contract: {row['rule']}"
+        return f"practice: {row['contract_silent']}" if row.get("contract_silent") else None
+    kind = basis.get("kind")
+    if kind == "contract":
+        quote = f'[{basis["section"]}] "{basis["quote"]}"' if basis.get("quote") else "as the profile declares"
+        return f"contract: {quote}"
+    if kind == "rfc":
+        invoked = basis.get("invoked_by") or {}
+        text = f'{basis.get("rfc")}: "{basis.get("quote", "")}"'
+        if invoked:
+            text += f' (invoked by [{invoked.get("section")}] "{invoked.get("quote")}")'
+        return "rfc: " + text
+    return f"practice (beyond the contract): {basis.get('rationale', '')} [{basis.get('cite', '')}]"
+
+
 def headline(report: dict[str, Any]) -> str:
-    """`non-conformant: 11/14 requirements passed, 2 failed, 1 known deviation`."""
-    rows = report["requirements"]
+    """`non-conformant: 11/14 requirements passed, 2 failed, 1 known deviation` (the contract's
+    claimed requirements; practice is graded apart, see `grade.practice_line`)."""
+    rows = contract_rows(report)
     passed = sum(1 for r in rows if r["status"] == "passed")
     parts = [f"{passed}/{len(rows)} requirements passed"]
     for key, label in (("failed", "failed"), ("error", "suite error"), ("known", "known deviation"),

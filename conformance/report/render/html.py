@@ -14,10 +14,11 @@ from html import escape
 from typing import Any
 
 from conformance.report.baseline import summary_line
-from conformance.report.render import SECTIONS, display_status, grouped, headline, section_of, target_label
+from conformance.report.grade import claims_text, practice_failures, practice_line, verdict_line
+from conformance.report.render import SECTIONS, basis_text, display_status, grouped, headline, section_of, target_label
 
 COLOURS = {"failed": "#d73a49", "error": "#8250df", "known": "#e36209", "fixed": "#2da44e",
-           "inconclusive": "#bf8700", "skipped": "#6e7781", "passed": "#2da44e"}
+           "inconclusive": "#bf8700", "skipped": "#6e7781", "passed": "#2da44e", "not_claimed": "#8c959f"}
 VERDICT_COLOURS = {"conformant": "#2da44e", "non-conformant": "#d73a49", "incomplete": "#bf8700"}
 
 STYLE = """
@@ -68,8 +69,14 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>{escape(title)}</h1>",
         f'<span class="verdict" style="background:{VERDICT_COLOURS[verdict]}">{escape(verdict)}</span> ',
         f"<strong>{escape(headline(report))}</strong>",
-        f'<p class="meta">{escape(_meta(report))}</p>',
     ]
+    if claims_text(report):
+        parts.append(f"<p><strong>{escape(verdict_line(report))}</strong></p>")
+    practice = practice_line(report)
+    if practice:
+        failures = "".join(f"<li>{escape(rid)} not kept: {escape(why)}</li>" for rid, why in practice_failures(report))
+        parts.append(f"<p>{escape(practice)}</p>" + (f"<ul>{failures}</ul>" if failures else ""))
+    parts.append(f'<p class="meta">{escape(_meta(report))}</p>')
     if baseline:
         parts.append(f'<p class="meta">{escape(baseline)} — verdict with the baseline accepted: '
                      f'<strong>{escape(report["baseline"]["verdict"])}</strong></p>')
@@ -103,10 +110,9 @@ def _row(row: dict[str, Any]) -> str:
     if deviation:
         expiry = f", expires {deviation['expires']}" if deviation.get("expires") else ""
         detail.append(f'<div class="reason">baseline ({escape(deviation["state"] + expiry)}): {escape(deviation["reason"])}</div>')
-    if row.get("rule"):
-        detail.append(f'<div class="reason">rule: {escape(row["rule"])}</div>')
-    elif row.get("contract_silent"):
-        detail.append(f'<div class="reason">the contract says nothing on this: {escape(row["contract_silent"])}</div>')
+    basis = basis_text(row)
+    if basis:
+        detail.append(f'<div class="reason">basis: {escape(basis)}</div>')
     for evidence in row.get("evidence", []):
         detail.append(_evidence(evidence))
     if row.get("evidence_omitted"):
@@ -115,7 +121,7 @@ def _row(row: dict[str, Any]) -> str:
         tests = "<br>".join(escape(t) for t in row["tests"])
         detail.append(f'<details><summary>{len(row["tests"])} test(s)</summary><div class="tests">{tests}</div></details>')
     return (f'<tr data-status="{key}" id="{escape(row["id"])}"><td><strong>{escape(row["id"])}</strong></td>'
-            f'<td>{row["level"]}</td><td><span class="status" style="background:{COLOURS[key]}">'
+            f'<td>{row["level"]}{escape(" · " + row["scope"]) if row.get("scope") else ""}</td><td><span class="status" style="background:{COLOURS[key]}">'
             f'{escape(display_status(row))}</span></td><td>{"".join(detail)}</td></tr>')
 
 

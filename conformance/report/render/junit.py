@@ -18,7 +18,8 @@ from conformance.report.render import section_of
 
 def render_junit(report: dict[str, Any]) -> str:
     rows = report["requirements"]
-    counts = {k: sum(1 for r in rows if _kind(r) == k) for k in ("failure", "error", "skipped")}
+    required = bool((report.get("options") or {}).get("require_practice"))
+    counts = {k: sum(1 for r in rows if _kind(r, required) == k) for k in ("failure", "error", "skipped")}
     suite = ET.Element("testsuite", {
         "name": f"gateway-conformance.{report['profile']['id']}",
         "tests": str(len(rows)),
@@ -31,7 +32,8 @@ def render_junit(report: dict[str, Any]) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (("verdict", report["verdict"]), ("profile", report["profile"]["id"]),
                         ("profile_sha256", report["profile"]["sha256"]), ("suite_version", report["suite"]["version"]),
-                        ("target", report["target"]["url"]), ("requests_sent", str(report["requests_sent"]))):
+                        ("target", report["target"]["url"]), ("requests_sent", str(report["requests_sent"])),
+                        *_claims_properties(report)):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for row in rows:
         case = ET.SubElement(suite, "testcase", {
@@ -41,7 +43,11 @@ def render_junit(report: dict[str, Any]) -> str:
         props = ET.SubElement(case, "properties")
         ET.SubElement(props, "property", {"name": "requirement", "value": row["id"]})
         ET.SubElement(props, "property", {"name": "level", "value": row["level"]})
-        kind = _kind(row)
+        if row.get("scope"):
+            ET.SubElement(props, "property", {"name": "scope", "value": row["scope"]})
+        if isinstance(row.get("basis"), dict):
+            ET.SubElement(props, "property", {"name": "basis", "value": row["basis"].get("kind", "contract")})
+        kind = _kind(row, required)
         if kind == "failure":
             failure = ET.SubElement(case, "failure", {"message": row["reason"], "type": "requirement"})
             failure.text = "\n".join(e.get("curl", "") for e in row.get("evidence", []))
@@ -51,6 +57,8 @@ def render_junit(report: dict[str, Any]) -> str:
             message = row["reason"]
             if section_of(row) == "known":
                 message = f"known deviation: {row['known_deviation']['reason']} (failed: {row['reason']})"
+            elif row["status"] == "failed":  # a practice requirement not kept, not required
+                message = f"beyond the contract, not kept (not required): {row['reason']}"
             ET.SubElement(case, "skipped", {"message": f"{row['status']}: {message}" if section_of(row) != "known" else message})
         if row["tests"]:
             ET.SubElement(case, "system-out").text = "\n".join(row["tests"])
@@ -58,13 +66,29 @@ def render_junit(report: dict[str, Any]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def _kind(row: dict[str, Any]) -> str:
+def _claims_properties(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The claimed scopes and the practice grade as suite properties (absent in an older report)."""
+    out = []
+    claims = report.get("claims")
+    if isinstance(claims, dict):
+        out += [("claimed", ",".join(claims.get("claimed", []))), ("not_claimed", ",".join(claims.get("not_claimed", [])))]
+    practice = report.get("practice")
+    if isinstance(practice, dict):
+        out.append(("practice", f"{practice.get('kept', 0)}/{practice.get('total', 0)} kept"))
+    return out
+
+
+def _kind(row: dict[str, Any], required: bool) -> str:
+    from conformance.report.grade import is_practice
+
     section = section_of(row)
+    if section == "failed" and is_practice(row) and not required:
+        return "skipped"  # beyond the contract: shown, never failing the build unless practice is required
     if section == "failed":
         return "failure"
     if section == "error":
         return "error"
-    if section in ("known", "skipped", "inconclusive"):
+    if section in ("known", "skipped", "inconclusive", "not_claimed"):
         return "skipped"
     return "passed"
 

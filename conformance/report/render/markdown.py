@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from conformance.report.baseline import summary_line
-from conformance.report.render import deviation_state, grouped, headline, target_label
+from conformance.report.grade import claims_text, practice_failures, practice_line, verdict_line
+from conformance.report.render import basis_text, deviation_state, grouped, headline, target_label
 
 _VERDICT_ICON = {"conformant": "✅", "non-conformant": "❌", "incomplete": "⚠️"}
-_FOLDED = ("passed", "skipped")
+_FOLDED = ("passed", "skipped", "not_claimed")
 
 
 def cell(text: str) -> str:
@@ -39,6 +40,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**{cell(headline(report))}**",
         "",
     ]
+    if claims_text(report):
+        lines += [f"**{cell(verdict_line(report))}**", ""]
+    practice = practice_line(report)
+    if practice:
+        lines += [cell(practice), ""]
+        lines += [f"- {cell(rid)} not kept: {cell(why)}" for rid, why in practice_failures(report)]
+        if practice_failures(report):
+            lines.append("")
     baseline = summary_line(report)
     if baseline:
         gate = report["baseline"]["verdict"]
@@ -59,8 +68,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _counts_table(report: dict[str, Any]) -> str:
-    keys = ("passed", "failed", "error", "inconclusive", "skipped")
-    out = ["| level | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    keys = ("passed", "failed", "error", "inconclusive", "skipped", "not_claimed")
+    out = ["| level | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|---|" + "---:|" * len(keys)]
     for level in ("MUST", "SHOULD"):
         counts = report["summary"][level]
         out.append(f"| {level} | " + " | ".join(str(counts.get(k, 0)) for k in keys) + " |")
@@ -68,17 +77,17 @@ def _counts_table(report: dict[str, Any]) -> str:
 
 
 def _requirement(row: dict[str, Any]) -> list[str]:
-    out = [f"- **{row['id']}** ({row['level']}) {cell(row['title'])}"]
+    scope = f", {row['scope']}" if row.get("scope") else ""
+    out = [f"- **{row['id']}** ({row['level']}{scope}) {cell(row['title'])}"]
     if row["reason"]:
         out.append(f"  - {cell(row['reason'])}")
     deviation = row.get("known_deviation")
     if deviation and deviation_state(row) in ("known", "expired"):
         expiry = f", expires {deviation['expires']}" if deviation.get("expires") else ""
         out.append(f"  - baseline ({deviation['state']}{expiry}): {cell(deviation['reason'])}")
-    if row.get("rule"):
-        out.append(f"  - rule: {cell(row['rule'])}")
-    elif row.get("contract_silent"):
-        out.append(f"  - the contract says nothing on this: {cell(row['contract_silent'])}")
+    basis = basis_text(row)
+    if basis:
+        out.append(f"  - basis: {cell(basis)}")
     for evidence in row.get("evidence", [])[:3]:
         response = evidence.get("response")
         status = response["status"] if response else evidence.get("error", "no response")

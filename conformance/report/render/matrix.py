@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from conformance.report.grade import claims_text
 from conformance.report.render import display_status, section_of, target_label
 from conformance.report.render.html import COLOURS, STYLE, VERDICT_COLOURS
 
@@ -44,10 +45,13 @@ def render_matrix(reports: list[tuple[str, dict[str, Any]]]) -> str:
     titles: dict[str, tuple[str, str]] = {}
     for rows in by_column:
         for rid, row in rows.items():
-            titles.setdefault(rid, (row["level"], row["title"]))
+            scope = f" · {row['scope']}" if row.get("scope") else ""
+            kind = f" · {row['basis']['kind']}" if isinstance(row.get("basis"), dict) else ""
+            titles.setdefault(rid, (row["level"] + kind + scope, row["title"]))
     head = "".join(
         f'<th>{escape(label)}<br><span class="tests">{escape(report["profile"]["id"])} @ {escape(target_label(report))}</span><br>'
-        f'<span class="status" style="background:{VERDICT_COLOURS[report["verdict"]]}">{escape(report["verdict"])}</span></th>'
+        f'<span class="status" style="background:{VERDICT_COLOURS[report["verdict"]]}">{escape(report["verdict"])}</span>'
+        f'<br><span class="tests">{escape(claims_text(report))}</span></th>'
         for label, report in reports
     )
     body = []
