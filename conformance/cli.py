@@ -14,7 +14,8 @@ from typing import Sequence
 from conformance import __version__
 from conformance.errors import ConformanceError
 
-SUBCOMMANDS = ("run", "reference", "provider", "init", "profiles", "requirements", "render", "diff", "gate")
+SUBCOMMANDS = ("run", "reference", "provider", "init", "profiles", "requirements", "render", "diff", "gate",
+               "certify", "verify", "replay", "registry")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     if args[0] == "run":
         return run(args[1:])
+    if args[0] == "certify" and not {"-h", "--help"} & set(args[1:]):  # its other options are the run's
+        from conformance.certify.bundle import certify
+
+        try:
+            return certify(args[1:])
+        except ConformanceError as exc:
+            print(f"gateway-conformance: {exc}", file=sys.stderr)
+            return 2
     parser = _parser()
     ns = parser.parse_args(args)
     try:
@@ -89,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from conformance.report.cli import add_report_commands
 
     add_report_commands(sub)
+    from conformance.certify.commands import add_certify_commands
+
+    add_certify_commands(sub)
     return parser
 
 

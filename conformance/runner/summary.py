@@ -49,6 +49,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.report_written = write_report(report, context.report_path)
         except (OSError, ConformanceError) as exc:
             config.get_terminal_writer().line(f"gateway-conformance: could not write the report: {exc}", red=True)
+    try:
+        from conformance.runner.har_recording import write_har
+
+        write_har(config, context.target_url)
+    except OSError as exc:
+        config.get_terminal_writer().line(f"gateway-conformance: could not write the HAR: {exc}", red=True)
     state.stop_reference()
 
 

@@ -97,6 +97,7 @@ class Exchange:
     elapsed_s: float = 0.0
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
+    started_at: float = field(default_factory=time.time)  # wall clock, for the HAR's startedDateTime
     _json: Any = field(default=_UNSET, repr=False)
 
     def __repr__(self) -> str:
