@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -258,3 +259,87 @@ def test_replay_hdr2_fails_with_the_defect_and_passes_without(defect_bundle, tmp
     assert done.returncode == expected, done.stdout + done.stderr
     assert ("HDR-2 failed: " in done.stdout and "no Retry-After header" in done.stdout) if expected else ("HDR-2 passed" in done.stdout)
     assert elapsed < 5, f"replay took {elapsed:.1f} s"
+
+
+# -- the registry site, in a real headless browser ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mindproxy_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return certify(tmp_path_factory.mktemp("certify") / "mindproxy", "--profile", "mindproxy")
+
+
+def chromium() -> str:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        reason = "chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI: {reason}; .ci/run installs it, a skip here would hide the browser test")
+        pytest.skip(reason)
+    return browser
+
+
+def browse(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+         "--window-size=1280,900", *extra, url], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def site(clean_bundle, defect_bundle, mindproxy_bundle, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "site"
+    done = gwc("registry", "build", str(clean_bundle), str(defect_bundle), str(mindproxy_bundle), "--out", str(out),
+               timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_registry_leaves_out_a_bundle_that_does_not_verify(clean_bundle, tmp_path):
+    bundle = copy(clean_bundle, tmp_path)
+    edit_json(bundle / "certificate.json", lambda d: d.update(verdict="non-conformant"))
+    done = gwc("registry", "build", str(bundle), str(clean_bundle), "--out", str(tmp_path / "site"), timeout=300)
+    assert done.returncode == 1 and "left out" in done.stderr and "does not verify" in done.stderr
+    assert (tmp_path / "site" / "index.html").read_text().count("<tr data-search") == 1
+
+
+@pytest.mark.slow
+def test_registry_links_resolve(site):
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    pages = sorted(site.rglob("index.html")) + sorted((site / "impl").glob("*.html"))
+    pages = [p for p in pages if "bundle" not in p.relative_to(site).parts]
+    assert len(pages) == 1 + 3 + 2  # the table, a page per certificate, a history per implementation
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), f"{page}: external asset"
+        for link in re.findall(r"""(?:href|src)="([^"]+)\"""", html):
+            parts = urlsplit(link)
+            target = (page.parent / unquote(parts.path)).resolve()
+            assert target.is_file(), f"{page.relative_to(site)}: broken link {link}"
+            if parts.fragment:
+                assert f'id="{parts.fragment}"' in target.read_text(encoding="utf-8"), f"{page}: no anchor {link}"
+
+
+@pytest.mark.slow
+def test_registry_table_renders_and_filters_in_chromium(site, tmp_path):
+    index = (site / "index.html").as_uri()
+    dom = browse(index + "?q=defect", tmp_path, "--dump-dom").stdout
+    rows = re.findall(r"<tr data-search=\"([^\"]*)\"[^>]*?(hidden=\"\")?>", dom)
+    assert len(rows) == 2, dom[-2000:]  # (reference, 0.1.0: pyai + mindproxy) and (reference with a defect)
+    assert [bool(hidden) for search, hidden in rows] == ["defect" not in search for search, hidden in rows]
+    assert '<span id="shown">1</span>' in dom
+    dom = browse(index + "?profile=mindproxy", tmp_path, "--dump-dom").stdout
+    assert '<span id="shown">1</span>' in dom
+    page = next((site / "certs").glob("*defect*/index.html"))
+    dom = browse(page.as_uri(), tmp_path, "--dump-dom").stdout
+    assert 'id="HDR-2"' in dom and "non-conformant" in dom and "gateway-conformance verify" in dom
+
+
+@pytest.mark.slow
+def test_registry_table_screenshot(site, tmp_path):
+    shot = tmp_path / "registry.png"
+    done = browse((site / "index.html").as_uri(), tmp_path, f"--screenshot={shot}")
+    assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
