@@ -343,3 +343,41 @@ def test_registry_table_screenshot(site, tmp_path):
     done = browse((site / "index.html").as_uri(), tmp_path, f"--screenshot={shot}")
     assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the Action ----------------------------------------------------------------------------------------
+
+def _run_step(tmp_path: Path, **inputs: str) -> list[list[str]]:
+    """The Action's run step with a stand-in `gateway-conformance` that records its arguments."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    step = next(s for s in action["runs"]["steps"] if s.get("name") == "Run the conformance suite")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.jsonl"
+    fake = bin_dir / "gateway-conformance"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "GWC_OUT": str(tmp_path / "out"), "GWC_INPUT_TARGET": "https://gw.example",
+           "GWC_INPUT_PROFILE": "", "GWC_INPUT_CONFIG": "target.yaml", "GWC_INPUT_BASELINE": "", "GWC_INPUT_ARGS": "",
+           "GWC_INPUT_CERTIFY": "false", "GWC_INPUT_PRODUCT_NAME": "", "GWC_INPUT_PRODUCT_VERSION": ""}
+    env.update({f"GWC_INPUT_{k.upper()}": v for k, v in inputs.items()})
+    done = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_action_leaves_the_configs_profile_alone_unless_asked(tmp_path):
+    (call,) = _run_step(tmp_path)
+    assert "--profile" not in call and "--target-config" in call
+    (call,) = _run_step(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, profile="mindproxy")
+    assert call[call.index("--profile") + 1] == "mindproxy"
+
+
+def test_action_certify_writes_the_bundle(tmp_path):
+    (call,) = _run_step(tmp_path, certify="true", product_name="Acme GW", product_version="2.1")
+    assert call[0] == "certify" and call[call.index("--out") + 1].endswith("/certificate")
+    assert call[call.index("--product-name") + 1] == "Acme GW" and call[call.index("--product-version") + 1] == "2.1"
