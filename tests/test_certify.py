@@ -381,3 +381,43 @@ def test_action_certify_writes_the_bundle(tmp_path):
     (call,) = _run_step(tmp_path, certify="true", product_name="Acme GW", product_version="2.1")
     assert call[0] == "certify" and call[call.index("--out") + 1].endswith("/certificate")
     assert call[call.index("--product-name") + 1] == "Acme GW" and call[call.index("--product-version") + 1] == "2.1"
+
+
+# -- reproduce lines that reproduce --------------------------------------------------------------------
+
+def test_a_masked_key_read_from_the_environment_becomes_its_variable():
+    from conformance.contract.target_config import parse_config
+
+    config = parse_config({"roles": {"rate_limited": {"api_key": "${GW_RATE_LIMITED}", "limit": 3},
+                                     "valid": {"api_key": "sk-literal-0123456789abcdef"}}},
+                          "t.yaml", env={"GW_RATE_LIMITED": "sk-rl-0123456789abcdef"})
+    assert config.variables == {"roles.rate_limited.api_key": "GW_RATE_LIMITED"}
+    redactor = Redactor(config.secrets())
+    for name, role in config.roles.items():
+        redactor.hint(role["api_key"], variable=config.variables.get(f"roles.{name}.api_key"), where=f"roles.{name}.api_key")
+    exchange = _exchange()
+    exchange.request_headers["authorization"] = "Bearer sk-rl-0123456789abcdef"
+    exchange.presented_credentials = ("sk-rl-0123456789abcdef",)
+    line = exchange.curl(redactor)
+    assert '-H "authorization: Bearer $GW_RATE_LIMITED"' in line and "sk-rl-0123" not in line
+    exchange.request_headers["authorization"] = "Bearer sk-literal-0123456789abcdef"
+    exchange.presented_credentials = ("sk-literal-0123456789abcdef",)
+    line = exchange.curl(redactor)
+    assert "sk-…REDACTED" in line and "# masked key: put back roles.valid.api_key" in line
+
+
+def test_a_rate_limit_failure_shows_the_loop_it_needs():
+    exchange = _exchange()
+    exchange.burst = 4
+    line = exchange.curl(Redactor())
+    assert line.startswith("for i in $(seq 4); do curl ") and "; done" in line
+
+
+def test_a_realtime_failure_shows_a_command_that_opens_the_websocket():
+    exchange = Exchange("GET", "ws://127.0.0.1:9/v1/realtime?agent_id=a b", {"authorization": "Bearer x"}, None)
+    line = exchange.curl(Redactor())
+    assert line.startswith("python -m conformance.transport.ws_probe 'ws://127.0.0.1:9/v1/realtime?agent_id=a b'")
+    assert "curl" not in line
+    from conformance.transport import ws_probe
+
+    assert ws_probe.main(["ws://127.0.0.1:9/v1/realtime"]) == 2  # nothing listens there: one line, exit 2
