@@ -83,7 +83,7 @@ def _render(kind: str, report: dict[str, Any]) -> str:
 def build_certificate(report: dict[str, Any], product: dict[str, str], command: list[str]) -> dict[str, Any]:
     from conformance.certify.verdicts import scope_verdicts
 
-    rows = [requirement_row(r) for r in report["requirements"]]
+    rows = [requirement_row(r, report["profile"]["id"]) for r in report["requirements"]]
     claims = report.get("claims") or {"claimed": sorted({r["scope"] for r in rows if r["status"] != "not_claimed"}),
                                       "not_claimed": []}
     return {
@@ -107,13 +107,20 @@ def build_certificate(report: dict[str, Any], product: dict[str, str], command: 
     }
 
 
-def requirement_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A report row as the certificate lists it: level, basis, scope, status (and the tests behind it)."""
+def requirement_row(row: dict[str, Any], profile_id: str) -> dict[str, Any]:
+    """A report row as the certificate lists it: level, basis, scope, status (and the tests behind it).
+    A report without `basis` / `scope` on its rows gets them from the catalogue it was made with."""
+    from conformance.contract.requirements import get
+
+    requirement = get(row["id"])
     basis = row.get("basis")
-    if basis is None:  # reports before per-requirement bases: the rule quoted, or why the contract is silent
-        basis = ({"kind": "practice", "rationale": row["contract_silent"]} if row.get("contract_silent")
-                 else {"kind": "contract", "quote": row.get("rule", "")})
-    return {"id": row["id"], "level": row["level"], "basis": basis, "scope": row.get("scope") or "core",
+    if basis is None and requirement is not None:
+        try:
+            basis = requirement.basis(profile_id).to_dict()
+        except KeyError:
+            basis = None
+    scope = row.get("scope") or (requirement.scope if requirement is not None else "core")
+    return {"id": row["id"], "level": row["level"], "basis": basis or {"kind": "unknown"}, "scope": scope,
             "status": row["status"], "reason": row.get("reason", ""), "tests": list(row.get("tests", []))}
 
 

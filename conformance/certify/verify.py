@@ -103,6 +103,11 @@ def recompute(doc: dict[str, Any], name: str) -> list[str]:
         level_now = _level(requirement, profile.id)
         if row["level"] != level_now:
             problems.append(f"{name}: requirement {row['id']} says level {row['level']}; the catalogue says {level_now}")
+        for key, now in (("scope", getattr(requirement, "scope", None)), ("basis", _basis_kind(requirement, profile.id))):
+            said = row.get(key)
+            said = said.get("kind") if isinstance(said, dict) else said
+            if said is not None and now is not None and said != now:
+                problems.append(f"{name}: requirement {row['id']} says {key} {said}; the catalogue says {now}")
         if row["status"] == "passed" and not row.get("tests"):
             problems.append(f"{name}: requirement {row['id']} is passed with no test behind it")
     for missing in sorted(set(expected) - seen):
@@ -125,6 +130,13 @@ def _level(requirement: Any, profile_id: str) -> str:
     return str(level_for(profile_id)) if callable(level_for) else str(requirement.level)
 
 
+def _basis_kind(requirement: Any, profile_id: str) -> str | None:
+    try:
+        return str(requirement.basis(profile_id).basis)
+    except (AttributeError, KeyError):
+        return None
+
+
 def _scopes(scopes: list[dict[str, Any]]) -> str:
     return ", ".join(f"{s['scope']}: {s['verdict'] or 'not claimed'}" for s in scopes)
 
@@ -138,7 +150,7 @@ def _agree(certificate: dict[str, Any], report: dict[str, Any]) -> list[str]:
             problems.append(f"{CERTIFICATE}: {key} {mine!r} is not the report's {theirs!r}")
     if certificate["profile"] != {k: report["profile"].get(k) for k in ("id", "version", "sha256")}:
         problems.append(f"{CERTIFICATE}: profile is not the report's")
-    theirs = {r["id"]: requirement_row(r) for r in report["requirements"]}
+    theirs = {r["id"]: requirement_row(r, report["profile"]["id"]) for r in report["requirements"]}
     for row in certificate["requirements"]:
         other = theirs.get(row["id"])
         if other is not None and (other["status"], other["level"]) != (row["status"], row["level"]):
