@@ -66,11 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the suite (same options as pytest with the plugin)")
 
     ref = sub.add_parser("reference", help="serve the bundled reference gateway")
-    ref.add_argument("--profile", default="pyai")
-    ref.add_argument("--host", default="127.0.0.1")
-    ref.add_argument("--port", type=int, default=8080)
+    ref.add_argument("--profile", default="pyai", help="the contract it keeps: pyai, mindproxy or a profile file (default: pyai)")
+    ref.add_argument("--host", default="127.0.0.1", help="127.0.0.1, ::1 or localhost (loopback only)")
+    ref.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     ref.add_argument("--write-config", metavar="PATH", help="write its target config (credentials for every role) here")
     ref.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on")
+    ref.add_argument("--variant", action="append", default=[], metavar="NAME",
+                     help="switch a clean variant on (repeatable; 'all': every variant of the profile)")
     ref.add_argument("--no-provider", action="store_true",
                      help="answer every model itself (by default a fault-injecting provider runs beside it, for UPS)")
     ref.set_defaults(func=_reference)
@@ -112,6 +114,8 @@ def _reference(ns: argparse.Namespace) -> int:
         argv += ["--write-config", ns.write_config]
     for defect in ns.defect:
         argv += ["--defect", defect]
+    for variant in ns.variant:
+        argv += ["--variant", variant]
     if not ns.no_provider:
         argv += ["--provider", "auto"]
     return int(reference_main(argv) or 0)
