@@ -48,12 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(pytest_args: list[str]) -> int:
     """The conformance run: pytest on the shipped suite with the same options."""
-    import pytest
+    from conformance.launch import run as launch
 
-    # The plugin imports `conformance` before pytest can rewrite it; the suite's own modules are
-    # rewritten anyway, so the warning about the package is noise on every run.
-    return int(pytest.main(["--pyargs", "conformance.suite", "-p", "no:cacheprovider",
-                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]))
+    return launch(pytest_args)
 
 
 def _parser() -> argparse.ArgumentParser:

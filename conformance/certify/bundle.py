@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def certify(argv: Sequence[str]) -> int:
-    from conformance.cli import run
+    from conformance.launch import run
 
     ns, run_args = parser().parse_known_args(list(argv))
     out = Path(ns.out)
