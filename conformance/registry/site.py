@@ -31,7 +31,8 @@ th{background:#f6f8fa;font-weight:600}tr:hover td{background:#f6f8fa}
 .scopes{font-size:.85rem;color:#59636e}.tag{display:inline-block;border:1px solid #d1d9e0;border-radius:1em;padding:0 .5em;margin:0 .2em .2em 0;font-size:.8rem}
 .filters{display:flex;gap:1rem;align-items:center;margin:1rem 0}.filters input,.filters select{padding:.3rem;font-size:.95rem}
 code,pre{background:#f6f8fa;border-radius:4px;padding:.1rem .3rem}pre{padding:.7rem;overflow:auto}
-.bad{color:#cf222e;font-weight:600}a{color:#0969da}
+.bad{color:#cf222e;font-weight:600}a{color:#0969da}td.id{white-space:nowrap}
+.tests{min-width:18rem}.tests code{font-size:.75rem;word-break:break-all}
 """
 
 FILTER_SCRIPT = """
@@ -212,15 +213,16 @@ def certificate_page(entry: Entry) -> str:
     for row in c["requirements"]:
         basis = row["basis"]
         text = basis.get("quote") or basis.get("rfc") or basis.get("rationale") or basis.get("section") or ""
-        tests = "".join(f"<div><code>{escape(t)}</code></div>" for t in row["tests"][:4])
-        more = f"<div class=\"scopes\">+{len(row['tests']) - 4} more</div>" if len(row["tests"]) > 4 else ""
+        # the test's name (its file is in the report); the full node ids are in certificate.json
+        tests = "".join(f"<div><code title=\"{escape(t)}\">{escape(t.rsplit('::', 1)[-1])}</code></div>" for t in row["tests"][:3])
+        more = f"<div class=\"scopes\">+{len(row['tests']) - 3} more</div>" if len(row["tests"]) > 3 else ""
         rows.append(
-            f"<tr id=\"{escape(row['id'])}\"><td>{escape(row['id'])}</td><td>{escape(row['level'])}</td>"
+            f"<tr id=\"{escape(row['id'])}\"><td class=\"id\">{escape(row['id'])}</td><td>{escape(row['level'])}</td>"
             f"<td><span class=\"tag\">{escape(str(basis.get('kind', '')))}</span> {escape(str(text))}</td>"
             f"<td>{escape(row['scope'])}</td><td class=\"s-{escape(row['status'])}\">{escape(row['status'])}"
             f"<div class=\"scopes\">{escape(row.get('reason', ''))}</div></td>"
             f"<td><a href=\"bundle/report.html#{escape(row['id'])}\">report</a> · "
-            f"<a href=\"bundle/evidence.har\">HAR</a>{tests}{more}</td></tr>")
+            f"<a href=\"bundle/evidence.har\">HAR</a><div class=\"tests\">{tests}{more}</div></td></tr>")
     warn = ("<p class=\"bad\">This bundle does not verify: " + escape("; ".join(entry.problems[:3])) + "</p>"
             if entry.problems else "")
     body = (
