@@ -71,3 +71,15 @@ def test_provider_config_for_a_person_keeps_the_key_in_the_environment(tmp_path,
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_summary_names_each_should_that_did_not_pass(tmp_path):
+    from tests.conftest import run_suite
+
+    run = run_suite(tmp_path, "-p", "no:randomly", "-k", "test_request_id_present")
+    assert run.report is not None, run.output[-2000:]
+    shoulds = [r["id"] for r in run.report["requirements"] if r["level"] == "SHOULD" and r["status"] != "passed"]
+    assert shoulds
+    line = next(l for l in run.output.splitlines() if l.startswith("skipped SHOULD: "))
+    assert line == "skipped SHOULD: " + ", ".join(shoulds)
