@@ -10,10 +10,9 @@ from typing import Any
 
 
 def add_certify_commands(sub: Any) -> None:
-    certify = sub.add_parser("certify", add_help=False,
+    sub.add_parser("certify", add_help=False,
                              help="run the suite and write a certificate bundle: certify [run options] --out DIR "
                                   "[--product-name …] (see `certify --help`)")
-    certify.set_defaults(func=_certify_help)
 
     verify = sub.add_parser("verify", help="check a certificate bundle: manifest, schemas, the verdict recomputed, "
                                            "the evidence re-checked, no credentials (exit 1 on any problem)")
@@ -37,13 +36,6 @@ def add_certify_commands(sub: Any) -> None:
     build.add_argument("--out", required=True, metavar="SITE")
     build.add_argument("--no-verify", action="store_true", help="include bundles that do not verify (marked as such)")
     build.set_defaults(func=_registry_build)
-
-
-def _certify_help(ns: argparse.Namespace) -> int:
-    from conformance.certify.bundle import parser
-
-    parser().print_help()
-    return 0
 
 
 def _verify(ns: argparse.Namespace) -> int:
