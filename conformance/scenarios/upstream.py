@@ -45,6 +45,11 @@ class ProviderView:
         """The model name to send the gateway for `fault` ("ok": the success model)."""
         return faults.model_for(fault, self.mapping)
 
+    def routes(self, model: str) -> bool:
+        """Whether the gateway is known to route `model` to the provider: the provider's own names
+        (`gwc-ok`, `gwc-fault/…`) or a name the config maps in `provider.models`."""
+        return model == faults.OK_MODEL or model.startswith(faults.FAULT_PREFIX) or model in self.mapping.values()
+
     def body(self, fault: str, marker: str, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model(fault), "max_tokens": 16,
                                 "messages": [{"role": "user", "content": f"{PROMPT} {marker}"}]}

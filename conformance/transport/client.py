@@ -8,8 +8,10 @@ target must not hang or flood us), and every exchange kept, redacted, as evidenc
 
 from __future__ import annotations
 
+import functools
 import json as jsonlib
 import shlex
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -399,6 +401,27 @@ class GatewayClient:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
             listener(exchange)
+
+
+@functools.lru_cache(maxsize=32)
+def source_addresses(url: str) -> frozenset[str]:
+    """The addresses this process connects to `url`'s host from: the client's own, which a gateway may
+    name back to it ("requests from 127.0.0.1 are not allowed") without revealing anything of its
+    own. A connected UDP socket asks the routing table and sends nothing."""
+    host = urlsplit(url).hostname or ""
+    found: set[str] = set()
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return frozenset()
+    for family, _, _, _, address in infos[:8]:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((address[0], 9))
+                found.add(str(probe.getsockname()[0]).split("%")[0])
+        except OSError:
+            continue
+    return frozenset(found)
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
