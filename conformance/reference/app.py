@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -630,13 +631,24 @@ def _bind(gateway: Gateway, endpoint: Endpoint) -> Callable[[Request], Any]:
 # -- billing oracle ---------------------------------------------------------------------------
 
 
+def _path_segment(request: Request, prefix: str) -> str | None:
+    """The one path segment after `prefix`, percent-decoded, as a console routing on raw segments reads
+    it: None when the raw path has more segments (an id with an unencoded "/" names another resource)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    segment = raw.decode("latin-1").partition("?")[0].partition(prefix)[2]
+    if not segment or "/" in segment:
+        return None
+    return unquote(segment)
+
+
 def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
     """What a console's usage API would offer: the charge for a request id, a key's spend/balance."""
 
     async def request_cost(request: Request) -> Response:
         try:
             gateway.authenticate_admin(request)
-            charge = gateway.ledger.charge_for(request.path_params["request_id"])
+            request_id = _path_segment(request, "/_oracle/requests/")
+            charge = gateway.ledger.charge_for(request_id) if request_id is not None else None
             if charge is None:
                 raise Reject(404, gateway.dialect.open_code("not_found"), "No charge is recorded for this request id.")
         except Reject as reject:
@@ -656,7 +668,7 @@ def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
         return _json(account)
 
     return [
-        Route("/_oracle/requests/{request_id}", request_cost, methods=["GET"]),
+        Route("/_oracle/requests/{request_id:path}", request_cost, methods=["GET"]),
         Route("/_oracle/keys/{key_id}", key_account, methods=["GET"]),
     ]
 
@@ -688,7 +700,8 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
 
 def _middleware(gateway: Gateway) -> list[Middleware]:
     """Outermost first: transport variants, request ids, then the protocol-status variant."""
-    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects)]
+    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects,
+                         trace_form=gateway.variants.on("trace_context_request_ids"))]
     if gateway.variants.on("protocol_statuses"):
         layers.append(Middleware(ProtocolStatuses, dialect=gateway.dialect))
     if gateway.variants.active & {"gzip_error_bodies", "chunked_error_bodies", "connection_close", "request_id_header_case"}:

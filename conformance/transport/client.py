@@ -99,6 +99,10 @@ class Exchange:
     elapsed_s: float = 0.0
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
+    # The requirement that made this answer slow on purpose (a provider told to stall, UPS-8; told to
+    # ask for a long Retry-After, UPS-4): that requirement judges its timing, at its own level, and
+    # the whole-run FUZ-2 check does not.
+    slow_on_purpose: str | None = None
     _json: Any = field(default=_UNSET, repr=False)
 
     def __repr__(self) -> str:
@@ -282,8 +286,10 @@ class GatewayClient:
         params: Mapping[str, str] | None = None,
         label: str = "",
         timeout_s: float | None = None,
+        slow_on_purpose: str | None = None,
     ) -> Exchange:
-        """Send one request and return its `Exchange`; transport failures are data (`.error`), not raises."""
+        """Send one request and return its `Exchange`; transport failures are data (`.error`), not raises.
+        `slow_on_purpose`: the requirement whose test asked for a slow answer (see `Exchange`)."""
         send_headers: dict[str, str] = dict(self.default_headers)
         presented: list[str] = []
         if authorization is not None:
@@ -314,6 +320,7 @@ class GatewayClient:
             request_body=body,
             label=label,
             presented_credentials=tuple(p for p in presented if p),
+            slow_on_purpose=slow_on_purpose,
         )
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
