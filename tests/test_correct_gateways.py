@@ -122,3 +122,10 @@ def test_stalled_provider_is_judged_by_ups8_not_fuz2(suite):
     assert run.report is not None, run.output[-3000:]
     assert outcome(run, "test_slow_provider_is_504") == "FAILED", run.output[-3000:]
     assert "FUZ-2" not in run.failed(), run.output[-3000:]
+
+
+def test_gateway_waiting_out_a_provider_retry_after_is_judged_by_ups4(suite):
+    run = suite("-rA", "-k", "test_provider_429_keeps_its_wait", defects=("upstream_waits_retry_after",))
+    assert run.report is not None, run.output[-3000:]
+    assert outcome(run, "test_provider_429_keeps_its_wait[429-date]") == "FAILED", run.output[-3000:]
+    assert "FUZ-2" not in run.failed(), run.output[-3000:]

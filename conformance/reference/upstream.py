@@ -18,6 +18,8 @@ Each `upstream_*` defect bends exactly one of these rows.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import math
 from collections.abc import AsyncIterator
@@ -132,6 +134,9 @@ class Upstream:
             response, raw = await self.post(gateway, body)
             if response.status_code < 500 or attempt == attempts:
                 break
+        if response.status_code == 429 and gateway.defects.on("upstream_waits_retry_after"):
+            # waits out the provider's Retry-After inside the client's request (30 s for its HTTP-date)
+            await asyncio.sleep(_retry_after_s(response.headers.get("retry-after")) or 0)
         if response.status_code >= 300:
             failure = self.failure(gateway, response, raw)
             if gateway.defects.on("upstream_failure_billed"):
