@@ -35,6 +35,20 @@ def test_templates_encode_what_they_substitute():
     assert expand("/v1/tasks/{+id}", {"id": "a/b c"}) == "/v1/tasks/a/b%20c"
 
 
+def test_one_expander_for_every_url_template():
+    """No module of the suite fills a configured template by string replacement (the billing oracle
+    once did, so a request id with "/" became two path segments)."""
+    from pathlib import Path
+
+    import conformance
+
+    root = Path(conformance.__file__).parent
+    offenders = [str(path.relative_to(root)) for path in root.rglob("*.py")
+                 if "reference" not in path.parts and re.search(r"""\.replace\(\s*(?:f?["']\{|"\{"\s*\+)""",
+                                                                   path.read_text(encoding="utf-8"))]
+    assert not offenders, offenders
+
+
 def test_trace_context_request_ids_are_looked_up_as_one_segment(suite):
     run = suite("-rA", "-k", "test_billable_success_visible or test_unauthorized_not_charged",
                 "--reference-variant", "trace_context_request_ids")
