@@ -421,3 +421,13 @@ def test_a_realtime_failure_shows_a_command_that_opens_the_websocket():
     from conformance.transport import ws_probe
 
     assert ws_probe.main(["ws://127.0.0.1:9/v1/realtime"]) == 2  # nothing listens there: one line, exit 2
+
+
+def test_an_answer_slow_on_purpose_stays_so_offline():
+    exchange = _exchange()
+    exchange.error = "timed out: the response body took longer than 1 s"
+    exchange.slow_on_purpose = "UPS-8"
+    item = har.entry(exchange, Redactor(), uid="c-1", test="t", requirement="UPS-8", roles={}, inference=True)
+    from conformance.checks.fuzz import timeout_problems
+
+    assert har.exchange(item).slow_on_purpose == "UPS-8" and timeout_problems(har.exchange(item)) == []

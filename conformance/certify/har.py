@@ -72,6 +72,9 @@ def entry(exchange: Exchange, redactor: Redactor, *, uid: str, test: str, requir
     }
     if exchange.error:
         out["_error"] = shown.get("error", exchange.error)
+    slow = getattr(exchange, "slow_on_purpose", None)
+    if slow:  # another requirement made it slow (UPS-8): the whole-run FUZ-2 check skips it, offline too
+        out["_slowOnPurpose"] = slow
     return out
 
 
@@ -150,4 +153,5 @@ def exchange(item: dict[str, Any]) -> Exchange:
         result.body = str(response.get("content", {}).get("text", "")).encode("utf-8")
     result.error = item.get("_error")
     result.truncated = bool(item.get("_truncated"))
+    result.slow_on_purpose = item.get("_slowOnPurpose")
     return result
