@@ -50,6 +50,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.report_written = write_report(report, context.report_path)
         except (OSError, ConformanceError) as exc:
             config.get_terminal_writer().line(f"gateway-conformance: could not write the report: {exc}", red=True)
+    try:
+        from conformance.runner.har_recording import write_har
+
+        write_har(config, context.target_url)
+    except OSError as exc:
+        config.get_terminal_writer().line(f"gateway-conformance: could not write the HAR: {exc}", red=True)
     state.stop_reference()
 
 
@@ -126,13 +132,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("passed", "failed", "skipped", "inconclusive", "error", "not_claimed")
                  if counts[k] or k == "passed"]
         tw.line(f"{level:<7}{', '.join(parts)}")
-    musts = grade.contract_musts(rows)
-    for status in ("failed", "error", "inconclusive", "skipped"):
-        ids = [r for r in musts if r["status"] == status]
-        if ids:
-            tw.line(f"{status} MUST: " + ", ".join(r["id"] for r in ids), red=status == "failed", yellow=status != "failed")
-            for row in ids[:10]:
-                tw.line(f"  {row['id']}: {row['reason']}")
+    musts = grade.contract_musts(rows)  # practice MUSTs are named in the grade below
+    shoulds = [r for r in rows if r["level"] == "SHOULD"]
+    for level, group in (("MUST", musts), ("SHOULD", shoulds)):  # name them, SHOULDs too: counts alone hide which one
+        if level == "SHOULD" and context.level == "must":
+            continue
+        for status in ("failed", "error", "inconclusive", "skipped"):
+            ids = [r for r in group if r["status"] == status]
+            if ids:
+                tw.line(f"{status} {level}: " + ", ".join(r["id"] for r in ids),
+                        red=status == "failed" and level == "MUST", yellow=not (status == "failed" and level == "MUST"))
+                for row in ids[:10]:
+                    tw.line(f"  {row['id']}: {row['reason']}")
     practice = grade.practice_grade(rows)
     if practice["total"]:
         required = context.require_practice
