@@ -172,7 +172,7 @@ def test_step_summary_and_junit_artifacts(artifacts):
     cases = ET.parse(out / "junit.xml").getroot().findall("testcase")
     map4 = next(c for c in cases if c.get("name", "").startswith("MAP-4"))
     props = {p.get("name"): p.get("value") for p in map4.iter("property")}
-    assert props == {"requirement": "MAP-4", "level": "MUST"}
+    assert props == {"requirement": "MAP-4", "level": "MUST", "scope": "core", "basis": "contract"}
     assert map4.find("failure") is not None
 
 
