@@ -45,7 +45,18 @@ def _spends(config: dict[str, Any]) -> dict[str, float]:
 
 
 def _assert_chg_inconclusive(run, needle: str) -> None:
-    assert run.verdict == "incomplete", run.output[-3000:]
+    """Never a pass. Where a CHG requirement is the contract's MUST the verdict is `incomplete`;
+    where the contract is silent (pyai: practice) the verdict is the contract's, and the practice
+    grade shows the CHG requirements not kept."""
+    from conformance.contract.requirements import registry
+
+    contract_musts = [r for r in CHG if registry()[r].basis(run.report["profile"]["id"]).level == "MUST"
+                      and not registry()[r].basis(run.report["profile"]["id"]).is_practice]
+    if contract_musts:
+        assert run.verdict == "incomplete", run.output[-3000:]
+    else:
+        assert run.verdict != "non-conformant", run.output[-3000:]
+        assert run.report["practice"]["kept"] < run.report["practice"]["total"], run.report["practice"]
     for requirement in CHG:
         row = next(r for r in run.report["requirements"] if r["id"] == requirement)
         assert row["status"] == "inconclusive", row
