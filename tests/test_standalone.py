@@ -17,8 +17,8 @@ from conformance.reference.server import ReferenceProcess
 from tests.conftest import REPO
 
 
-def test_standalone_reference_gives_the_same_verdict(suite, tmp_path):
-    bare = suite("--profile", "mindproxy")
+def test_standalone_reference_gives_the_same_verdict(suite, clean_run, tmp_path):
+    bare = clean_run("mindproxy")
     with ReferenceProcess("mindproxy", config_path=tmp_path / "target.yaml") as gateway:
         remote = suite("--target", gateway.url + "/v1", "--target-config", str(gateway.config_path),
                        "--profile", "mindproxy")
