@@ -14,12 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conformance.reference.server import ReferenceProcess
 from tests.conftest import REPO, SuiteRun, run_suite
 
-pytestmark = pytest.mark.slow
 QUIET = {"GITHUB_STEP_SUMMARY": ""}
 
 

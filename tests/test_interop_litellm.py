@@ -20,7 +20,7 @@ from tests.conftest import REPO, run_suite
 
 EXAMPLE = REPO / "examples" / "litellm"
 COMMITTED = EXAMPLE / "report.json"
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(900)]
 
 
 def _proxy_module():

@@ -21,7 +21,6 @@ from conformance.reference.server import ReferenceProcess
 from conformance.report.json_report import validate_report
 from tests.conftest import REPO, run_suite
 
-pytestmark = pytest.mark.slow
 NO_STEP_SUMMARY = {"GITHUB_STEP_SUMMARY": ""}
 
 

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import venv
 
-import pytest
-
 from conformance.reference.server import ReferenceProcess
 from tests.conftest import REPO
 
@@ -48,7 +46,6 @@ def test_cli_reference_writes_config(tmp_path):
         process.wait(timeout=10)
 
 
-@pytest.mark.slow
 def test_installed_wheel_runs_outside_the_repo(tmp_path):
     """Build the wheel, install it into a fresh venv, run the shipped suite from an empty directory."""
     dist = tmp_path / "dist"

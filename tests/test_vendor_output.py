@@ -20,7 +20,6 @@ def _failure_blocks(output: str) -> list[str]:
     return [b for b in re.split(r"(?m)^_{3,} .+ _{3,}$", section) if b.strip()]
 
 
-@pytest.mark.slow
 def test_failure_output_is_short_and_reproducible(suite, tmp_path):
     run = suite("-n0", "-k", "test_request_id_present or test_message_non_empty", defects=("no_request_id",))
     assert run.returncode == 1, run.output[-2000:]
@@ -44,7 +43,6 @@ def test_failure_output_is_short_and_reproducible(suite, tmp_path):
     assert "def test_request_id_present" in long.output and "\nE " in long.output, long.output[-2000:]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["silent", "drip"])
 def test_a_target_too_slow_to_answer_stops_the_run(suite, tmp_path, mode):
     """It answers the reachability probe, then lets every request run into request_timeout_s: the run
@@ -151,7 +149,6 @@ def _reference_config(tmp_path, process, change) -> str:
     return str(path)
 
 
-@pytest.mark.slow
 def test_a_wrong_management_base_url_is_the_configs_fault(suite, tmp_path):
     """Before: PRB-1..3 failed with "no response", blaming the gateway for our config."""
     from conformance.reference.server import ReferenceProcess
@@ -172,7 +169,6 @@ def test_a_wrong_management_base_url_is_the_configs_fault(suite, tmp_path):
         assert not run.failed(), run.output[-3000:]
 
 
-@pytest.mark.slow
 def test_an_unreachable_billing_host_is_inconclusive(suite, tmp_path):
     from conformance.reference.server import ReferenceProcess
 
