@@ -53,8 +53,10 @@ def _uses_slow(func: Callable[..., Any], seen: set[int]) -> bool:
     if any(rule <= names for rule in SLOW_USES):
         return True
     scope = getattr(func, "__globals__", {})
+    # `from tests.x import helper` inside a function: the helper is a local, look it up in tests.x.
+    imported = [vars(sys.modules[n]) for n in names if n.startswith("tests") and n in sys.modules]
     for name in names:
-        target = scope.get(name)
+        target = scope.get(name) or next((m[name] for m in imported if name in m), None)
         if not (getattr(target, "__module__", "") or "").startswith("tests"):
             continue
         members = vars(target).values() if isinstance(target, type) else [target]
