@@ -155,8 +155,14 @@ class SuiteRun:
         return self.report["verdict"]
 
 
+# A child process of a self-test (a suite run, the CLI, a build) may take this long: a guard against a
+# hang only, never a speed test. pytest-timeout (tests/pytest.ini) bounds the test as a whole; on a
+# loaded machine a whole suite run took over 240 s and a pytest refusing in one line over 60 s.
+CHILD_TIMEOUT_S = 900.0
+
+
 def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: dict[str, str] | None = None,
-              timeout: float = 240, cwd: Path | None = None) -> SuiteRun:
+              timeout: float = CHILD_TIMEOUT_S, cwd: Path | None = None) -> SuiteRun:
     """`pytest conformance/suite …` in a subprocess, with a report; returns code, output and report."""
     report = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(REPO / "conformance" / "suite"),

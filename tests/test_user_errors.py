@@ -10,13 +10,13 @@ import time
 import pytest
 
 from conformance.runner.session import PROBE_TIMEOUT_S
-from tests.conftest import REPO
+from tests.conftest import REPO, CHILD_TIMEOUT_S
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
 pytestmark = pytest.mark.xdist_group("heavy")
 
 
-def run_pytest(*args: str, cwd=REPO, timeout: float = 60) -> tuple[int, str, float]:
+def run_pytest(*args: str, cwd=REPO, timeout: float = CHILD_TIMEOUT_S) -> tuple[int, str, float]:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
@@ -139,6 +139,6 @@ def test_non_http_port(tmp_path):
 
 def test_cli_unknown_defect():
     done = subprocess.run([sys.executable, "-m", "conformance.reference", "--profile", "pyai", "--defect", "nope"],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode != 0
     assert_one_line(done.stderr, "nope")

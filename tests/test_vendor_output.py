@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.conftest import CHILD_TIMEOUT_S
 from tests.hostile import HostileServer
 
 KEY = "sk-vendor-0123456789abcdef0123456789abcdef"
@@ -286,7 +287,7 @@ def test_standalone_reference_says_what_next_and_logs_no_false_errors(tmp_path):
                             "-k", "test_malformed_agent_id_refused")
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            process.wait(timeout=CHILD_TIMEOUT_S)
     assert run.report is not None and run.status("MAP-5") is not None, run.output[-2000:]
     logged = err.read_text()
     assert "without completing handshake" not in logged, logged
