@@ -162,7 +162,7 @@ class SuiteRun:
 # A child process of a self-test (a suite run, the CLI, a build) may take this long: a guard against a
 # hang only, never a speed test. pytest-timeout (tests/pytest.ini) bounds the test as a whole; on a
 # loaded machine a whole suite run took over 240 s and a pytest refusing in one line over 60 s.
-CHILD_TIMEOUT_S = 900.0
+CHILD_TIMEOUT_S = 600.0
 
 
 def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: dict[str, str] | None = None,

@@ -20,7 +20,7 @@ from tests.conftest import REPO, CHILD_TIMEOUT_S, run_suite
 
 EXAMPLE = REPO / "examples" / "litellm"
 COMMITTED = EXAMPLE / "report.json"
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(1200)]
 
 
 def _proxy_module():
