@@ -30,6 +30,11 @@ def assert_one_line(output: str, needle: str) -> None:
     assert "Traceback" not in output
 
 
+# What load may add between two pytest start-ups measured one after the other: the bounds below
+# catch a retry loop or a missing deadline (tens of seconds, or never), not a slow machine.
+LOAD_SLACK_S = 20
+
+
 def _startup_s() -> float:
     """What a pytest process costs here and now to start and stop on a one-line error (no request):
     time bounds are this plus the part under test, so a loaded 2-core machine does not miss them."""
@@ -45,7 +50,7 @@ def test_unreachable_target(tmp_path):
     assert code != 0
     assert_one_line(output, "cannot reach target")
     startup = _startup_s()
-    assert elapsed < startup + 3, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
+    assert elapsed < startup + LOAD_SLACK_S, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
 
 
 def test_silent_target_times_out(tmp_path):
@@ -56,7 +61,7 @@ def test_silent_target_times_out(tmp_path):
     assert code != 0
     assert_one_line(output, "cannot reach target")
     startup = _startup_s()
-    assert elapsed < startup + PROBE_TIMEOUT_S + 3, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
+    assert elapsed < startup + PROBE_TIMEOUT_S + LOAD_SLACK_S, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
 
 
 def test_not_a_url():
