@@ -134,7 +134,7 @@ def test_failed_requirement_carries_a_curl_line_that_reproduces_the_defect(stand
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     valid_key = load_config(str(standalone.config_path)).role("valid")["api_key"]
-    argv = [valid_key if "REDACTED" in a else a for a in shlex.split(curl.replace("sk-…REDACTED", valid_key))]
+    argv = [valid_key if "REDACTED" in a else a for a in shlex.split(curl.replace("sk-…REDACTED", valid_key), comments=True)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     status_line = done.stdout.splitlines()[0]
