@@ -27,11 +27,12 @@ from conformance.contract.profiles import load_profile
 from conformance.report.results import Results
 from conformance.transport.client import Exchange
 from conformance.transport.redact import Redactor
+from tests.conftest import CHILD_TIMEOUT_S
 
 import httpx
 
 
-def gwc(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def gwc(*args: str, timeout: float = CHILD_TIMEOUT_S, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
@@ -63,7 +64,7 @@ def edit_json(path: Path, change) -> None:
 
 
 def verify_cli(bundle: Path) -> subprocess.CompletedProcess[str]:
-    return gwc("verify", str(bundle), timeout=120)
+    return gwc("verify", str(bundle))
 
 
 # -- fast: the parts, no run ----------------------------------------------------------------------
@@ -121,7 +122,6 @@ def test_credential_scan_flags_keys_but_not_masked_ones(tmp_path):
 
 # -- slow: real bundles ----------------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_certify_reference_then_verify_exits_0(clean_bundle):
     names = {p.name for p in clean_bundle.iterdir()}
     assert {"certificate.json", "report.json", "report.html", "summary.md", "badge.svg", "junit.xml",
@@ -137,7 +137,6 @@ def test_certify_reference_then_verify_exits_0(clean_bundle):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.slow
 def test_defect_bundle_verifies_and_names_the_failure(defect_bundle):
     certificate = json.loads((defect_bundle / "certificate.json").read_text())
     assert certificate["verdict"] == "non-conformant"
@@ -145,7 +144,6 @@ def test_defect_bundle_verifies_and_names_the_failure(defect_bundle):
     assert verify(defect_bundle) == []
 
 
-@pytest.mark.slow
 def test_edited_verdict_is_caught(clean_bundle, tmp_path):
     bundle = copy(clean_bundle, tmp_path)
     edit_json(bundle / "certificate.json", lambda d: d.update(verdict="non-conformant"))
@@ -155,7 +153,6 @@ def test_edited_verdict_is_caught(clean_bundle, tmp_path):
     assert "certificate.json: verdict says 'non-conformant', but its requirement statuses make it 'conformant'" in done.stdout
 
 
-@pytest.mark.slow
 def test_edited_verdict_with_a_recomputed_manifest_is_still_caught(defect_bundle, tmp_path):
     bundle = copy(defect_bundle, tmp_path)
     for name in ("certificate.json", "report.json"):
@@ -167,7 +164,6 @@ def test_edited_verdict_with_a_recomputed_manifest_is_still_caught(defect_bundle
     assert verify_cli(bundle).returncode == 1
 
 
-@pytest.mark.slow
 def test_deleted_failed_row_is_caught(defect_bundle, tmp_path):
     bundle = copy(defect_bundle, tmp_path)
     for name in ("certificate.json", "report.json"):
@@ -178,7 +174,6 @@ def test_deleted_failed_row_is_caught(defect_bundle, tmp_path):
     assert "certificate.json: requirement HDR-2 is missing" in done.stdout
 
 
-@pytest.mark.slow
 def test_one_changed_har_byte_is_caught(clean_bundle, tmp_path):
     bundle = copy(clean_bundle, tmp_path)
     path = bundle / "evidence.har"
@@ -191,7 +186,6 @@ def test_one_changed_har_byte_is_caught(clean_bundle, tmp_path):
     assert "evidence.har: changed (its sha256 is not the one in MANIFEST.sha256)" in done.stdout
 
 
-@pytest.mark.slow
 def test_failed_flipped_to_passed_is_contradicted_by_its_exchanges(defect_bundle, tmp_path):
     """The forger flips HDR-2 and fixes everything a recomputation could see: counts, verdict,
     renderings, manifest. The recorded 429s without Retry-After still contradict it."""
@@ -216,7 +210,6 @@ def test_failed_flipped_to_passed_is_contradicted_by_its_exchanges(defect_bundle
     assert any("HDR-2 is passed, but its recorded exchanges contradict it" in p and "no Retry-After" in p for p in problems)
 
 
-@pytest.mark.slow
 def test_credential_looking_string_is_caught(clean_bundle, tmp_path):
     bundle = copy(clean_bundle, tmp_path)
     (bundle / "notes.txt").write_text("debug: export OPENAI_API_KEY=sk-proj-Abcdefghijklmnopqrstuvwx\n")
@@ -241,10 +234,9 @@ class Standalone:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        self.process.wait(timeout=CHILD_TIMEOUT_S)
 
 
-@pytest.mark.slow
 @pytest.mark.xdist_group("heavy")  # it measures time
 @pytest.mark.parametrize("defects, expected", [(("no_retry_after",), 1), ((), 0)], ids=["same-defect", "clean"])
 def test_replay_hdr2_fails_with_the_defect_and_passes_without(defect_bundle, tmp_path, defects, expected):
@@ -252,13 +244,18 @@ def test_replay_hdr2_fails_with_the_defect_and_passes_without(defect_bundle, tmp
     try:
         started = time.monotonic()
         done = gwc("replay", str(defect_bundle), "--requirement", "HDR-2", "--target", gateway.url,
-                   "--target-config", str(gateway.config), timeout=60)
+                   "--target-config", str(gateway.config))
         elapsed = time.monotonic() - started
+        started = time.monotonic()  # what starting the CLI costs here and now: the bound is on top of it
+        gwc("replay", "--help")
+        startup = time.monotonic() - started
     finally:
         gateway.stop()
     assert done.returncode == expected, done.stdout + done.stderr
     assert ("HDR-2 failed: " in done.stdout and "no Retry-After header" in done.stdout) if expected else ("HDR-2 passed" in done.stdout)
-    assert elapsed < 5, f"replay took {elapsed:.1f} s"
+    # A few exchanges, not a suite run (15 s and more): 5 s beyond the CLI's own start-up, which a
+    # loaded machine stretches by itself.
+    assert elapsed < startup + 5, f"replay took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
 
 
 # -- the registry site, in a real headless browser ---------------------------------------------------
@@ -282,28 +279,26 @@ def browse(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-         "--window-size=1280,900", *extra, url], capture_output=True, text=True, timeout=120)
+         "--window-size=1280,900", *extra, url], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
 def site(clean_bundle, defect_bundle, mindproxy_bundle, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site") / "site"
     done = gwc("registry", "build", str(clean_bundle), str(defect_bundle), str(mindproxy_bundle), "--out", str(out),
-               timeout=300)
+               timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
 
-@pytest.mark.slow
 def test_registry_leaves_out_a_bundle_that_does_not_verify(clean_bundle, tmp_path):
     bundle = copy(clean_bundle, tmp_path)
     edit_json(bundle / "certificate.json", lambda d: d.update(verdict="non-conformant"))
-    done = gwc("registry", "build", str(bundle), str(clean_bundle), "--out", str(tmp_path / "site"), timeout=300)
+    done = gwc("registry", "build", str(bundle), str(clean_bundle), "--out", str(tmp_path / "site"))
     assert done.returncode == 1 and "left out" in done.stderr and "does not verify" in done.stderr
     assert (tmp_path / "site" / "index.html").read_text().count("<tr data-search") == 1
 
 
-@pytest.mark.slow
 def test_registry_links_resolve(site):
     import re
     from urllib.parse import unquote, urlsplit
@@ -322,7 +317,6 @@ def test_registry_links_resolve(site):
                 assert f'id="{parts.fragment}"' in target.read_text(encoding="utf-8"), f"{page}: no anchor {link}"
 
 
-@pytest.mark.slow
 def test_registry_table_renders_and_filters_in_chromium(site, tmp_path):
     index = (site / "index.html").as_uri()
     dom = browse(index + "?q=defect", tmp_path, "--dump-dom").stdout
@@ -337,7 +331,6 @@ def test_registry_table_renders_and_filters_in_chromium(site, tmp_path):
     assert 'id="HDR-2"' in dom and "non-conformant" in dom and "gateway-conformance verify" in dom
 
 
-@pytest.mark.slow
 def test_registry_table_screenshot(site, tmp_path):
     shot = tmp_path / "registry.png"
     done = browse((site / "index.html").as_uri(), tmp_path, f"--screenshot={shot}")
@@ -365,7 +358,7 @@ def _run_step(tmp_path: Path, **inputs: str) -> list[list[str]]:
            "GWC_INPUT_PROFILE": "", "GWC_INPUT_CONFIG": "target.yaml", "GWC_INPUT_BASELINE": "", "GWC_INPUT_ARGS": "",
            "GWC_INPUT_CERTIFY": "false", "GWC_INPUT_PRODUCT_NAME": "", "GWC_INPUT_PRODUCT_VERSION": ""}
     env.update({f"GWC_INPUT_{k.upper()}": v for k, v in inputs.items()})
-    done = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
 

@@ -44,29 +44,38 @@ def _spends(config: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _assert_chg_inconclusive(run, needle: str, verdict: str = "incomplete") -> None:
-    assert run.verdict == verdict, run.output[-3000:]
+def _assert_chg_inconclusive(run, needle: str) -> None:
+    """Never a pass. Where a CHG requirement is the contract's MUST the verdict is `incomplete`;
+    where the contract is silent (pyai: practice) the verdict is the contract's, and the practice
+    grade shows the CHG requirements not kept."""
+    from conformance.contract.requirements import registry
+
+    contract_musts = [r for r in CHG if registry()[r].basis(run.report["profile"]["id"]).level == "MUST"
+                      and not registry()[r].basis(run.report["profile"]["id"]).is_practice]
+    if contract_musts:
+        assert run.verdict == "incomplete", run.output[-3000:]
+    else:
+        assert run.verdict != "non-conformant", run.output[-3000:]
+        assert run.report["practice"]["kept"] < run.report["practice"]["total"], run.report["practice"]
     for requirement in CHG:
         row = next(r for r in run.report["requirements"] if r["id"] == requirement)
         assert row["status"] == "inconclusive", row
         assert needle in row["reason"], row
 
 
-@pytest.mark.slow
 def test_without_billing_section_chg_is_inconclusive(suite, tmp_path):
     with ReferenceProcess("pyai") as process:
         copy = _standalone_config(tmp_path, process, billing=None)
         run = suite("--target", process.url, "--target-config", str(copy))
     # pyai has no "not charged" sentence: its CHG rows are practice, so inconclusive ones leave the
     # contract's verdict alone (the practice grade reports them).
-    _assert_chg_inconclusive(run, "section 'billing' is missing", verdict="conformant")
+    _assert_chg_inconclusive(run, "section 'billing' is missing")
     with ReferenceProcess("mindproxy") as process:  # "… are not charged": contract MUSTs there
         copy = _standalone_config(tmp_path, process, billing=None)
         run = suite("--target", process.url, "--target-config", str(copy))
     _assert_chg_inconclusive(run, "section 'billing' is missing")
 
 
-@pytest.mark.slow
 def test_real_target_without_allow_billable_is_never_billed(suite, tmp_path):
     with ReferenceProcess("pyai") as process:
         config = yaml.safe_load(process.config_path.read_text())
@@ -161,7 +170,6 @@ def test_cut_stream_tolerance():
     assert allowed_cost(16, 16, full, one) == full
 
 
-@pytest.mark.slow
 def test_routing_and_param_probes_cost_nothing_without_allow_billable(suite, tmp_path):
     """A gateway that routes /v1/v1/chat/completions (as LiteLLM routes lenient paths) is still
     caught by MAP-8 without --allow-billable, and is never billed for the probe: the path

@@ -70,10 +70,9 @@ def test_provider_config_for_a_person_keeps_the_key_in_the_environment(tmp_path,
         assert section["api_key"] == "${GWC_PROVIDER_KEY}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=CHILD_TIMEOUT_S)
 
 
-@pytest.mark.slow
 def test_the_summary_names_each_should_that_did_not_pass(tmp_path):
     from tests.conftest import run_suite
 

@@ -132,13 +132,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("passed", "failed", "skipped", "inconclusive", "error", "not_claimed")
                  if counts[k] or k == "passed"]
         tw.line(f"{level:<7}{', '.join(parts)}")
-    musts = grade.contract_musts(rows)  # practice MUSTs are named in the grade below
-    shoulds = [r for r in rows if r["level"] == "SHOULD"]
-    for level, group in (("MUST", musts), ("SHOULD", shoulds)):  # name them, SHOULDs too: counts alone hide which one
-        if level == "SHOULD" and context.level == "must":
-            continue
+    contract = [r for r in rows if not grade.is_practice(r) and grade.claimed(r)]
+    for level in ("MUST", "SHOULD"):  # name them, SHOULDs too: counts alone hide which one
         for status in ("failed", "error", "inconclusive", "skipped"):
-            ids = [r for r in group if r["status"] == status]
+            ids = [r for r in contract if r["level"] == level and r["status"] == status]
+            if level == "SHOULD" and context.level == "must":
+                continue
             if ids:
                 tw.line(f"{status} {level}: " + ", ".join(r["id"] for r in ids),
                         red=status == "failed" and level == "MUST", yellow=not (status == "failed" and level == "MUST"))

@@ -276,10 +276,10 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
     exchange, marker = _rejected(case, fault_book, target_config, run)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
-        model = _sent_model(exchange)
+        model = _sent_model(exchange)  # not applicable: whether it should have been refused, MAP-3 judges
         not_applicable(f"UPS-5 case {case!r}: {exchange.describe() if exchange else 'nothing sent'} was not rejected "
-                    f"(status {exchange.status if exchange else None}{f', model {model!r}' if model else ''}), so "
-                    f"there is no rejection to check ({REJECTION_CAUSE[case]})")
+                       f"(status {exchange.status if exchange else None}{f', model {model!r}' if model else ''}), so "
+                       f"there is no rejection to check ({REJECTION_CAUSE[case]})")
     seen = records(marker)
     assert not seen, (
         f"{exchange.describe()}: rejected with {exchange.status}, but the provider received it {len(seen)} time(s)"
