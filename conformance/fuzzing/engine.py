@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from conformance import checks
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.checks.fuzz import timeout_problems
+from conformance.fuzzing import codec_table
 from conformance.contract.profiles import Profile
 
 try:  # Python 3.11+
@@ -141,7 +142,11 @@ def _keep_hypothesis_out_of_cwd() -> None:
     conformance run must leave nothing in the user's working directory. Unless the user chose a
     place (HYPOTHESIS_STORAGE_DIRECTORY), it goes to a temporary directory removed at exit."""
     global _storage_moved
-    if _storage_moved or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    if _storage_moved:
+        return
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        codec_table.seed()
+        _storage_moved = True
         return
     import atexit
     import shutil
@@ -152,6 +157,7 @@ def _keep_hypothesis_out_of_cwd() -> None:
     home = tempfile.mkdtemp(prefix="gwc-hypothesis-")
     set_hypothesis_home_dir(home)
     atexit.register(shutil.rmtree, home, True)
+    codec_table.seed()
     _storage_moved = True
 
 
