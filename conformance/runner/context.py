@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig, load_config
 from conformance.errors import ConformanceError
-from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES
+from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES, DEFAULT_GATHER_CONCURRENCY
 from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
@@ -56,6 +56,7 @@ class RunContext:
     workers: int = 1
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
+    gather_concurrency: int = DEFAULT_GATHER_CONCURRENCY
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -121,6 +122,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         variants=list(_opt(options, "conformance_reference_variants") or []),
         fuzz_examples=_fuzz_examples(getattr(options, "conformance_fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
+        gather_concurrency=_gather_concurrency(getattr(options, "conformance_gather_concurrency", None)),
     )
     return context, user_config
 
@@ -145,6 +147,14 @@ def _fuzz_examples(value: int | None) -> int:
         return DEFAULT_FUZZ_EXAMPLES
     if value < 0:
         raise ConformanceError(f"--fuzz-examples {value}: give 0 (no fuzzing) or a positive number")
+    return value
+
+
+def _gather_concurrency(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_GATHER_CONCURRENCY
+    if value < 1:
+        raise ConformanceError(f"--gather-concurrency {value}: give 1 (one request at a time) or more")
     return value
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.gather import run_lanes
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Code, Profile
 from conformance.scenarios.realtime import realtime_scenarios
@@ -50,8 +52,10 @@ def name_for(code: Code) -> str:
 
 
 class ScenarioBook:
-    def __init__(self, client: GatewayClient, profile: Profile, config: TargetConfig, *, allow_billable: bool) -> None:
+    def __init__(self, client: GatewayClient, profile: Profile, config: TargetConfig, *, allow_billable: bool,
+                 concurrency: int = 1) -> None:
         self.client = client
+        self.concurrency = concurrency
         self.profile = profile
         self.config = config
         self.allow_billable = allow_billable
@@ -59,6 +63,8 @@ class ScenarioBook:
         self._results: dict[str, Exchange] = {}
         self._failures: dict[str, ScenarioUnavailable] = {}
         self.burst_history: dict[str, list[Exchange]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     # --- what tests call -------------------------------------------------------------------
     def names(self, *kinds: str) -> list[str]:
@@ -70,14 +76,48 @@ class ScenarioBook:
             return self._results[name]
         if name in self._failures:
             raise self._failures[name]
-        scenario = self.scenarios[name]
-        try:
-            exchange = self._run(scenario)
-        except ScenarioUnavailable as exc:
-            self._failures[name] = exc
-            raise
-        self._results[name] = exchange
-        return exchange
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # gathered in the background right now: wait for that answer, never send twice
+            if name in self._results:
+                return self._results[name]
+            if name in self._failures:
+                raise self._failures[name]
+            scenario = self.scenarios[name]
+            try:
+                exchange = self._run(scenario)
+            except ScenarioUnavailable as exc:
+                self._failures[name] = exc
+                raise
+            self._results[name] = exchange
+            return exchange
+
+    def prefetch(self, names: list[str]) -> None:
+        """Send the scenarios among `names` not sent yet side by side (`self.concurrency` at once),
+        so the tests that read them find them there. A role whose code is provoked by a burst keeps
+        its scenarios in one lane, in order (its rate-limit window), and the realtime scenarios share
+        one lane (the concurrency probe holds sessions open); the rest are independent requests."""
+        todo = [n for n in dict.fromkeys(names) if n in self.scenarios and not self.ran(n)]
+        burst_roles = {c.role for c in self.profile.inference_codes() if c.trigger == "burst" and c.role}
+        lanes: dict[str, list[str]] = {}
+        for name in todo:
+            scenario = self.scenarios[name]
+            if scenario.kind == "realtime":
+                lane = "realtime"
+            elif scenario.role in burst_roles:
+                lane = f"role:{scenario.role}"
+            else:
+                lane = name
+            lanes.setdefault(lane, []).append(name)
+        run_lanes([[self._quietly(n) for n in lane] for lane in lanes.values()], self.concurrency)
+
+    def _quietly(self, name: str) -> Callable[[], object]:
+        def call() -> object:
+            try:
+                return self.get(name)
+            except ScenarioUnavailable:
+                return None  # memoised: the test that reads it skips or is inconclusive with the reason
+        return call
 
     def ran(self, name: str) -> bool:
         """Whether the scenario was already sent (or found unavailable) this session."""
