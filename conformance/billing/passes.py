@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from conformance.billing.oracle import BillingOracle, Reading
 from conformance.transport.client import Exchange
+from conformance.transport.gather import run_lanes
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Profile
 from conformance.scenarios.inference import ScenarioBook
@@ -167,6 +168,23 @@ def pass_exchanges(book: ScenarioBook, passed: RejectionPass, key_id: str) -> li
         history = book.burst_history.get(code or "", [])
         out += [(name, e) for e in history] if history else [(name, book.get(name))]
     return out
+
+
+def prefetch_costs(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,
+                   judged: list[tuple[str, Exchange]]) -> None:
+    """Read side by side the request costs `rejection_problems` will read for each of `judged`
+    (name, exchange): the exchange's own and its key's pass siblings'. The costs were settled by
+    the pass, nothing is sent between them, so only their order changes."""
+    if "request_cost" not in control.views:
+        return
+    wanted: dict[int, Exchange] = {}
+    for name, exchange in judged:
+        wanted[id(exchange)] = exchange
+        key_id = passed.key_of.get(name)
+        if key_id is not None:
+            wanted.update((id(e), e) for _, e in pass_exchanges(book, passed, key_id))
+    todo = [e for i, e in wanted.items() if i not in passed.costs]
+    run_lanes([[lambda e=e: cost_of(oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
 
 
 def rejection_problems(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,

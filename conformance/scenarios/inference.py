@@ -52,10 +52,8 @@ def name_for(code: Code) -> str:
 
 
 class ScenarioBook:
-    def __init__(self, client: GatewayClient, profile: Profile, config: TargetConfig, *, allow_billable: bool,
-                 concurrency: int = 1) -> None:
+    def __init__(self, client: GatewayClient, profile: Profile, config: TargetConfig, *, allow_billable: bool) -> None:
         self.client = client
-        self.concurrency = concurrency
         self.profile = profile
         self.config = config
         self.allow_billable = allow_billable
@@ -93,7 +91,7 @@ class ScenarioBook:
             return exchange
 
     def prefetch(self, names: list[str]) -> None:
-        """Send the scenarios among `names` not sent yet side by side (`self.concurrency` at once),
+        """Send the scenarios among `names` not sent yet side by side (`client.concurrency` at once),
         so the tests that read them find them there. A role whose code is provoked by a burst keeps
         its scenarios in one lane, in order (its rate-limit window), and the realtime scenarios share
         one lane (the concurrency probe holds sessions open); the rest are independent requests."""
@@ -109,7 +107,7 @@ class ScenarioBook:
             else:
                 lane = name
             lanes.setdefault(lane, []).append(name)
-        run_lanes([[self._quietly(n) for n in lane] for lane in lanes.values()], self.concurrency)
+        run_lanes([[self._quietly(n) for n in lane] for lane in lanes.values()], self.client.concurrency)
 
     def _quietly(self, name: str) -> Callable[[], object]:
         def call() -> object:

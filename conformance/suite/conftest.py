@@ -66,6 +66,7 @@ def client(request: pytest.FixtureRequest, run: RunContext, target_config: Targe
         headers=target_config.headers,
         budget=RequestBudget(run.max_requests, run.max_rps),
         redactor=redactor,
+        concurrency=run.gather_concurrency,
     )
     attach_observer(gateway, run.profile, target_config)
     request.config.stash[CLIENT] = gateway
@@ -85,8 +86,7 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def book(request: pytest.FixtureRequest, client: GatewayClient, profile: Profile, target_config: TargetConfig,
          run: RunContext) -> ScenarioBook:
-    book = ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed,
-                        concurrency=run.gather_concurrency)
+    book = ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed)
     if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
         book.prefetch(gathered_scenarios(request.session.items, book))
     return book
