@@ -48,6 +48,15 @@ def moved(view: str, before: Reading, after: Reading) -> float | None:
 
 
 def run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
+    """CHG-0's control, run once per session (per xdist worker) and shared by every test that
+    needs it (the CHG tests, FUZ-3): one billable request and its readings, not one per caller."""
+    key = f"billing-control:{billable_allowed}"
+    if key not in book.shared:
+        book.shared[key] = _run_control(oracle, book, config, billable_allowed)
+    return book.shared[key]
+
+
+def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
     if not oracle.configured:
         return Control(unavailable=oracle.missing_reason())
     if not billable_allowed:

@@ -61,6 +61,9 @@ class ScenarioBook:
         self._results: dict[str, Exchange] = {}
         self._failures: dict[str, ScenarioUnavailable] = {}
         self.burst_history: dict[str, list[Exchange]] = {}
+        # Session-wide results other layers share through the book (the billing control, run once
+        # for CHG-0 and FUZ-3 alike): key → value, set by their owners.
+        self.shared: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
