@@ -42,6 +42,7 @@ class ProviderView:
         self.internal_address = str(self.section.get("internal_address") or urlsplit(self.records_url).netloc)
         self.mapping: dict[str, str] = dict(self.section.get("models") or {})
         self.role = str(self.section.get("role") or "valid")  # whose key the UPS requests carry
+        self._records: dict[str, list[dict[str, Any]]] = {}
 
     def model(self, fault: str) -> str:
         """The model name to send the gateway for `fault` ("ok": the success model)."""
@@ -54,7 +55,14 @@ class ProviderView:
         return body
 
     def records(self, marker: str) -> list[dict[str, Any]]:
-        """The provider's records of requests carrying `marker`."""
+        """The provider's records of requests carrying `marker`, read once per marker: every read
+        follows the gateway's answer to the request that carried it, so a second read of the same
+        marker (UPS-2 and UPS-3 both check that 401 reached the provider) would say the same."""
+        if marker not in self._records:
+            self._records[marker] = self._read_records(marker)
+        return self._records[marker]
+
+    def _read_records(self, marker: str) -> list[dict[str, Any]]:
         exchange = self.client.request("GET", f"{self.records_url}/_provider/requests", params={"marker": marker},
                                        label="provider:records")
         body = exchange.json() if exchange.status == 200 else NOT_JSON
