@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
+from conformance.transport.uri_template import expand
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import resolve_pointer
 
@@ -96,20 +97,18 @@ class BillingOracle:
         return {pair: readings[pair] for pair in pairs}
 
     def _where(self, view: str, fields: dict[str, str]) -> tuple[str, str]:
+        """The (method, URL) `_lookup` reads for this view and fields (readings of one URL share a lane)."""
         spec: dict[str, Any] = (self.section or {}).get(view) or {}
-        url = str(spec.get("url", ""))
-        for name, value in fields.items():
-            url = url.replace("{" + name + "}", value)
-        return spec.get("method", "GET"), url
+        if not spec.get("url"):
+            return "", view
+        return spec.get("method", "GET"), expand(spec["url"], fields)
 
     def _lookup(self, view: str, fields: dict[str, str],
                 fetched: dict[tuple[str, str], Exchange] | None = None) -> Reading:
         spec: dict[str, Any] = (self.section or {}).get(view) or {}
         if not spec:
             return Reading(None, f"billing.{view} is not configured")
-        url = spec["url"]
-        for name, value in fields.items():
-            url = url.replace("{" + name + "}", value)
+        url = expand(spec["url"], fields)
         method = spec.get("method", "GET")
         exchange = (fetched or {}).get((method, url))
         if exchange is None:
