@@ -101,15 +101,21 @@ class ScenarioBook:
     def prefetch(self, names: list[str]) -> None:
         """Send the scenarios among `names` not sent yet side by side (`client.concurrency` at once),
         so the tests that read them find them there. A role whose code is provoked by a burst keeps
-        its scenarios in one lane, in order (its rate-limit window), and the realtime scenarios share
-        one lane (the concurrency probe holds sessions open); the rest are independent requests."""
+        its scenarios in one lane, in order (its rate-limit window), and the concurrency probe has a
+        lane of its own (it holds sessions open); the rest are independent requests."""
         todo = [n for n in dict.fromkeys(names) if n in self.scenarios and not self.ran(n)]
         burst_roles = {c.role for c in self.profile.inference_codes() if c.trigger == "burst" and c.role}
+        # The concurrency probe holds sessions of its role's key: a handshake with the same key
+        # (a malformed agent id a gateway accepts anyway) waits for it, in its lane.
+        probe_roles = {c.role for c in self.profile.codes if c.trigger == "realtime_concurrency" and c.role}
+        agent_role = (self.config.section("realtime") or {}).get("role") or "valid"
         lanes: dict[str, list[str]] = {}
         for name in todo:
             scenario = self.scenarios[name]
-            if scenario.kind == "realtime":
-                lane = "realtime"
+            if scenario.kind == "realtime" and scenario.param != "agent_id":
+                lane = f"realtime-probe:{scenario.role}"
+            elif scenario.kind == "realtime" and agent_role in probe_roles:
+                lane = f"realtime-probe:{agent_role}"
             elif scenario.role in burst_roles:
                 lane = f"role:{scenario.role}"
             else:
