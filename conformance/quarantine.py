@@ -27,6 +27,8 @@ PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
     ("argparse", "argparse._ActionsContainer._handle_conflict_resolve",
      "a plugin or conftest that owns --profile/--target/--report/--level crashes every pytest run beside ours"),
     ("argparse", "argparse._ActionsContainer._handle_conflict_error", "as for _handle_conflict_resolve"),
+    ("hypothesis", "hypothesis.internal.charmap.charmap_file",
+     "each run rebuilds hypothesis's utf-8 codec table codepoint by codepoint (~2-5 s of CPU per run)"),
 )
 
 
@@ -129,3 +131,27 @@ def openai_retry_decision(sdk: Any, response: Any) -> tuple[bool, float]:
 
     options = FinalRequestOptions.construct(method="post", url="/x")
     return sdk._should_retry(response), sdk._calculate_retry_timeout(2, options, response.headers)
+
+
+def seed_codec_table(codec_name: str, intervals: list[tuple[int, int]]) -> bool:
+    """Write `intervals` where hypothesis looks for its table of the codepoints `codec_name` can
+    encode (`intervals_from_codec`), unless one is there; False when hypothesis moved it. The
+    table is a pure function of Python's codec, so a correct one read from the file and the one
+    hypothesis would build are the same data (the generated examples do not change)."""
+    import gzip
+    import json
+
+    try:
+        from hypothesis.internal.charmap import charmap_file
+
+        path = charmap_file(f"codec-{codec_name}")
+        if path.exists():
+            return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".gwc-tmp")
+        with gzip.GzipFile(tmp, "wb", mtime=1) as out:
+            out.write(json.dumps([list(pair) for pair in intervals]).encode())
+        tmp.replace(path)
+    except Exception:  # noqa: BLE001 - another library's internals; hypothesis builds it itself
+        return False
+    return True

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from conformance.checks.envelope import code_of
-from conformance.billing.passes import Control, RejectionPass, rejection_pass, rejection_problems, run_control
+from conformance.billing.passes import (
+    Control, RejectionPass, prefetch_costs, rejection_pass, rejection_problems, run_control,
+)
 from conformance.billing.oracle import BillingOracle
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import inconclusive
 from conformance.scenarios.inference import ScenarioBook, build_scenarios
+from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.transport.client import Exchange
 
 
@@ -48,6 +51,7 @@ class Charges:
     billable_allowed: bool
     shared_keys_ok: bool  # False under xdist: other workers may charge the same keys meanwhile
     names: list[str]
+    judged: list[str] = field(default_factory=list)  # the rejections whose CHG tests will run here
     task_control: str | None = None  # memo of `billing.tasks.run_task_control`
     _control: Control | None = field(default=None, repr=False)
     _rejections: RejectionPass | None = field(default=None, repr=False)
@@ -68,7 +72,22 @@ class Charges:
         if self._rejections is None:
             self._rejections = rejection_pass(self.oracle, self.live(), self.book, self.names,
                                               shared_keys_ok=self.shared_keys_ok)
+            prefetch_costs(self.oracle, self.live(), self.book, self._rejections,
+                           [(name, exchange) for name in self.judged if (exchange := self._judgeable(name)) is not None])
         return self._rejections
+
+    def _judgeable(self, name: str) -> Exchange | None:
+        """The rejection's exchange when `rejection_charges` would judge it by the oracle (as there)."""
+        if not self.book.ran(name):
+            return None
+        try:
+            exchange = self.book.get(name)
+        except ScenarioUnavailable:
+            return None
+        if exchange.status is None or exchange.status < 400:
+            return None
+        found, code = code_of(exchange, self.book.profile)
+        return None if self.book.profile.charged(code if found else None, exchange.status) else exchange
 
     def rejection_charges(self, name: str, exchange: Exchange) -> list[str]:
         """Why the rejection `name` (whose answer is `exchange`) counts as charged; [] when it does not.

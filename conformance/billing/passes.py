@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from conformance.billing.oracle import BillingOracle, Reading
 from conformance.transport.client import Exchange
+from conformance.transport.gather import run_lanes
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Profile
 from conformance.scenarios.inference import ScenarioBook
@@ -47,6 +48,15 @@ def moved(view: str, before: Reading, after: Reading) -> float | None:
 
 
 def run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
+    """CHG-0's control, run once per session (per xdist worker) and shared by every test that
+    needs it (the CHG tests, FUZ-3): one billable request and its readings, not one per caller."""
+    key = f"billing-control:{billable_allowed}"
+    if key not in book.shared:
+        book.shared[key] = _run_control(oracle, book, config, billable_allowed)
+    return book.shared[key]
+
+
+def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
     if not oracle.configured:
         return Control(unavailable=oracle.missing_reason())
     if not billable_allowed:
@@ -140,12 +150,12 @@ def rejection_pass(oracle: BillingOracle, control: Control, book: ScenarioBook, 
     result = RejectionPass(key_of)
     views = control.spend_views()
     result.before = oracle.snapshot(list(key_of.values()), views) if views and key_of else {}
+    book.prefetch([name for name in names if not book.ran(name)])  # side by side, between the readings
     for name in names:
-        if not book.ran(name):
-            try:
-                book.get(name)
-            except ScenarioUnavailable:
-                key_of.pop(name, None)
+        try:
+            book.get(name)
+        except ScenarioUnavailable:
+            key_of.pop(name, None)
     oracle.settle()
     result.after = oracle.snapshot(list(key_of.values()), views) if views and key_of else {}
     return result
@@ -167,6 +177,23 @@ def pass_exchanges(book: ScenarioBook, passed: RejectionPass, key_id: str) -> li
         history = book.burst_history.get(code or "", [])
         out += [(name, e) for e in history] if history else [(name, book.get(name))]
     return out
+
+
+def prefetch_costs(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,
+                   judged: list[tuple[str, Exchange]]) -> None:
+    """Read side by side the request costs `rejection_problems` will read for each of `judged`
+    (name, exchange): the exchange's own and its key's pass siblings'. The costs were settled by
+    the pass, nothing is sent between them, so only their order changes."""
+    if "request_cost" not in control.views:
+        return
+    wanted: dict[int, Exchange] = {}
+    for name, exchange in judged:
+        wanted[id(exchange)] = exchange
+        key_id = passed.key_of.get(name)
+        if key_id is not None:
+            wanted.update((id(e), e) for _, e in pass_exchanges(book, passed, key_id))
+    todo = [e for i, e in wanted.items() if i not in passed.costs]
+    run_lanes([[lambda e=e: cost_of(oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
 
 
 def rejection_problems(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,

@@ -16,7 +16,7 @@ from conformance.billing.passes import run_control
 from conformance.billing.spend import OracleUnavailable, SpendReader
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
-from conformance.fuzzing.engine import Fuzzer, raw_bodies, search, seed_for
+from conformance.fuzzing.engine import Fuzzer, gathered_search, raw_bodies, seed_for
 from conformance.fuzzing.openapi import operation, request_of
 from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.inference import ScenarioBook
@@ -76,7 +76,7 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         method, path, headers, body, params = request_of(value)
         fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    search(strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed))
+    gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed), judged=False)
     time.sleep(float((target_config.section("billing") or {}).get("settle_s", 0) or 0))
     try:
         after = oracle.snapshot(roles)

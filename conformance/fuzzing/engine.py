@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from conformance import checks
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
+from conformance.transport.gather import in_order
 from conformance.checks.fuzz import timeout_problems
+from conformance.fuzzing import codec_table
 from conformance.contract.profiles import Profile
 
 try:  # Python 3.11+
@@ -104,6 +106,7 @@ class Fuzzer:
     budget_error: BudgetExhausted | None = None
     exchanges: list[Exchange] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Exchange] = field(default_factory=dict)
+    _plan: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None  # set while a dry run plans requests
 
     def send(self, method: str, path: str, *, authorization: str | None = None, headers: dict[str, str] | None = None,
              content: bytes | None = None, params: dict[str, Any] | None = None) -> Exchange | None:
@@ -113,6 +116,11 @@ class Fuzzer:
                tuple(sorted((str(k), str(v)) for k, v in (params or {}).items())))
         if key in self._cache:
             return self._cache[key]
+        if self._plan is not None:  # a dry run: note the request, send nothing
+            if all(key != planned for planned, _ in self._plan):
+                self._plan.append((key, {"method": method, "path": path, "authorization": authorization,
+                                         "headers": headers, "content": content, "params": params}))
+            return None
         if self.budget_error is not None or self.sent >= self.max_sends:
             return None
         try:
@@ -131,6 +139,53 @@ class Fuzzer:
             judge(exchange, self.profile)
 
 
+def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int,
+                    seed: int, judged: bool = True) -> list[FuzzFinding]:
+    """`search`, with the examples' requests sent side by side first (`client.concurrency` at once).
+
+    Hypothesis draws the examples from the seed alone while none fails, so a dry run whose sends
+    only note the request (and so cannot fail) draws exactly the examples the real run would: those
+    requests go out together and are judged in order. With no finding that is the search's whole
+    result, the same examples and requests as a serial run. At the first finding (or a spent
+    budget) no further example is started, and the real search runs on the answers already
+    cached: it reaches the same failing example and shrinks it as a serial run does. `judged`:
+    whether `prop` judges its exchanges (FUZ-3's only collects them)."""
+    concurrency = fuzzer.client.concurrency
+    if concurrency <= 1 or examples <= 0:
+        return search(strategy, prop, examples=examples, seed=seed)
+    fuzzer._plan = []
+    try:
+        search(strategy, prop, examples=examples, seed=seed)
+    finally:
+        plan, fuzzer._plan = fuzzer._plan, None
+    found = False
+
+    def done(i: int) -> bool:
+        nonlocal found
+        exchange = fuzzer._cache.get(plan[i][0])
+        if exchange is None or not judged:
+            return fuzzer.budget_error is not None
+        try:
+            judge(exchange, fuzzer.profile)
+        except FuzzFinding:
+            found = True
+        return found or fuzzer.budget_error is not None
+
+    in_order([lambda request=request: fuzzer.send(**request) for _, request in plan], concurrency, done)
+    order = {key: i for i, (key, _) in enumerate(plan)}
+    fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
+    if found or fuzzer.budget_error is not None:
+        return search(strategy, prop, examples=examples, seed=seed)
+    return []
+
+
+def _key_of(fuzzer: Fuzzer, exchange: Exchange) -> tuple[Any, ...] | None:
+    for key, cached in fuzzer._cache.items():
+        if cached is exchange:
+            return key
+    return None
+
+
 def seed_for(name: str, seed: int | None) -> int:
     """`--hypothesis-seed` when given; else a fixed seed per test, so a CI gate never flakes."""
     return seed if seed is not None else zlib.crc32(name.encode())
@@ -139,20 +194,51 @@ def seed_for(name: str, seed: int | None) -> int:
 def _keep_hypothesis_out_of_cwd() -> None:
     """Hypothesis caches into `./.hypothesis/` (a constants cache, even with database=None): a
     conformance run must leave nothing in the user's working directory. Unless the user chose a
-    place (HYPOTHESIS_STORAGE_DIRECTORY), it goes to a temporary directory removed at exit."""
+    place (HYPOTHESIS_STORAGE_DIRECTORY), it goes to the user's cache directory
+    (`$XDG_CACHE_HOME` or `~/.cache`, `gateway-conformance/hypothesis-<version>`), else to a
+    temporary directory removed at exit.
+
+    Why a lasting cache: what hypothesis keeps there is derived data only (the Unicode category and
+    codec tables, each source file's constants keyed by its hash; the example database is off), the
+    same whatever run made it, and rebuilding it costs a run 2-5 s of CPU. The utf-8 codec table is
+    seeded quickly either way (`codec_table`)."""
     global _storage_moved
-    if _storage_moved or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    if _storage_moved:
         return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(_cache_home() or _temporary_home())
+    codec_table.seed()
+    _storage_moved = True
+
+
+def _cache_home() -> str | None:
+    import hypothesis
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = os.path.join(base, "gateway-conformance", f"hypothesis-{hypothesis.__version__}")
+    try:
+        os.makedirs(home, exist_ok=True)
+        probe = os.path.join(home, f".gwc-writable-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError:
+        return None
+    if os.path.abspath(home).startswith(os.path.abspath(os.getcwd()) + os.sep):
+        return None  # a cache directory inside the working directory is still the working directory
+    return home
+
+
+def _temporary_home() -> str:
     import atexit
     import shutil
     import tempfile
 
-    from hypothesis.configuration import set_hypothesis_home_dir
-
     home = tempfile.mkdtemp(prefix="gwc-hypothesis-")
-    set_hypothesis_home_dir(home)
     atexit.register(shutil.rmtree, home, True)
-    _storage_moved = True
+    return home
 
 
 _storage_moved = False

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from conformance.contract.claims import Claims, resolve_claims
 from conformance.contract.target_config import TargetConfig, load_config
 from conformance.errors import ConformanceError
-from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES
+from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES, DEFAULT_GATHER_CONCURRENCY
 from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
@@ -59,6 +59,7 @@ class RunContext:
     fuzz_examples: int = DEFAULT_FUZZ_EXAMPLES
     fuzz_seed: int | None = None
     declared_claims: list[str] | None = None  # the user's target config `claims:` (None: not listed)
+    gather_concurrency: int = DEFAULT_GATHER_CONCURRENCY
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -132,6 +133,7 @@ def resolve(options: Any, env: dict[str, str] | None = None) -> tuple[RunContext
         fuzz_examples=_fuzz_examples(getattr(options, "conformance_fuzz_examples", None)),
         fuzz_seed=_seed(getattr(options, "hypothesis_seed", None)),
         declared_claims=user_config.claims if user_config else None,
+        gather_concurrency=_gather_concurrency(getattr(options, "conformance_gather_concurrency", None)),
     )
     return context, user_config
 
@@ -156,6 +158,14 @@ def _fuzz_examples(value: int | None) -> int:
         return DEFAULT_FUZZ_EXAMPLES
     if value < 0:
         raise ConformanceError(f"--fuzz-examples {value}: give 0 (no fuzzing) or a positive number")
+    return value
+
+
+def _gather_concurrency(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_GATHER_CONCURRENCY
+    if value < 1:
+        raise ConformanceError(f"--gather-concurrency {value}: give 1 (one request at a time) or more")
     return value
 
 

@@ -15,6 +15,10 @@ import pytest
 from conformance.contract.resources import SUITE_DIR
 
 DEFAULT_FUZZ_EXAMPLES = 15
+# Requests in flight at once when the suite gathers independent evidence ahead of the tests that
+# judge it (scenarios, fuzz examples): a gateway 150 ms away then costs a few round trips, not one
+# per request. 1 sends everything one after another, as a test reads it.
+DEFAULT_GATHER_CONCURRENCY = 8
 
 
 # Our short names and the alias that always stays ours: another plugin or a conftest may own
@@ -65,6 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow tests that spend real money on a non-reference target")
     add("--fuzz-examples", "conformance_fuzz_examples", type=int, default=None, metavar="N",
         help=f"examples per property-based fuzz test (default: {DEFAULT_FUZZ_EXAMPLES}; the seed is --hypothesis-seed)")
+    add("--gather-concurrency", "conformance_gather_concurrency", type=int, default=None, metavar="N",
+        help=f"requests in flight at once while gathering independent evidence (default: {DEFAULT_GATHER_CONCURRENCY}; "
+             "1: one after another); --max-requests and --max-rps still hold exactly")
     add("--reference-defect", "conformance_reference_defects", action="append", default=None, metavar="NAME",
         help="start the reference gateway with this defect switched on (self-tests, demos)")
     add("--reference-variant", "conformance_reference_variants", action="append", default=None, metavar="NAME",
@@ -87,7 +94,8 @@ def yielded_names(config: pytest.Config) -> list[str]:
 _OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target_config", "conformance_report",
                 "conformance_max_requests", "conformance_max_rps", "conformance_reference_defects",
                 "conformance_reference_variants",
-                "conformance_baseline", "conformance_fuzz_examples", "conformance_evidence_har")
+                "conformance_baseline", "conformance_fuzz_examples", "conformance_evidence_har",
+                "conformance_gather_concurrency")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:

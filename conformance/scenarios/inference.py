@@ -9,10 +9,12 @@ where it belongs.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.gather import run_lanes
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Code, Profile
 from conformance.scenarios.realtime import realtime_scenarios
@@ -64,6 +66,11 @@ class ScenarioBook:
         self._results: dict[str, Exchange] = {}
         self._failures: dict[str, ScenarioUnavailable] = {}
         self.burst_history: dict[str, list[Exchange]] = {}
+        # Session-wide results other layers share through the book (the billing control, run once
+        # for CHG-0 and FUZ-3 alike): key → value, set by their owners.
+        self.shared: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     # --- what tests call -------------------------------------------------------------------
     def names(self, *kinds: str) -> list[str]:
@@ -75,14 +82,54 @@ class ScenarioBook:
             return self._results[name]
         if name in self._failures:
             raise self._failures[name]
-        scenario = self.scenarios[name]
-        try:
-            exchange = self._run(scenario)
-        except ScenarioUnavailable as exc:
-            self._failures[name] = exc
-            raise
-        self._results[name] = exchange
-        return exchange
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # gathered in the background right now: wait for that answer, never send twice
+            if name in self._results:
+                return self._results[name]
+            if name in self._failures:
+                raise self._failures[name]
+            scenario = self.scenarios[name]
+            try:
+                exchange = self._run(scenario)
+            except ScenarioUnavailable as exc:
+                self._failures[name] = exc
+                raise
+            self._results[name] = exchange
+            return exchange
+
+    def prefetch(self, names: list[str]) -> None:
+        """Send the scenarios among `names` not sent yet side by side (`client.concurrency` at once),
+        so the tests that read them find them there. A role whose code is provoked by a burst keeps
+        its scenarios in one lane, in order (its rate-limit window), and the concurrency probe has a
+        lane of its own (it holds sessions open); the rest are independent requests."""
+        todo = [n for n in dict.fromkeys(names) if n in self.scenarios and not self.ran(n)]
+        burst_roles = {c.role for c in self.profile.inference_codes() if c.trigger == "burst" and c.role}
+        # The concurrency probe holds sessions of its role's key: a handshake with the same key
+        # (a malformed agent id a gateway accepts anyway) waits for it, in its lane.
+        probe_roles = {c.role for c in self.profile.codes if c.trigger == "realtime_concurrency" and c.role}
+        agent_role = (self.config.section("realtime") or {}).get("role") or "valid"
+        lanes: dict[str, list[str]] = {}
+        for name in todo:
+            scenario = self.scenarios[name]
+            if scenario.kind == "realtime" and scenario.param != "agent_id":
+                lane = f"realtime-probe:{scenario.role}"
+            elif scenario.kind == "realtime" and agent_role in probe_roles:
+                lane = f"realtime-probe:{agent_role}"
+            elif scenario.role in burst_roles:
+                lane = f"role:{scenario.role}"
+            else:
+                lane = name
+            lanes.setdefault(lane, []).append(name)
+        run_lanes([[self._quietly(n) for n in lane] for lane in lanes.values()], self.client.concurrency)
+
+    def _quietly(self, name: str) -> Callable[[], object]:
+        def call() -> object:
+            try:
+                return self.get(name)
+            except ScenarioUnavailable:
+                return None  # memoised: the test that reads it skips or is inconclusive with the reason
+        return call
 
     def ran(self, name: str) -> bool:
         """Whether the scenario was already sent (or found unavailable) this session."""

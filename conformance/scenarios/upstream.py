@@ -10,12 +10,14 @@ time (xdist workers, other tests).
 from __future__ import annotations
 
 import secrets
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig
 from conformance.provider import faults
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+from conformance.transport.gather import run_lanes
 
 CHAT = "/v1/chat/completions"
 # Faults that may make a correct gateway slow, and the requirement that judges that: a stalled provider
@@ -43,6 +45,7 @@ class ProviderView:
         self.internal_address = str(self.section.get("internal_address") or urlsplit(self.records_url).netloc)
         self.mapping: dict[str, str] = dict(self.section.get("models") or {})
         self.role = str(self.section.get("role") or "valid")  # whose key the UPS requests carry
+        self._records: dict[str, list[dict[str, Any]]] = {}
 
     def model(self, fault: str) -> str:
         """The model name to send the gateway for `fault` ("ok": the success model)."""
@@ -60,7 +63,14 @@ class ProviderView:
         return body
 
     def records(self, marker: str) -> list[dict[str, Any]]:
-        """The provider's records of requests carrying `marker`."""
+        """The provider's records of requests carrying `marker`, read once per marker: every read
+        follows the gateway's answer to the request that carried it, so a second read of the same
+        marker (UPS-2 and UPS-3 both check that 401 reached the provider) would say the same."""
+        if marker not in self._records:
+            self._records[marker] = self._read_records(marker)
+        return self._records[marker]
+
+    def _read_records(self, marker: str) -> list[dict[str, Any]]:
         exchange = self.client.request("GET", f"{self.records_url}/_provider/requests", params={"marker": marker},
                                        label="provider:records")
         body = exchange.json() if exchange.status == 200 else NOT_JSON
@@ -90,6 +100,9 @@ class FaultBook:
     def __init__(self, client: GatewayClient, view: ProviderView, api_key: str) -> None:
         self.client, self.view, self.api_key = client, view, api_key
         self._sent: dict[tuple[str, bool], tuple[Exchange, str]] = {}
+        self._read: dict[tuple[str, bool], None] = {}  # what tests asked for, in order (`sent`)
+        self._locks: dict[tuple[str, bool], threading.Lock] = {}
+        self._guard = threading.Lock()
         self.control: tuple[Exchange, float] | None = None  # a served request and its cost (UPS-6/7)
 
     def send(self, fault: str, *, stream: bool = False, label: str | None = None, **overrides: Any) -> tuple[Exchange, str]:
@@ -103,9 +116,23 @@ class FaultBook:
 
     def get(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:
         key = (fault, stream)
-        if key not in self._sent:
-            self._sent[key] = self.send(fault, stream=stream)
-        return self._sent[key]
+        self._read[key] = None
+        return self._fetch(key)
+
+    def _fetch(self, key: tuple[str, bool]) -> tuple[Exchange, str]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # being gathered right now: wait for that answer, never send twice
+            if key not in self._sent:
+                self._sent[key] = self.send(key[0], stream=key[1])
+            return self._sent[key]
+
+    def prefetch(self, faults: list[str]) -> None:
+        """Send the (non-streaming) faults side by side before the tests that read them: each is
+        its own request with its own marker, so none waits on another."""
+        keys = [(fault, False) for fault in dict.fromkeys(faults)]
+        run_lanes([[lambda key=key: self._fetch(key)] for key in keys if key not in self._sent], self.client.concurrency)
 
     def sent(self) -> list[Exchange]:
-        return [exchange for exchange, _ in self._sent.values()]
+        """The exchanges tests read so far (gathered ones only once a test read them)."""
+        return [self._sent[key][0] for key in self._read if key in self._sent]

@@ -17,7 +17,7 @@ from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
 from conformance.contract.profiles import Profile
 from conformance.transport.redact import Redactor
 from conformance.contract.requirements import get as get_requirement
-from conformance.scenarios.inference import ScenarioBook, build_scenarios
+from conformance.scenarios.inference import ScenarioBook, build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioInconclusive, ScenarioUnavailable
 from conformance.runner.context import DEFAULT_PROFILE
 from conformance.runner.observer import attach_observer
@@ -71,6 +71,7 @@ def client(request: pytest.FixtureRequest, run: RunContext, target_config: Targe
         headers=target_config.headers,
         budget=RequestBudget(run.max_requests, run.max_rps),
         redactor=redactor,
+        concurrency=run.gather_concurrency,
     )
     attach_observer(gateway, run.profile, target_config)
     request.config.stash[CLIENT] = gateway
@@ -88,8 +89,32 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def book(client: GatewayClient, profile: Profile, target_config: TargetConfig, run: RunContext) -> ScenarioBook:
-    return ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed)
+def book(request: pytest.FixtureRequest, client: GatewayClient, profile: Profile, target_config: TargetConfig,
+         run: RunContext) -> ScenarioBook:
+    book = ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed)
+    if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
+        book.prefetch(gathered_scenarios(request.session.items, book))
+    return book
+
+
+def gathered_scenarios(items: list[pytest.Item], book: ScenarioBook) -> list[str]:
+    """The scenarios the tests that will run name in their parameters (a scenario, or the code a
+    scenario provokes), to send side by side before the first of them reads one. Rejections a
+    CHG test judges are left to the CHG pass (`billing.passes.rejection_pass`), which sends them
+    side by side between its spend readings."""
+    codes = {code.code: name_for(code) for code in book.profile.codes}
+    wanted: list[str] = []
+    charged: set[str] = set()
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for key, value in params.items():
+            if not isinstance(value, str):
+                continue
+            name = value if value in book.scenarios else codes.get(value)
+            if name is None or name not in book.scenarios:
+                continue
+            (charged.add if key == "rejection" else wanted.append)(name)
+    return [name for name in dict.fromkeys(wanted) if name not in charged]
 
 
 @pytest.fixture

@@ -37,7 +37,10 @@ def charges(oracle, book, target_config, run, request) -> Charges:
     names = [n for group in rejections_by_requirement(profile).values() for n in group]
     if "realtime" not in run.claims.claimed:  # its refusals are not claimed: do not send them
         names = [n for n in names if n not in realtime_cases(profile)]
-    return Charges(oracle, book, target_config, run.billable_allowed, run.workers <= 1, names)
+    judged = [] if run.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
+        item.callspec.params["rejection"] for item in request.session.items
+        if "rejection" in getattr(getattr(item, "callspec", None), "params", {})))
+    return Charges(oracle, book, target_config, run.billable_allowed, run.workers <= 1, names, judged=judged)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from conformance.runner import observer
 from conformance.transport.client import BudgetExhausted
 from conformance.fuzzing.engine import (
     NO_SUCH_MODEL, SHRINK_FACTOR, Fuzzer, HangFinding, authorization_values, describe_finding, judge, oversized_requests,
-    query_and_paths, raw_bodies, search, seed_for,
+    gathered_search, query_and_paths, raw_bodies, seed_for,
 )
 from conformance.fuzzing.openapi import operation, operation_labels, request_of
 from conformance.outcomes import cite
@@ -43,7 +43,7 @@ def fuzz(request, run, client, profile, need_role):
         def prop(value):
             fuzzer.check(send_one(fuzzer, key, value))
 
-        findings = search(strategy, prop, examples=examples, seed=seed)
+        findings = gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed)
         _report(findings, fuzzer, client, seed)
         return fuzzer
 

@@ -59,11 +59,32 @@ def provider(client, target_config) -> ProviderView:
 
 
 @pytest.fixture(scope="session")
-def fault_book(client, provider, target_config) -> FaultBook:
+def fault_book(request, run, client, provider, target_config) -> FaultBook:
     role = target_config.role(provider.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
-    return FaultBook(client, provider, role["api_key"])
+    book = FaultBook(client, provider, role["api_key"])
+    if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
+        book.prefetch(gathered_faults(request.session.items))
+    return book
+
+
+# What the tests read with `fault_book.get(fault)` (non-streaming), by test name.
+READS = {"test_nothing_of_the_provider_leaks": ("401", "403", "500", "503"), "test_slow_provider_is_504": ("slow",)}
+PARAMETRIZED = ("test_provider_failure_is_5xx_envelope", "test_provider_auth_failure_is_not_the_clients",
+                "test_provider_429_keeps_its_wait", "test_failed_request_not_charged")
+
+
+def gathered_faults(items: list[pytest.Item]) -> list[str]:
+    """The faults the UPS tests that will run read, to gather before the first of them."""
+    wanted: list[str] = []
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        if name in READS:
+            wanted += READS[name]
+        elif name in PARAMETRIZED:
+            wanted.append(item.callspec.params["fault"])
+    return wanted
 
 
 @pytest.fixture

@@ -274,8 +274,12 @@ class GatewayClient:
         budget: RequestBudget | None = None,
         redactor: Redactor | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        concurrency: int = 1,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
+        # How many requests the callers that gather independent evidence (transport.gather) may
+        # have in flight at once on this client: its one connection pool and budget serve them all.
+        self.concurrency = max(1, concurrency)
         self.timeout_s = timeout_s
         self.default_headers = dict(headers or {})
         self.budget = budget or RequestBudget()
@@ -287,6 +291,7 @@ class GatewayClient:
         self._timeouts_in_a_row = 0
         self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
+            limits=httpx.Limits(max_connections=max(100, self.concurrency), max_keepalive_connections=max(20, self.concurrency)),
             follow_redirects=False,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             headers={"user-agent": "gateway-conformance"},
