@@ -17,7 +17,7 @@ from conformance.runner.options import is_conformance_run, pytest_addoption  # n
 from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F401  (a hook: before conftests load)
 
 # The runner's hook modules, registered for a conformance run only (in this order).
-HOOK_MODULES = ("session", "collection", "recording", "summary")
+HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -540,7 +540,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
                     break
                 if position:
                     await asyncio.sleep(STREAM_PACE_S)
-                yield event
+                yield streaming.gateway_framing(gateway, event)
         finally:  # charged for what was delivered, also when the client cut the stream
             billed = delivered[0]
             if gateway.defects.on("bill_cutoff_stream_in_full"):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conformance.runner import interrupt
 from conformance.runner.context import REFERENCE
 from conformance.errors import ConformanceError
 from conformance.report.json_report import build_report, write_report
@@ -34,15 +35,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from conformance.transport.redact import Redactor
 
     selection = config.stash.get(SELECTION, None)
-    stopped = _stopped(session, exitstatus)
+    interrupts = interrupt.of(config)
+    stopped = _stopped(session, session.exitstatus)  # interrupt.pytest_sessionfinish ran first: 2 if one came
+    applicable = [r.id for r in state.results.rows_for()]
     if selection is not None:
-        applicable = [r.id for r in state.results.rows_for()]
         state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
+    if interrupts is not None and interrupts.happened:
+        state.results.unchecked.update(_interrupted(interrupts, state.results.tests, applicable))
     report = _build(state)
     report["selection"] = _selection_record(selection, context.level, stopped, state.results.unchecked)
     report = state.report = ci.complete_report(report, config, state.baseline, Redactor(context.config.secrets()),
                                                tests=state.results.tests)
     state.decision = ci.set_exit_status(session, report, state.results.tests)
+    state.exit_status = int(session.exitstatus)  # what the process returns: the closing line prints it
     ci.write_step_summary(report)
     if context.report_path:
         try:
@@ -60,6 +65,19 @@ def _stopped(session: pytest.Session, exitstatus: int) -> str | None:
         if reason:
             return str(reason) if isinstance(reason, str) else "run stopped early"
     return None
+
+
+def _interrupted(interrupts: interrupt.Interrupts, tests: list[TestResult], applicable: list[str]) -> dict[str, str]:
+    """What an interrupt left unchecked besides the tests it kept from running: the test it landed
+    in (its outcome may hide a swallowed interrupt), or — when it landed outside any test, after
+    the last one — every requirement, since the run did not close as it would have."""
+    where = "interrupted " + interrupts.where()
+    hit = [t.requirement for t in tests if t.nodeid == interrupts.during]
+    if hit:
+        return {rid: where for rid in hit}
+    if interrupts.during == "closing":
+        return {rid: where for rid in applicable}
+    return {}
 
 
 def _selection_record(selection: Selection | None, level: str, stopped: str | None,
@@ -90,8 +108,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workerinput"):
         return
-    if not state.results.tests:
-        return
+    if not state.results.tests and state.exit_status != pytest.ExitCode.INTERRUPTED:
+        return  # an interrupted run says so even when no test got to an outcome
     context = state.context
     rows = state.results.requirements()
     verdict = Results.verdict(rows)
@@ -127,4 +145,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tw.line(f"report: {state.report_written}")
     decision = getattr(state, "decision", None)
     if decision is not None:
-        tw.line(f"exit {decision.exit_code}: {decision.why}", bold=True, **({"green": True} if decision.passes else {"red": True}))
+        status = state.exit_status if state.exit_status is not None else decision.exit_code
+        why = decision.why if status != pytest.ExitCode.INTERRUPTED else f"interrupted; {decision.why}"
+        tw.line(f"exit {status}: {why}", bold=True, **({"green": True} if status == 0 else {"red": True}))

@@ -1,0 +1,129 @@
+"""An interrupt is never lost: Ctrl-C (SIGINT) at any point ends the run with pytest's status 2 and
+the verdict `incomplete`.
+
+Python raises `KeyboardInterrupt` in whatever Python code the main thread runs when the signal
+arrives. Inside a weakref finaliser, a `__del__` or a garbage-collection callback that exception
+is printed as "Exception ignored" and dropped; code that catches `BaseException` (a library's
+retry loop, hypothesis's engine around an example) can drop it too. The run then went on and could
+end `exit 0: conformant`. So the handler also *records* the signal: a recorded interrupt ends the
+run at the next test boundary even when its exception was swallowed, the test that was running
+when it arrived counts as not fully checked, and the closing summary makes the status 2.
+
+While the run closes (report, verdict, summary) a signal is only recorded: raising there would
+lose the report and print a traceback instead of the verdict. One that arrives after the report
+was built changes nothing the run printed (it had nothing left to check).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from conformance.runner.stash import STATE
+
+INTERRUPTS = pytest.StashKey["Interrupts"]()
+
+
+@dataclass
+class Interrupts:
+    """What the SIGINT handler saw. `during`: the test running at the first signal, or the phase."""
+
+    count: int = 0
+    during: str | None = None
+    current: str | None = None
+    phase: str = "start-up"
+    closing: bool = False
+    previous: Any = field(default=None, repr=False)
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.during = self.current or self.phase
+        if self.closing:
+            return
+        raise KeyboardInterrupt
+
+    @property
+    def happened(self) -> bool:
+        return self.count > 0
+
+    def where(self) -> str:
+        return f"during {self.during}" if self.during in ("start-up", "collection", "closing") else (
+            f"while {self.during} ran")
+
+
+def install(config: pytest.Config) -> None:
+    """The controller's SIGINT handler (a worker's is xdist's business; only the main thread may set one)."""
+    if hasattr(config, "workerinput") or threading.current_thread() is not threading.main_thread():
+        return
+    interrupts = Interrupts()
+    try:
+        interrupts.previous = signal.signal(signal.SIGINT, interrupts.handler)
+    except (ValueError, OSError):  # not the main interpreter: leave the default
+        return
+    config.stash[INTERRUPTS] = interrupts
+
+
+def of(config: pytest.Config) -> Interrupts | None:
+    return config.stash.get(INTERRUPTS, None)
+
+
+def _raise_if_recorded(config: pytest.Config) -> None:
+    interrupts = of(config)
+    if interrupts is not None and interrupts.happened and not interrupts.closing:
+        raise KeyboardInterrupt  # the first one was swallowed somewhere: stop now
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    interrupts = of(session.config)
+    if interrupts is not None:
+        interrupts.phase = "collection"
+    _raise_if_recorded(session.config)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _raise_if_recorded(item.config)
+    interrupts = of(item.config)
+    if interrupts is not None:
+        interrupts.current = item.nodeid
+    try:
+        result = yield
+    finally:
+        if interrupts is not None:
+            interrupts.current = None
+    _raise_if_recorded(item.config)
+    return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """From here on a signal is recorded, not raised (see the module docstring)."""
+    interrupts = of(session.config)
+    if interrupts is not None:
+        interrupts.closing = True
+        interrupts.phase = "closing"
+        if interrupts.happened:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupts = of(config)
+    if interrupts is None:
+        return
+    state = config.stash.get(STATE, None)
+    if interrupts.happened and (state is None or state.decision is None):
+        # Interrupted before the run could close (start-up, collection): no summary said so.
+        print(f"gateway-conformance: interrupted {interrupts.where()}: no report; verdict: incomplete "
+              f"(exit {int(pytest.ExitCode.INTERRUPTED)})", file=sys.stderr, flush=True)
+    try:
+        signal.signal(signal.SIGINT, interrupts.previous if interrupts.previous is not None else signal.default_int_handler)
+    except (ValueError, OSError, TypeError):
+        pass

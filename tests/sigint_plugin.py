@@ -1,0 +1,54 @@
+"""A pytest plugin for the interrupt self-tests (`-p tests.sigint_plugin`): sends this process a
+SIGINT at a deterministic point, set by `GWC_SELFTEST_SIGINT=MODE:NODEID_PART[:SECONDS]`:
+
+- `finaliser`: while the matching test's call starts, from inside an object's `__del__` — Python
+  raises the KeyboardInterrupt there and drops it ("Exception ignored in"): the lost interrupt.
+- `timer`: SECONDS after the matching test's call started (inside fuzzing, inside the SDK's waits).
+- `teardown`: as the matching test's teardown begins.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+import pytest
+
+SPEC = os.environ.get("GWC_SELFTEST_SIGINT", "")
+MODE, _, REST = SPEC.partition(":")
+PART, _, SECONDS = REST.partition(":")
+
+
+def _interrupt() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+class _SwallowsIt:
+    def __del__(self) -> None:
+        _interrupt()
+        for _ in range(1000):  # the handler runs between these bytecodes, inside __del__
+            pass
+
+
+def _matches(item: pytest.Item) -> bool:
+    return bool(PART) and PART in item.nodeid
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    if _matches(item) and MODE == "finaliser":
+        thing = _SwallowsIt()
+        del thing
+    elif _matches(item) and MODE == "timer":
+        timer = threading.Timer(float(SECONDS or 0.5), _interrupt)
+        timer.daemon = True
+        timer.start()
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if _matches(item) and MODE == "teardown":
+        _interrupt()

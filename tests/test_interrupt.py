@@ -1,0 +1,44 @@
+"""An interrupt is never lost (issue 20): SIGINT at any point ends the run with pytest's status 2,
+the verdict `incomplete`, and a closing line that prints the status the process returns.
+
+Each case puts the signal at a deterministic point with `tests/sigint_plugin.py`. Before the
+change the swallowed one went on to `exit 0: conformant`, and an interrupted run printed `exit 1`
+while returning 2. `bench/interrupts.sh` does the same at random moments.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_suite
+
+pytestmark = pytest.mark.slow
+QUIET = {"GITHUB_STEP_SUMMARY": ""}
+
+
+def _interrupted(tmp_path, spec: str, *args: str):
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", *args, env={**QUIET, "GWC_SELFTEST_SIGINT": spec})
+    assert run.returncode == 2, run.output[-3000:]
+    assert "exit 2: interrupted; incomplete" in run.output, run.output[-3000:]
+    assert run.report is not None and run.verdict == "incomplete", run.output[-3000:]
+    assert run.report["selection"]["stopped"] == "interrupted" and not run.report["selection"]["complete"]
+    return run
+
+
+def test_an_interrupt_swallowed_in_a_finaliser_still_ends_the_run(tmp_path):
+    """The whole suite (so nothing else makes it incomplete): the signal lands in a `__del__`, where
+    Python drops the KeyboardInterrupt; the test it landed in passes, but the run stops after it."""
+    run = _interrupted(tmp_path, "finaliser:test_unknown_path_not_found", "-p", "no:randomly")
+    assert "Exception ignored" in run.output  # the interrupt really was swallowed
+    row = next(r for r in run.report["requirements"] if r["id"] == "MAP-4")
+    assert row["status"] == "skipped" and "interrupted while" in row["reason"], row
+    assert run.report["summary"]["MUST"]["passed"] < sum(run.report["summary"]["MUST"].values())
+
+
+@pytest.mark.parametrize("spec, keyword", [
+    ("timer:test_fuzz_raw_body:0.5", "test_fuzz_raw_body or test_unknown_path_not_found"),
+    ("timer:test_sdk_classifies:0.3", "test_sdk_classifies or test_unknown_path_not_found"),
+    ("teardown:test_fuzz_raw_body", "test_fuzz_raw_body or test_unknown_path_not_found"),
+], ids=["inside-fuzzing", "inside-the-sdk-test", "during-teardown"])
+def test_an_interrupt_anywhere_ends_with_status_2(tmp_path, spec, keyword):
+    _interrupted(tmp_path, spec, "-p", "no:randomly", "-k", keyword)
