@@ -22,7 +22,7 @@ HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
+        "markers", "requirement(id): the conformance requirement (its catalogue id, e.g. HDR-2) this test checks"
     )
     config.addinivalue_line(
         "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"

@@ -76,7 +76,7 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         method, path, headers, body, params = request_of(value)
         fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    search(strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed))
+    search(strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed), stop=fuzzer.out_of_budget)
     time.sleep(float((target_config.section("billing") or {}).get("settle_s", 0) or 0))
     try:
         after = oracle.snapshot(roles)

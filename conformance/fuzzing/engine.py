@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import unittest
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -102,6 +103,7 @@ class Fuzzer:
     max_sends: int
     sent: int = 0
     budget_error: BudgetExhausted | None = None
+    found: bool = False  # a finding is being shrunk: keep replaying (from the cache) to its end
     exchanges: list[Exchange] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Exchange] = field(default_factory=dict)
 
@@ -128,7 +130,15 @@ class Fuzzer:
 
     def check(self, exchange: Exchange | None) -> None:
         if exchange is not None:
-            judge(exchange, self.profile)
+            try:
+                judge(exchange, self.profile)
+            except FuzzFinding:
+                self.found = True
+                raise
+
+    def out_of_budget(self) -> bool:
+        """Nothing more can be sent and nothing is being shrunk: generating more examples is waste."""
+        return not self.found and (self.budget_error is not None or self.client.budget.spent)
 
 
 def seed_for(name: str, seed: int | None) -> int:
@@ -158,9 +168,15 @@ def _keep_hypothesis_out_of_cwd() -> None:
 _storage_moved = False
 
 
-def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int) -> list[FuzzFinding]:
-    """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure)."""
-    if examples <= 0:
+class _Stop(unittest.SkipTest):
+    """`stop()` said so: hypothesis re-raises a skip at once (no further example, no shrinking)."""
+
+
+def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int,
+           stop: Callable[[], bool] | None = None) -> list[FuzzFinding]:
+    """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure).
+    `stop()` true before an example ends the search there (the budget is spent)."""
+    if examples <= 0 or (stop is not None and stop()):
         return []
     _keep_hypothesis_out_of_cwd()
 
@@ -170,10 +186,14 @@ def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, exa
     @hypothesis_seed(seed)
     @given(strategy)
     def run(value: Any) -> None:
+        if stop is not None and stop():
+            raise _Stop("stopped")
         prop(value)
 
     try:
         run()
+    except _Stop:
+        return []
     except FuzzFinding as finding:
         return [finding]
     except _GROUP as group:

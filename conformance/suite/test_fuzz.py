@@ -43,7 +43,7 @@ def fuzz(request, run, client, profile, need_role):
         def prop(value):
             fuzzer.check(send_one(fuzzer, key, value))
 
-        findings = search(strategy, prop, examples=examples, seed=seed)
+        findings = search(strategy, prop, examples=examples, seed=seed, stop=fuzzer.out_of_budget)
         _report(findings, fuzzer, client, seed)
         return fuzzer
 
