@@ -138,7 +138,9 @@ class Fuzzer:
 
     def out_of_budget(self) -> bool:
         """Nothing more can be sent and nothing is being shrunk: generating more examples is waste."""
-        return not self.found and (self.budget_error is not None or self.client.budget.spent)
+        if self.budget_error is None and self.client.budget.spent:
+            self.budget_error = BudgetExhausted(self.client.budget.spent_reason())  # stopped short: not a pass
+        return not self.found and self.budget_error is not None
 
 
 def seed_for(name: str, seed: int | None) -> int:
