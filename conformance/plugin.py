@@ -13,8 +13,12 @@ import importlib
 
 import pytest
 
+from conformance.runner import interrupt
 from conformance.runner.options import is_conformance_run, pytest_addoption  # noqa: F401  (a hook)
 from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F401  (a hook: before conftests load)
+
+# A Ctrl-C while pytest still imports the other plugins is recorded, not lost (runner/interrupt.py).
+interrupt.arm()
 
 # The runner's hook modules, registered for a conformance run only (in this order).
 HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary")
@@ -28,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
     )
     if not is_conformance_run(config):
+        interrupt.disarm()
         return
     for name in HOOK_MODULES:
         module = importlib.import_module(f"conformance.runner.{name}")

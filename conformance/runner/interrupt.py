@@ -9,9 +9,15 @@ end `exit 0: conformant`. So the handler also *records* the signal: a recorded i
 run at the next test boundary even when its exception was swallowed, the test that was running
 when it arrived counts as not fully checked, and the closing summary makes the status 2.
 
-While the run closes (report, verdict, summary) a signal is only recorded: raising there would
-lose the report and print a traceback instead of the verdict. One that arrives after the report
-was built changes nothing the run printed (it had nothing left to check).
+While pytest loads its plugins (from the import of ours, the first `pytest11` entry point, to
+`pytest_configure`) and while the run closes (report, verdict, summary) a signal is only
+recorded: raising while a plugin imports ends Python with a traceback and status 130, raising
+while closing loses the report. A signal recorded during start-up ends the run in
+`pytest_configure` (status 2); one that arrives after the report was built changes nothing the
+run printed (it had nothing left to check). A run that is no conformance run gets the default
+handler back at `pytest_configure`, and a signal recorded before it is raised there.
+
+Imports nothing but the standard library and pytest: the plugin arms this at its own import.
 """
 
 from __future__ import annotations
@@ -25,8 +31,6 @@ from typing import Any
 
 import pytest
 
-from conformance.runner.stash import STATE
-
 INTERRUPTS = pytest.StashKey["Interrupts"]()
 
 
@@ -38,7 +42,7 @@ class Interrupts:
     during: str | None = None
     current: str | None = None
     phase: str = "start-up"
-    closing: bool = False
+    closing: bool = False  # record, do not raise (start-up and the run's close)
     previous: Any = field(default=None, repr=False)
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
@@ -58,16 +62,55 @@ class Interrupts:
             f"while {self.during} ran")
 
 
-def install(config: pytest.Config) -> None:
-    """The controller's SIGINT handler (a worker's is xdist's business; only the main thread may set one)."""
-    if hasattr(config, "workerinput") or threading.current_thread() is not threading.main_thread():
+_early: Interrupts | None = None  # armed at the plugin's import, until pytest_configure decides
+
+
+def arm() -> None:
+    """Record (not raise) SIGINT while pytest loads plugins; only over Python's default handler."""
+    global _early
+    if _early is not None or threading.current_thread() is not threading.main_thread():
         return
-    interrupts = Interrupts()
     try:
-        interrupts.previous = signal.signal(signal.SIGINT, interrupts.handler)
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        early = Interrupts(closing=True)
+        early.previous = signal.signal(signal.SIGINT, early.handler)
     except (ValueError, OSError):  # not the main interpreter: leave the default
         return
+    _early = early
+
+
+def disarm() -> None:
+    """Not a conformance run (or an xdist worker): the default handler back, a recorded signal raised."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return
+    try:
+        signal.signal(signal.SIGINT, early.previous)
+    except (ValueError, OSError, TypeError):
+        return
+    if early.happened:
+        raise KeyboardInterrupt
+
+
+def install(config: pytest.Config) -> None:
+    """The controller's SIGINT handler (a worker's is xdist's business; only the main thread may set one)."""
+    global _early
+    if hasattr(config, "workerinput") or threading.current_thread() is not threading.main_thread():
+        disarm()
+        return
+    interrupts, _early = _early, None
+    if interrupts is None:
+        interrupts = Interrupts()
+        try:
+            interrupts.previous = signal.signal(signal.SIGINT, interrupts.handler)
+        except (ValueError, OSError):  # not the main interpreter: leave the default
+            return
     config.stash[INTERRUPTS] = interrupts
+    interrupts.closing = False
+    if interrupts.happened:  # during start-up: end here, status 2 (pytest_unconfigure says so)
+        raise KeyboardInterrupt
 
 
 def of(config: pytest.Config) -> Interrupts | None:
@@ -118,6 +161,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     interrupts = of(config)
     if interrupts is None:
         return
+    from conformance.runner.stash import STATE  # not at import: the plugin arms this module early
+
     state = config.stash.get(STATE, None)
     if interrupts.happened and (state is None or state.decision is None):
         # Interrupted before the run could close (start-up, collection): no summary said so.
