@@ -220,6 +220,11 @@ class Gateway:
             headers["Retry-After"] = "3600"
         if reject.status == 403 and self.defects.on("should_retry_on_403"):
             headers["x-should-retry"] = "true"
+        if reject.status == 401 and self.defects.on("should_retry_on_401"):
+            headers["x-should-retry"] = "true"
+        if self.defects.on("retry_after_on_invalid_agent_id") and any(
+                c.code == reject.code and c.trigger == "realtime_agent_id" for c in self.profile.codes):
+            headers["Retry-After"] = "1"
         if reject.status == 401 and self.variants.on("bearer_challenge"):
             headers["WWW-Authenticate"] = 'Bearer realm="gateway"'  # RFC 6750 §3
         return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
