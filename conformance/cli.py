@@ -142,16 +142,26 @@ def _requirements(ns: argparse.Namespace) -> int:
     from conformance.contract.requirements import registry
 
     profile = load_profile(ns.profile) if ns.profile else None
-    rows = [
-        {"id": r.id, "level": r.level, "title": r.title, "covered": not r.planned}
-        for r in registry().values()
-        if profile is None or r.applies_to(profile)
-    ]
+    rows = []
+    for r in registry().values():
+        if profile is not None and not r.applies_to(profile):
+            continue
+        row = {"id": r.id, "title": r.title, "scope": r.scope, "covered": not r.planned}
+        if profile is not None:
+            basis = r.basis(profile.id)
+            row.update(level=basis.level, basis=basis.to_dict())
+        else:
+            row["levels"] = {pid: b.level for pid, b in r.bases.items()}
+        rows.append(row)
     if ns.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            print(f"{row['id']:<6} {row['level']:<7} {row['title']}")
+            if profile is not None:
+                print(f"{row['id']:<6} {row['level']:<7} {row['basis']['kind']:<9} {row['scope']:<11} {row['title']}")
+            else:
+                levels = " ".join(f"{p}:{lv}" for p, lv in row["levels"].items())
+                print(f"{row['id']:<6} {levels:<28} {row['scope']:<11} {row['title']}")
     return 0
 
 

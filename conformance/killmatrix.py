@@ -304,7 +304,7 @@ def code_killers(runs: Iterable[Run], profile_id: str) -> dict[str, list[str]]:
 def weak_musts(killers: dict[str, list[str]], profile_id: str) -> dict[str, list[str]]:
     """The MUSTs covered on `profile_id` with fewer than MIN_MUST_KILLERS killing defects."""
     return {rid: killers.get(rid, []) for rid, r in registry().items()
-            if r.level == "MUST" and covered(r, profile_id) and len(killers.get(rid, [])) < MIN_MUST_KILLERS}
+            if covered(r, profile_id) and r.level_for(profile_id) == "MUST" and len(killers.get(rid, [])) < MIN_MUST_KILLERS}
 
 
 def judge(runs: list[Run]) -> list[str]:
@@ -350,7 +350,8 @@ def judge(runs: list[Run]) -> list[str]:
         # catalogue is wrong about the defect or the test fails for a reason nobody explained.
         stray = run.failed() - allowed
         if stray:
-            named = ", ".join(f"{reqs[r].level} {r}" if r in reqs else r for r in sorted(stray))
+            named = ", ".join(f"{reqs[r].level_for(job.profile)} {r}" if r in reqs and reqs[r].listed_for(job.profile)
+                              else r for r in sorted(stray))
             problems.append(f"{where}: {named} also failed (not in kills / may_also_fail)")
     for profile_id in sorted({r.job.profile for r in runs}):
         if not any(r.job.defect for r in runs if r.job.profile == profile_id):
@@ -418,8 +419,9 @@ def render(matrix: Matrix) -> str:
         out += ["", f"Killed by (count: defects that kill it as catalogued; a MUST needs {MIN_MUST_KILLERS}):", ""]
         for rid in ids:
             count = len(proven.get(rid, []))
-            short = reqs[rid].level == "MUST" and count < MIN_MUST_KILLERS
-            out.append(f"- {rid} ({reqs[rid].level}, {'**' if short else ''}{count}{'**' if short else ''}): "
+            level = reqs[rid].level_for(profile_id)
+            short = level == "MUST" and count < MIN_MUST_KILLERS
+            out.append(f"- {rid} ({level}, {'**' if short else ''}{count}{'**' if short else ''}): "
                        + (", ".join(f"`{d}`" for d in killed_by[rid]) or "**nothing**"))
         if "MAP-3" in ids:
             out += ["", "MAP-3 per catalogued code (defects that make its case fail):", ""]

@@ -241,20 +241,24 @@ def test_every_citation_is_a_normative_sentence_of_the_contract(profile_id):
     seed = seeds[0].read_text(encoding="utf-8") if seeds else None
     chrome = [_squash(line) for line in NOT_NORMATIVE]
     for requirement in registry().values():
-        rule = requirement.rules.get(profile_id)
-        if rule is None:
+        basis = requirement.bases.get(profile_id)
+        if basis is None:
             continue
-        if "silent" in rule:
-            assert len(rule["silent"].split()) >= 8, (requirement.id, rule)
+        if basis.is_practice:
+            assert basis.quote is None, f"{requirement.id}: a practice row carries a quote on {profile_id}"
+            assert len(basis.rationale.split()) >= 8 and basis.cite, (requirement.id, basis)
             continue
-        quote = rule["quote"]
+        if basis.basis == "rfc":  # the RFC's words are not in the seed; the contract's invoking words are
+            quote = basis.invoked_by["quote"]
+        else:
+            quote = basis.quote
         assert not quote.lstrip().startswith(("{", '"')) and quote not in TABLE_HEADERS, (requirement.id, quote)
         assert len(quote.split()) >= 4 and "..." not in quote and "…" not in quote, (requirement.id, quote)
         assert not any(_squash(quote) in c or c in _squash(quote) for c in chrome), (requirement.id, quote)
         if seed is not None:
             assert _squash(quote) in _squash(seed), f"{requirement.id}: {quote!r} is not in the {profile_id} contract"
     for requirement in applicable_requirements(load_profile(profile_id)):
-        assert profile_id in requirement.rules, f"{requirement.id} has no citation or rationale for {profile_id}"
+        assert profile_id in requirement.bases, f"{requirement.id} has no basis for {profile_id}"
 
 
 def test_a_silent_contract_is_reported_as_silent(tmp_path):

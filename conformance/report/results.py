@@ -43,7 +43,8 @@ class TestResult:
 
 def applicable_requirements(profile: Profile, level: str = "all") -> list[Requirement]:
     levels = {"must": ("MUST",), "should": ("SHOULD",), "all": ("MUST", "SHOULD")}[level]
-    return [r for r in registry().values() if r.level in levels and r.applies_to(profile) and not r.planned]
+    return [r for r in registry().values()
+            if r.applies_to(profile) and not r.planned and r.level_for(profile.id) in levels]
 
 
 def not_covered(profile: Profile) -> list[str]:
@@ -77,14 +78,15 @@ class Results:
         for requirement in self.rows_for():
             tests = by_id.get(requirement.id, [])
             status, reason = _status(tests)
-            if requirement.level == "MUST" and self.level == "should":
+            basis = requirement.basis(self.profile.id)
+            if basis.level == "MUST" and self.level == "should":
                 status, reason = ("skipped", "not checked (--level should)") if status == "passed" or not tests else (status, reason)
             unchecked = self.unchecked.get(requirement.id)
             if unchecked and status in ("passed", "skipped"):
                 status, reason = "skipped", "not fully checked: " + unchecked.removeprefix("not fully collected: ")
             row: dict[str, Any] = {
                 "id": requirement.id,
-                "level": requirement.level,
+                "level": basis.level,
                 "title": requirement.title,
                 "status": status,
                 "tests": [t.nodeid for t in tests],
@@ -94,12 +96,10 @@ class Results:
             row["evidence"] = evidence
             if omitted:
                 row["evidence_omitted"] = omitted
-            rule = requirement.rule_for(self.profile.id)
-            if rule:
-                row["rule"] = rule
-            rationale = requirement.rationale_for(self.profile.id)
-            if rationale:  # the contract is silent here: say so, and why the suite checks it anyway
-                row["contract_silent"] = rationale
+            if basis.is_practice:  # the contract is silent here: say so, and why the suite checks it anyway
+                row["contract_silent"] = f"{basis.rationale} [{basis.cite}]"
+            else:
+                row["rule"] = basis.line()
             rows.append(row)
         return rows
 

@@ -47,9 +47,9 @@ def contract_line(requirement_id: str, profile: "Profile | None") -> str:
     requirement = get(requirement_id)
     if requirement is None:
         return "(unknown requirement)"
-    if profile is None:
+    if profile is None or not requirement.listed_for(profile.id):
         return requirement.title
-    return requirement.basis_for(profile.id)
+    return requirement.basis(profile.id).line()
 
 
 def pick_exchange(candidates: Sequence["Exchange"], problem: str) -> "Exchange | None":
@@ -70,7 +70,8 @@ def render(
     from conformance.contract.requirements import get
 
     requirement = get(requirement_id)
-    level = requirement.level if requirement is not None else "?"
+    level = (requirement.level_for(profile.id) if requirement is not None and profile is not None
+             and requirement.listed_for(profile.id) else "?")
     problem = problem_of(redactor.text(message))
     lines = [
         f"{requirement_id} ({level})",

@@ -13,7 +13,7 @@ import pytest
 
 from conformance.quarantine import junit_xml
 from conformance.report.render.junit import clean_user_properties
-from conformance.runner.stash import JUNIT_CLEANED
+from conformance.runner.stash import CONTEXT, JUNIT_CLEANED
 from conformance.contract.requirements import get as get_requirement
 
 GROUP_TITLES = {
@@ -41,7 +41,13 @@ class ConformanceReporting:
         marker = item.get_closest_marker("requirement")
         requirement = get_requirement(marker.args[0]) if marker is not None and marker.args else None
         if requirement is not None and not any(name == "requirement" for name, _ in item.user_properties):
-            item.user_properties += [("requirement", requirement.id), ("level", requirement.level)]
+            context = self.config.stash.get(CONTEXT, None)
+            profile = context.profile if context is not None else None
+            props = [("requirement", requirement.id)]
+            if profile is not None and requirement.listed_for(profile.id):
+                basis = requirement.basis(profile.id)
+                props += [("level", basis.level), ("basis", basis.basis)]
+            item.user_properties += props + [("scope", requirement.scope)]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:

@@ -134,8 +134,10 @@ def rule(request: pytest.FixtureRequest, profile: Profile) -> str:
     """The seed sentence this test's requirement enforces, for failure messages."""
     marker = request.node.get_closest_marker("requirement")
     requirement = get_requirement(marker.args[0]) if marker else None
-    text = requirement.rule_for(profile.id) if requirement else None
-    return f"\n  rule: {text}" if text else ""
+    if requirement is None or not requirement.listed_for(profile.id):
+        return ""
+    basis = requirement.basis(profile.id)
+    return "" if basis.is_practice else f"\n  rule: {basis.line()}"
 
 
 @pytest.fixture
