@@ -5,6 +5,8 @@ SIGINT at a deterministic point, set by `GWC_SELFTEST_SIGINT=MODE:NODEID_PART[:S
   raises the KeyboardInterrupt there and drops it ("Exception ignored in"): the lost interrupt.
 - `timer`: SECONDS after the matching test's call started (inside fuzzing, inside the SDK's waits).
 - `teardown`: as the matching test's teardown begins.
+- `loading`: while pytest still loads plugins (the first registered after ours, before any
+  `pytest_configure`), where a raised KeyboardInterrupt would end Python with status 130.
 """
 
 from __future__ import annotations
@@ -51,4 +53,12 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     if _matches(item) and MODE == "teardown":
+        _interrupt()
+
+_fired: list[bool] = []
+
+
+def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: Any) -> None:
+    if MODE == "loading" and not _fired and manager.get_plugin("conformance") not in (None, plugin):
+        _fired.append(True)
         _interrupt()

@@ -42,3 +42,11 @@ def test_an_interrupt_swallowed_in_a_finaliser_still_ends_the_run(tmp_path):
 ], ids=["inside-fuzzing", "inside-the-sdk-test", "during-teardown"])
 def test_an_interrupt_anywhere_ends_with_status_2(tmp_path, spec, keyword):
     _interrupted(tmp_path, spec, "-p", "no:randomly", "-k", keyword)
+
+
+def test_an_interrupt_while_plugins_load_ends_with_status_2(tmp_path):
+    """Recorded by the handler the plugin arms at its import, not raised mid-import (status 130)."""
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", env={**QUIET, "GWC_SELFTEST_SIGINT": "loading:"})
+    assert run.returncode == 2, run.output[-3000:]
+    assert "interrupted during start-up: no report; verdict: incomplete (exit 2)" in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output
