@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 INTERRUPTS = pytest.StashKey["Interrupts"]()
+PHASES = ("start-up", "collection", "the tests", "closing")  # where a signal outside any test landed
 
 
 @dataclass
@@ -58,8 +59,7 @@ class Interrupts:
         return self.count > 0
 
     def where(self) -> str:
-        return f"during {self.during}" if self.during in ("start-up", "collection", "closing") else (
-            f"while {self.during} ran")
+        return f"during {self.during}" if self.during in PHASES else f"while {self.during} ran"
 
 
 _early: Interrupts | None = None  # armed at the plugin's import, until pytest_configure decides
@@ -142,6 +142,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         if interrupts is not None:
             interrupts.current = None
+            interrupts.phase = "the tests"
     _raise_if_recorded(item.config)
     return result
 

@@ -41,7 +41,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if selection is not None:
         state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
     if interrupts is not None and interrupts.happened:
-        state.results.unchecked.update(_interrupted(interrupts, state.results.tests, applicable))
+        # After the last test nothing is short of tests: every requirement then counts as cut short.
+        everything = applicable if not state.results.unchecked else []
+        state.results.unchecked.update(_interrupted(interrupts, state.results.tests, everything))
     report = _build(state)
     report["selection"] = _selection_record(selection, context.level, stopped, state.results.unchecked)
     report = state.report = ci.complete_report(report, config, state.baseline, Redactor(context.config.secrets()),
@@ -69,13 +71,13 @@ def _stopped(session: pytest.Session, exitstatus: int) -> str | None:
 
 def _interrupted(interrupts: interrupt.Interrupts, tests: list[TestResult], applicable: list[str]) -> dict[str, str]:
     """What an interrupt left unchecked besides the tests it kept from running: the test it landed
-    in (its outcome may hide a swallowed interrupt), or — when it landed outside any test, after
-    the last one — every requirement, since the run did not close as it would have."""
+    in (its outcome may hide a swallowed interrupt), or — when it landed between tests or after the
+    last one — every requirement: the run did not go on as it would have."""
     where = "interrupted " + interrupts.where()
     hit = [t.requirement for t in tests if t.nodeid == interrupts.during]
     if hit:
         return {rid: where for rid in hit}
-    if interrupts.during == "closing":
+    if interrupts.during in ("the tests", "closing"):  # after a test (the last one, if `applicable`)
         return {rid: where for rid in applicable}
     return {}
 
