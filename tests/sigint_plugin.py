@@ -5,6 +5,7 @@ SIGINT at a deterministic point, set by `GWC_SELFTEST_SIGINT=MODE:NODEID_PART[:S
   raises the KeyboardInterrupt there and drops it ("Exception ignored in"): the lost interrupt.
 - `timer`: SECONDS after the matching test's call started (inside fuzzing, inside the SDK's waits).
 - `teardown`: as the matching test's teardown begins.
+- `late`: as pytest unconfigures, after the closing line was printed.
 - `loading`: while pytest still loads plugins (the first registered after ours, before any
   `pytest_configure`), where a raised KeyboardInterrupt would end Python with status 130.
 """
@@ -62,3 +63,11 @@ def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: Any) -> Non
     if MODE == "loading" and not _fired and manager.get_plugin("conformance") not in (None, plugin):
         _fired.append(True)
         _interrupt()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if MODE == "late":
+        _interrupt()
+        for _ in range(1000):  # let the handler run here, not at some later line
+            pass

@@ -50,3 +50,12 @@ def test_an_interrupt_while_plugins_load_ends_with_status_2(tmp_path):
     assert run.returncode == 2, run.output[-3000:]
     assert "interrupted during start-up: no report; verdict: incomplete (exit 2)" in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
+
+
+def test_an_interrupt_after_the_closing_line_changes_nothing_printed(tmp_path):
+    """The verdict and status are printed; a signal then must not make the process return another
+    status (Python's 130, a traceback) nor be half-swallowed: the printed line is the status."""
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", "-p", "no:randomly", "-k", "test_unknown_path_not_found",
+                    env={**QUIET, "GWC_SELFTEST_SIGINT": "late:"})
+    assert f"exit {run.returncode}: " in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output and "KeyboardInterrupt" not in run.output, run.output[-3000:]

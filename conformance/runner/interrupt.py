@@ -14,7 +14,9 @@ While pytest loads its plugins (from the import of ours, the first `pytest11` en
 recorded: raising while a plugin imports ends Python with a traceback and status 130, raising
 while closing loses the report. A signal recorded during start-up ends the run in
 `pytest_configure` (status 2); one that arrives after the report was built changes nothing the
-run printed (it had nothing left to check). A run that is no conformance run gets the default
+run printed (it had nothing left to check), up to the process's exit when pytest is the program
+(inside another program's `pytest.main()` the previous handler comes back at `pytest_unconfigure`).
+A run that is no conformance run gets the default
 handler back at `pytest_configure`, and a signal recorded before it is raised there.
 
 Imports nothing but the standard library and pytest: the plugin arms this at its own import.
@@ -169,7 +171,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         # Interrupted before the run could close (start-up, collection): no summary said so.
         print(f"gateway-conformance: interrupted {interrupts.where()}: no report; verdict: incomplete "
               f"(exit {int(pytest.ExitCode.INTERRUPTED)})", file=sys.stderr, flush=True)
-    try:
+    if tuple(config.invocation_params.args) == tuple(sys.argv[1:]):
+        # pytest is this process's program: the verdict and the status are printed, so a signal from
+        # here to the exit is recorded and changes nothing (raised, it would land in a gc callback
+        # or an exit handler, be dropped or end Python with 130 — not the status the line printed).
+        interrupts.closing = True
+        return
+    try:  # pytest.main() inside another program: that program's Ctrl-C is its own again
         signal.signal(signal.SIGINT, interrupts.previous if interrupts.previous is not None else signal.default_int_handler)
     except (ValueError, OSError, TypeError):
         pass
