@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+from conformance.transport.uri_template import expand
 from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import resolve_pointer
 
@@ -84,9 +85,7 @@ class BillingOracle:
         spec: dict[str, Any] = (self.section or {}).get(view) or {}
         if not spec:
             return Reading(None, f"billing.{view} is not configured")
-        url = spec["url"]
-        for name, value in fields.items():
-            url = url.replace("{" + name + "}", value)
+        url = expand(spec["url"], fields)
         method = spec.get("method", "GET")
         exchange = (fetched or {}).get((method, url))
         if exchange is None:

@@ -27,6 +27,7 @@ from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+from conformance.transport.uri_template import expand
 
 if TYPE_CHECKING:
     from conformance.billing.charges import Charges
@@ -109,7 +110,7 @@ class TaskDriver:
         kwargs: dict[str, Any] = {"json": body} if body is not None else {}
         if spec.get("headers"):
             kwargs["headers"] = spec["headers"]
-        path = spec["path"].replace("{id}", task_id)
+        path = expand(spec["path"], {"id": task_id})
         return self.client.request(spec.get("method", "POST"), path, api_key=self.api_key, label=f"task:{what}",
                                    **kwargs)
 

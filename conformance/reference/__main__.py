@@ -18,6 +18,12 @@ from pathlib import Path
 
 from conformance.errors import ConformanceError
 
+# The realtime handshake is parsed by the `websockets` library, which refuses a request line over
+# 8 KiB with its own text/plain 414 before the gateway sees the agent_id; a gateway that forwards
+# agent ids as header values refuses a too-long one itself (400 invalid_agent_id), so the line may
+# be as long as the suite's longest probe (scenarios.realtime.PAST_EVERY_HEADER_LIMIT).
+os.environ.setdefault("WEBSOCKETS_MAX_LINE_LENGTH", str(128 * 1024))
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -45,6 +46,7 @@ from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
 from conformance.reference.realtime import realtime_routes
+from conformance.provider.faults import OK_MODEL
 from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
 from conformance.reference.variant_middleware import ProtocolStatuses, TransportVariants
@@ -123,6 +125,18 @@ def _seconds_to_daily_reset(reset_at: datetime | None, now: datetime | None = No
 @functools.lru_cache(maxsize=64)
 def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def basic_user(credentials: str) -> str:
+    """The user name of a Basic credential (RFC 7617 §2: base64 of `user:password`), "" if unreadable:
+    the `basic_user_key` variant reads the key there, as Stripe does."""
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return ""
 
 
 def _describe_path(method: str, path: str) -> str:
@@ -241,6 +255,10 @@ class Gateway:
             raise self.unauthorized()
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
+        if scheme.lower() == "basic" and self.variants.on("basic_user_key"):
+            scheme, token = "bearer", basic_user(token)
+        elif scheme and self.defects.on("any_scheme_token"):
+            scheme = "bearer"  # the token after whatever scheme is read as the key
         if scheme.lower() != "bearer":
             if scheme and self.defects.on("wrong_scheme_accepted_as_400"):
                 raise self.bad_request("bad_auth_scheme", "Unsupported authorization scheme; use Bearer.")
@@ -281,6 +299,9 @@ class Gateway:
         except ValueError:
             address = None
         if address is None or not any(address in net for net in _networks(key.ip_allow)):
+            if self.variants.on("ip_message_names_caller"):
+                raise self.reject("ip_restricted", f"Requests from {host} are not allowed for this key; add the "
+                                                   "address to the key's allow-list.")
             raise self.reject("ip_restricted", "Requests from this IP address are not allowed for this key.")
 
     def check_daily_cap(self, key: KeyRecord) -> None:
@@ -523,7 +544,10 @@ def _json(payload: dict[str, Any]) -> Response:
 
 def serve_chat(gateway: Gateway, call: Call) -> Any:
     if gateway.upstream is not None and gateway.routed_upstream(call.params["model"]):
-        return gateway.upstream.chat(gateway, call, call.body)  # a coroutine: `handle` awaits it
+        body = call.body
+        if gateway.variants.on("upstream_model_fixed"):  # every request goes upstream as the default model
+            body = {**body, "model": OK_MODEL}
+        return gateway.upstream.chat(gateway, call, body)  # a coroutine: `handle` awaits it
     if call.params["stream"] and streaming.fails_midstream(call):
         return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
@@ -612,13 +636,24 @@ def _bind(gateway: Gateway, endpoint: Endpoint) -> Callable[[Request], Any]:
 # -- billing oracle ---------------------------------------------------------------------------
 
 
+def _path_segment(request: Request, prefix: str) -> str | None:
+    """The one path segment after `prefix`, percent-decoded, as a console routing on raw segments reads
+    it: None when the raw path has more segments (an id with an unencoded "/" names another resource)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    segment = raw.decode("latin-1").partition("?")[0].partition(prefix)[2]
+    if not segment or "/" in segment:
+        return None
+    return unquote(segment)
+
+
 def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
     """What a console's usage API would offer: the charge for a request id, a key's spend/balance."""
 
     async def request_cost(request: Request) -> Response:
         try:
             gateway.authenticate_admin(request)
-            charge = gateway.ledger.charge_for(request.path_params["request_id"])
+            request_id = _path_segment(request, "/_oracle/requests/")
+            charge = gateway.ledger.charge_for(request_id) if request_id is not None else None
             if charge is None:
                 raise Reject(404, gateway.dialect.open_code("not_found"), "No charge is recorded for this request id.")
         except Reject as reject:
@@ -638,7 +673,7 @@ def oracle_routes(gateway: Gateway) -> list[BaseRoute]:
         return _json(account)
 
     return [
-        Route("/_oracle/requests/{request_id}", request_cost, methods=["GET"]),
+        Route("/_oracle/requests/{request_id:path}", request_cost, methods=["GET"]),
         Route("/_oracle/keys/{key_id}", key_account, methods=["GET"]),
     ]
 
@@ -670,7 +705,8 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
 
 def _middleware(gateway: Gateway) -> list[Middleware]:
     """Outermost first: transport variants, request ids, then the protocol-status variant."""
-    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects)]
+    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects,
+                         trace_form=gateway.variants.on("trace_context_request_ids"))]
     if gateway.variants.on("protocol_statuses"):
         layers.append(Middleware(ProtocolStatuses, dialect=gateway.dialect))
     if gateway.variants.active & {"gzip_error_bodies", "chunked_error_bodies", "connection_close", "request_id_header_case"}:

@@ -22,7 +22,11 @@ log = logging.getLogger("conformance.reference")
 STATIC_REQUEST_ID = "req_00000000000000000000000000000000"
 
 
-def new_request_id() -> str:
+def new_request_id(trace_form: bool = False) -> str:
+    """`req_<hex>`; in trace-context form (the `trace_context_request_ids` variant) `<trace>/<span>;o=1`,
+    as Google's X-Cloud-Trace-Context is: reserved URL characters a URL template must encode."""
+    if trace_form:
+        return f"{uuid.uuid4().hex}/{uuid.uuid4().int % 10**19};o=1"
     return "req_" + uuid.uuid4().hex
 
 
@@ -32,8 +36,9 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, dialect: Dialect, defects: Defects) -> None:
+    def __init__(self, app: ASGIApp, dialect: Dialect, defects: Defects, trace_form: bool = False) -> None:
         self.app = app
+        self.trace_form = trace_form
         self.dialect = dialect
         self.header = dialect.profile.request_id_header.lower().encode("latin-1")
         self.static = defects.on("static_request_id")
@@ -43,7 +48,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        request_id = new_request_id(self.trace_form)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         value = (STATIC_REQUEST_ID if self.static else request_id).encode("latin-1")

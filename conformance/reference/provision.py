@@ -13,6 +13,7 @@ from datetime import datetime
 import secrets
 from typing import Any
 
+from conformance.provider.faults import OK_MODEL
 from conformance.reference.ledger import Ledger
 from conformance.reference.variants import Variants
 
@@ -70,6 +71,8 @@ def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, 
         options["status"] = "disabled"
     elif role == "restricted":
         options["allowed_models"] = [DEFAULT_MODEL]
+        if variants.on("restricted_serves_provider_models"):  # only its forbidden models are refused
+            options["allowed_models"] = [DEFAULT_MODEL, OK_MODEL]
         extra["forbidden_model"] = FORBIDDEN_MODEL
     elif role == "ip_restricted":
         options["ip_allow"] = IP_ALLOW_LIST

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
 
 REALTIME_PATH = "/v1/realtime"
 MAX_AGENT_ID_CHARS = 256  # well inside any proxy's header-value limit
+HEADER_VALUE_MAX_CHARS = 8000  # the `agent_id_8k_unconfigured` variant: what an 8 KiB header line holds
 CONCURRENCY_RETRY_AFTER_S = 1
+SLOT_GRACE_S = 6.0  # the `realtime_slot_grace` variant: more than the 3 × 2 s the suite once waited at most
 DEFAULT_CONCURRENCY_LIMIT = 100
 
 
@@ -49,19 +53,36 @@ def agent_id_problem(agent_id: str | None, max_chars: int = MAX_AGENT_ID_CHARS) 
 
 
 class SessionTable:
-    """Open realtime sessions per key. Only touched from the event loop, so no lock is needed."""
+    """Open realtime sessions per key. Only touched from the event loop, so no lock is needed.
 
-    def __init__(self) -> None:
+    With a `grace_s` (the `realtime_slot_grace` variant) a closed session's slot stays taken that
+    long, as a gateway that waits for the upstream session to wind down does.
+    """
+
+    def __init__(self, grace_s: float = 0.0) -> None:
         self.by_key: dict[str, int] = {}
         self.opened_total = 0
+        self.grace_s = grace_s
+        self.freeing: dict[str, list[float]] = {}  # key → when each closed slot frees
 
     @property
     def total(self) -> int:
         return sum(self.by_key.values())
 
+    def held(self, key_id: str) -> int:
+        now = time.monotonic()
+        freeing = [t for t in self.freeing.get(key_id, []) if t > now]
+        self.freeing[key_id] = freeing
+        return self.by_key.get(key_id, 0) + len(freeing)
+
+    def frees_in(self, key: KeyRecord) -> float:
+        """Seconds until a slot in its grace period frees (0: none is)."""
+        now = time.monotonic()
+        return max(0.0, min((t - now for t in self.freeing.get(key.key_id, [])), default=0.0))
+
     def try_open(self, key: KeyRecord, unlimited: bool) -> bool:
         limit = key.concurrency_limit or DEFAULT_CONCURRENCY_LIMIT
-        if not unlimited and self.by_key.get(key.key_id, 0) >= limit:
+        if not unlimited and self.held(key.key_id) >= limit:
             return False
         self.by_key[key.key_id] = self.by_key.get(key.key_id, 0) + 1
         self.opened_total += 1
@@ -73,15 +94,18 @@ class SessionTable:
             self.by_key[key.key_id] = left
         else:
             self.by_key.pop(key.key_id, None)
+        if self.grace_s > 0:
+            self.freeing.setdefault(key.key_id, []).append(time.monotonic() + self.grace_s)
 
 
 def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
-    sessions = SessionTable()
+    sessions = SessionTable(SLOT_GRACE_S if gateway.variants.on("realtime_slot_grace") else 0.0)
     gateway.realtime_sessions = sessions  # type: ignore[attr-defined]
 
     async def endpoint(websocket: WebSocket) -> None:
 
-        request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id()
+        request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id(
+            gateway.variants.on("trace_context_request_ids"))
         key: KeyRecord | None = None
         try:
             key = gateway.authenticate(websocket)  # type: ignore[arg-type]
@@ -124,6 +148,8 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
 
     agent_id = websocket.query_params.get("agent_id")
     limit = AGENT_ID_MAX_CHARS if gateway.variants.on("agent_ids_from_config") else MAX_AGENT_ID_CHARS
+    if gateway.variants.on("agent_id_8k_unconfigured"):
+        limit = HEADER_VALUE_MAX_CHARS
     problem = agent_id_problem(agent_id, limit)
     known = gateway.ledger.realtime_agents
     if problem is None and known is not None and agent_id not in known:
@@ -139,7 +165,7 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
             "concurrency_limited",
             "Too many concurrent realtime sessions for this key; close one and retry."
             if not gateway.variants.on("readable_keys") else "Too many concurrent realtime sessions.",
-            gateway.retry_after(CONCURRENCY_RETRY_AFTER_S),
+            gateway.retry_after(max(CONCURRENCY_RETRY_AFTER_S, math.ceil(sessions.frees_in(key)))),
         )
 
 

@@ -148,12 +148,15 @@ def serve(
     upstream = None
     if provider_url is not None:
         from conformance.provider.serve import provider_section
-        from conformance.reference.upstream import Upstream
+        from conformance.reference.upstream import PROVIDER_FORBIDDEN_MODEL, Upstream
 
         upstream = Upstream(provider_url, provider_key)
         config["provider"] = provider_section(provider_url.rstrip("/"), provider_key)
         config["roles"]["upstream"] = provider_role(ledger, variants)  # UPS charges stay off `valid`'s spend (FUZ-3)
         config["provider"]["role"] = "upstream"
+        # UPS-5's restricted case: a model the restricted role may not use that does reach the provider
+        # (its own forbidden_model, ref-large, the reference answers itself).
+        config["provider"]["models"] = {"restricted": PROVIDER_FORBIDDEN_MODEL}
     if config_path is not None:
         write_config(config_path, config)
     app = create_app(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at, upstream=upstream)

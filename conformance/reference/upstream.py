@@ -18,6 +18,8 @@ Each `upstream_*` defect bends exactly one of these rows.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import math
 from collections.abc import AsyncIterator
@@ -57,8 +59,11 @@ class UpstreamFailure(Exception):
         self.upstream_body = upstream_body
 
 
+PROVIDER_FORBIDDEN_MODEL = "gwc-large"  # routed to the provider, forbidden to the restricted role (UPS-5)
+
+
 def routes_upstream(model: str) -> bool:
-    return model == OK_MODEL or model.startswith(FAULT_PREFIX)
+    return model in (OK_MODEL, PROVIDER_FORBIDDEN_MODEL) or model.startswith(FAULT_PREFIX)
 
 
 def _retry_after_s(value: str | None) -> int | None:
@@ -130,6 +135,9 @@ class Upstream:
             response, raw = await self.post(gateway, body)
             if response.status_code < 500 or attempt == attempts:
                 break
+        if response.status_code == 429 and gateway.defects.on("upstream_waits_retry_after"):
+            # waits out the provider's Retry-After inside the client's request (30 s for its HTTP-date)
+            await asyncio.sleep(_retry_after_s(response.headers.get("retry-after")) or 0)
         if response.status_code >= 300:
             failure = self.failure(gateway, response, raw)
             if gateway.defects.on("upstream_failure_billed"):
@@ -141,7 +149,7 @@ class Upstream:
         except (ValueError, KeyError, TypeError):
             raise UpstreamFailure(502, FAILED, upstream_status=response.status_code, upstream_body=raw[:2000]) from None
         gateway.charge(call, total * attempt)  # `attempt` is 1 unless the retry defect is on
-        return Response(raw, media_type="application/json")
+        return Response(raw, media_type="application/json", headers=self.served_headers(gateway))
 
     async def _stream(self, gateway: Gateway, call: Call, body: dict[str, Any]) -> Response:
         client = self.client(gateway)
@@ -161,7 +169,14 @@ class Upstream:
                 await response.aclose()
             raise self.failure(gateway, response, raw)
         return StreamingResponse(self._relay(gateway, call, response), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+                                 headers={"Cache-Control": "no-cache", **self.served_headers(gateway)})
+
+    def served_headers(self, gateway: Gateway) -> dict[str, str]:
+        """Headers of a relayed success: under `upstream_address_on_success`, the provider's address, as
+        LiteLLM's `x-litellm-model-api-base` does on every 200."""
+        if gateway.defects.on("upstream_address_on_success"):
+            return {"x-gateway-model-api-base": self.url}
+        return {}
 
     async def _relay(self, gateway: Gateway, call: Call, response: httpx.Response) -> AsyncIterator[bytes]:
         """Relay complete events; a cut, a timeout or an event that is not JSON ends it with an error event."""

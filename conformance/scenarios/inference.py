@@ -8,7 +8,6 @@ where it belongs.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,6 +23,12 @@ DEFAULT_MODEL = "gpt-4o-mini"
 BURST_HEADROOM = 10
 BURST_UNKNOWN_LIMIT = 60
 
+
+# MAP-2's wrong scheme: an auth-scheme no specification defines, so no gateway can read the valid key
+# behind it as a credential. Not Basic: a gateway may accept the key as a Basic user name (Stripe
+# does), and that key is then neither missing nor invalid (RFC 9110 §11.1 schemes are a registry;
+# a gateway may implement more than one). A gateway that takes the token after any scheme fails.
+UNDEFINED_SCHEME = "Gwc-Undefined-Scheme"
 
 MISSING_V1_STRICT = "/chat/completions"
 MISSING_V1_LENIENT = "/chat/does-not-exist"
@@ -132,8 +137,7 @@ class ScenarioBook:
             valid = self.config.role("valid")
             key = valid["api_key"] if valid else "sk-" + secrets.token_hex(24)
             self.client.redactor.add(key)
-            token = base64.b64encode(f"{key}:".encode()).decode()
-            return self.chat(None, authorization=f"Basic {token}", label=label)
+            return self.chat(None, authorization=f"{UNDEFINED_SCHEME} {key}", label=label)
         if s.name == "disabled_key":
             return self.chat(self.role("disabled")["api_key"], label=label)
         if s.name == "no_credentials_malformed_body":
@@ -240,7 +244,7 @@ def build_scenarios(profile: Profile) -> list[Scenario]:
         Scenario("unknown_key", "auth", 401, unauthorized, description="a well-formed key the gateway never issued"),
         Scenario("malformed_key", "auth", 401, unauthorized, description="a bearer token that is not a key"),
         Scenario("empty_bearer", "auth", 401, unauthorized, description="'Bearer' with no token"),
-        Scenario("wrong_scheme", "auth", 401, unauthorized, description="the valid key sent with the Basic scheme"),
+        Scenario("wrong_scheme", "auth", 401, unauthorized, description=f"the valid key sent with the {UNDEFINED_SCHEME} scheme, which no gateway defines"),
         Scenario("disabled_key", "auth", 401, unauthorized, role="disabled", description="a revoked key"),
         Scenario("no_credentials_malformed_body", "auth", 401, unauthorized,
                  description="no Authorization header and a body that is not JSON"),

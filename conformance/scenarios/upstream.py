@@ -18,6 +18,9 @@ from conformance.provider import faults
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 
 CHAT = "/v1/chat/completions"
+# Faults that may make a correct gateway slow, and the requirement that judges that: a stalled provider
+# (UPS-8, a SHOULD) and a provider 429 whose Retry-After a gateway may wait out in the request (UPS-4).
+SLOW_ON_PURPOSE = {"slow": "UPS-8", "rate_limited": "UPS-4"}
 PROMPT = "Count from one to twenty in words please"  # the same word count in every UPS request
 
 
@@ -44,6 +47,11 @@ class ProviderView:
     def model(self, fault: str) -> str:
         """The model name to send the gateway for `fault` ("ok": the success model)."""
         return faults.model_for(fault, self.mapping)
+
+    def routes(self, model: str) -> bool:
+        """Whether the gateway is known to route `model` to the provider: the provider's own names
+        (`gwc-ok`, `gwc-fault/…`) or a name the config maps in `provider.models`."""
+        return model == faults.OK_MODEL or model.startswith(faults.FAULT_PREFIX) or model in self.mapping.values()
 
     def body(self, fault: str, marker: str, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model(fault), "max_tokens": 16,
@@ -89,7 +97,8 @@ class FaultBook:
         marker = new_marker()
         body = self.view.body(fault, marker, **({"stream": True} if stream else {}), **overrides)
         exchange = self.client.request("POST", CHAT, api_key=self.api_key, json=body,
-                                       label=label or f"provider:{fault}{':stream' if stream else ''}")
+                                       label=label or f"provider:{fault}{':stream' if stream else ''}",
+                                       slow_on_purpose=SLOW_ON_PURPOSE.get(faults.parse(faults.model_for(fault)).kind))
         return exchange, marker
 
     def get(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:

@@ -8,6 +8,7 @@ here skips naming it (the verdict is then incomplete, never conformant).
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
@@ -33,6 +34,12 @@ DATE_SLACK_S = 3  # an HTTP-date Retry-After loses the seconds the round trip to
 # Credit: whichever credit-exhausted role the config has (no_credit, else over_key_budget).
 REJECTIONS = ("unknown_key", "credit", "restricted", "rate_limited")
 CREDIT_ROLES = ("no_credit", "over_key_budget", "over_plan_quota")
+REJECTION_CAUSE = {  # what each UPS-5 case expects the gateway to refuse, for the skip's reason
+    "unknown_key": "a key the gateway never issued",
+    "credit": "a key with no credit left",
+    "restricted": "the restricted role's forbidden model (MAP-3 judges a model the role was served)",
+    "rate_limited": "a key driven past its rate limit",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -74,11 +81,35 @@ def records(provider):
     return read
 
 
-def _reached(records, exchange, marker: str) -> None:
-    """The request must have reached the provider, or the fault was never played."""
-    if not records(marker):
+def played(seen: list[dict[str, Any]], fault: str) -> bool:
+    """Whether the provider's records show it played `fault` (the record's fault, and for a fault that
+    is a status, that status as its outcome): a gateway that rewrites the model sends a fault
+    request upstream as a normal one."""
+    wanted = faults.parse(faults.model_for(fault))
+    for record in seen:
+        if record.get("fault") != wanted.name:
+            continue
+        outcome = record.get("outcome")
+        if wanted.kind in ("error", "error_empty", "rate_limited", "auth") and isinstance(outcome, int) \
+                and outcome != wanted.status:
+            continue
+        return True
+    return False
+
+
+def _reached(records, exchange, marker: str, fault: str = "ok") -> None:
+    """The request must have reached the provider and made it play `fault`, or no fault was played
+    and the answer says nothing about one: inconclusive, never the gateway's failure."""
+    seen = records(marker)
+    if not seen:
         inconclusive(f"{exchange.describe()}: the provider never saw this request, so it played no fault (is the "
                      "model routed to the provider? see provider.models)")
+    if not played(seen, fault):
+        got = ", ".join(f"fault {r.get('fault')!r} model {r.get('model')!r} outcome {r.get('outcome')!r}"
+                        for r in seen[:3])
+        inconclusive(f"{exchange.describe()}: the provider was asked to play {fault!r} but its record shows {got}: "
+                     "the gateway sent another model upstream, so no such fault happened (map the fault to a model "
+                     "the gateway forwards unchanged in provider.models)")
 
 
 def _cost(oracle: BillingOracle, profile, exchange) -> float:
@@ -117,8 +148,8 @@ def priced(billable, client, target_config, profile, fault_book):
 def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, rule):
     exchange, marker = fault_book.get(fault)
     cite(exchange)
+    _reached(records, exchange, marker, fault)
     assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
-    _reached(records, exchange, marker)
     assert 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider failed ({faults.CATALOGUE[fault]}), the client got "
         f"{exchange.status} instead of a 5xx" + rule)
@@ -130,14 +161,20 @@ def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, r
 
 @pytest.mark.requirement("UPS-2")
 def test_nothing_of_the_provider_leaks(fault_book, provider, records, rule):
+    """Every answer the provider's traffic got — errors, and the 200s (LiteLLM names the provider's
+    address in a header of every success) — is read; it passes only once an error was seen played."""
     if not provider.api_key and not provider.internal_address:
         inconclusive("provider.api_key and provider.internal_address are both unknown: nothing to look for")
-    sent = [fault_book.get(f) for f in ("401", "403", "500", "503")]
-    _reached(records, *sent[0])
+    errors = {fault: fault_book.get(fault) for fault in ("401", "403", "500", "503")}
+    fault_book.get("ok")
+    fault_book.get("ok", stream=True)
     exchanges = fault_book.sent()
     cite(*exchanges)
     problems = [p for exchange in exchanges for p in provider.leaks(exchange)]
     assert not problems, "; ".join(problems) + rule
+    if not any(played(records(marker), fault) for fault, (_, marker) in errors.items()):
+        inconclusive(f"the provider played none of the errors asked of it ({', '.join(errors)}), so no error answer "
+                     "could be read for what it reveals (see provider.models)")
 
 
 # --- UPS-3 -----------------------------------------------------------------------------------------
@@ -147,8 +184,8 @@ def test_nothing_of_the_provider_leaks(fault_book, provider, records, rule):
 def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, rule):
     exchange, marker = fault_book.get(fault)
     cite(exchange)
+    _reached(records, exchange, marker, fault)
     assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
-    _reached(records, exchange, marker)
     assert exchange.status not in (401, 403) and 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider refused the gateway's own key ({fault}); the client's key was fine, "
         f"so the answer must be a 5xx, got {exchange.status}" + rule)
@@ -161,8 +198,8 @@ def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, ru
 def test_provider_429_keeps_its_wait(fault, fault_book, records, rule):
     exchange, marker = fault_book.get(fault)
     cite(exchange)
+    _reached(records, exchange, marker, fault)
     assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
-    _reached(records, exchange, marker)
     assert exchange.status == 429 or 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider answered 429; the client got {exchange.status}, a status clients "
         "do not retry" + rule)
@@ -188,6 +225,12 @@ def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any
     if role is None:
         pytest.skip(target_config.missing_role_reason(case) + f" (nor any of {', '.join(CREDIT_ROLES[1:])})"
                     if case == CREDIT_ROLES[0] else target_config.missing_role_reason(case))
+    if case == "restricted":
+        model = restricted_model(role, fault_book.view)
+        marker = new_marker()
+        return fault_book.client.request("POST", CHAT, api_key=role["api_key"],
+                                         json=fault_book.view.body("ok", marker, model=model),
+                                         label=f"provider:{case}"), marker
     if case != "rate_limited":
         marker = new_marker()
         return fault_book.client.request("POST", CHAT, api_key=role["api_key"], json=fault_book.view.body("ok", marker),
@@ -204,14 +247,39 @@ def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any
     return exchange, marker
 
 
+def _sent_model(exchange: Any) -> str | None:
+    try:
+        body = json.loads(exchange.request_body or b"") if exchange is not None else None
+    except ValueError:
+        return None
+    return body.get("model") if isinstance(body, dict) else None
+
+
+def restricted_model(role: dict[str, Any], view: ProviderView) -> str:
+    """The model UPS-5's restricted case sends: one the role may not use, and that the gateway would
+    route to the provider, or a forwarded request could not show. `provider.models.restricted` names
+    it where the role's own `forbidden_model` is routed elsewhere."""
+    model = view.mapping.get("restricted") or role.get("forbidden_model")
+    if not model:
+        pytest.skip("UPS-5 case 'restricted': role 'restricted' has no forbidden_model in the target config, so "
+                    "there is no model it is refused")
+    if not view.routes(str(model)):
+        inconclusive(f"UPS-5 case 'restricted': the role's forbidden_model {model!r} is not a model routed to the "
+                     "provider, so the provider could not show it was forwarded: name one that is (forbidden to the "
+                     "role) as provider.models.restricted")
+    return str(model)
+
+
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
 def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run, rule):
     exchange, marker = _rejected(case, fault_book, target_config, run)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
-        pytest.skip(f"{exchange.describe() if exchange else case}: the gateway did not reject this request "
-                    f"(status {exchange.status if exchange else None}), so there is no rejection to check")
+        model = _sent_model(exchange)
+        pytest.skip(f"UPS-5 case {case!r}: {exchange.describe() if exchange else 'nothing sent'} was not rejected "
+                    f"(status {exchange.status if exchange else None}{f', model {model!r}' if model else ''}), so "
+                    f"there is no rejection to check ({REJECTION_CAUSE[case]})")
     seen = records(marker)
     assert not seen, (
         f"{exchange.describe()}: rejected with {exchange.status}, but the provider received it {len(seen)} time(s)"
@@ -241,7 +309,7 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
     oracle, _ = priced
     exchange, marker = fault_book.get(fault)
     cite(exchange)
-    _reached(records, exchange, marker)
+    _reached(records, exchange, marker, fault)
     if exchange.status is None or exchange.status < 500:
         pytest.skip(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
                     "to bill")
@@ -255,9 +323,8 @@ def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule)
     exchange, marker = fault_book.send("flaky")
     cite(exchange)
     assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    _reached(records, exchange, marker, "flaky")
     attempts = len(records(marker))
-    if attempts == 0:
-        inconclusive(f"{exchange.describe()}: the provider never saw this request (see provider.models)")
     cost = _cost(oracle, profile, exchange)
     if exchange.status >= 400:
         assert cost <= EPSILON, (f"{exchange.describe()}: failed ({attempts} provider attempt(s)) and charged {cost:g}"
@@ -276,7 +343,7 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, priced, records, 
     cut, marker = fault_book.get("cut", stream=True)
     full, _ = fault_book.send("ok", stream=True, label="provider:ok:stream")
     cite(cut, full)
-    _reached(records, cut, marker)
+    _reached(records, cut, marker, "cut")
     assert full.status == 200, f"{full.describe()}: the same stream from a healthy provider was not served" + rule
     if cut.status is not None and 500 <= cut.status <= 599:
         problems = checks.envelope_problems(cut, profile)  # the gateway buffered: an error before the stream
@@ -295,9 +362,10 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, priced, records, 
 # --- UPS-8 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-8")
-def test_slow_provider_is_504(fault_book, target_config, profile, rule):
-    exchange, _ = fault_book.get("slow")
+def test_slow_provider_is_504(fault_book, records, target_config, profile, rule):
+    exchange, marker = fault_book.get("slow")
     cite(exchange)
+    _reached(records, exchange, marker, "slow")
     assert exchange.status is not None, (
         f"{exchange.describe()}: the provider held its first byte; the gateway gave no answer within "
         f"request_timeout_s ({target_config.request_timeout_s:g} s): {exchange.error}" + rule)

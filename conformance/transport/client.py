@@ -8,8 +8,10 @@ target must not hang or flood us), and every exchange kept, redacted, as evidenc
 
 from __future__ import annotations
 
+import functools
 import json as jsonlib
 import shlex
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -105,6 +107,10 @@ class Exchange:
     elapsed_s: float = 0.0
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
+    # The requirement that made this answer slow on purpose (a provider told to stall, UPS-8; told to
+    # ask for a long Retry-After, UPS-4): that requirement judges its timing, at its own level, and
+    # the whole-run FUZ-2 check does not.
+    slow_on_purpose: str | None = None
     _json: Any = field(default=_UNSET, repr=False)
 
     def __repr__(self) -> str:
@@ -288,8 +294,10 @@ class GatewayClient:
         params: Mapping[str, str] | None = None,
         label: str = "",
         timeout_s: float | None = None,
+        slow_on_purpose: str | None = None,
     ) -> Exchange:
-        """Send one request and return its `Exchange`; transport failures are data (`.error`), not raises."""
+        """Send one request and return its `Exchange`; transport failures are data (`.error`), not raises.
+        `slow_on_purpose`: the requirement whose test asked for a slow answer (see `Exchange`)."""
         send_headers: dict[str, str] = dict(self.default_headers)
         presented: list[str] = []
         if authorization is not None:
@@ -320,6 +328,7 @@ class GatewayClient:
             request_body=body,
             label=label,
             presented_credentials=tuple(p for p in presented if p),
+            slow_on_purpose=slow_on_purpose,
         )
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
@@ -407,6 +416,27 @@ class GatewayClient:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
             listener(exchange)
+
+
+@functools.lru_cache(maxsize=32)
+def source_addresses(url: str) -> frozenset[str]:
+    """The addresses this process connects to `url`'s host from: the client's own, which a gateway may
+    name back to it ("requests from 127.0.0.1 are not allowed") without revealing anything of its
+    own. A connected UDP socket asks the routing table and sends nothing."""
+    host = urlsplit(url).hostname or ""
+    found: set[str] = set()
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return frozenset()
+    for family, _, _, _, address in infos[:8]:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((address[0], 9))
+                found.add(str(probe.getsockname()[0]).split("%")[0])
+        except OSError:
+            continue
+    return frozenset(found)
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:

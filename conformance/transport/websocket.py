@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from conformance.transport.client import MAX_BODY_BYTES, Exchange, GatewayClient
+from conformance.transport.uri_template import expand
 
 @dataclass
 class Handshake:
@@ -47,7 +47,7 @@ class RealtimeClient:
         self.open_sessions: list[Handshake] = []
 
     def url(self, agent_id: str) -> str:
-        return self.url_template.replace("{agent_id}", quote(agent_id, safe=""))
+        return expand(self.url_template, {"agent_id": agent_id})
 
     def handshake(self, agent_id: str, api_key: str | None, *, label: str) -> Handshake:
         """Try one upgrade; a refusal is data (`.exchange.status`), never a raise."""
