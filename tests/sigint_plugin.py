@@ -5,6 +5,8 @@ SIGINT at a deterministic point, set by `GWC_SELFTEST_SIGINT=MODE:NODEID_PART[:S
   raises the KeyboardInterrupt there and drops it ("Exception ignored in"): the lost interrupt.
 - `timer`: SECONDS after the matching test's call started (inside fuzzing, inside the SDK's waits).
 - `teardown`: as the matching test's teardown begins.
+With `GWC_SELFTEST_SIGINT_UNRENDERABLE=1` pytest's rendering of the interrupt raises TypeError, as
+it does for a frame whose line number is None (seen inside hypothesis's charmap).
 - `late`: as pytest unconfigures, after the closing line was printed.
 - `loading`: while pytest still loads plugins (the first registered after ours, before any
   `pytest_configure`), where a raised KeyboardInterrupt would end Python with status 130.
@@ -71,3 +73,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _interrupt()
         for _ in range(1000):  # let the handler run here, not at some later line
             pass
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    if os.environ.get("GWC_SELFTEST_SIGINT_UNRENDERABLE"):
+        raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'")

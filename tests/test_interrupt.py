@@ -59,3 +59,12 @@ def test_an_interrupt_after_the_closing_line_changes_nothing_printed(tmp_path):
                     env={**QUIET, "GWC_SELFTEST_SIGINT": "late:"})
     assert f"exit {run.returncode}: " in run.output, run.output[-3000:]
     assert "Traceback" not in run.output and "KeyboardInterrupt" not in run.output, run.output[-3000:]
+
+
+def test_an_interrupt_pytest_cannot_render_still_ends_with_status_2(tmp_path):
+    """pytest's own rendering of the interrupt crashed (TypeError on a frame without a line
+    number): the process returned 1 after its closing line said 2."""
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", "-p", "no:randomly", "-k", "test_fuzz_raw_body",
+                    env={**QUIET, "GWC_SELFTEST_SIGINT": "timer:test_fuzz_raw_body:0.5",
+                         "GWC_SELFTEST_SIGINT_UNRENDERABLE": "1"})
+    assert run.returncode == 2 and "exit 2: interrupted" in run.output, run.output[-3000:]

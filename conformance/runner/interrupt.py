@@ -110,6 +110,7 @@ def install(config: pytest.Config) -> None:
         except (ValueError, OSError):  # not the main interpreter: leave the default
             return
     config.stash[INTERRUPTS] = interrupts
+    _config[:] = [config]
     interrupts.closing = False
     if interrupts.happened:  # during start-up: end here, status 2 (pytest_unconfigure says so)
         raise KeyboardInterrupt
@@ -149,6 +150,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return result
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """pytest renders the interrupt's traceback here; a frame it cannot read (hypothesis's charmap,
+    line number None) made that raise TypeError, and the process returned 1 after printing exit 2."""
+    try:
+        return (yield)
+    except Exception as exc:  # noqa: BLE001 - any failure to *show* the interrupt must not replace it
+        print(f"gateway-conformance: KeyboardInterrupt (pytest could not show where: {type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
+        reporter = _config[0].pluginmanager.get_plugin("terminalreporter") if _config else None
+        if reporter is not None:  # it needs a rendered interrupt to close the run: one without the odd frame
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                reporter.pytest_keyboard_interrupt(pytest.ExceptionInfo.from_current())
+        return None
+
+
+_config: list[pytest.Config] = []  # the controller's config, for the terminal reporter above
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """From here on a signal is recorded, not raised (see the module docstring)."""
@@ -164,6 +186,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     interrupts = of(config)
     if interrupts is None:
         return
+    _config.clear()
     from conformance.runner.stash import STATE  # not at import: the plugin arms this module early
 
     state = config.stash.get(STATE, None)
