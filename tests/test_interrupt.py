@@ -68,3 +68,45 @@ def test_an_interrupt_pytest_cannot_render_still_ends_with_status_2(tmp_path):
                     env={**QUIET, "GWC_SELFTEST_SIGINT": "timer:test_fuzz_raw_body:0.5",
                          "GWC_SELFTEST_SIGINT_UNRENDERABLE": "1"})
     assert run.returncode == 2 and "exit 2: interrupted" in run.output, run.output[-3000:]
+
+
+def _state(outcomes: dict[str, str]):
+    """A finished run's state with one test per applicable requirement, each with the given outcome."""
+    from types import SimpleNamespace
+
+    from conformance.contract.profiles import load_profile
+    from conformance.report.results import Results, TestResult
+
+    profile = load_profile("pyai")
+    results = Results(profile)
+    for requirement in results.rows_for():
+        outcome = outcomes.get(requirement.id, "passed")
+        results.add(TestResult(f"suite/test_x.py::test_{requirement.id}", requirement.id, outcome))
+    return SimpleNamespace(results=results, context=SimpleNamespace(profile=profile))
+
+
+@pytest.mark.parametrize("during", ["suite/test_x.py::test_UPS-8", "closing", "the tests"])
+def test_an_interrupted_run_is_never_conformant(during):
+    """Run 17 of bench/interrupts.sh: the signal hit a SHOULD's test (or came after the last test),
+    every MUST had passed, and the run said `exit 2: interrupted; conformant`."""
+    from conformance.report.results import Results
+    from conformance.runner.interrupt import Interrupts
+    from conformance.runner.summary import _cut_short
+
+    state = _state({})
+    _cut_short(state, Interrupts(count=1, during=during))
+    assert Results.verdict(state.results.requirements()) == "incomplete"
+
+
+def test_the_test_an_interrupt_landed_in_has_no_outcome():
+    """Runs 5 and 11: the same Ctrl-C stopped the reference gateway, the fuzz test running then saw a
+    refused connection and FUZ-1 'failed' — blaming the gateway for the user's interrupt."""
+    from conformance.report.results import Results
+    from conformance.runner.interrupt import Interrupts
+    from conformance.runner.summary import _cut_short
+
+    state = _state({"FUZ-1": "failed"})
+    _cut_short(state, Interrupts(count=1, during="suite/test_x.py::test_FUZ-1"))
+    rows = {r["id"]: r for r in state.results.requirements()}
+    assert rows["FUZ-1"]["status"] == "skipped" and "interrupted while" in rows["FUZ-1"]["reason"]
+    assert Results.verdict(list(rows.values())) == "incomplete"

@@ -41,9 +41,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if selection is not None:
         state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
     if interrupts is not None and interrupts.happened:
-        # After the last test nothing is short of tests: every requirement then counts as cut short.
-        everything = applicable if not state.results.unchecked else []
-        state.results.unchecked.update(_interrupted(interrupts, state.results.tests, everything))
+        _cut_short(state, interrupts)
     report = _build(state)
     report["selection"] = _selection_record(selection, context.level, stopped, state.results.unchecked)
     report = state.report = ci.complete_report(report, config, state.baseline, Redactor(context.config.secrets()),
@@ -69,17 +67,21 @@ def _stopped(session: pytest.Session, exitstatus: int) -> str | None:
     return None
 
 
-def _interrupted(interrupts: interrupt.Interrupts, tests: list[TestResult], applicable: list[str]) -> dict[str, str]:
-    """What an interrupt left unchecked besides the tests it kept from running: the test it landed
-    in (its outcome may hide a swallowed interrupt), or — when it landed between tests or after the
-    last one — every requirement: the run did not go on as it would have."""
+def _cut_short(state: SessionState, interrupts: interrupt.Interrupts) -> None:
+    """An interrupted run is `incomplete`, whatever it got to. The test the signal landed in has no
+    outcome to trust (the same Ctrl-C reaches the reference gateway, so it may have seen a refused
+    connection; its own interrupt may have been swallowed): it counts as skipped, and so does its
+    requirement. If that leaves every MUST checked (the signal hit a SHOULD's test, or came after
+    the last test), every MUST counts as not fully checked: the run did not finish."""
     where = "interrupted " + interrupts.where()
-    hit = [t.requirement for t in tests if t.nodeid == interrupts.during]
-    if hit:
-        return {rid: where for rid in hit}
-    if interrupts.during in ("the tests", "closing"):  # after a test (the last one, if `applicable`)
-        return {rid: where for rid in applicable}
-    return {}
+    for test in state.results.tests:
+        if interrupts.during and test.nodeid.startswith(interrupts.during):  # and its observer findings
+            test.outcome, test.reason, test.evidence = "skipped", where, []
+            state.results.unchecked.setdefault(test.requirement, where)
+    profile_id = state.context.profile.id
+    musts = [r.id for r in state.results.rows_for() if r.level_for(profile_id) == "MUST"]
+    if not any(rid in state.results.unchecked for rid in musts):
+        state.results.unchecked.update({rid: where + " (the run did not finish)" for rid in musts})
 
 
 def _selection_record(selection: Selection | None, level: str, stopped: str | None,
