@@ -60,8 +60,24 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(f"`{s['spec']}`, {s['max_examples']} examples per operation: {s['wall_s']} s (exit {s['exit']}).")
     else:
         lines.append(f"**pending**: {s.get('reason')}.")
+    if r.get("latency"):
+        lines += ["", "## A gateway N ms away (the latency case)", "", render_latency(r["latency"])]
     lines += ["", MARK, ""]
     return "\n".join(lines) + _kept_analysis()
+
+
+def render_latency(by_profile: dict[str, Any]) -> str:
+    """One table per profile: wall time and requests per delay, serial and concurrent."""
+    lines = ["A loopback proxy holds the first byte of each response N ms (`bench/latency.py`); the suite "
+             "certifies a standalone reference through it."]
+    for profile, data in by_profile.items():
+        lines += ["", f"{profile} (serial: `{data['modes']['serial'] or 'no option'}`, concurrent: "
+                      f"`{data['modes']['concurrent']}`)", "",
+                  "| N ms | mode | wall s | x 0 ms | requests | x 0 ms | verdict |", "|---|---|---|---|---|---|---|"]
+        for row in data["rows"]:
+            lines.append(f"| {row['delay_ms']} | {row['mode']} | {row['wall_s']} | {row['wall_vs_0ms']} "
+                         f"| {row['requests']} | {row['requests_vs_0ms']} | {row['verdict']} |")
+    return "\n".join(lines)
 
 
 def _kept_analysis() -> str:

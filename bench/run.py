@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import certify, fuzz, overhead, ratelimit
-from bench.render import render_markdown
+from bench import certify, fuzz, latency, overhead, ratelimit
+from bench.render import render_latency, render_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
@@ -60,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", default=["pyai", "mindproxy"])
     parser.add_argument("--requests", type=int, default=200, help="requests per round for the client overhead")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write results/doc")
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=list(latency.DELAYS_MS),
+                        help="the latency case: certify through a proxy holding each response this long (ms)")
+    parser.add_argument("--only-latency", action="store_true",
+                        help="measure the latency case only (print, write nothing)")
     args = parser.parse_args(argv)
+    if args.only_latency:
+        rows = {p: latency.measure(p, tuple(args.latency_ms)) for p in args.profiles}
+        print(render_latency(rows))
+        return 0
 
     from conformance.reference.server import ReferenceProcess
 
@@ -79,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["client_overhead"]["profile"] = profile
                 print("bench: schemathesis CLI", flush=True)
                 results["schemathesis_cli"] = fuzz.measure(gateway.url, gateway.config)
+    results["latency"] = {}
+    for profile in args.profiles:
+        results["latency"][profile] = latency.measure(profile, tuple(args.latency_ms))
+    print(render_latency(results["latency"]))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in load] if load else None
     results["goal_results"] = goals(results)

@@ -14,7 +14,8 @@ from typing import Sequence
 from conformance import __version__
 from conformance.errors import ConformanceError
 
-SUBCOMMANDS = ("run", "reference", "provider", "init", "profiles", "requirements", "render", "diff", "gate")
+SUBCOMMANDS = ("run", "reference", "provider", "init", "profiles", "requirements", "render", "diff", "gate",
+               "certify", "verify", "replay", "registry")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     if args[0] == "run":
         return run(args[1:])
+    if args[0] == "certify":  # its own options, then the run's (`certify --help` shows its own)
+        from conformance.certify.bundle import certify
+
+        try:
+            return certify(args[1:])
+        except ConformanceError as exc:
+            print(f"gateway-conformance: {exc}", file=sys.stderr)
+            return 2
     parser = _parser()
     ns = parser.parse_args(args)
     try:
@@ -39,12 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(pytest_args: list[str]) -> int:
     """The conformance run: pytest on the shipped suite with the same options."""
-    import pytest
+    from conformance.launch import run as launch
 
-    # The plugin imports `conformance` before pytest can rewrite it; the suite's own modules are
-    # rewritten anyway, so the warning about the package is noise on every run.
-    return int(pytest.main(["--pyargs", "conformance.suite", "-p", "no:cacheprovider",
-                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]))
+    return launch(pytest_args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,11 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the suite (same options as pytest with the plugin)")
 
     ref = sub.add_parser("reference", help="serve the bundled reference gateway")
-    ref.add_argument("--profile", default="pyai")
-    ref.add_argument("--host", default="127.0.0.1")
-    ref.add_argument("--port", type=int, default=8080)
+    ref.add_argument("--profile", default="pyai", help="the contract it keeps: pyai, mindproxy or a profile file (default: pyai)")
+    ref.add_argument("--host", default="127.0.0.1", help="127.0.0.1, ::1 or localhost (loopback only)")
+    ref.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     ref.add_argument("--write-config", metavar="PATH", help="write its target config (credentials for every role) here")
     ref.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on")
+    ref.add_argument("--variant", action="append", default=[], metavar="NAME",
+                     help="switch a clean variant on (repeatable; 'all': every variant of the profile)")
     ref.add_argument("--no-provider", action="store_true",
                      help="answer every model itself (by default a fault-injecting provider runs beside it, for UPS)")
     ref.set_defaults(func=_reference)
@@ -89,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     from conformance.report.cli import add_report_commands
 
     add_report_commands(sub)
+    from conformance.certify.commands import add_certify_commands
+
+    add_certify_commands(sub)
     return parser
 
 
@@ -100,6 +111,8 @@ def _reference(ns: argparse.Namespace) -> int:
         argv += ["--write-config", ns.write_config]
     for defect in ns.defect:
         argv += ["--defect", defect]
+    for variant in ns.variant:
+        argv += ["--variant", variant]
     if not ns.no_provider:
         argv += ["--provider", "auto"]
     return int(reference_main(argv) or 0)

@@ -16,3 +16,14 @@ class ConformanceError(Exception):
 
 class ConfigError(ConformanceError):
     """A target config or profile that does not load or validate."""
+
+
+class ConfigErrors(ConfigError):
+    """Several problems with one input (every schema error of a config): one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+    def __str__(self) -> str:
+        return "\n".join(" ".join(line.split()) for line in self.lines)

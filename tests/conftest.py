@@ -1,19 +1,130 @@
-"""Helpers for the suite's own tests: run the conformance suite as a user would and read its report."""
+"""Helpers for the suite's own tests: run the conformance suite as a user would and read its report.
+
+Also the tiers (`pytest tests -m "not slow"` is the inner loop: unit and in-process tests) and the
+guard that no self-test writes a file under the repository.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+import types
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
+
+# What makes a self-test slow, by what it uses: a suite run, the kill matrix, LiteLLM, any child
+# process (pytest, the CLI, a build, the reference gateway or provider served as a process). A rule
+# matches when the test, one of its fixtures, or a helper of tests/ they call names all its words.
+SLOW_USES: tuple[frozenset[str], ...] = tuple(frozenset(words.split()) for words in (
+    "run_suite",                  # whole-suite runs (below)
+    "killmatrix compute",         # the kill matrix
+    "subprocess", "Popen", "venv", "runpytest_subprocess",
+    "ReferenceProcess", "ProviderProcess",
+))
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Every global or attribute name `code` and the functions nested in it refer to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _uses_slow(func: Callable[..., Any], seen: set[int]) -> bool:
+    """Whether `func` (or a function or class of tests/ it names, transitively) matches a SLOW_USES rule."""
+    func = getattr(func, "__wrapped__", func)
+    code = getattr(func, "__code__", None)
+    if code is None or id(code) in seen:
+        return False
+    seen.add(id(code))
+    names = _names(code)
+    if any(rule <= names for rule in SLOW_USES):
+        return True
+    scope = getattr(func, "__globals__", {})
+    # `from tests.x import helper` inside a function: the helper is a local, look it up in tests.x.
+    imported = [vars(sys.modules[n]) for n in names if n.startswith("tests") and n in sys.modules]
+    for name in names:
+        target = scope.get(name) or next((m[name] for m in imported if name in m), None)
+        if not (getattr(target, "__module__", "") or "").startswith("tests"):
+            continue
+        members = vars(target).values() if isinstance(target, type) else [target]
+        if any(callable(m) and _uses_slow(m, seen) for m in members):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `slow` every self-test that uses something slow (SLOW_USES), itself or through a
+    fixture: `pytest tests -m "not slow"` is the inner loop. No hand-kept list to forget."""
+    for item in items:
+        if item.get_closest_marker("slow") or not isinstance(item, pytest.Function):
+            continue
+        # pytest has no public way from an item to its fixtures' functions: `_fixtureinfo` (pytest 8-9).
+        funcs = [item.obj] + [defs[-1].func for name, defs in item._fixtureinfo.name2fixturedefs.items()
+                              if defs and name != "request"]
+        if any(_uses_slow(f, set()) for f in funcs):
+            item.add_marker(pytest.mark.slow)
+
+
+def _tracked_state() -> dict[str, str] | None:
+    """`git status --porcelain` of the repository, each changed path with a hash of its content:
+    what a self-test wrote under the repository shows as a difference. None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "-z"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    state: dict[str, str] = {}
+    for entry in filter(None, done.stdout.split("\0")):
+        path = REPO / entry[3:]
+        digest = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "-"
+        state[entry[3:]] = f"{entry[:2]} {digest}"
+    return state
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the xdist controller (or a run without xdist)
+        session.config.stash[_TRACKED] = _tracked_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No self-test writes a file under the repository (a tracked doc rewritten, a stray report):
+    compare the repository's state at the end of the session with its start. Under CI (CI=true,
+    nobody edits the checkout meanwhile) a change fails the run; elsewhere it is a red line, since
+    the change may be the developer's own edit during a long run."""
+    before = session.config.stash.get(_TRACKED, None)
+    if hasattr(session.config, "workerinput") or before is None:
+        return
+    after = _tracked_state() or {}
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if not changed:
+        return
+    message = ("files under the repository changed during the self-tests (no self-test may write there: "
+               "use tmp_path): " + ", ".join(changed))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("\n" + message, red=True)
+    else:
+        print(message, file=sys.stderr)
+    if os.environ.get("CI", "").lower() == "true" and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TRACKED = pytest.StashKey[dict[str, str] | None]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,8 +159,14 @@ class SuiteRun:
         return self.report["verdict"]
 
 
+# A child process of a self-test (a suite run, the CLI, a build) may take this long: a guard against a
+# hang only, never a speed test. pytest-timeout (tests/pytest.ini) bounds the test as a whole; on a
+# loaded machine a whole suite run took over 240 s and a pytest refusing in one line over 60 s.
+CHILD_TIMEOUT_S = 600.0
+
+
 def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: dict[str, str] | None = None,
-              timeout: float = 240, cwd: Path | None = None) -> SuiteRun:
+              timeout: float = CHILD_TIMEOUT_S, cwd: Path | None = None) -> SuiteRun:
     """`pytest conformance/suite …` in a subprocess, with a report; returns code, output and report."""
     report = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(REPO / "conformance" / "suite"),
@@ -72,3 +189,29 @@ def suite(tmp_path: Path):
         return run_suite(tmp_path, *args, **kwargs)
 
     return runner
+
+
+@pytest.fixture(scope="session")
+def clean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SuiteRun]:
+    """`clean_run(profile)`: the bare certification of the reference (`pytest --profile P`), run once
+    per profile per self-test session and shared by every test that reads it, also across xdist
+    workers (a file lock and a cache in the session's temporary directory). Each call returns a
+    fresh copy, so a test cannot change what the next one reads."""
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # popen-gwN/ under the session's directory
+        root = root.parent
+    cache = root / "gwc-clean-runs"
+    cache.mkdir(exist_ok=True)
+
+    def get(profile: str) -> SuiteRun:
+        stored = cache / f"{profile}.json"
+        with open(cache / f"{profile}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not stored.exists():
+                workdir = cache / profile
+                workdir.mkdir(exist_ok=True)
+                run = run_suite(workdir, "--profile", profile)
+                stored.write_text(json.dumps(asdict(run)))
+            return SuiteRun(**json.loads(stored.read_text()))
+
+    return get

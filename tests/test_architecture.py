@@ -4,6 +4,7 @@ place, and no module reaching into the client's privates."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import shutil
 import subprocess
@@ -17,6 +18,13 @@ from tests.import_graph import cycles, import_graph
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 HEAVY = ("httpx", "httpcore", "jsonschema", "referencing", "yaml", "hypothesis", "schemathesis", "openai",
          "starlette", "uvicorn", "websockets")
+
+
+@functools.lru_cache(maxsize=None)
+def _trees() -> tuple[tuple[Path, ast.AST], ...]:
+    """Every module of the package, parsed once for all the tests that walk it."""
+    return tuple((path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(PACKAGE.rglob("*.py"))
+                 if "__pycache__" not in path.parts)
 
 
 def test_no_import_cycles() -> None:
@@ -85,10 +93,9 @@ def _resolves(dotted: str) -> bool:
 def test_private_names_of_libraries_only_in_quarantine() -> None:
     """`_pytest`, `httpcore` internals and `openai._…` are touched in `quarantine.py` only."""
     offenders = []
-    for path in PACKAGE.rglob("*.py"):
-        if path.name == "quarantine.py" or "__pycache__" in path.parts:
+    for path, tree in _trees():
+        if path.name == "quarantine.py":
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and (
                     node.module.startswith("_pytest") or node.module.startswith("openai._")):
@@ -103,10 +110,9 @@ def test_private_names_of_libraries_only_in_quarantine() -> None:
 def test_no_module_reaches_into_the_client(private: str) -> None:
     """`GatewayClient` offers `request`, `stream_until` and `record`; nobody else touches its privates."""
     offenders = []
-    for path in PACKAGE.rglob("*.py"):
-        if "__pycache__" in path.parts or path == PACKAGE / "transport" / "client.py":
+    for path, tree in _trees():
+        if path == PACKAGE / "transport" / "client.py":
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == private and not (
                     isinstance(node.value, ast.Name) and node.value.id == "self"):

@@ -96,7 +96,6 @@ def test_unknown_word_is_inconclusive_naming_the_field():
     assert "tasks.statuses" in reason and "'TIMED_OUT'" in reason
 
 
-@pytest.mark.slow
 def test_missing_facts_skip_naming_the_field(suite, tmp_path):
     """A config without an expiring task or a disabled role leaves those checks skipped, naming the
     field, and the verdict incomplete: never a pass for what was not checked."""

@@ -8,8 +8,8 @@ from conformance.contract.schemas import first_error
 
 
 @pytest.mark.parametrize("profile", ["pyai", "mindproxy"])
-def test_reference_is_conformant(suite, profile):
-    run = suite("--profile", profile)
+def test_reference_is_conformant(clean_run, profile):
+    run = clean_run(profile)
     assert run.returncode == 0, run.output[-3000:]
     assert run.report is not None
     assert first_error(run.report, "report.schema.json") is None

@@ -52,7 +52,6 @@ def _assert_chg_inconclusive(run, needle: str) -> None:
         assert needle in row["reason"], row
 
 
-@pytest.mark.slow
 def test_without_billing_section_chg_is_inconclusive(suite, tmp_path):
     with ReferenceProcess("pyai") as process:
         copy = _standalone_config(tmp_path, process, billing=None)
@@ -60,7 +59,6 @@ def test_without_billing_section_chg_is_inconclusive(suite, tmp_path):
     _assert_chg_inconclusive(run, "section 'billing' is missing")
 
 
-@pytest.mark.slow
 def test_real_target_without_allow_billable_is_never_billed(suite, tmp_path):
     with ReferenceProcess("pyai") as process:
         config = yaml.safe_load(process.config_path.read_text())
@@ -149,7 +147,6 @@ def test_cut_stream_tolerance():
     assert allowed_cost(16, 16, full, one) == full
 
 
-@pytest.mark.slow
 def test_routing_and_param_probes_cost_nothing_without_allow_billable(suite, tmp_path):
     """A gateway that routes /v1/v1/chat/completions (as LiteLLM routes lenient paths) is still
     caught by MAP-4 without --allow-billable, and is never billed for the probe: the path

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from conformance.transport.client import source_addresses
 from conformance.transport.uri_template import expand
-
-pytestmark = pytest.mark.slow
 
 
 def outcome(run, test: str) -> str:

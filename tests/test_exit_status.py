@@ -14,12 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conformance.reference.server import ReferenceProcess
-from tests.conftest import REPO, SuiteRun, run_suite
+from tests.conftest import REPO, CHILD_TIMEOUT_S, SuiteRun, run_suite
 
-pytestmark = pytest.mark.slow
 QUIET = {"GITHUB_STEP_SUMMARY": ""}
 
 
@@ -29,7 +26,7 @@ def gate(tmp_path: Path, run: SuiteRun) -> int:
     path = tmp_path / "gated.json"
     path.write_text(json.dumps(run.report), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "conformance", "gate", str(path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.stdout.strip().splitlines()[-1].startswith("gate: "), done.stdout + done.stderr
     return done.returncode
 
@@ -108,14 +105,14 @@ def readme_command(tmp_path: Path) -> list[str]:
 
 
 def test_readme_command_from_a_subdirectory_collects_exactly_the_suite(tmp_path):
-    done = subprocess.run(readme_command(tmp_path), cwd=REPO / "docs", capture_output=True, text=True, timeout=120)
+    done = subprocess.run(readme_command(tmp_path), cwd=REPO / "docs", capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     ids = [line for line in done.stdout.splitlines() if "::" in line]
     assert ids and all(i.startswith("conformance/suite/") for i in ids), ids[:5]
 
 
 def test_readme_command_outside_the_repository_says_what_to_type(tmp_path):
-    done = subprocess.run(readme_command(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(readme_command(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     output = done.stdout + done.stderr
     assert done.returncode == 4, output[-3000:]
     assert "gateway-conformance run" in output and "--pyargs conformance.suite" in output
@@ -146,7 +143,7 @@ def test_a_project_owning_our_option_names_still_runs(tmp_path):
     (tmp_path / "conftest.py").write_text(NEIGHBOUR_CONFTEST, encoding="utf-8")
     (tmp_path / "test_theirs.py").write_text(NEIGHBOUR_TEST, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--profile",
-                           "--target", "staging", "--level", "3"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                           "--target", "staging", "--level", "3"], cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout and "gateway-conformance" not in done.stdout
 
@@ -157,9 +154,9 @@ def test_beside_a_plugin_owning_profile_our_run_uses_the_alias(tmp_path):
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     theirs = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "profiling_like", "-p", "no:cacheprovider",
                              "--profile", "--co", str(REPO / "tests" / "test_gate.py")],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert theirs.returncode == 0, theirs.stdout[-2000:] + theirs.stderr[-2000:]
     ours = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "profiling_like", "--co",
-                           "--gwc-profile", "mindproxy"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+                           "--gwc-profile", "mindproxy"], cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert ours.returncode == 0, ours.stdout[-2000:] + ours.stderr[-2000:]
     assert "conformance/suite/" in ours.stdout

@@ -26,6 +26,10 @@ from tests.hostile import HostileServer
 pytestmark = pytest.mark.xdist_group("heavy")
 
 KEY = "sk-hostile-0123456789abcdef0123456789abcdef"
+# Without a deadline the `drip` server answers in ~80 s and the `silent` one in 120 s: ending well
+# before that proves the deadline, whatever the machine's load (the deadlines are 1.5-4 s; a loaded
+# machine adds seconds, never a minute). Not a speed test.
+NEVER_WITHOUT_A_DEADLINE_S = 60
 OTHER_HOST = "127.0.0.2"  # loopback too, but another host: credentials must never go there
 
 
@@ -51,7 +55,7 @@ def test_client_deadline_covers_headers(mode):
         elapsed = time.monotonic() - started
         client.close()
     assert exchange.status is None and "timed out" in (exchange.error or ""), exchange
-    assert elapsed < 10, f"took {elapsed:.1f} s for a 1.5 s timeout"
+    assert elapsed < NEVER_WITHOUT_A_DEADLINE_S, f"took {elapsed:.1f} s for a 1.5 s timeout"
 
 
 def test_client_caps_a_ten_gigabyte_body():
@@ -103,7 +107,7 @@ def test_probe_gives_up_in_seconds(mode):
         with pytest.raises(ConformanceError, match="no answer within"):
             probe(server.url)
         elapsed = time.monotonic() - started
-    assert elapsed < PROBE_TIMEOUT_S + 5, f"probe took {elapsed:.1f} s"
+    assert elapsed < NEVER_WITHOUT_A_DEADLINE_S, f"probe took {elapsed:.1f} s for a {PROBE_TIMEOUT_S:g} s timeout"
 
 
 @pytest.mark.parametrize("mode", ["huge_length", "gzip_bomb", "mid_body", "redirect"])
@@ -185,7 +189,8 @@ def test_suite_survives(suite_runs, mode):
     if expected is None:
         lines = [line for line in output.splitlines() if line.strip()]
         assert len(lines) == 1 and "cannot reach target" in lines[0], output[-3000:]
-        assert run["elapsed"] < PROBE_TIMEOUT_S + 30, f"{run['elapsed']:.1f} s"
+        # pytest's own start-up comes on top (over 30 s on a loaded machine): still well under 80 s.
+        assert run["elapsed"] < PROBE_TIMEOUT_S + 70, f"{run['elapsed']:.1f} s"
         return
     assert run["report"] is not None, output[-3000:]
     failed = {r["id"] for r in run["report"]["requirements"] if r["status"] == "failed"}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from tests.conftest import CHILD_TIMEOUT_S
+
 
 def test_other_project_run_is_untouched(tmp_path):
     (tmp_path / "test_other.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
     with_plugin = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                                 cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     without = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:conformance"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                             cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert with_plugin.returncode == without.returncode == 0
     assert "gateway-conformance" not in with_plugin.stdout
     assert "verdict" not in with_plugin.stdout
@@ -28,5 +30,5 @@ def test_no_gateway_process_started(tmp_path):
         "    assert not mine, mine\n"
     )
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stdout

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_suite
+from tests.conftest import REPO, CHILD_TIMEOUT_S, run_suite
 
 EXAMPLE = REPO / "examples" / "litellm"
 COMMITTED = EXAMPLE / "report.json"
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(1200)]
 
 
 def _proxy_module():
@@ -51,7 +51,7 @@ def litellm_url(tmp_path_factory: pytest.TempPathFactory):
 def test_litellm_findings_unchanged(litellm_url, tmp_path: Path) -> None:
     # ~3.5 min on 2 cores: LiteLLM retries each provider fault twice and waits a provider 429 in-request.
     run = run_suite(tmp_path, "--target-config", str(EXAMPLE / "target.yaml"),
-                    env={"GWC_LITELLM_URL": litellm_url.url, "GWC_PROVIDER_URL": litellm_url.provider_url}, timeout=540)
+                    env={"GWC_LITELLM_URL": litellm_url.url, "GWC_PROVIDER_URL": litellm_url.provider_url}, timeout=CHILD_TIMEOUT_S)
     assert run.report is not None, run.output[-3000:]
     assert run.report["target"]["reference"] is False
     committed = json.loads(COMMITTED.read_text())

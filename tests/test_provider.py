@@ -15,6 +15,7 @@ from conformance.provider import faults
 from conformance.provider.__main__ import main as provider_main
 from conformance.provider.process import ProviderProcess
 from conformance.reference.__main__ import main as reference_main
+from tests.conftest import CHILD_TIMEOUT_S
 
 CHAT = "/v1/chat/completions"
 
@@ -156,5 +157,5 @@ def test_provider_process_binds_loopback_and_answers_models() -> None:
 
 def test_gateway_conformance_provider_subcommand_refuses_without_traceback() -> None:
     result = subprocess.run([sys.executable, "-m", "conformance", "provider", "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert result.returncode == 2 and "Traceback" not in result.stderr and "loopback only" in result.stderr

@@ -31,6 +31,7 @@ from conformance.reference.ledger import Ledger
 from conformance.reference.provision import MODELS, ROLES, provision
 from conformance.reference.server import ReferenceProcess
 from conformance.contract.schemas import first_error
+from tests.conftest import CHILD_TIMEOUT_S
 
 PROFILES = ("pyai", "mindproxy")
 CHAT = {"model": "ref-small", "messages": [{"role": "user", "content": "say hello to me"}]}
@@ -292,7 +293,7 @@ def test_gateway_exits_when_stdin_closes() -> None:
     child = process.process
     assert child is not None and child.stdin is not None
     child.stdin.close()
-    assert child.wait(timeout=5) == 0
+    assert child.wait(timeout=CHILD_TIMEOUT_S) == 0
     process.stop()
 
 
@@ -317,7 +318,7 @@ def test_cli_process_refuses_without_traceback() -> None:
     env = {**os.environ, "GWC_REFERENCE_DEFECTS": "html_404,not_a_defect"}
     result = subprocess.run(
         [sys.executable, "-m", "conformance.reference", "--profile", "pyai"],
-        capture_output=True, text=True, timeout=30, env=env,
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=env,
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "not_a_defect" in result.stderr

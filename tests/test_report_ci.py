@@ -19,16 +19,15 @@ import pytest
 from conformance.contract.target_config import load_config
 from conformance.reference.server import ReferenceProcess
 from conformance.report.json_report import validate_report
-from tests.conftest import REPO, run_suite
+from tests.conftest import REPO, CHILD_TIMEOUT_S, run_suite
 
-pytestmark = pytest.mark.slow
 NO_STEP_SUMMARY = {"GITHUB_STEP_SUMMARY": ""}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
 
 
 def run_with_plugin(tmp_path: Path, name: str, source: str, *args: str):
@@ -135,8 +134,8 @@ def test_failed_requirement_carries_a_curl_line_that_reproduces_the_defect(stand
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     valid_key = load_config(str(standalone.config_path)).role("valid")["api_key"]
-    argv = [valid_key if "REDACTED" in a else a for a in shlex.split(curl.replace("sk-…REDACTED", valid_key))]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    argv = [valid_key if "REDACTED" in a else a for a in shlex.split(curl.replace("sk-…REDACTED", valid_key), comments=True)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     status_line = done.stdout.splitlines()[0]
     assert " 404" in status_line, done.stdout[:500]
@@ -188,7 +187,7 @@ def test_html_page_renders_in_headless_chromium(artifacts, tmp_path):
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
          "--window-size=1280,1200", f"--screenshot={shot}", (out / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
     )
     assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
 

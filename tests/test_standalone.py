@@ -11,14 +11,12 @@ import subprocess
 import sys
 import venv
 
-import pytest
-
 from conformance.reference.server import ReferenceProcess
-from tests.conftest import REPO
+from tests.conftest import REPO, CHILD_TIMEOUT_S
 
 
-def test_standalone_reference_gives_the_same_verdict(suite, tmp_path):
-    bare = suite("--profile", "mindproxy")
+def test_standalone_reference_gives_the_same_verdict(suite, clean_run, tmp_path):
+    bare = clean_run("mindproxy")
     with ReferenceProcess("mindproxy", config_path=tmp_path / "target.yaml") as gateway:
         remote = suite("--target", gateway.url + "/v1", "--target-config", str(gateway.config_path),
                        "--profile", "mindproxy")
@@ -45,15 +43,14 @@ def test_cli_reference_writes_config(tmp_path):
         assert oct(config.stat().st_mode & 0o777) == "0o600"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=CHILD_TIMEOUT_S)
 
 
-@pytest.mark.slow
 def test_installed_wheel_runs_outside_the_repo(tmp_path):
     """Build the wheel, install it into a fresh venv, run the shipped suite from an empty directory."""
     dist = tmp_path / "dist"
     build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(REPO)],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     wheel = next(dist.glob("gateway_conformance-*.whl"))
     env_dir = tmp_path / "venv"
@@ -65,19 +62,19 @@ def test_installed_wheel_runs_outside_the_repo(tmp_path):
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+                             capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=True).stdout.strip()
     running = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
     with open(os.path.join(purelib, "_running_interpreter_deps.pth"), "w", encoding="utf-8") as pth:
         pth.write("\n".join(running) + "\n")
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert install.returncode == 0, install.stderr[-2000:]
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     where = subprocess.run([str(python), "-c", "import conformance, conformance.contract.resources as r; "
                             "print(conformance.__file__); print(r.SCHEMAS_DIR); print(r.PROFILES_DIR)"],
-                           cwd=work, capture_output=True, text=True, env=env, timeout=60)
+                           cwd=work, capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S)
     assert str(env_dir) in where.stdout and str(REPO) not in where.stdout, where.stdout + where.stderr
     with ReferenceProcess("pyai", config_path=tmp_path / "target.yaml") as gateway:
         for command in (
@@ -86,7 +83,7 @@ def test_installed_wheel_runs_outside_the_repo(tmp_path):
             [str(python), "-m", "pytest", "-q", "--pyargs", "conformance.suite", "--target", gateway.url,
              "--target-config", str(gateway.config_path), "--report", str(work / "b.json")],
         ):
-            done = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env, timeout=300)
+            done = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S)
             assert "verdict:" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
             assert "Traceback" not in done.stdout + done.stderr
     assert (work / "a.json").exists() and (work / "b.json").exists()

@@ -10,13 +10,13 @@ import time
 import pytest
 
 from conformance.runner.session import PROBE_TIMEOUT_S
-from tests.conftest import REPO
+from tests.conftest import REPO, CHILD_TIMEOUT_S
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
 pytestmark = pytest.mark.xdist_group("heavy")
 
 
-def run_pytest(*args: str, cwd=REPO, timeout: float = 60) -> tuple[int, str, float]:
+def run_pytest(*args: str, cwd=REPO, timeout: float = CHILD_TIMEOUT_S) -> tuple[int, str, float]:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
@@ -28,6 +28,11 @@ def assert_one_line(output: str, needle: str) -> None:
     assert len(lines) == 1, output
     assert needle in lines[0], output
     assert "Traceback" not in output
+
+
+# What load may add between two pytest start-ups measured one after the other: the bounds below
+# catch a retry loop or a missing deadline (tens of seconds, or never), not a slow machine.
+LOAD_SLACK_S = 20
 
 
 def _startup_s() -> float:
@@ -45,7 +50,7 @@ def test_unreachable_target(tmp_path):
     assert code != 0
     assert_one_line(output, "cannot reach target")
     startup = _startup_s()
-    assert elapsed < startup + 3, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
+    assert elapsed < startup + LOAD_SLACK_S, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
 
 
 def test_silent_target_times_out(tmp_path):
@@ -56,7 +61,7 @@ def test_silent_target_times_out(tmp_path):
     assert code != 0
     assert_one_line(output, "cannot reach target")
     startup = _startup_s()
-    assert elapsed < startup + PROBE_TIMEOUT_S + 3, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
+    assert elapsed < startup + PROBE_TIMEOUT_S + LOAD_SLACK_S, f"took {elapsed:.1f} s (start-up alone {startup:.1f} s)"
 
 
 def test_not_a_url():
@@ -139,6 +144,6 @@ def test_non_http_port(tmp_path):
 
 def test_cli_unknown_defect():
     done = subprocess.run([sys.executable, "-m", "conformance.reference", "--profile", "pyai", "--defect", "nope"],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode != 0
     assert_one_line(done.stderr, "nope")

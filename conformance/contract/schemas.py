@@ -14,7 +14,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from conformance.errors import ConfigError
+from conformance.errors import ConfigError, ConfigErrors
 from conformance.contract.resources import SCHEMAS_DIR
 
 ID_BASE = "https://gateway-conformance.dev/schemas/"
@@ -58,6 +58,13 @@ def describe(error: ValidationError) -> str:
 
 
 def validate_or_raise(instance: Any, name: str, where: str) -> None:
-    error = first_error(instance, name)
-    if error is not None:
-        raise ConfigError(f"{where}: {describe(error)}")
+    """Every schema error, one line each (a config with two mistakes names both, not one per run)."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+    if not errors:
+        return
+    lines: list[str] = []
+    for error in errors:
+        line = f"{where}: {describe(best_match([error]) if error.context else error)}"
+        if line not in lines:
+            lines.append(line)
+    raise ConfigErrors(lines) if len(lines) > 1 else ConfigError(lines[0])

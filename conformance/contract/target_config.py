@@ -66,6 +66,9 @@ class TargetConfig:
     source: str = "(none)"
     unavailable_roles: dict[str, str] = field(default_factory=dict)
     unavailable_sections: dict[str, str] = field(default_factory=dict)
+    # `roles.valid.api_key` → `GW_VALID` for every value that is exactly one `${VAR}`: a reproduce
+    # line then says `$GW_VALID` where the key was masked.
+    variables: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # pytest prints a failing test's fixture values: this one must never show a credential.
@@ -179,6 +182,7 @@ def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -
     if not isinstance(data, dict):
         raise ConfigError(f"target config {source}: $: the document must be a mapping, not {type(data).__name__}")
     data = dict(data)
+    original = copy.deepcopy(data)
     unavailable: dict[str, str] = {}
     unavailable_sections: dict[str, str] = {}
     for name in OPTIONAL_SECTIONS:
@@ -206,7 +210,23 @@ def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -
     validate_or_raise(rest, "target-config.schema.json", f"target config {source}")
     _refuse_url_credentials(rest, source)
     return TargetConfig(raw=rest, source=source, unavailable_roles=unavailable,
-                        unavailable_sections=unavailable_sections)
+                        unavailable_sections=unavailable_sections, variables=_whole_variables(original))
+
+
+_WHOLE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+
+
+def _whole_variables(value: Any, path: str = "") -> dict[str, str]:
+    """Dotted path → variable name, for each string that is exactly one `${VAR}` before expansion."""
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_whole_variables(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, str):
+        match = _WHOLE_VAR.fullmatch(value.strip())
+        if match:
+            found[path] = match.group(1)
+    return found
 
 
 def load_config(ref: str | None, env: Mapping[str, str] | None = None) -> TargetConfig:

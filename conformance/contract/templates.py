@@ -36,7 +36,8 @@ def target_config_template(profile_ref: str) -> str:
         "model: gpt-4o-mini                      # a cheap model the `valid` role may call",
         "request_timeout_s: 30",
         "# headers: {x-route: primary}          # sent with every request",
-        "limits: {max_requests: 2000, max_rps: 20, allow_billable: false}",
+        "limits: {max_requests: 2000, max_rps: 20, allow_billable: false, retry_after_cap_s: 10}"
+        "   # retry_after_cap_s: the longest Retry-After the SDK retry check waits out",
         "roles:",
     ]
     lines += [f"  {role + ':':<21}{ROLE_FACTS[role]}" for role in seen]

@@ -80,13 +80,24 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
     sock = bind(loopback_address(host), port)
     url = base_url(sock)
     if config_path is not None:
-        write_section(config_path, provider_section(url, api_key))
+        # A person pastes this section into a target.yaml: the key stays in the environment (as the
+        # README shows); a parent process (`--exit-on-stdin-eof`) reads the literal back instead.
+        shown_key = api_key if exit_on_stdin_eof or not api_key else "${" + KEY_ENV + "}"
+        write_section(config_path, provider_section(url, shown_key))
     config = uvicorn.Config(create_app(api_key), log_level="critical", access_log=False, lifespan="off",
                             server_header=False, http="h11", timeout_graceful_shutdown=1)
 
     def ready() -> None:
         sys.stdout.write(f"READY {url}\n")
         sys.stdout.flush()
+        if not exit_on_stdin_eof:  # a person started it: say what to do next (the reference does too)
+            key = f"the key in ${KEY_ENV}" if api_key else f"any key (set {KEY_ENV} to require one)"
+            section = (f"paste the `provider:` section of {config_path} into your target.yaml" if config_path is not None
+                       else "add `provider: {records_url: " + url + "}` to your target.yaml (or restart with --write-config PATH)")
+            sys.stderr.write(f"provider serving {url}: route your gateway's models to {url}/v1 with {key}; {section}; "
+                             "then run: gateway-conformance run --target YOUR_GATEWAY --target-config target.yaml   "
+                             "(Ctrl-C stops it)\n")
+            sys.stderr.flush()
 
     if exit_on_stdin_eof:
         watch_stdin()

@@ -59,6 +59,12 @@ DEFAULT_RATE_LIMIT = 100_000
 RESET_PENALTY_S = 2  # the `reset_before_retry_after` defect: Retry-After this much past the reset
 DAILY_CAP_SHORT_RETRY_S = 60  # the `daily_cap_retry_after_short` defect's Retry-After
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
+# The `bill_cutoff_stream_in_full` defect's pace, slow on purpose: CHG-5 can only show an overcharge
+# while the stream is still flowing when the client cuts it (the whole stream must take at least
+# twice as long as the cut one's first event). At STREAM_PACE_S a loaded machine delivers the first
+# event later than the whole stream takes, CHG-5 turns inconclusive and the defect "survives" the
+# kill matrix; at this pace the whole stream takes ~4 s, far beyond any first-event delay we see.
+CUT_DEFECT_STREAM_PACE_S = 0.25
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
                             402: "charge_402_403", 403: "charge_402_403"}
@@ -561,6 +567,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
     delivered = [0]
     events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
+    pace = CUT_DEFECT_STREAM_PACE_S if gateway.defects.on("bill_cutoff_stream_in_full") else STREAM_PACE_S
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -568,7 +575,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
                 if no_done and event.startswith(b"data: [DONE]"):
                     break
                 if position:
-                    await asyncio.sleep(STREAM_PACE_S)
+                    await asyncio.sleep(pace)
                 yield streaming.gateway_framing(gateway, event)
         finally:  # charged for what was delivered, also when the client cut the stream
             billed = delivered[0]

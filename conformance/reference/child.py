@@ -22,6 +22,11 @@ from typing import IO, Any
 from conformance.errors import ConformanceError
 from conformance.contract.safe_yaml import load_document
 
+# How long a child that is still running may take to say READY. Only a hang should reach it: a
+# child that exits fails at once, and on a loaded machine (CI beside other jobs, the kill matrix's
+# parallel runs) importing the server stack alone took more than the 15 s this used to be.
+START_TIMEOUT_S = 120.0
+
 
 class ServerProcess:
     """Start / stop one child server: `.url`, `.config_path`, `.config` once started. Subclasses give
@@ -53,7 +58,7 @@ class ServerProcess:
     def after_stop(self, timeout: float) -> None:
         """Runs once the child is gone."""
 
-    def start(self, timeout: float = 15) -> ServerProcess:
+    def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
         """Spawn the gateway and wait for its READY line; a failure raises with its last stderr line."""
         if self.process is not None:
             raise ConformanceError(f"the {self.what} is already started")

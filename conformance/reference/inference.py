@@ -18,7 +18,7 @@ PRICE_PER_TOKEN = 0.00001
 MAX_COMPLETION_TOKENS = 16
 EMBEDDING_DIMENSIONS = 8
 _REPLY_WORDS = (
-    "This is the reference gateway answering with a fixed reply so that usage and cost stay "
+    "This is a gateway-conformance test server answering with a fixed reply so that usage and cost stay "
     "predictable for every conformance run it serves today."
 ).split()
 

@@ -176,7 +176,7 @@ def serve(
             config_hint = f" --target-config {config_path}" if config_path is not None else \
                 " --target-config PATH (start it with --write-config PATH for one)"
             sys.stderr.write(f"reference gateway ({profile.id}) serving {url}; in another shell run: "
-                             f"pytest --target {url}{config_hint} --profile {profile.id}   (Ctrl-C stops it)\n")
+                             f"gateway-conformance run --target {url}{config_hint} --profile {profile.id}   (Ctrl-C stops it)\n")
             sys.stderr.flush()
 
     if exit_on_stdin_eof:

@@ -66,6 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the reference gateway with this defect switched on (self-tests, demos)")
     add("--reference-variant", "conformance_reference_variants", action="append", default=None, metavar="NAME",
         help="start the reference gateway with this clean variant switched on ('all': every one; self-tests)")
+    add("--evidence-har", "conformance_evidence_har", default=None, metavar="PATH",
+        help="write every exchange of the run here as HAR 1.2 (credentials masked; `certify` uses it)")
     add("--baseline", "conformance_baseline", default=None, metavar="PATH",
         help="known deviations (YAML): listed failures are reported as known and do not fail the run")
     if getattr(parser, "optparser", None) is not None:
@@ -82,7 +84,7 @@ def yielded_names(config: pytest.Config) -> list[str]:
 _OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target_config", "conformance_report",
                 "conformance_max_requests", "conformance_max_rps", "conformance_reference_defects",
                 "conformance_reference_variants",
-                "conformance_baseline", "conformance_fuzz_examples")
+                "conformance_baseline", "conformance_fuzz_examples", "conformance_evidence_har")
 
 
 def is_conformance_run(config: pytest.Config) -> bool:

@@ -14,7 +14,8 @@ from conformance.errors import ConformanceError
 from conformance.transport.redact import Redactor
 from conformance.report.results import OBSERVER_SUFFIX, TestResult
 from conformance.runner.collection import _in_suite
-from conformance.runner.stash import CITED, CLIENT, CONTEXT, EXCHANGE_MARK, PENDING, REDACTOR, RESULT_PROPERTY, SENT_MARK
+from conformance.certify.har import HAR_PROPERTY
+from conformance.runner.stash import HAR_PENDING, CITED, CLIENT, CONTEXT, EXCHANGE_MARK, PENDING, REDACTOR, RESULT_PROPERTY, SENT_MARK
 
 
 @pytest.hookimpl(wrapper=True)
@@ -90,6 +91,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     )
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
     report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
+    if client is not None and getattr(item.config.option, "conformance_evidence_har", None):
+        from conformance.runner.har_recording import har_items
+
+        report.user_properties.append((HAR_PROPERTY, har_items(item, client, context, redactor, marker.args[0], cited)))
     return report
 
 
@@ -195,8 +200,11 @@ class ResultInbox:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         config.stash[PENDING] = []
+        config.stash[HAR_PENDING] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 self.config.stash[PENDING].append(value)
+            elif name == HAR_PROPERTY:
+                self.config.stash[HAR_PENDING].extend(value)

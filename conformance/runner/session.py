@@ -74,6 +74,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[CONTEXT] = context
     from conformance.runner.options import ALIASES, yielded_names
 
+    _say_unset_variables(config, context)
     taken = sorted(set(yielded_names(config)))
     if taken:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -81,6 +82,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"{name} belongs to another plugin or conftest here (use {ALIASES.get(name, name)})" for name in taken)
         if reporter is not None:
             reporter.write_line(note, yellow=True)
+
+
+def _say_unset_variables(config: pytest.Config, context: RunContext) -> None:
+    """An unset `${VAR}` makes a role or section unavailable and its tests skip: say so once, up
+    front, naming the variable and the field — not only deep in the skip reasons."""
+    target_config = context.config
+    unset = [(f"roles.{name}", why) for name, why in sorted(target_config.unavailable_roles.items())]
+    unset += [(name, why) for name, why in sorted(target_config.unavailable_sections.items())]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for field, why in unset:
+        reporter.write_line(f"gateway-conformance: {field} in {target_config.source}: {why}; "
+                            "the tests that need it will skip", yellow=True)
 
 
 def _start(config: pytest.Config) -> RunContext:

@@ -20,6 +20,9 @@ STATE = pytest.StashKey["SessionState"]()
 SELECTION = pytest.StashKey["Selection"]()
 CLIENT = pytest.StashKey["GatewayClient"]()  # the suite's one client, once its session fixture made it
 PENDING = pytest.StashKey[list[dict[str, Any]]]()  # results received before the session state folds them in
+HAR_PENDING = pytest.StashKey[list[dict[str, Any]]]()  # HAR entries received (controller), for --evidence-har
+HAR_CURSOR = pytest.StashKey[int]()  # index of the client's first exchange not yet put in a HAR entry
+HAR_IDS = pytest.StashKey[dict[int, str]]()  # id(exchange) → its HAR entry id (this process)
 JUNIT_CLEANED = pytest.StashKey[bool]()
 
 # item.stash: one test

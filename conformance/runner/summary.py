@@ -54,6 +54,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.report_written = write_report(report, context.report_path)
         except (OSError, ConformanceError) as exc:
             config.get_terminal_writer().line(f"gateway-conformance: could not write the report: {exc}", red=True)
+    try:
+        from conformance.runner.har_recording import write_har
+
+        write_har(config, context.target_url)
+    except OSError as exc:
+        config.get_terminal_writer().line(f"gateway-conformance: could not write the HAR: {exc}", red=True)
     state.stop_reference()
 
 
@@ -135,12 +141,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         counts = summary[level]
         parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "skipped", "inconclusive", "error") if counts[k] or k == "passed"]
         tw.line(f"{level:<7}{', '.join(parts)}")
-    for status in ("failed", "error", "inconclusive", "skipped"):
-        ids = [r for r in rows if r["level"] == "MUST" and r["status"] == status]
-        if ids:
-            tw.line(f"{status} MUST: " + ", ".join(r["id"] for r in ids), red=status == "failed", yellow=status != "failed")
-            for row in ids[:10]:
-                tw.line(f"  {row['id']}: {row['reason']}")
+    for level in ("MUST", "SHOULD"):  # name them, SHOULDs too: counts alone hide which one
+        for status in ("failed", "error", "inconclusive", "skipped"):
+            ids = [r for r in rows if r["level"] == level and r["status"] == status]
+            if level == "SHOULD" and context.level == "must":
+                continue
+            if ids:
+                tw.line(f"{status} {level}: " + ", ".join(r["id"] for r in ids),
+                        red=status == "failed" and level == "MUST", yellow=not (status == "failed" and level == "MUST"))
+                for row in ids[:10]:
+                    tw.line(f"  {row['id']}: {row['reason']}")
     uncovered = not_covered(context.profile)
     if uncovered:
         tw.line(f"not covered by this suite version: {', '.join(uncovered)}")

@@ -186,6 +186,7 @@ class ScenarioBook:
         for _ in range(burst.attempts):
             exchange = send()
             burst.sent.append(exchange)
+            exchange.burst = len(burst.sent)  # its reproduce line repeats the request that often
             if refused(exchange):
                 burst.refused = exchange
                 break

@@ -54,7 +54,12 @@ def target_config(run: RunContext) -> TargetConfig:
 
 @pytest.fixture(scope="session")
 def redactor(target_config: TargetConfig) -> Redactor:
-    return Redactor(target_config.secrets())
+    redactor = Redactor(target_config.secrets())
+    for name, role in target_config.roles.items():  # reproduce lines say which role's key to put back
+        if isinstance(role, dict) and isinstance(role.get("api_key"), str):
+            where = f"roles.{name}.api_key"
+            redactor.hint(role["api_key"], variable=target_config.variables.get(where), where=where)
+    return redactor
 
 
 @pytest.fixture(scope="session")

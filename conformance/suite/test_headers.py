@@ -52,10 +52,23 @@ def test_request_id_unique(book, client, profile, rule):
     book.get("no_credentials") if "no_credentials" in book.scenarios else None
     extra = [client.request("POST", "/v1/chat/completions", json=book.chat_body(), label="unauthenticated")
              for _ in range(2)]
-    cite(*extra)
     seen = [e for e in client.exchanges if e.status is not None]
     problems = checks.duplicate_request_ids(seen, profile)
+    # The evidence and reproduce line are the exchanges that repeated an id, not the two extra requests.
+    cite(*(_first_repeat(seen, profile) or extra))
     assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(problems[:3]) + rule
+
+
+def _first_repeat(exchanges, profile):
+    """The first two exchanges that carried the same request id (the repeat last), or []."""
+    first = {}
+    for exchange in exchanges:
+        value = exchange.header(profile.request_id_header)
+        if value and value in first:
+            return [first[value], exchange]
+        if value:
+            first[value] = exchange
+    return []
 
 
 @pytest.mark.requirement("HDR-2")

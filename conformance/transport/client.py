@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json as jsonlib
+import re
 import shlex
 import socket
 import threading
@@ -107,6 +108,8 @@ class Exchange:
     elapsed_s: float = 0.0
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
+    started_at: float = field(default_factory=time.time)  # wall clock, for the HAR's startedDateTime
+    burst: int = 0  # the n-th request of a burst with one key (a rate limit needs the n-1 before it)
     # The requirement that made this answer slow on purpose (a provider told to stall, UPS-8; told to
     # ask for a long Retry-After, UPS-4): that requirement judges its timing, at its own level, and
     # the whole-run FUZ-2 check does not.
@@ -171,8 +174,15 @@ class Exchange:
         return out
 
     def curl(self, redactor: Redactor) -> str:
-        """A shell line that resends this request (credentials masked; oversized parts cut, with a marker)."""
-        parts = ["curl", "-sS", "-i", "-X", self.method, shell_quote(_capped(redactor.text(self.url), EVIDENCE_BODY_CHARS))]
+        """A shell line that resends this request (credentials masked, or the variable that holds
+        them; oversized parts cut, with a marker). A WebSocket handshake gets a command that opens
+        one (curl cannot); the n-th request of a burst gets the loop that sends all n."""
+        if urlsplit(self.url).scheme in ("ws", "wss"):
+            parts = ["python", "-m", "conformance.transport.ws_probe",
+                     shell_quote(_capped(redactor.text(self.url), EVIDENCE_BODY_CHARS))]
+        else:
+            parts = ["curl", "-sS", "-i", "-X", self.method, shell_quote(_capped(redactor.text(self.url), EVIDENCE_BODY_CHARS))]
+        notes: list[str] = []
         shown = 0
         for name, value in self.request_headers.items():
             if name.lower() in ("content-length", "host", "accept-encoding", "connection", "user-agent", "accept"):
@@ -181,11 +191,31 @@ class Exchange:
             if shown > EVIDENCE_MAX_HEADERS:
                 parts.append(f"# … {len(self.request_headers) - EVIDENCE_MAX_HEADERS} more headers not shown")
                 break
-            header = f"{name}: {redactor.header_value(name, value)}"
-            parts += ["-H", shell_quote(_capped(header, EVIDENCE_HEADER_CHARS))]
+            parts += ["-H", self._header_arg(name, value, redactor, notes)]
         if self.request_body:
             parts += ["--data-raw", shell_quote(_capped_body(self.request_body, redactor))]
-        return " ".join(parts)
+        line = " ".join(parts)
+        if self.burst > 1:
+            line = (f"for i in $(seq {self.burst}); do {line}; done   "
+                    f"# request {self.burst} of a burst with one key: the {self.burst - 1} before it use up the limit")
+        if notes:
+            line += ("   " if self.burst <= 1 else "; ") + "# " + "; ".join(notes)
+        return line
+
+    def _header_arg(self, name: str, value: str, redactor: Redactor, notes: list[str]) -> str:
+        """`-H` argument for one header: a masked credential becomes `$VAR` when the target config
+        read it from that variable, else stays masked with a note saying where the key lives."""
+        for secret in self.presented_credentials:
+            hint = redactor.hint_for(secret)
+            if hint is None or secret not in value:
+                continue
+            variable, where = hint
+            prefix = value.replace(secret, "\x00").split("\x00")[0]
+            if variable and value == prefix + secret and re.fullmatch(r"[A-Za-z0-9 _-]*", prefix):
+                return f'"{name}: {prefix}${variable}"'
+            notes.append(f"masked key: put back {where} from the target config")
+            break
+        return shell_quote(_capped(f"{name}: {redactor.header_value(name, value)}", EVIDENCE_HEADER_CHARS))
 
 
 def _capped(text: str, limit: int) -> str:

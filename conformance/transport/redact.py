@@ -28,7 +28,18 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        # secret → how a reproduce line puts it back: `$GW_RATE_LIMITED` (the config read it from
+        # that variable) or a pointer to where it lives (`roles.rate_limited.api_key`).
+        self._hints: dict[str, tuple[str | None, str]] = {}
         self.add(*secrets)
+
+    def hint(self, secret: str | None, *, variable: str | None, where: str) -> None:
+        """Say where `secret` comes from, so a masked reproduce line can name what to put back."""
+        if secret:
+            self._hints[secret] = (variable, where)
+
+    def hint_for(self, secret: str) -> tuple[str | None, str] | None:
+        return self._hints.get(secret)
 
     def add(self, *secrets: str | None) -> None:
         with self._lock:

@@ -1,0 +1,56 @@
+"""The certificate subcommands of `gateway-conformance`: certify, verify, replay, registry build.
+
+Kept apart from cli.py (like the report commands) so the CLI stays a table of contents.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_certify_commands(sub: Any) -> None:
+    sub.add_parser("certify", add_help=False,
+                             help="run the suite and write a certificate bundle: certify [run options] --out DIR "
+                                  "[--product-name …] (see `certify --help`)")
+
+    verify = sub.add_parser("verify", help="check a certificate bundle: manifest, schemas, the verdict recomputed, "
+                                           "the evidence re-checked, no credentials (exit 1 on any problem)")
+    verify.add_argument("bundle", metavar="DIR")
+    verify.set_defaults(func=_verify)
+
+    replay = sub.add_parser("replay", help="resend one requirement's recorded exchanges against a gateway and judge "
+                                           "them (exit 0 passed, 1 failed, 3 inconclusive)")
+    replay.add_argument("bundle", metavar="DIR")
+    replay.add_argument("--requirement", required=True, metavar="ID")
+    replay.add_argument("--test", metavar="NODEID", help="only the exchanges of this test")
+    replay.add_argument("--target", required=True, metavar="URL", help="the gateway to resend them to")
+    replay.add_argument("--target-config", metavar="PATH",
+                        help="its target config: the credentials of the roles the recorded exchanges used")
+    replay.set_defaults(func=_replay)
+
+    registry = sub.add_parser("registry", help="a static site of certificates: registry build DIR… --out SITE")
+    actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="build the site from certificate bundles")
+    build.add_argument("bundles", nargs="+", metavar="DIR")
+    build.add_argument("--out", required=True, metavar="SITE")
+    build.add_argument("--no-verify", action="store_true", help="include bundles that do not verify (marked as such)")
+    build.set_defaults(func=_registry_build)
+
+
+def _verify(ns: argparse.Namespace) -> int:
+    from conformance.certify.verify import main
+
+    return main(ns.bundle)
+
+
+def _replay(ns: argparse.Namespace) -> int:
+    from conformance.certify.replay import replay
+
+    return replay(ns.bundle, ns.requirement, ns.target, ns.target_config, ns.test)
+
+
+def _registry_build(ns: argparse.Namespace) -> int:
+    from conformance.registry.site import build
+
+    return build(ns.bundles, ns.out, verify_bundles=not ns.no_verify)
