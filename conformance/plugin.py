@@ -13,16 +13,20 @@ import importlib
 
 import pytest
 
+from conformance.runner import interrupt
 from conformance.runner.options import is_conformance_run, pytest_addoption  # noqa: F401  (a hook)
 from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F401  (a hook: before conftests load)
 
+# A Ctrl-C while pytest still imports the other plugins is recorded, not lost (runner/interrupt.py).
+interrupt.arm()
+
 # The runner's hook modules, registered for a conformance run only (in this order).
-HOOK_MODULES = ("session", "collection", "recording", "summary")
+HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "requirement(id): the conformance requirement (SPEC.md id, e.g. HDR-2) this test checks"
+        "markers", "requirement(id): the conformance requirement (its catalogue id, e.g. HDR-2) this test checks"
     )
     config.addinivalue_line(
         "markers", "not_applicable(reason): a case the profile has none of (deselected, never reported as skipped)"
@@ -32,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    "run only when the target config claims it"
     )
     if not is_conformance_run(config):
+        interrupt.disarm()
         return
     for name in HOOK_MODULES:
         module = importlib.import_module(f"conformance.runner.{name}")

@@ -22,9 +22,11 @@ def _exchange(status: int, body: bytes, content_type: str, **headers: str) -> Ex
 
 
 def test_sse_parse_joins_data_lines_and_skips_comments():
-    events, stray = sse.parse(": keep-alive\ndata: {\"a\":\ndata: 1}\n\nevent: error\ndata: x\n\ndata: [DONE]")
+    events, stray = sse.parse(": keep-alive\ndata: {\"a\":\ndata: 1}\n\nevent: error\ndata: x\n\ndata: [DONE]\n\n")
     assert [e.data for e in events] == ['{"a":\n1}', "x", "[DONE]"]
     assert events[1].event == "error" and stray == []
+    # A final event with no blank line after it is discarded, as the SSE spec and the openai SDK do.
+    assert [e.data for e in sse.parse("data: x\n\ndata: [DONE]")[0]] == ["x"]
 
 
 def test_success_stream_needs_done_last():

@@ -19,6 +19,7 @@ from conformance.contract.profiles import Profile
 from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.inference import CHAT, ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.sse import content_events
 
 # What "charged no more than the usage actually delivered" allows, made explicit:
 #
@@ -35,23 +36,6 @@ from conformance.transport.client import Exchange, GatewayClient
 TOLERANCE_SHARE = 0.5
 MIN_UNDELIVERED = 4
 MAX_TOKENS = 16
-
-
-def content_events(body: bytes) -> int:
-    """How many SSE `data:` events in `body` carried completion text."""
-    count = 0
-    for line in body.split(b"\n"):
-        if not line.startswith(b"data:") or line.strip() == b"data: [DONE]":
-            continue
-        try:
-            chunk = jsonlib.loads(line[5:])
-        except ValueError:
-            continue
-        for choice in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and delta.get("content"):
-                count += 1
-    return count
 
 
 def cut_stream(client: GatewayClient, path: str, *, api_key: str, json: Any, after: int = 1,

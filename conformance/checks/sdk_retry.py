@@ -76,7 +76,7 @@ def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
         if wait is None or wait <= 0:
             problems.append(f"the SDK retried {attempts[0].describe()} after its own back-off, before the cap resets "
                             f"(no Retry-After to wait for)")
-    return problems
+    return [RetryProblem(p) for p in problems]
 
 
 def _names_a_wait(exchange: Exchange) -> bool:
@@ -97,13 +97,24 @@ def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool
     if code.retry == "wait_reset":
         directed = retry_after_s(exchange)
         if would_retry and _names_a_wait(exchange) and (directed is None or directed <= 0):
-            return [f"{exchange.describe()}: the SDK would retry this response after its own back-off ({wait:g} s), "
-                    f"before the cap resets (no Retry-After to wait for); {code.code}'s rule is 'wait_reset'"]
+            return [RetryProblem(f"{exchange.describe()}: the SDK would retry this response after its own back-off "
+                                 f"({wait:g} s), before the cap resets (no Retry-After to wait for); {code.code}'s rule "
+                                 f"is 'wait_reset'")]
         return []
     if would_retry == code.retryable:
         return []
-    return [f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this response; "
-            f"{code.code}'s rule is {code.retry!r}"]
+    return [RetryProblem(f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this "
+                         f"response; {code.code}'s rule is {code.retry!r}")]
+
+
+class RetryProblem(str):
+    """A problem with the SDK's retry decision (not its classification): it breaks the code's own
+    catalogue rule, which `decision_rule` quotes, not the requirement's sentence on error.code."""
+
+
+def decision_rule(code: Code) -> str:
+    """The profile's catalogue row for `code`: what a client must do on it."""
+    return f'[{code.code}] "{code.action}"' if code.action else f"[{code.code}] retry rule {code.retry!r}"
 
 
 def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, profile: Profile,
@@ -151,8 +162,8 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
             # a retry on the SDK's own back-off (no Retry-After) comes before the reset.
             directed = retry_after_s(first.attempts[0])
             if _names_a_wait(first.attempts[0]) and (directed is None or directed <= 0):
-                problems.append(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), before the "
-                                f"cap resets (no Retry-After to wait for)")
+                problems.append(RetryProblem(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), "
+                                             f"before the cap resets (no Retry-After to wait for)"))
             return problems
         if problems:
             return problems

@@ -1,64 +1,30 @@
 """Server-sent events as the suite reads them (ENV-6): parse a recorded stream, judge its shape.
 
 The client reads a stream to its end (capped), so an SSE answer is an ordinary `Exchange` whose
-body is the whole event stream. Parsing follows the WHATWG event-stream rules the OpenAI SDKs
-use: events end at a blank line, `data:` lines join with newlines, `:` lines are comments.
+body is the whole event stream. Parsing is `conformance.transport.sse`, the one
+parser every reader of a stream uses (the WHATWG rules as the openai SDK applies them).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
 from conformance.checks.registry import check
 from conformance.transport.client import Exchange
+from conformance.transport.sse import DONE, Event, parse, parse_stream
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
 
+__all__ = ["DONE", "EVENT_STREAM", "Event", "parse", "stream_problems", "midstream_error_problems", "ended_normally",
+           "is_error_event"]
+
 EVENT_STREAM = "text/event-stream"
-DONE = "[DONE]"
 
 
-@dataclass(frozen=True)
-class Event:
-    data: str
-    event: str | None = None
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.data)
-        except ValueError:
-            return None
-
-
-def parse(text: str) -> tuple[list[Event], list[str]]:
-    """→ (events, lines that are not SSE fields). A trailing event without its blank line counts."""
-    events: list[Event] = []
-    stray: list[str] = []
-    data: list[str] = []
-    name: str | None = None
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if line == "":
-            if data:
-                events.append(Event("\n".join(data), name))
-            data, name = [], None
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            name = value
-        elif field in ("id", "retry"):
-            continue
-        else:
-            stray.append(line[:80])
-    if data:
-        events.append(Event("\n".join(data), name))
-    return events, stray
+def _unterminated(where: str, data: str | None) -> list[str]:
+    """A final event with no blank line after it: the SSE spec and the openai SDK discard it."""
+    if data is None:
+        return []
+    return [f"{where}: the stream ends inside an event (no blank line after its data), which the SSE spec and the "
+            f"openai SDK discard, so no client sees it: {data[:120]!r}"]
 
 
 def is_error_event(event: Event, profile: Profile) -> bool:
@@ -75,8 +41,10 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
         return [f"{where}: the stream broke off: {exchange.error}"]
     if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
         return [f"{where}: expected 200 {EVENT_STREAM}, got {exchange.status} {exchange.content_type or '(none)'}"]
-    events, stray = parse(exchange.text)
+    parsed = parse_stream(exchange.body)
+    events, stray = parsed.events, parsed.stray
     problems = [f"{where}: a line that is no SSE field: {line!r}" for line in stray[:2]]
+    problems += _unterminated(where, None if exchange.truncated else parsed.unterminated)
     if not events:
         return problems + [f"{where}: the event stream has no data events"]
     if profile.stream_done and events[-1].data != DONE:
@@ -96,8 +64,9 @@ def ended_normally(exchange: Exchange, profile: Profile) -> bool:
     configured to fail mid-stream did not (the reply was shorter than the failure point)."""
     if exchange.error or exchange.status != 200 or exchange.content_type != EVENT_STREAM:
         return False
-    payload = [e for e in parse(exchange.text)[0] if e.data != DONE]
-    if not payload:
+    parsed = parse_stream(exchange.body)
+    payload = [e for e in parsed.events if e.data != DONE]
+    if not payload or parsed.unterminated is not None:  # it ended inside an event: not normally
         return False
     last = payload[-1].json()
     return isinstance(last, dict) and "error" not in last and payload[-1].event != "error" and (
@@ -113,8 +82,12 @@ def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[str]:
     if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
         return [f"{where}: expected the stream to start (200 {EVENT_STREAM}), got "
                 f"{exchange.status} {exchange.content_type or '(none)'}"]
-    events, _ = parse(exchange.text)
+    parsed = parse_stream(exchange.body)
+    events = parsed.events
     payload = [e for e in events if e.data != DONE]
+    cut = _unterminated(where, None if exchange.truncated else parsed.unterminated)
+    if cut:
+        return cut
     if len(payload) < 2:
         return [f"{where}: expected at least one event and then an error event, got {len(payload)} event(s)"]
     last = payload[-1]

@@ -76,7 +76,10 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         method, path, headers, body, params = request_of(value)
         fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed), judged=False)
+    gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed), judged=False,
+                    stop=fuzzer.out_of_budget)
+    if fuzzer.budget_error is not None:  # fewer examples than asked: the judgement would claim too much
+        raise fuzzer.budget_error
     time.sleep(float((target_config.section("billing") or {}).get("settle_s", 0) or 0))
     try:
         after = oracle.snapshot(roles)

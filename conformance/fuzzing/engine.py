@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import unittest
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -104,6 +105,7 @@ class Fuzzer:
     max_sends: int
     sent: int = 0
     budget_error: BudgetExhausted | None = None
+    found: bool = False  # a finding is being shrunk: keep replaying (from the cache) to its end
     exchanges: list[Exchange] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Exchange] = field(default_factory=dict)
     _plan: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None  # set while a dry run plans requests
@@ -136,11 +138,21 @@ class Fuzzer:
 
     def check(self, exchange: Exchange | None) -> None:
         if exchange is not None:
-            judge(exchange, self.profile)
+            try:
+                judge(exchange, self.profile)
+            except FuzzFinding:
+                self.found = True
+                raise
+
+    def out_of_budget(self) -> bool:
+        """Nothing more can be sent and nothing is being shrunk: generating more examples is waste."""
+        if self.budget_error is None and self.client.budget.spent:
+            self.budget_error = BudgetExhausted(self.client.budget.spent_reason())  # stopped short: not a pass
+        return not self.found and self.budget_error is not None
 
 
 def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int,
-                    seed: int, judged: bool = True) -> list[FuzzFinding]:
+                    seed: int, judged: bool = True, stop: Callable[[], bool] | None = None) -> list[FuzzFinding]:
     """`search`, with the examples' requests sent side by side first (`client.concurrency` at once).
 
     Hypothesis draws the examples from the seed alone while none fails, so a dry run whose sends
@@ -149,10 +161,11 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     result, the same examples and requests as a serial run. At the first finding (or a spent
     budget) no further example is started, and the real search runs on the answers already
     cached: it reaches the same failing example and shrinks it as a serial run does. `judged`:
-    whether `prop` judges its exchanges (FUZ-3's only collects them)."""
+    whether `prop` judges its exchanges (FUZ-3's only collects them); `stop` as for `search` (a
+    spent budget ends the search: nothing is planned or sent after it)."""
     concurrency = fuzzer.client.concurrency
-    if concurrency <= 1 or examples <= 0:
-        return search(strategy, prop, examples=examples, seed=seed)
+    if concurrency <= 1 or examples <= 0 or (stop is not None and stop()):
+        return search(strategy, prop, examples=examples, seed=seed, stop=stop)
     fuzzer._plan = []
     try:
         search(strategy, prop, examples=examples, seed=seed)
@@ -175,7 +188,7 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     order = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:
-        return search(strategy, prop, examples=examples, seed=seed)
+        return search(strategy, prop, examples=examples, seed=seed, stop=stop)
     return []
 
 
@@ -244,9 +257,15 @@ def _temporary_home() -> str:
 _storage_moved = False
 
 
-def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int) -> list[FuzzFinding]:
-    """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure)."""
-    if examples <= 0:
+class _Stop(unittest.SkipTest):
+    """`stop()` said so: hypothesis re-raises a skip at once (no further example, no shrinking)."""
+
+
+def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int,
+           stop: Callable[[], bool] | None = None) -> list[FuzzFinding]:
+    """Run `prop` on `examples` generated values; → the shrunk findings (one per distinct failure).
+    `stop()` true before an example ends the search there (the budget is spent)."""
+    if examples <= 0 or (stop is not None and stop()):
         return []
     _keep_hypothesis_out_of_cwd()
 
@@ -256,10 +275,14 @@ def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, exa
     @hypothesis_seed(seed)
     @given(strategy)
     def run(value: Any) -> None:
+        if stop is not None and stop():
+            raise _Stop("stopped")
         prop(value)
 
     try:
         run()
+    except _Stop:
+        return []
     except FuzzFinding as finding:
         return [finding]
     except _GROUP as group:

@@ -260,6 +260,11 @@ class Gateway:
             headers["Retry-After"] = str(_seconds_to_month_start())  # when the monthly limit resets
         if reject.status == 403 and self.defects.on("should_retry_on_403"):
             headers["x-should-retry"] = "true"
+        if reject.status == 401 and self.defects.on("should_retry_on_401"):
+            headers["x-should-retry"] = "true"
+        if self.defects.on("retry_after_on_invalid_agent_id") and any(
+                c.code == reject.code and c.trigger == "realtime_agent_id" for c in self.profile.codes):
+            headers["Retry-After"] = "1"
         if reject.status == 401 and self.variants.on("bearer_challenge"):
             headers["WWW-Authenticate"] = 'Bearer realm="gateway"'  # RFC 6750 §3
         return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
@@ -604,7 +609,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
                     break
                 if position:
                     await asyncio.sleep(pace)
-                yield event
+                yield streaming.gateway_framing(gateway, event)
         finally:  # charged for what was delivered, also when the client cut the stream
             billed = delivered[0]
             if gateway.defects.on("bill_cutoff_stream_in_full"):

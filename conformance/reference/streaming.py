@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
 
 from conformance.reference.types import Call
+from conformance.transport import sse
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -39,7 +40,24 @@ def _event(payload: Any) -> bytes:
 def _error_event(gateway: Gateway, status: int, code: str | None, message: str) -> bytes:
     if gateway.defects.on("midstream_error_not_enveloped"):
         return _event(f"error: {message}")
-    return _event(gateway.dialect.body(status, code, message))
+    event = _event(gateway.dialect.body(status, code, message))
+    if gateway.defects.on("midstream_error_unterminated"):
+        return event.removesuffix(b"\n")  # the stream ends right after the data line
+    return gateway_framing(gateway, event)
+
+
+def gateway_framing(gateway: Gateway, event: bytes) -> bytes:
+    """The `sse_multiline_data` variant: the same event framed as the SSE spec also allows — a
+    comment line first, its JSON pretty-printed over several `data:` lines (a client joins them
+    with LF), CRLF line ends. `data: [DONE]` keeps its one line."""
+    if not gateway.variants.on("sse_multiline_data"):
+        return event
+    events = sse.parse(event)[0]
+    payload = events[0].json() if len(events) == 1 and not events[0].done else None
+    if payload is None:
+        return event.replace(b"\n", b"\r\n")
+    lines = [b": gwc"] + [b"data: " + line.encode() for line in json.dumps(payload, indent=1).split("\n")]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def fails_midstream(call: Call) -> bool:

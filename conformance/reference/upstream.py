@@ -31,7 +31,8 @@ import httpx
 from starlette.responses import Response, StreamingResponse
 
 from conformance.provider.faults import FAULT_PREFIX, OK_MODEL
-from conformance.reference import inference
+from conformance.reference import inference, streaming
+from conformance.transport import sse
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -181,21 +182,19 @@ class Upstream:
         """Relay complete events; a cut, a timeout or an event that is not JSON ends it with an error event."""
         delivered = 0
         done = False
-        buffer = b""
+        parser = sse.EventParser()
         try:
             try:
                 async for chunk in response.aiter_raw():
-                    buffer += chunk.replace(b"\r\n", b"\n")
-                    while b"\n\n" in buffer and not done:
-                        event, buffer = buffer.split(b"\n\n", 1)
+                    for event in parser.feed(chunk):
                         tokens = _event_tokens(event)
-                        if tokens is None:
+                        if tokens is None or parser.stray:
                             raise ValueError("malformed event")
-                        yield event + b"\n\n"
+                        yield streaming.gateway_framing(gateway, event.encode())
                         if tokens < 0:
                             done = True
-                        else:
-                            delivered += tokens
+                            break
+                        delivered += tokens
                     if done:
                         break
             except (httpx.HTTPError, ValueError):
@@ -212,17 +211,11 @@ class Upstream:
             gateway.charge(call, call.params["prompt_tokens"] + delivered)
 
 
-def _event_tokens(event: bytes) -> int | None:
+def _event_tokens(event: sse.Event) -> int | None:
     """Completion tokens one SSE event carries (-1: the [DONE] event; None: not a valid event)."""
-    data = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
-    if not data:
-        return 0 if all(not line or line.startswith(b":") for line in event.split(b"\n")) else None
-    if data == [b"[DONE]"]:
+    if event.done:
         return -1
-    try:
-        chunk = json.loads(b"\n".join(data))
-    except ValueError:
-        return None
+    chunk = event.json()
     if not isinstance(chunk, dict):
         return None
     return sum(1 for choice in chunk.get("choices") or []

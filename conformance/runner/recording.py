@@ -172,10 +172,17 @@ def _one_line(text: str) -> str:
     return first[:400]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Marks where the test's requests start. Once the budget is spent, every remaining suite test is
+    skipped here, before any fixture or local work (fuzz generation, the SDK's waits): it could not
+    send the requests it is for anyway."""
     item.stash[SENT_MARK] = _sent(item)
     item.stash[CITED] = []
     outcomes.collect_citations(item.stash[CITED])
+    client = item.config.stash.get(CLIENT, None)
+    if client is not None and client.budget.spent and _in_suite(item):
+        pytest.skip(client.budget.spent_reason())
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

@@ -36,6 +36,7 @@ class SessionState:
         self.baseline: Any = None
         self.report: dict[str, Any] | None = None
         self.decision: Any = None  # conformance.report.gate.Decision, once the report is built
+        self.exit_status: int | None = None  # the status the process returns, once decided
 
     def stop_reference(self) -> None:
         if self.reference_process is not None:
@@ -48,6 +49,9 @@ def configure_run(config: pytest.Config) -> None:
     from conformance.runner.progress import ConformanceReporting
 
     config.pluginmanager.register(ConformanceReporting(config, not hasattr(config, "workerinput")), "gateway-conformance-reporting")
+    from conformance.runner import interrupt
+
+    interrupt.install(config)
     if hasattr(config, "workerinput"):
         context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
         config.stash[CONTEXT] = context

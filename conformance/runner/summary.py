@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conformance.runner import interrupt
 from conformance.runner.context import REFERENCE
 from conformance.errors import ConformanceError
 from conformance.report.json_report import build_report, write_report
@@ -34,16 +35,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from conformance.transport.redact import Redactor
 
     selection = config.stash.get(SELECTION, None)
-    stopped = _stopped(session, exitstatus)
+    interrupts = interrupt.of(config)
+    stopped = _stopped(session, session.exitstatus)  # interrupt.pytest_sessionfinish ran first: 2 if one came
     if selection is not None:
         state.results.not_claimed_tests = dict(selection.not_claimed)
         applicable = [r.id for r in state.results.rows_for()]
         state.results.unchecked = selection.not_fully_checked(applicable, state.results.ran(), stopped)
+    if interrupts is not None and interrupts.happened:
+        _cut_short(state, interrupts)
     report = _build(state)
     report["selection"] = _selection_record(selection, context.level, stopped, state.results.unchecked)
     report = state.report = ci.complete_report(report, config, state.baseline, Redactor(context.config.secrets()),
                                                tests=state.results.tests)
     state.decision = ci.set_exit_status(session, report, state.results.tests)
+    state.exit_status = int(session.exitstatus)  # what the process returns: the closing line prints it
     ci.write_step_summary(report)
     if context.report_path:
         try:
@@ -67,6 +72,23 @@ def _stopped(session: pytest.Session, exitstatus: int) -> str | None:
         if reason:
             return str(reason) if isinstance(reason, str) else "run stopped early"
     return None
+
+
+def _cut_short(state: SessionState, interrupts: interrupt.Interrupts) -> None:
+    """An interrupted run is `incomplete`, whatever it got to. The test the signal landed in has no
+    outcome to trust (the same Ctrl-C reaches the reference gateway, so it may have seen a refused
+    connection; its own interrupt may have been swallowed): it counts as skipped, and so does its
+    requirement. If that leaves every MUST checked (the signal hit a SHOULD's test, or came after
+    the last test), every MUST counts as not fully checked: the run did not finish."""
+    where = "interrupted " + interrupts.where()
+    for test in state.results.tests:
+        if interrupts.during and test.nodeid.startswith(interrupts.during):  # and its observer findings
+            test.outcome, test.reason, test.evidence = "skipped", where, []
+            state.results.unchecked.setdefault(test.requirement, where)
+    profile_id = state.context.profile.id
+    musts = [r.id for r in state.results.rows_for() if r.level_for(profile_id) == "MUST"]
+    if not any(rid in state.results.unchecked for rid in musts):
+        state.results.unchecked.update({rid: where + " (the run did not finish)" for rid in musts})
 
 
 def _selection_record(selection: Selection | None, level: str, stopped: str | None,
@@ -98,8 +120,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workerinput"):
         return
-    if not state.results.tests:
-        return
+    if not state.results.tests and state.exit_status != pytest.ExitCode.INTERRUPTED:
+        return  # an interrupted run says so even when no test got to an outcome
     context = state.context
     rows = state.results.requirements()
     verdict = Results.verdict(rows)
@@ -161,4 +183,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tw.line(f"report: {state.report_written}")
     decision = getattr(state, "decision", None)
     if decision is not None:
-        tw.line(f"exit {decision.exit_code}: {decision.why}", bold=True, **({"green": True} if decision.passes else {"red": True}))
+        status = state.exit_status if state.exit_status is not None else decision.exit_code
+        why = decision.why if status != pytest.ExitCode.INTERRUPTED else f"interrupted; {decision.why}"
+        tw.line(f"exit {status}: {why}", bold=True, **({"green": True} if status == 0 else {"red": True}))

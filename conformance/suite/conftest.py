@@ -175,9 +175,11 @@ def no_problems(rule: str) -> Callable[..., None]:
     """`no_problems(problems, why=…)`: fail with every problem on one line plus the rule this test's
     requirement marker names; pass when the list is empty."""
 
-    def check(problems: list[str], *, why: str = "") -> None:
+    def check(problems: list[str], *, why: str = "", cites: str | None = None) -> None:
+        """`cites`: the sentence these problems break, where it is not the requirement's own (a
+        requirement with several halves quotes the one sentence each half asks)."""
         if problems:
-            raise AssertionError("; ".join(problems) + why + rule)
+            raise AssertionError("; ".join(problems) + why + (f"\n  rule: {cites}" if cites else rule))
 
     return check
 

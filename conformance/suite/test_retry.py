@@ -130,11 +130,14 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
 def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, need_role, coded_response,
                         no_problems):
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
-    from conformance.checks.sdk_retry import sdk_retry_problems
+    from conformance.checks.sdk_retry import RetryProblem, decision_rule, sdk_retry_problems
 
     code = profile.code(catalogued_code)
-    no_problems(sdk_retry_problems(code, client, book, profile, target_config, run.billable_allowed, need_role,
-                                   coded_response))
+    problems = sdk_retry_problems(code, client, book, profile, target_config, run.billable_allowed, need_role,
+                                  coded_response)
+    # A retry decision breaks the code's own catalogue row, not the sentence on error.code.
+    retry_only = bool(problems) and all(isinstance(p, RetryProblem) for p in problems)
+    no_problems(problems, cites=decision_rule(code) if retry_only else None)
 
 
 # --- RTY-4: a cap's Retry-After points no earlier than its reset ----------------------------------

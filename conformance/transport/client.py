@@ -69,10 +69,18 @@ class RequestBudget:
         self._next_slot = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def spent(self) -> bool:
+        """Every request of --max-requests is sent: whatever still needs one cannot be checked."""
+        return self.max_requests is not None and self.sent >= self.max_requests
+
+    def spent_reason(self) -> str:
+        return f"budget spent: --max-requests {self.max_requests} already sent"
+
     def acquire(self) -> None:
         with self._lock:
             if self.max_requests is not None and self.sent >= self.max_requests:
-                raise BudgetExhausted(f"budget spent: --max-requests {self.max_requests} already sent")
+                raise BudgetExhausted(self.spent_reason())
             self.sent += 1
             wait = 0.0
             if self.max_rps:

@@ -77,6 +77,10 @@ def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
         sdk.close()
 
 
+class _Stop(BaseException):
+    """The budget refused an attempt: leave the SDK at once (it retries any `Exception`, sleeping first)."""
+
+
 def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: int,
               headers: dict[str, str] | None = None, label: str = "sdk") -> SdkOutcome:
     """One `chat.completions.create` through the SDK; returns what it raised and every attempt."""
@@ -90,7 +94,7 @@ def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: i
             client.budget.acquire()
         except BudgetExhausted as exc:
             exhausted.append(exc)
-            raise
+            raise _Stop from None  # not an Exception: the SDK would retry it, after its back-off
         exchange = Exchange(request.method, str(request.url), dict(request.headers), request.content or None,
                             label=label, presented_credentials=(api_key,))
         pending[id(request)] = (exchange, time.monotonic())
@@ -114,6 +118,8 @@ def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: i
                                     max_tokens=1, extra_headers=headers or None)
     except openai.APIError as exc:
         outcome.error = exc
+    except _Stop:
+        pass
     finally:
         sdk.close()
         http.close()
