@@ -9,6 +9,7 @@ same client (budget, rate cap, redaction, evidence) so the cut request is a norm
 from __future__ import annotations
 
 import json as jsonlib
+import time
 from typing import Any
 
 import pytest
@@ -46,6 +47,27 @@ def cut_stream(client: GatewayClient, path: str, *, api_key: str, json: Any, aft
     exchange = Exchange("POST", client.url(path), headers, jsonlib.dumps(json).encode(), label=label,
                         presented_credentials=(api_key,))
     return client.stream_until(exchange, lambda status, received: status >= 400 or content_events(received) >= after)
+
+
+def timed_stream(client: GatewayClient, path: str, *, api_key: str, json: Any,
+                 label: str = "full-stream") -> tuple[Exchange, float | None]:
+    """POST a streaming request and read it to the end → (the exchange, how long the gateway kept
+    sending after the first content event, or None without one). That spread is the stream's own:
+    a loaded client only stretches it, where comparing two requests' wall times made a loaded
+    machine look like a gateway that sends the whole stream at once."""
+    first_at: list[float] = []
+
+    def watch(status: int, received: bytes) -> bool:
+        if not first_at and status < 400 and content_events(received) >= 1:
+            first_at.append(time.monotonic())
+        return False  # never cut: read the whole stream
+
+    headers = {**client.default_headers, "authorization": f"Bearer {api_key}", "content-type": "application/json"}
+    client.redactor.add(api_key)
+    exchange = Exchange("POST", client.url(path), headers, jsonlib.dumps(json).encode(), label=label,
+                        presented_credentials=(api_key,))
+    exchange = client.stream_until(exchange, watch)
+    return exchange, (time.monotonic() - first_at[0]) if first_at else None
 
 
 def _prompt(book: ScenarioBook, **overrides: Any) -> dict[str, Any]:
@@ -94,9 +116,10 @@ class _Pricer:
         return Reading(delta) if delta is not None else Reading(None, now.reason or "the spend view did not answer")
 
 
-# The cut proves something only if the gateway was still sending when the client closed: the whole
-# stream must take this much longer than the cut one's first event (and at least twice as long).
-# A gateway that sends the whole stream at once has delivered it all, and may bill it all.
+# The cut proves something only if the gateway was still sending when the client closed: the same
+# stream run to completion must keep sending for this long after its first content event (its own
+# spread, measured on one request, so machine load cannot fake or hide it). A gateway that sends
+# the whole stream at once has delivered it all, and may bill it all.
 MIN_FLOWING_S = 0.1
 
 
@@ -115,8 +138,7 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     if cut.status != 200:
         pytest.skip(f"{cut.describe()}: the gateway did not stream this request, so there is no cut to bill")
     cut_cost = pricer.cost(cut)
-    full = client.request("POST", CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS),
-                          label="full-stream")
+    full, flowing_s = timed_stream(client, CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS))
     cite(full)
     if full.status != 200:
         return [f"{full.describe()}: the same stream run to completion was not served"]
@@ -133,10 +155,10 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     if events_full - delivered < MIN_UNDELIVERED:
         inconclusive(f"the full stream carried {events_full} content events and the cut one {delivered}: too few "
                      f"left undelivered (< {MIN_UNDELIVERED}) to tell a cut from a whole")
-    if full.elapsed_s - cut.elapsed_s < MIN_FLOWING_S or full.elapsed_s < 2 * cut.elapsed_s:
-        inconclusive(f"the whole stream arrived in {full.elapsed_s:.3f} s and the cut one's first event in "
-                     f"{cut.elapsed_s:.3f} s: a stream that fast was likely all sent before the client closed, so "
-                     f"the cut cannot show usage that was not delivered")
+    if flowing_s is None or flowing_s < MIN_FLOWING_S:
+        inconclusive(f"the same stream run to completion sent all it had within {flowing_s or 0:.3f} s of its first "
+                     f"content event (< {MIN_FLOWING_S:g} s): a gateway that sends a stream that fast has likely "
+                     f"delivered all of it before a client's cut, so the cut cannot show usage that was not delivered")
     cut_v, full_v, one_v = cut_cost.value or 0.0, full_cost.value or 0.0, one_cost.value or 0.0
     limit = allowed_cost(delivered, events_full, full_v, one_v)
     if cut_v > limit and not same_money(cut_v, limit):

@@ -31,11 +31,11 @@ def encodable_intervals(codec_name: str) -> list[tuple[int, int]]:
         end = min(start + BLOCK, top)
         try:
             "".join(map(chr, range(start, end))).encode(codec_name)
-        except Exception:  # noqa: BLE001 - usually UnicodeEncodeError, as hypothesis allows
+        except (UnicodeError, ValueError):  # a codepoint the codec cannot encode (surrogates for utf-8)
             for i in range(start, end):
                 try:
                     chr(i).encode(codec_name)
-                except Exception:  # noqa: BLE001
+                except (UnicodeError, ValueError):
                     continue
                 add(i, i)
         else:

@@ -601,6 +601,8 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
     events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
     pace = CUT_DEFECT_STREAM_PACE_S if gateway.defects.on("bill_cutoff_stream_in_full") else STREAM_PACE_S
+    if gateway.variants.on("stream_sent_at_once"):
+        pace = 0.0
 
     async def body() -> AsyncIterator[bytes]:
         try:
