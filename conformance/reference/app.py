@@ -604,6 +604,10 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
     if gateway.variants.on("stream_sent_at_once"):
         pace = 0.0
 
+    in_full = gateway.defects.on("bill_cutoff_stream_in_full")
+    if in_full:  # billed up front, as a gateway that settles at the start does: no race with the cut
+        gateway.charge(call, call.params["prompt_tokens"] + inference.completion_tokens(call.params) * call.params["n"])
+
     async def body() -> AsyncIterator[bytes]:
         try:
             for position, event in enumerate(events):
@@ -613,10 +617,8 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
                     await asyncio.sleep(pace)
                 yield streaming.gateway_framing(gateway, event)
         finally:  # charged for what was delivered, also when the client cut the stream
-            billed = delivered[0]
-            if gateway.defects.on("bill_cutoff_stream_in_full"):
-                billed = inference.completion_tokens(call.params) * call.params["n"]
-            gateway.charge(call, call.params["prompt_tokens"] + billed)
+            if not in_full:
+                gateway.charge(call, call.params["prompt_tokens"] + delivered[0])
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
