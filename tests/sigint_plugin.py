@@ -3,7 +3,9 @@ SIGINT at a deterministic point, set by `GWC_SELFTEST_SIGINT=MODE:NODEID_PART[:S
 
 - `finaliser`: while the matching test's call starts, from inside an object's `__del__` — Python
   raises the KeyboardInterrupt there and drops it ("Exception ignored in"): the lost interrupt.
-- `timer`: SECONDS after the matching test's call started (inside fuzzing, inside the SDK's waits).
+- `timer`: SECONDS after the matching test's call started (inside the SDK's waits).
+- `fuzzing`: as the matching test's fuzzer sends its Nth request (N = the third field, default 3):
+  inside fuzzing however fast the machine is (a timer could fire after a quick fuzz test ended).
 - `teardown`: as the matching test's teardown begins.
 With `GWC_SELFTEST_SIGINT_UNRENDERABLE=1` pytest's rendering of the interrupt raises TypeError, as
 it does for a frame whose line number is None (seen inside hypothesis's charmap).
@@ -41,11 +43,28 @@ def _matches(item: pytest.Item) -> bool:
     return bool(PART) and PART in item.nodeid
 
 
+def _interrupt_on_nth_fuzz_send(n: int) -> None:
+    from conformance.fuzzing import engine
+
+    original = engine.Fuzzer.send
+    sent = [0]
+
+    def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        if sent[0] == n:
+            _interrupt()
+        return original(self, *args, **kwargs)
+
+    engine.Fuzzer.send = send  # type: ignore[method-assign]
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     if _matches(item) and MODE == "finaliser":
         thing = _SwallowsIt()
         del thing
+    elif _matches(item) and MODE == "fuzzing":
+        _interrupt_on_nth_fuzz_send(int(SECONDS or 3))
     elif _matches(item) and MODE == "timer":
         timer = threading.Timer(float(SECONDS or 0.5), _interrupt)
         timer.daemon = True

@@ -36,7 +36,7 @@ def test_an_interrupt_swallowed_in_a_finaliser_still_ends_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("spec, keyword", [
-    ("timer:test_fuzz_raw_body:0.5", "test_fuzz_raw_body or test_unknown_path_not_found"),
+    ("fuzzing:test_fuzz_raw_body:3", "test_fuzz_raw_body or test_unknown_path_not_found"),
     ("timer:test_sdk_classifies:0.3", "test_sdk_classifies or test_unknown_path_not_found"),
     ("teardown:test_fuzz_raw_body", "test_fuzz_raw_body or test_unknown_path_not_found"),
 ], ids=["inside-fuzzing", "inside-the-sdk-test", "during-teardown"])
@@ -65,7 +65,7 @@ def test_an_interrupt_pytest_cannot_render_still_ends_with_status_2(tmp_path):
     """pytest's own rendering of the interrupt crashed (TypeError on a frame without a line
     number): the process returned 1 after its closing line said 2."""
     run = run_suite(tmp_path, "-p", "tests.sigint_plugin", "-p", "no:randomly", "-k", "test_fuzz_raw_body",
-                    env={**QUIET, "GWC_SELFTEST_SIGINT": "timer:test_fuzz_raw_body:0.5",
+                    env={**QUIET, "GWC_SELFTEST_SIGINT": "fuzzing:test_fuzz_raw_body:3",
                          "GWC_SELFTEST_SIGINT_UNRENDERABLE": "1"})
     assert run.returncode == 2 and "exit 2: interrupted" in run.output, run.output[-3000:]
 

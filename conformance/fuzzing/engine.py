@@ -184,7 +184,11 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
             found = True
         return found or fuzzer.budget_error is not None
 
-    in_order([lambda request=request: fuzzer.send(**request) for _, request in plan], concurrency, done)
+    def send(request: dict[str, Any]) -> Exchange | None:
+        # Once the budget refused a request nothing planned is sent (or even tried) any more.
+        return None if fuzzer.out_of_budget() else fuzzer.send(**request)
+
+    in_order([lambda request=request: send(request) for _, request in plan], concurrency, done)
     order = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:

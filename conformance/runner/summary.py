@@ -86,7 +86,10 @@ def _cut_short(state: SessionState, interrupts: interrupt.Interrupts) -> None:
             test.outcome, test.reason, test.evidence = "skipped", where, []
             state.results.unchecked.setdefault(test.requirement, where)
     profile_id = state.context.profile.id
-    musts = [r.id for r in state.results.rows_for() if r.level_for(profile_id) == "MUST"]
+    # The MUSTs the verdict counts (contract and rfc): an interrupt in a practice test must still
+    # leave the run incomplete.
+    musts = [r.id for r in state.results.rows_for()
+             if r.level_for(profile_id) == "MUST" and not r.basis(profile_id).is_practice]
     if not any(rid in state.results.unchecked for rid in musts):
         state.results.unchecked.update({rid: where + " (the run did not finish)" for rid in musts})
 
