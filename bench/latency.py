@@ -47,7 +47,7 @@ class DelayProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "DelayProxy":
+    def __enter__(self) -> DelayProxy:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the delay proxy did not start")

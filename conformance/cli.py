@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from conformance import __version__
 from conformance.errors import ConformanceError
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-V", "--version"):
         print(f"gateway-conformance {__version__}")
         return 0
-    if not args or args[0] not in SUBCOMMANDS + ("-h", "--help"):
+    if not args or args[0] not in (*SUBCOMMANDS, "-h", "--help"):
         return run(args)
     if args[0] == "run":
         return run(args[1:])

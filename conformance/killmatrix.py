@@ -18,27 +18,28 @@ saves most of pytest's start-up per run; each run starts its own reference gatew
 from __future__ import annotations
 
 import argparse
-import re
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from conformance.contract.profiles import load_profile
+from conformance.contract.requirements import Requirement, registry
+from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 from conformance.reference.defects import DefectInfo, load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
 from conformance.reference.variants import alone, family_groups
 from conformance.reference.variants import load_catalogue as load_variants
 
 GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+retry_after_rfc850"
-from conformance.contract.requirements import Requirement, registry
-from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
 
 # A hang guard per suite run, not a speed test: on a loaded machine a run of the matrix (8 beside
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
@@ -448,7 +449,6 @@ def render_variants(matrix: Matrix) -> list[str]:
     if not variant_runs:
         return []
     reqs = registry()
-    catalogue = load_variants()
     out = ["# Clean variants (the other half)", "",
            "Each row is one full suite run against the reference gateway with one clean variant of",
            "`conformance/data/variants.yaml` switched on (correct behaviours that differ from the",

@@ -49,10 +49,10 @@ def not_applicable(reason: str) -> None:
 
 # The running test's evidence list (it lives in that test's `item.stash`); the runner binds it for
 # the test's duration, so `cite` needs no handle on the test.
-_citations: ContextVar[list["Exchange"] | None] = ContextVar("gateway_conformance_citations", default=None)
+_citations: ContextVar[list[Exchange] | None] = ContextVar("gateway_conformance_citations", default=None)
 
 
-def cite(*exchanges: "Exchange") -> None:
+def cite(*exchanges: Exchange) -> None:
     sink = _citations.get()
     if sink is None:  # outside a conformance test: nothing collects evidence
         return
@@ -61,6 +61,6 @@ def cite(*exchanges: "Exchange") -> None:
             sink.append(exchange)
 
 
-def collect_citations(sink: list["Exchange"] | None) -> None:
+def collect_citations(sink: list[Exchange] | None) -> None:
     """Send `cite` to `sink` (the runner calls this as each test starts, and with None after it)."""
     _citations.set(sink)

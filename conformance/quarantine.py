@@ -8,7 +8,8 @@ the functions, so importing this module costs nothing.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # (library, dotted path of the private name, what the suite loses without it)
 PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (

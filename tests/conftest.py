@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

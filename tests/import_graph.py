@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.source_tree import parse_file
+
 
 def module_name(root: Path, path: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -55,7 +57,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     files = {module_name(root, p): p for p in root.rglob("*.py") if "__pycache__" not in p.parts}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = parse_file(path)
         targets = runtime_imports(tree, package, name, path.name == "__init__.py")
         graph[name] = {t for t in targets if t in files and t != name}
     return graph

@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.import_graph import cycles, import_graph
+from tests.source_tree import parse_file
 
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 HEAVY = ("httpx", "httpcore", "jsonschema", "referencing", "yaml", "hypothesis", "schemathesis", "openai",
          "starlette", "uvicorn", "websockets")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trees() -> tuple[tuple[Path, ast.AST], ...]:
     """Every module of the package, parsed once for all the tests that walk it."""
-    return tuple((path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(PACKAGE.rglob("*.py"))
+    return tuple((path, parse_file(path)) for path in sorted(PACKAGE.rglob("*.py"))
                  if "__pycache__" not in path.parts)
 
 

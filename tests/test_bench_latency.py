@@ -16,7 +16,7 @@ DELAY_S = 0.2
 class _Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: both requests go over one connection
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         self.send_response(200)
         self.send_header("content-length", str(len(body)))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.source_tree import parse_file
+
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 JUDGES = ("suite", "checks", "billing", "fuzzing")
 BROAD = {"Exception", "BaseException"}
@@ -23,7 +25,7 @@ def test_no_judgement_swallows_every_exception() -> None:
     offenders = []
     for folder in JUDGES:
         for path in sorted((PACKAGE / folder).rglob("*.py")):
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = parse_file(path)
             for node in ast.walk(tree):
                 if not isinstance(node, ast.Try):
                     continue

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conformance.certify import har
@@ -28,8 +29,6 @@ from conformance.report.results import Results
 from conformance.transport.client import Exchange
 from conformance.transport.redact import Redactor
 from tests.conftest import CHILD_TIMEOUT_S
-
-import httpx
 
 
 def gwc(*args: str, timeout: float = CHILD_TIMEOUT_S, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from conformance.transport.client import Exchange
+from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 from conformance.contract.profiles import load_profile
 from conformance.reference.server import ReferenceProcess
-from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
+from conformance.transport.client import Exchange
 
 CHG = ["CHG-0", "CHG-1", "CHG-2", "CHG-3", "CHG-4", "CHG-5"]
 
@@ -115,7 +115,7 @@ def test_rule_for_falls_back_to_open_statuses():
 
 def test_sdk_code_attribute_follows_the_code_pointer():
     pytest.importorskip("openai")
-    from conformance.transport.sdk import exposed_code, expected_exception
+    from conformance.transport.sdk import expected_exception, exposed_code
 
     class Error:
         code, type, body = "c", "t", {"code": "c", "type": "t"}

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from conformance import checks
-from conformance.transport.client import Exchange
 from conformance.contract.profiles import load_profile
+from conformance.transport.client import Exchange
 
 PYAI = load_profile("pyai")
 MINDPROXY = load_profile("mindproxy")

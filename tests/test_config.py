@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.contract.profiles import load_profile
 from conformance.contract.target_config import load_config, parse_config
 from conformance.errors import ConfigError
-from conformance.contract.profiles import load_profile
 
 
 def test_env_expansion_and_defaults(tmp_path):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from conformance.reference.server import ReferenceProcess
-from tests.conftest import REPO, CHILD_TIMEOUT_S, SuiteRun, run_suite
+from tests.conftest import CHILD_TIMEOUT_S, REPO, SuiteRun, run_suite
 
 QUIET = {"GITHUB_STEP_SUMMARY": ""}
 

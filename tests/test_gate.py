@@ -4,7 +4,6 @@ hand-made reports: fast, no gateway. The same rule on real runs: tests/test_exit
 from __future__ import annotations
 
 import copy
-from datetime import date
 
 import pytest
 
@@ -78,7 +77,7 @@ def test_single_test_entries_do_not_hide_a_new_failure(tmp_path):
     validate_report(accepted)
     assert accepted["baseline"]["known"] == ["MAP-2"] and decide(accepted).exit_code == 0
     assert accepted["baseline"]["stale"] == ["gone.py::t"]
-    new_failure = known + [Result(node.format("unknown_2"), "MAP-2", "failed", "y")]
+    new_failure = [*known, Result(node.format("unknown_2"), "MAP-2", "failed", "y")]
     hidden = apply_baseline(copy.deepcopy(report), baseline(tmp_path, entries), tests=new_failure)
     assert hidden["baseline"]["unlisted_failures"] == ["MAP-2"] and decide(hidden).exit_code == 1
 

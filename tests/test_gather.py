@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conformance.contract.profiles import load_profile
 from conformance.fuzzing.engine import Fuzzer, gathered_search, search
-from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient, RequestBudget
+from conformance.transport.client import Exchange, GatewayClient, RequestBudget
 from conformance.transport.gather import in_order, run_lanes
 
 

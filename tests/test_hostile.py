@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.transport.client import MAX_BODY_BYTES, GatewayClient
 from conformance.errors import ConformanceError
 from conformance.runner.session import PROBE_TIMEOUT_S, probe
+from conformance.transport.client import MAX_BODY_BYTES, GatewayClient
 from tests.conftest import REPO
 from tests.hostile import HostileServer
 

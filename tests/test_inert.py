@@ -17,7 +17,7 @@ def test_other_project_run_is_untouched(tmp_path):
     assert with_plugin.returncode == without.returncode == 0
     assert "gateway-conformance" not in with_plugin.stdout
     assert "verdict" not in with_plugin.stdout
-    strip = lambda out: [l for l in out.splitlines() if " in " not in l]  # noqa: E731 - timings differ
+    strip = lambda out: [row for row in out.splitlines() if " in " not in row]  # noqa: E731 - timings differ
     assert strip(with_plugin.stdout) == strip(without.stdout)
 
 

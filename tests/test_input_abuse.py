@@ -9,10 +9,10 @@ import os
 import pytest
 import yaml
 
-from conformance.contract.target_config import load_config
-from conformance.errors import ConfigError
 from conformance.contract.profiles import load_profile
 from conformance.contract.resources import PROFILES_DIR
+from conformance.contract.target_config import load_config
+from conformance.errors import ConfigError
 from tests.test_user_errors import assert_one_line, run_pytest
 
 HUNDRED_MB = 100 * 1024**2
@@ -82,7 +82,7 @@ def test_profile_with_cyclic_alias(tmp_path):
 ])
 def test_profile_schema_reference_outside_the_bundle(tmp_path, schema):
     path = _profile(tmp_path, lambda raw: raw["envelope"].__setitem__("schema", schema))
-    with pytest.raises(ConfigError, match="unknown schema|profile") as info:
+    with pytest.raises(ConfigError, match=r"unknown schema|profile") as info:
         load_profile(path)
     assert "\n" not in str(info.value)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, CHILD_TIMEOUT_S, run_suite
+from tests.conftest import CHILD_TIMEOUT_S, REPO, run_suite
 
 EXAMPLE = REPO / "examples" / "litellm"
 COMMITTED = EXAMPLE / "report.json"

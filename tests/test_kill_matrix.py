@@ -16,13 +16,13 @@ import warnings
 import pytest
 
 from conformance import killmatrix
-from conformance.killmatrix import Job, Matrix, covered, expected_kills
 from conformance.contract.profiles import load_profile
+from conformance.contract.requirements import registry
+from conformance.killmatrix import Job, Matrix, covered, expected_kills
 from conformance.reference.defects import load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
 from conformance.reference.variants import applicable
 from conformance.reference.variants import load_catalogue as load_variants
-from conformance.contract.requirements import registry
 from tests.conftest import REPO
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
@@ -203,7 +203,7 @@ def test_variant_catalogue_names_real_profiles_and_plans_every_variant():
         expected = {p for p in PROFILES if info.applies_to(p)}
         assert expected, f"{name}: applies to no shipped profile"
         ran = {j.profile for j in VARIANT_JOBS
-               if name in j.variants or j.variant == ALL_VARIANTS and name in applicable(j.profile)}
+               if name in j.variants or (j.variant == ALL_VARIANTS and name in applicable(j.profile))}
         assert ran == expected, name
     assert {j.profile for j in VARIANT_JOBS if j.variant == ALL_VARIANTS} == set(PROFILES)
     for job in VARIANT_JOBS:

@@ -33,7 +33,7 @@ def test_reference_subcommand_takes_variant_and_documents_its_options(capsys):
         _parser().parse_args(["reference", "--help"])
     out = capsys.readouterr().out
     for option in ("--profile", "--host", "--port", "--variant"):
-        line = next(l for l in out.splitlines() if l.strip().startswith(option))
+        line = next(row for row in out.splitlines() if row.strip().startswith(option))
         assert len(line.split()) > 2, line  # a help text, not just the option
 
 
@@ -84,5 +84,5 @@ def test_the_summary_names_each_should_that_did_not_pass(tmp_path):
     shoulds = [r["id"] for r in run.report["requirements"] if r["level"] == "SHOULD" and r["status"] != "passed"
                and r["basis"]["kind"] != "practice"]
     assert shoulds
-    line = next(l for l in run.output.splitlines() if l.startswith("skipped SHOULD: "))
+    line = next(row for row in run.output.splitlines() if row.startswith("skipped SHOULD: "))
     assert line == "skipped SHOULD: " + ", ".join(shoulds)

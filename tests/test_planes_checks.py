@@ -10,8 +10,8 @@ import pytest
 
 from conformance.checks import problem_json as problems
 from conformance.checks import sse
-from conformance.transport.client import Exchange
 from conformance.contract.profiles import load_profile
+from conformance.transport.client import Exchange
 
 PYAI = load_profile("pyai")
 
@@ -105,7 +105,7 @@ def test_realtime_handshake_never_follows_a_redirect():
 
     class Redirect(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # websockets reads only HTTP/1.1 answers
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", "ws://127.0.0.1:9/elsewhere")
             self.send_header("Content-Length", "0")

@@ -7,8 +7,15 @@ import httpx
 import pytest
 
 from conformance.checks.rate_window import (
-    Instant, compare_retry_after, next_reset, own_window, parse_reset, parse_retry_after_instant, remaining_problems,
-    retry_after_before_reset_problems, retry_after_reset_problems,
+    Instant,
+    compare_retry_after,
+    next_reset,
+    own_window,
+    parse_reset,
+    parse_retry_after_instant,
+    remaining_problems,
+    retry_after_before_reset_problems,
+    retry_after_reset_problems,
 )
 from conformance.contract.profiles import load_profile
 from conformance.transport.client import Exchange

@@ -21,17 +21,17 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from conformance.errors import ConformanceError
 from conformance.contract.profiles import Profile, load_profile, resolve_pointer
+from conformance.contract.schemas import first_error
+from conformance.errors import ConformanceError
 from conformance.reference.__main__ import main as reference_main
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
-from conformance.reference.variants import Variants
 from conformance.reference.inference import cost_of
 from conformance.reference.ledger import Ledger
 from conformance.reference.provision import MODELS, ROLES, provision
 from conformance.reference.server import ReferenceProcess
-from conformance.contract.schemas import first_error
+from conformance.reference.variants import Variants
 from tests.conftest import CHILD_TIMEOUT_S
 
 PROFILES = ("pyai", "mindproxy")
@@ -514,7 +514,8 @@ def test_rate_window_resets() -> None:
 
 def test_variants_each_bend_one_behaviour_correctly() -> None:
     """A few variants at the wire: what they change is what the catalogue says, nothing else."""
-    from conformance.reference.variants import Variants, applicable, load_catalogue as load_variants
+    from conformance.reference.variants import Variants, applicable
+    from conformance.reference.variants import load_catalogue as load_variants
 
     profile = load_profile("mindproxy")
     names = ["bearer_challenge", "reset_http_date", "retry_after_asctime", "protocol_statuses", "stream_without_done"]

@@ -12,7 +12,6 @@ from conformance.reference.provision import DEFAULT_MODEL
 from conformance.reference.tasks import TASK_RUN_S, task_config
 from tests.test_reference_gateway import InProcess
 
-
 TASKS = task_config(DEFAULT_MODEL)  # the `tasks` section the reference writes into its target config
 
 

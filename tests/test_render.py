@@ -9,16 +9,16 @@ from datetime import date
 
 import pytest
 
-from conformance.report.baseline import apply_baseline, gate_passes, load_baseline, summary_line
 from conformance.cli import main
-from conformance.report.diff import diff_reports, render_diff
 from conformance.errors import ConfigError
+from conformance.report.baseline import apply_baseline, gate_passes, load_baseline, summary_line
+from conformance.report.diff import diff_reports, render_diff
+from conformance.report.json_report import validate_report
 from conformance.report.render.badge import badge_text, render_badge
 from conformance.report.render.html import render_html
 from conformance.report.render.junit import clean_user_properties, render_junit
 from conformance.report.render.markdown import fenced, render_markdown
 from conformance.report.render.matrix import render_matrix
-from conformance.report.json_report import validate_report
 
 HOSTILE = "<script>alert(1)</script> ``` | [x](http://evil.example)"
 

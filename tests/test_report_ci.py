@@ -19,7 +19,7 @@ import pytest
 from conformance.contract.target_config import load_config
 from conformance.reference.server import ReferenceProcess
 from conformance.report.json_report import validate_report
-from tests.conftest import REPO, CHILD_TIMEOUT_S, run_suite
+from tests.conftest import CHILD_TIMEOUT_S, REPO, run_suite
 
 NO_STEP_SUMMARY = {"GITHUB_STEP_SUMMARY": ""}
 
@@ -127,7 +127,7 @@ def artifacts(standalone, tmp_path_factory):
 
 
 def test_failed_requirement_carries_a_curl_line_that_reproduces_the_defect(standalone, artifacts):
-    out, run = artifacts
+    _out, run = artifacts
     assert run.returncode == 1 and run.verdict == "non-conformant"
     validate_report(run.report)
     row = next(r for r in run.report["requirements"] if r["id"] == "MAP-4")

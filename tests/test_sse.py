@@ -62,7 +62,7 @@ def test_an_event_without_data_dispatches_nothing() -> None:
     assert parse("event: ping\n\n: comment\n\n")[0] == []
 
 
-@pytest.mark.parametrize("name", list(STREAMS) + ["unterminated"])
+@pytest.mark.parametrize("name", [*list(STREAMS), "unterminated"])
 def test_the_openai_sdk_reads_the_same_events(name: str) -> None:
     """The reference for "as a client reads it": the official SDK's own decoder."""
     streaming = pytest.importorskip("openai._streaming")

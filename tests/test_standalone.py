@@ -12,7 +12,7 @@ import sys
 import venv
 
 from conformance.reference.server import ReferenceProcess
-from tests.conftest import REPO, CHILD_TIMEOUT_S
+from tests.conftest import CHILD_TIMEOUT_S, REPO
 
 
 def test_standalone_reference_gives_the_same_verdict(suite, clean_run, tmp_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conformance.runner.session import PROBE_TIMEOUT_S
-from tests.conftest import REPO, CHILD_TIMEOUT_S
+from tests.conftest import CHILD_TIMEOUT_S, REPO
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
 pytestmark = pytest.mark.xdist_group("heavy")

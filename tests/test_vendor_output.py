@@ -105,8 +105,8 @@ def test_evidence_is_bounded_and_deduplicated():
     tests cite one shared exchange. The evidence of a requirement stays a few kilobytes."""
     import httpx
 
-    from conformance.report.results import MAX_EVIDENCE_ITEMS, Results, TestResult
     from conformance.contract.profiles import load_profile
+    from conformance.report.results import MAX_EVIDENCE_ITEMS, Results, TestResult
     from conformance.transport.client import Exchange
     from conformance.transport.redact import Redactor
 

@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conformance.checks.envelope import code_of
-from conformance.billing.passes import (
-    Control, RejectionPass, prefetch_costs, rejection_pass, rejection_problems, run_control,
-)
 from conformance.billing.oracle import BillingOracle
+from conformance.billing.passes import (
+    Control,
+    RejectionPass,
+    prefetch_costs,
+    rejection_pass,
+    rejection_problems,
+    run_control,
+)
+from conformance.checks.envelope import code_of
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import inconclusive

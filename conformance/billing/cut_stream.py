@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from conformance.billing.passes import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
+from conformance.billing.passes import Control, moved
 from conformance.contract.profiles import Profile
 from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.inference import CHAT, ScenarioBook

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.contract.profiles import resolve_pointer
+from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
 from conformance.transport.uri_template import expand
-from conformance.contract.target_config import TargetConfig
-from conformance.contract.profiles import resolve_pointer
 
 VIEWS = ("request_cost", "key_spend", "balance")
 # Money compares with a tolerance: consoles round, floats add dust.

@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from conformance.billing.oracle import BillingOracle, Reading
-from conformance.transport.client import Exchange
-from conformance.transport.gather import run_lanes
-from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Profile
+from conformance.contract.target_config import TargetConfig
 from conformance.scenarios.inference import ScenarioBook
 from conformance.scenarios.scenario import ScenarioUnavailable
+from conformance.transport.client import Exchange
+from conformance.transport.gather import run_lanes
 
 SPEND_VIEWS = ("key_spend", "balance")
 

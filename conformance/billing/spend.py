@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.billing.oracle import BillingOracle, Reading
-from conformance.transport.client import GatewayClient
 from conformance.contract.target_config import TargetConfig
+from conformance.transport.client import GatewayClient
 
 
 class OracleUnavailable(Exception):

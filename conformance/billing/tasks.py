@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from conformance.billing.passes import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
+from conformance.billing.passes import Control, moved
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
@@ -60,7 +60,7 @@ class TaskWords:
     by_outcome: Mapping[str, tuple[str, ...]]
 
     @classmethod
-    def from_section(cls, section: Mapping[str, Any]) -> "TaskWords":
+    def from_section(cls, section: Mapping[str, Any]) -> TaskWords:
         configured = section.get("statuses") or {}
         words: dict[str, tuple[str, ...]] = {}
         for outcome, default in DEFAULT_STATUSES.items():
@@ -286,7 +286,7 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     return judgement
 
 
-def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: "Charges",
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: Charges,
                    profile: Profile) -> TaskJudgement:
     """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
     succeeded control task (run once per session, memoised on `charges`), then the task itself.

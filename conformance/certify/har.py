@@ -10,9 +10,10 @@ header was cut to the report's evidence bounds (an offline check must not judge 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -131,7 +132,7 @@ def for_requirement(doc: dict[str, Any], requirement: str, test: str | None = No
     """The entries a requirement's tests sent or cited (or one test's), in the order they were sent."""
     out = []
     for item in doc["log"]["entries"]:
-        marks = [{"test": item["_test"], "requirement": item["_requirement"]}] + item.get("_citedBy", [])
+        marks = [{"test": item["_test"], "requirement": item["_requirement"]}, *item.get("_citedBy", [])]
         if any(m["requirement"] == requirement and (test is None or m["test"] == test) for m in marks):
             out.append(item)
     return out

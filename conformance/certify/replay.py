@@ -38,6 +38,7 @@ def plan(doc: dict[str, Any], requirement: str, test: str | None = None) -> tupl
 
 
 def replay(directory: str, requirement: str, target: str, config_ref: str | None, test: str | None = None) -> int:
+    import json
     from pathlib import Path
 
     import conformance.checks  # noqa: F401
@@ -47,7 +48,6 @@ def replay(directory: str, requirement: str, target: str, config_ref: str | None
     from conformance.contract.target_config import load_config
     from conformance.transport.client import GatewayClient
     from conformance.transport.redact import Redactor
-    import json
 
     root = Path(directory)
     try:

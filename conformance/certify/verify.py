@@ -18,8 +18,8 @@ from typing import Any
 
 from conformance import __version__
 from conformance.certify import har
-from conformance.certify.bundle import CERTIFICATE, HAR, RENDERINGS, REPORT, requirement_row, _render
-from conformance.certify.manifest import MANIFEST, check_manifest
+from conformance.certify.bundle import CERTIFICATE, HAR, RENDERINGS, REPORT, _render, requirement_row
+from conformance.certify.manifest import check_manifest
 from conformance.certify.verdicts import scope_verdicts
 from conformance.contract.schemas import describe, first_error
 
@@ -82,7 +82,7 @@ def recompute(doc: dict[str, Any], name: str) -> list[str]:
                 f"`pip install gateway-conformance=={version}` (the catalogue and its rule are that version's)"]
     try:
         profile = load_profile(doc["profile"]["id"])
-    except Exception as exc:  # an unknown profile id is the bundle's problem, in one line
+    except Exception as exc:  # noqa: BLE001 -- an unknown profile id is the bundle's problem, in one line
         return [f"{name}: profile {doc['profile']['id']!r}: {exc}"]
     problems = []
     for key in ("version", "sha256"):
@@ -172,8 +172,8 @@ def contradictions(certificate: dict[str, Any], evidence: dict[str, Any]) -> lis
 
     try:
         profile = load_profile(certificate["profile"]["id"])
-    except Exception:
-        return []  # recompute() already named it
+    except Exception:  # noqa: BLE001 -- recompute() already named it
+        return []
     base = str(evidence["log"].get("_baseUrl") or "").rstrip("/")
     exchanges = [har.exchange(e) for e in evidence["log"]["entries"]
                  if e.get("_inference") and not e.get("_truncated") and e["response"].get("status")

@@ -8,13 +8,24 @@ imported, and re-exports the per-exchange checks the suite calls by name.
 """
 
 from conformance.checks import fuzz, problem_json, rate_window, retry, sse  # noqa: F401  (they register their checks)
-
 from conformance.checks.envelope import (
-    JSON_TYPES, code_of, code_problems, envelope, envelope_problems, has_envelope_shape, is_error,
-    message_leak_problems, message_problems, status_problems,
+    JSON_TYPES,
+    code_of,
+    code_problems,
+    envelope,
+    envelope_problems,
+    has_envelope_shape,
+    is_error,
+    message_leak_problems,
+    message_problems,
+    status_problems,
 )
 from conformance.checks.headers import (
-    duplicate_request_ids, parse_retry_after, rate_limit_header_problems, request_id_problems, retry_after_problems,
+    duplicate_request_ids,
+    parse_retry_after,
+    rate_limit_header_problems,
+    request_id_problems,
+    retry_after_problems,
 )
 from conformance.checks.security import credential_echo_problems, echoes_credential
 

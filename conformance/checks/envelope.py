@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance.transport.client import NOT_JSON, Exchange, source_addresses
-from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.checks.registry import check
+from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.schemas import describe, first_error
+from conformance.transport.client import NOT_JSON, Exchange, source_addresses
 
 JSON_TYPES = ("application/json",)
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from conformance.checks.envelope import code_of
 from conformance.checks.registry import check
 from conformance.checks.retry_after import parse_http_date, parse_retry_after
-from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
+from conformance.transport.client import Exchange
+
 
 @check("HDR-1", whole_run=True)
 def request_id_problems(exchange: Exchange, profile: Profile) -> list[str]:

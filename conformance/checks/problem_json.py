@@ -12,9 +12,9 @@ from typing import Any
 
 from conformance.checks.envelope import envelope, is_error
 from conformance.checks.registry import check
-from conformance.transport.client import Exchange
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
+from conformance.transport.client import Exchange
 
 PROBLEM_JSON = "application/problem+json"
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -63,7 +63,7 @@ def _member_problems(exchange: Exchange, body: dict[str, Any], name: str, rule: 
         return [f"{where}: the problem has no {name!r} member"]
     value = body[name]
     wanted = _TYPES.get(str(rule.get("type", "")))
-    if wanted is not None and (not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool):
+    if wanted is not None and (not isinstance(value, wanted) or (isinstance(value, bool) and wanted is not bool)):
         return [f"{where}: member {name!r} is {value!r}, not a {rule['type']}"]
     header = rule.get("equals_header")
     if header:

@@ -10,8 +10,9 @@ imported (`import conformance.checks` imports them all); this module imports non
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conformance.contract.profiles import Profile
@@ -26,9 +27,9 @@ class Check:
     name: str
     function: Callable[..., Problems]
     whole_run: bool  # the observer runs it on every inference exchange of the run
-    applies: Callable[["Exchange", "Profile"], bool] | None  # where it can read the response (None: always)
+    applies: Callable[[Exchange, Profile], bool] | None  # where it can read the response (None: always)
 
-    def __call__(self, exchange: "Exchange", profile: "Profile") -> Problems:
+    def __call__(self, exchange: Exchange, profile: Profile) -> Problems:
         if self.applies is not None and not self.applies(exchange, profile):
             return []
         if _takes_profile(self.function):
@@ -44,7 +45,7 @@ def _takes_profile(function: Callable[..., Any]) -> bool:
 
 
 def check(requirement: str, *, whole_run: bool = False,
-          applies: Callable[["Exchange", "Profile"], bool] | None = None) -> Callable[[Callable[..., Problems]], Callable[..., Problems]]:
+          applies: Callable[[Exchange, Profile], bool] | None = None) -> Callable[[Callable[..., Problems]], Callable[..., Problems]]:
     """Register the decorated `(exchange[, profile]) -> problems` function under `requirement`."""
 
     def register(function: Callable[..., Problems]) -> Callable[..., Problems]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 
-from conformance.checks.retry_after import retry_after_s
 from conformance.checks.registry import check
-from conformance.transport.client import Exchange
+from conformance.checks.retry_after import retry_after_s
 from conformance.contract.profiles import Code, Profile
+from conformance.transport.client import Exchange
 
 # Statuses the official openai SDK retries by itself (openai/_base_client.py `_should_retry`).
 SDK_RETRIED_STATUSES = frozenset({408, 409, 429})

@@ -6,7 +6,8 @@ rule says (the SDK's behaviour is what clients get, so the suite asks the SDK, n
 from __future__ import annotations
 
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
     """Did the SDK retry after each response carrying the code exactly when the rule says?"""
     attempts = outcome.attempts
     problems = []
-    for i, attempt in enumerate(attempts[:-1] if attempts else []):
+    for _i, attempt in enumerate(attempts[:-1] if attempts else []):
         if attempt.status == code.status and code.retry == "never":
             problems.append(f"the SDK retried {attempt.describe()} ({len(attempts)} HTTP attempts); "
                             f"{code.code}'s rule is \"don't retry\"")

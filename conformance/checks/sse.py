@@ -8,13 +8,21 @@ parser every reader of a stream uses (the WHATWG rules as the openai SDK applies
 from __future__ import annotations
 
 from conformance.checks.registry import check
-from conformance.transport.client import Exchange
-from conformance.transport.sse import DONE, Event, parse, parse_stream
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
+from conformance.transport.client import Exchange
+from conformance.transport.sse import DONE, Event, parse, parse_stream
 
-__all__ = ["DONE", "EVENT_STREAM", "Event", "parse", "stream_problems", "midstream_error_problems", "ended_normally",
-           "is_error_event"]
+__all__ = [
+    "DONE",
+    "EVENT_STREAM",
+    "Event",
+    "ended_normally",
+    "is_error_event",
+    "midstream_error_problems",
+    "parse",
+    "stream_problems",
+]
 
 EVENT_STREAM = "text/event-stream"
 
@@ -46,7 +54,7 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[str]:
     problems = [f"{where}: a line that is no SSE field: {line!r}" for line in stray[:2]]
     problems += _unterminated(where, None if exchange.truncated else parsed.unterminated)
     if not events:
-        return problems + [f"{where}: the event stream has no data events"]
+        return [*problems, f"{where}: the event stream has no data events"]
     if profile.stream_done and events[-1].data != DONE:
         problems.append(f"{where}: the stream does not end with data: {DONE}")
     for event in events[:-1] if events[-1].data == DONE else events:

@@ -42,7 +42,7 @@ class Claims:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Claims":
+    def from_dict(cls, data: dict[str, object]) -> Claims:
         return cls(tuple(data["claimed"]), tuple(data["not_claimed"]), tuple(data.get("notes", ())))  # type: ignore[arg-type]
 
 

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from conformance.errors import ConfigError
 from conformance.contract.resources import PROFILES_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise, validator
+from conformance.errors import ConfigError
 
 # `unstated`: the contract gives the code no retry rule (pyai's insufficient_quota says only
 # "Upgrade the plan."): the suite then asks for no retry signal either way (RTY-1, RTY-2 skip it)
@@ -117,9 +117,9 @@ class Profile:
         5xx when it opens any, and the protocol statuses it catalogues no code for."""
         if status in PROTOCOL_STATUSES and not self.codes_for_status(status):
             return True
-        return status in self.open_statuses or 500 <= status <= 599 and any(
+        return status in self.open_statuses or (500 <= status <= 599 and any(
             s >= 500 for s in self.open_statuses
-        )
+        ))
 
     def inference_codes(self) -> list[Code]:
         return [c for c in self.codes if c.plane == "inference"]

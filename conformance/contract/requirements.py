@@ -10,9 +10,10 @@ suite practice) where another is silent, so there is no profile-independent `lev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from conformance.contract.profiles import Profile, shipped_profiles
 from conformance.contract.resources import DATA_DIR
@@ -68,7 +69,7 @@ class Basis:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "Basis":
+    def from_dict(cls, raw: Mapping[str, Any]) -> Basis:
         return cls(
             level=raw["level"], basis=raw["basis"], section=raw.get("section"), quote=raw.get("quote"),
             rfc=raw.get("rfc"), invoked_by=raw.get("invoked_by"), rationale=raw.get("rationale"),

@@ -67,7 +67,7 @@ def parse_text(text: str, where: str, *, json_only: bool = False) -> Any:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     try:
-        document = yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(text, Loader=_LimitedLoader)
         _check_size(document)
         return document
     except ConfigError as exc:

@@ -6,7 +6,7 @@ Schemas refer to each other by `$id`; nothing is ever fetched from the network.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -14,8 +14,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from conformance.errors import ConfigError, ConfigErrors
 from conformance.contract.resources import SCHEMAS_DIR
+from conformance.errors import ConfigError, ConfigErrors
 
 ID_BASE = "https://gateway-conformance.dev/schemas/"
 
@@ -36,11 +36,11 @@ def schema_uri(name: str) -> str:
     return name if "://" in name else ID_BASE + name
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     try:
         schema = registry().contents(schema_uri(name))
-    except Exception:  # referencing raises its own NoSuchResource
+    except Exception:  # noqa: BLE001 -- referencing raises its own NoSuchResource
         raise ConfigError(f"unknown schema {name!r} (not in {SCHEMAS_DIR})") from None
     return Draft202012Validator(schema, registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from conformance.errors import ConfigError
 from conformance.contract.safe_yaml import load_document, parse_text
 from conformance.contract.schemas import validate_or_raise
+from conformance.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_FIELD = re.compile(r"(api_?key|token|secret|password|authorization|cookie)", re.I)

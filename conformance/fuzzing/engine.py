@@ -19,18 +19,20 @@ import os
 import re
 import unittest
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from conformance import checks
+from conformance.checks.fuzz import timeout_problems
+from conformance.contract.profiles import Profile
+from conformance.fuzzing import codec_table
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.transport.gather import in_order
-from conformance.checks.fuzz import timeout_problems
-from conformance.fuzzing import codec_table
-from conformance.contract.profiles import Profile
 
 try:  # Python 3.11+
     _GROUP: Any = BaseExceptionGroup  # type: ignore[name-defined]
@@ -48,7 +50,7 @@ try:  # what h11 (httpx's HTTP/1.1) will put on the wire; anything else fails lo
     from h11._abnf import field_value as _FIELD_VALUE
 
     _SENDABLE = re.compile(_FIELD_VALUE.encode("ascii"))
-except Exception:  # pragma: no cover
+except Exception:  # noqa: BLE001  # pragma: no cover
     _SENDABLE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 
 
@@ -78,7 +80,7 @@ def malformed_problems(exchange: Exchange, profile: Profile) -> list[str]:
     if exchange.status is None:
         return [] if timeout_problems(exchange) else [f"{exchange.describe()}: the connection failed instead of an error response"]
     if exchange.status >= 500:
-        return [f"{exchange.describe()}: a malformed request got a server error"] + checks.envelope_problems(exchange, profile)
+        return [f"{exchange.describe()}: a malformed request got a server error", *checks.envelope_problems(exchange, profile)]
     if exchange.status >= 400:
         return checks.envelope_problems(exchange, profile)
     return []
@@ -293,7 +295,7 @@ def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, exa
         found = [e for e in _flatten(group) if isinstance(e, FuzzFinding)]
         others = [e for e in _flatten(group) if not isinstance(e, FuzzFinding)]
         if others:
-            raise others[0]
+            raise others[0] from None
         return found
     return []
 

@@ -17,8 +17,8 @@ from typing import Any
 import uvicorn
 
 from conformance.errors import ConfigError
-from conformance.serving import ReadyServer, watch_stdin
 from conformance.provider.app import create_app
+from conformance.serving import ReadyServer, watch_stdin
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 KEY_ENV = "GWC_PROVIDER_KEY"

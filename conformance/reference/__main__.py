@@ -73,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile = load_profile(args.profile)
         provider_url, provider_key = args.provider, os.environ.get("GWC_PROVIDER_KEY") or None
         if provider_url == "auto":
-            from conformance.provider.process import ProviderProcess
-
             import atexit
+
+            from conformance.provider.process import ProviderProcess
 
             child = ProviderProcess(host=args.host).start()  # exits with us: its stdin is our pipe
             atexit.register(child.stop)

@@ -22,7 +22,6 @@ import json
 import math
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -36,22 +35,22 @@ from starlette.routing import BaseRoute, Route
 from starlette.websockets import WebSocket
 
 from conformance.contract.profiles import Profile
+from conformance.provider.faults import OK_MODEL
 from conformance.reference import fuzz_defects, inference, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
-from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.management import Problem, management_routes, problem_response
 from conformance.reference.middleware import RequestIdMiddleware, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
 from conformance.reference.realtime import realtime_routes
-from conformance.provider.faults import OK_MODEL
-from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
+from conformance.reference.types import Call, Endpoint, Reject
+from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
+from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 from conformance.reference.variant_middleware import ProtocolStatuses, TransportVariants
 from conformance.reference.variants import Variants
-from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from conformance.errors import ConformanceError
 from conformance.contract.safe_yaml import load_document
+from conformance.errors import ConformanceError
 
 # How long a child that is still running may take to say READY. Only a hang should reach it: a
 # child that exits fails at once, and on a loaded machine (CI beside other jobs, the kill matrix's

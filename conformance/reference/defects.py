@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from conformance.errors import ConfigError
 from conformance.contract.resources import DATA_DIR
 from conformance.contract.safe_yaml import load_document
+from conformance.errors import ConfigError
 
 CATALOGUE_PATH = DATA_DIR / "defects.yaml"
 ENV_VAR = "GWC_REFERENCE_DEFECTS"

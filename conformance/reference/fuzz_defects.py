@@ -37,7 +37,7 @@ class DefectResponse(Exception):
         self.response = response
 
 
-async def maybe_hang(gateway: "Gateway", request: Request) -> None:
+async def maybe_hang(gateway: Gateway, request: Request) -> None:
     """`hang_on_long_header`: a header over 4 KB stalls the request until the client gives up."""
     if not gateway.defects.on("hang_on_long_header"):
         return
@@ -48,7 +48,7 @@ async def maybe_hang(gateway: "Gateway", request: Request) -> None:
         await asyncio.sleep(0.2)
 
 
-async def maybe_stall_on_large_body(gateway: "Gateway", request: Request) -> None:
+async def maybe_stall_on_large_body(gateway: Gateway, request: Request) -> None:
     """`hang_on_large_body`: a body over the size limit is neither read nor answered (the server
     stops reading and waits for a client that is waiting for it)."""
     if not gateway.defects.on("hang_on_large_body"):
@@ -58,7 +58,7 @@ async def maybe_stall_on_large_body(gateway: "Gateway", request: Request) -> Non
         await asyncio.sleep(0.2)
 
 
-def check_content_type(gateway: "Gateway", request: Request) -> None:
+def check_content_type(gateway: Gateway, request: Request) -> None:
     """`html_415_for_wrong_content_type`: a web server's HTML page for a non-JSON content type."""
     if not gateway.defects.on("html_415_for_wrong_content_type"):
         return
@@ -67,7 +67,7 @@ def check_content_type(gateway: "Gateway", request: Request) -> None:
         raise DefectResponse(HTMLResponse(_HTML_415, status_code=415))
 
 
-def check_body(gateway: "Gateway", raw: bytes) -> None:
+def check_body(gateway: Gateway, raw: bytes) -> None:
     """`invalid_json_500_traceback` and `nested_body_500`: the body crashes the handler."""
     if gateway.defects.on("invalid_json_500_traceback"):
         try:

@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route
 
 from conformance.reference.middleware import STATIC_REQUEST_ID, request_id_of
 from conformance.reference.provision import secret_key
-
 from conformance.reference.types import Reject
 
 if TYPE_CHECKING:

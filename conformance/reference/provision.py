@@ -8,9 +8,8 @@ config that points the suite at them and at the billing oracle.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import secrets
+from datetime import datetime
 from typing import Any
 
 from conformance.provider.faults import OK_MODEL

@@ -27,7 +27,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from conformance.reference.ledger import KeyRecord
 from conformance.reference.middleware import STATIC_REQUEST_ID, new_request_id
-
 from conformance.reference.types import Reject
 
 if TYPE_CHECKING:

@@ -9,14 +9,13 @@ closes our stdin, so a killed test run never leaves a gateway behind.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import json
 import logging
 import os
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ import uvicorn
 import yaml
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from conformance.errors import ConfigError
-from conformance.serving import ReadyServer, watch_stdin
 from conformance.contract.profiles import Profile, shipped_profiles
+from conformance.errors import ConfigError
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
@@ -36,6 +34,7 @@ from conformance.reference.middleware import new_request_id
 from conformance.reference.provision import provider_role, provision
 from conformance.reference.tasks import task_config
 from conformance.reference.variants import Variants
+from conformance.serving import ReadyServer, watch_stdin
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 

@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
-
 from conformance.reference.types import Call
 from conformance.transport import sse
 

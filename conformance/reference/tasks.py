@@ -24,9 +24,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from conformance.reference import inference
-from conformance.reference.validation import ParamError
-
 from conformance.reference.types import Call, Reject
+from conformance.reference.validation import ParamError
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -83,7 +82,7 @@ def _json(payload: dict[str, Any], status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def serve_task_create(gateway: "Gateway", call: "Call") -> Response:
+def serve_task_create(gateway: Gateway, call: Call) -> Response:
     tokens = call.params["prompt_tokens"] + inference.MAX_COMPLETION_TOKENS
     hold_id = gateway.ledger.place_hold(call.key.key_id, inference.cost_of(tokens))
     task = Task("task_" + secrets.token_hex(8), call.key.key_id, hold_id, call.request_id, tokens,
@@ -94,7 +93,7 @@ def serve_task_create(gateway: "Gateway", call: "Call") -> Response:
     return _json(_view(task), 202)
 
 
-def _advance(gateway: "Gateway", task: Task) -> None:
+def _advance(gateway: Gateway, task: Task) -> None:
     """Settle a running task that has had its time: fail or expire (release) or succeed (capture)."""
     if task.status != "running":
         return
@@ -114,7 +113,7 @@ def _advance(gateway: "Gateway", task: Task) -> None:
         gateway.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
 
 
-def task_routes(gateway: "Gateway") -> list[BaseRoute]:
+def task_routes(gateway: Gateway) -> list[BaseRoute]:
 
     def find(request: Request) -> Task:
         key = gateway.authenticate(request)
@@ -123,7 +122,7 @@ def task_routes(gateway: "Gateway") -> list[BaseRoute]:
             raise Reject(404, gateway.dialect.open_code("not_found"), "No task has this id.")
         return task
 
-    def _cancel(gw: "Gateway", task: Task) -> None:
+    def _cancel(gw: Gateway, task: Task) -> None:
         if task.status == "running":
             task.status = "cancelled"
             if gw.defects.on("charge_cancelled_task"):
@@ -131,7 +130,7 @@ def task_routes(gateway: "Gateway") -> list[BaseRoute]:
             else:
                 gw.ledger.release_hold(task.hold_id)
 
-    def route(action: Callable[["Gateway", Task], None]) -> Callable[[Request], Any]:
+    def route(action: Callable[[Gateway, Task], None]) -> Callable[[Request], Any]:
         """A task route: find the caller's task, apply `action` under the lock, answer its state."""
 
         async def handler(request: Request) -> Response:

@@ -7,10 +7,9 @@ type checking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
-
-from starlette.responses import Response
+from typing import TYPE_CHECKING, Any
 
 from conformance.reference.ledger import KeyRecord
 

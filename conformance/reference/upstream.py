@@ -19,12 +19,11 @@ Each `upstream_*` defect bends exactly one of these rows.
 from __future__ import annotations
 
 import asyncio
-
 import json
 import math
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx

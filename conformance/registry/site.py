@@ -14,10 +14,11 @@ import re
 import shutil
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from conformance.errors import ConformanceError
 

@@ -29,10 +29,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance.errors import ConfigError
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import validate_or_raise
+from conformance.errors import ConfigError
 
 if TYPE_CHECKING:
     from conformance.report.results import TestResult
@@ -112,7 +112,7 @@ def load_baseline(path: str | Path) -> Baseline:
             expires = date.fromisoformat(entry["expires"]) if "expires" in entry else None
         except ValueError:
             raise ConfigError(f"{where}: {label}: expires {entry['expires']!r} is not a date (YYYY-MM-DD)") from None
-        deviation = Deviation(rid if not test else rid, entry["reason"], expires, test,
+        deviation = Deviation(rid, entry["reason"], expires, test,
                               tuple(entry.get("accept") or ("failed",)))
         if test:
             tests[test] = deviation
@@ -122,7 +122,7 @@ def load_baseline(path: str | Path) -> Baseline:
 
 
 def apply_baseline(report: dict[str, Any], baseline: Baseline, today: date | None = None,
-                   tests: "list[TestResult] | None" = None) -> dict[str, Any]:
+                   tests: list[TestResult] | None = None) -> dict[str, Any]:
     """Mark each listed requirement in `report` (in place) and add the report's `baseline` section.
 
     A requirement entry accepts the requirement's status when it is one of `accept`. Single-test

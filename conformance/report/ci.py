@@ -20,8 +20,8 @@ import pytest
 
 from conformance.report.baseline import Baseline, apply_baseline
 from conformance.report.gate import Decision, decide
-from conformance.transport.redact import Redactor
 from conformance.report.results import TestResult
+from conformance.transport.redact import Redactor
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 

@@ -42,7 +42,6 @@ def add_report_commands(sub: Any) -> None:
 
 def _render(ns: argparse.Namespace) -> int:
     from conformance.report.render import load_report
-
     from conformance.report.render.matrix import gateway_labels
 
     reports = gateway_labels([(Path(p).stem, load_report(p)) for p in ns.reports])

@@ -12,7 +12,8 @@ A row without a `basis` (a report of an older suite version) counts as the contr
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 NOT_CLAIMED = "not_claimed"
 

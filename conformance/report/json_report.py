@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.errors import ConformanceError
 from conformance.contract.profiles import Profile
+from conformance.contract.schemas import describe, first_error
+from conformance.errors import ConformanceError
 from conformance.report import grade
 from conformance.report.results import Results, not_covered
 
 # The report format's version (schemas/report.schema.json `version`): 2 added per-requirement
 # `basis` and `scope`, the `not_claimed` status, and top-level `claims` and `practice`.
 REPORT_VERSION = 2
-from conformance.contract.schemas import describe, first_error
 
 
 def build_report(

@@ -16,8 +16,9 @@ The verdict is the contract's (conformance.report.grade): only claimed `contract
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from conformance.contract.claims import Claims
 from conformance.contract.profiles import Profile
@@ -49,7 +50,7 @@ class TestResult:
         return self.nodeid.endswith(OBSERVER_SUFFIX)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TestResult":
+    def from_dict(cls, data: dict[str, Any]) -> TestResult:
         return cls(**data)
 
 

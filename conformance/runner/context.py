@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.contract.claims import Claims, resolve_claims
+from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
 from conformance.contract.target_config import TargetConfig, load_config
 from conformance.errors import ConformanceError
 from conformance.runner.options import DEFAULT_FUZZ_EXAMPLES, DEFAULT_GATHER_CONCURRENCY
-from conformance.contract.profiles import Profile, load_profile, resolve_profile_path
 
 REFERENCE = "reference"
 DEFAULT_PROFILE = "pyai"
@@ -35,7 +35,7 @@ def check_target_url(url: str) -> str:
             f"--target {url!r} is not a URL: give http(s)://host[:port][/v1] or 'reference'"
         )
     try:
-        parts.port
+        _ = parts.port  # urlsplit validates the port only when it is read
     except ValueError:
         raise ConformanceError(f"--target {safe_url(url)!r} has an invalid port") from None
     return url
@@ -85,10 +85,10 @@ class RunContext:
         return data
 
     @classmethod
-    def from_workerinput(cls, data: dict[str, Any]) -> "RunContext":
+    def from_workerinput(cls, data: dict[str, Any]) -> RunContext:
         return cls(**data)
 
-    def per_worker(self, workers: int) -> "RunContext":
+    def per_worker(self, workers: int) -> RunContext:
         """The share of the budget and rate one of `workers` processes may use."""
         share = RunContext.from_workerinput(self.to_workerinput())
         share.workers = workers

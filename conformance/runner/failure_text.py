@@ -10,7 +10,8 @@ explicit `--tb`) still gives pytest's traceback for debugging the suite itself.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from conformance.contract.profiles import Profile
@@ -40,7 +41,7 @@ def problem_of(message: str) -> str:
     return problem if len(problem) <= PROBLEM_CHARS else problem[: PROBLEM_CHARS - 1] + "…"
 
 
-def contract_line(requirement_id: str, profile: "Profile | None") -> str:
+def contract_line(requirement_id: str, profile: Profile | None) -> str:
     """The contract sentence the requirement enforces, or — where the contract has none — its rationale."""
     from conformance.contract.requirements import get
 
@@ -52,7 +53,7 @@ def contract_line(requirement_id: str, profile: "Profile | None") -> str:
     return requirement.basis(profile.id).line()
 
 
-def pick_exchange(candidates: Sequence["Exchange"], problem: str) -> "Exchange | None":
+def pick_exchange(candidates: Sequence[Exchange], problem: str) -> Exchange | None:
     """The exchange the problem talks about (its `POST /v1/… → 429` appears in the message), else the last judged."""
     for exchange in reversed(candidates):
         if exchange.describe() in problem:
@@ -63,9 +64,9 @@ def pick_exchange(candidates: Sequence["Exchange"], problem: str) -> "Exchange |
 def render(
     requirement_id: str,
     message: str,
-    profile: "Profile | None",
-    exchanges: Sequence["Exchange"],
-    redactor: "Redactor",
+    profile: Profile | None,
+    exchanges: Sequence[Exchange],
+    redactor: Redactor,
 ) -> str:
     from conformance.contract.requirements import get
 

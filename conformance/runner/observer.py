@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import conformance.checks  # noqa: F401  (every family registers its checks)
 from conformance.checks.registry import whole_run_checks
-from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
+from conformance.transport.client import Exchange, GatewayClient
 
 MAX_EVIDENCE = 3
 MAX_SEEN_IDS = 100_000

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from conformance.contract.requirements import get as get_requirement
 from conformance.quarantine import junit_xml
 from conformance.report.render.junit import clean_user_properties
 from conformance.runner.stash import CONTEXT, JUNIT_CLEANED
-from conformance.contract.requirements import get as get_requirement
 
 GROUP_TITLES = {
     "ENV": "error envelope", "HDR": "headers", "MAP": "status and code mapping", "RTY": "retry rules",
@@ -52,7 +52,7 @@ class ConformanceReporting:
             if profile is not None and requirement.listed_for(profile.id):
                 basis = requirement.basis(profile.id)
                 props += [("level", basis.level), ("basis", basis.basis)]
-            item.user_properties += props + [("scope", requirement.scope)]
+            item.user_properties += [*props, ("scope", requirement.scope)]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:

@@ -3,19 +3,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from conformance import outcomes
-from conformance.transport.client import BudgetExhausted, TargetTooSlow
-from conformance.runner.context import RunContext
+from conformance.certify.har import HAR_PROPERTY
 from conformance.errors import ConformanceError
-from conformance.transport.redact import Redactor
 from conformance.report.results import OBSERVER_SUFFIX, TestResult
 from conformance.runner.collection import _in_suite
-from conformance.certify.har import HAR_PROPERTY
-from conformance.runner.stash import HAR_PENDING, CITED, CLIENT, CONTEXT, EXCHANGE_MARK, PENDING, REDACTOR, RESULT_PROPERTY, SENT_MARK
+from conformance.runner.context import RunContext
+from conformance.runner.stash import (
+    CITED,
+    CLIENT,
+    CONTEXT,
+    EXCHANGE_MARK,
+    HAR_PENDING,
+    PENDING,
+    REDACTOR,
+    RESULT_PROPERTY,
+    SENT_MARK,
+)
+from conformance.transport.client import BudgetExhausted, TargetTooSlow
+from conformance.transport.redact import Redactor
 
 
 @pytest.hookimpl(wrapper=True)

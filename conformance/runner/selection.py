@@ -55,7 +55,7 @@ class Selection:
         return asdict(self)
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "Selection":
+    def from_data(cls, data: dict[str, Any]) -> Selection:
         return cls(**data)
 
     def how(self) -> str:

@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.runner.context import RunContext, resolve
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
-from conformance.runner.options import is_conformance_run
+from conformance.runner.context import RunContext, resolve
 from conformance.runner.recording import ResultInbox
 from conformance.runner.stash import CONTEXT, SELECTION, STATE
-
 
 PROBE_TIMEOUT_S = 4.0
 
@@ -122,7 +120,7 @@ def _start(config: pytest.Config) -> RunContext:
         raise ConformanceError("--reference-defect only applies to --target reference")
     elif context.variants:
         raise ConformanceError("--reference-variant only applies to --target reference")
-    context.config  # validate now: a bad config stops the run here, in one line
+    _ = context.config  # validate now: a bad config stops the run here, in one line
     state.results.claims = context.claims
     probe(context.target_url, context.config.headers)
     if not context.reference:
@@ -135,7 +133,6 @@ def _start(config: pytest.Config) -> RunContext:
 def probe(url: str, headers: dict[str, str] | None = None) -> None:
     """One cheap request so an unreachable or non-HTTP target fails the run in seconds, not per test."""
     from conformance.transport.client import normalise_base_url
-
     from conformance.transport.deadline import deadline_transport, within
 
     base = normalise_base_url(url)

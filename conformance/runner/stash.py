@@ -7,11 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from conformance.runner.context import RunContext
-    from conformance.runner.selection import Selection
-    from conformance.runner.session import SessionState
-    from conformance.transport.client import Exchange, GatewayClient
-    from conformance.transport.redact import Redactor
+    from conformance.transport.client import Exchange
 
 # config.stash: the whole run
 CONTEXT = pytest.StashKey["RunContext"]()

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from conformance.runner import interrupt
-from conformance.runner.context import REFERENCE
 from conformance.errors import ConformanceError
 from conformance.report.json_report import build_report, write_report
 from conformance.report.results import Results, TestResult, not_covered
-from conformance.runner.session import SessionState
+from conformance.runner import interrupt
+from conformance.runner.context import REFERENCE
 from conformance.runner.selection import Selection
+from conformance.runner.session import SessionState
 from conformance.runner.stash import PENDING, SELECTION, STATE
 
 

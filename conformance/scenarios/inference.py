@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from conformance.transport.client import Exchange, GatewayClient
-from conformance.transport.gather import run_lanes
-from conformance.contract.target_config import TargetConfig
 from conformance.contract.profiles import Code, Profile
+from conformance.contract.target_config import TargetConfig
 from conformance.scenarios.realtime import realtime_scenarios
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
+from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.gather import run_lanes
 
 CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"

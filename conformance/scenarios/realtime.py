@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conformance.checks import code_of, parse_retry_after
-from conformance.transport.client import Exchange
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable
+from conformance.transport.client import Exchange
 from conformance.transport.websocket import Handshake, RealtimeClient
 
 if TYPE_CHECKING:

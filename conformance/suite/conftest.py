@@ -5,23 +5,22 @@ Loaded only when the suite itself is collected, so the plugin stays inert everyw
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from conformance.transport.client import Exchange, GatewayClient, RequestBudget
-from conformance.contract.target_config import TargetConfig
-from conformance.runner.context import RunContext
-from conformance.outcomes import cite, inconclusive
-from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
-from conformance.contract.profiles import Profile
-from conformance.transport.redact import Redactor
+from conformance.contract.profiles import Profile, load_profile
 from conformance.contract.requirements import get as get_requirement
+from conformance.contract.target_config import TargetConfig
+from conformance.outcomes import cite, inconclusive
+from conformance.runner.context import DEFAULT_PROFILE, RunContext
+from conformance.runner.observer import attach_observer
+from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
 from conformance.scenarios.inference import ScenarioBook, build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioInconclusive, ScenarioUnavailable
-from conformance.runner.context import DEFAULT_PROFILE
-from conformance.runner.observer import attach_observer
-from conformance.contract.profiles import load_profile
+from conformance.transport.client import Exchange, GatewayClient, RequestBudget
+from conformance.transport.redact import Redactor
 
 
 def _context(config: pytest.Config) -> RunContext | None:

@@ -11,15 +11,26 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
-from conformance.runner import observer
-from conformance.transport.client import BudgetExhausted
+from conformance.fuzzing.charges import fuzzed_rejection_charges
 from conformance.fuzzing.engine import (
-    NO_SUCH_MODEL, SHRINK_FACTOR, Fuzzer, FuzzFinding, HangFinding, authorization_values, describe_finding, judge,
-    oversized_requests, gathered_search, query_and_paths, raw_bodies, seed_for,
+    NO_SUCH_MODEL,
+    SHRINK_FACTOR,
+    Fuzzer,
+    FuzzFinding,
+    HangFinding,
+    authorization_values,
+    describe_finding,
+    gathered_search,
+    judge,
+    oversized_requests,
+    query_and_paths,
+    raw_bodies,
+    seed_for,
 )
 from conformance.fuzzing.openapi import operation, operation_labels, request_of
 from conformance.outcomes import cite
-from conformance.fuzzing.charges import fuzzed_rejection_charges
+from conformance.runner import observer
+from conformance.transport.client import BudgetExhausted
 
 
 def pytest_generate_tests(metafunc):

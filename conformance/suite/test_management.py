@@ -12,10 +12,10 @@ import pytest
 
 from conformance import checks
 from conformance.checks import problem_json as problems
-from conformance.transport.client import Exchange, GatewayClient
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable
+from conformance.transport.client import Exchange, GatewayClient
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
 INFERENCE_SCENARIOS = ("no_credentials", "unknown_path", "invalid_json")

@@ -78,7 +78,7 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_
     no_problems(problems)
     expected = book.scenarios[params_scenario].param
     if expected and profile.param_pointer and profile.param_names_offender:
-        found, param = resolve_pointer(checks.envelope(exchange), profile.param_pointer)
+        _found, param = resolve_pointer(checks.envelope(exchange), profile.param_pointer)
         named = isinstance(param, str) and (param == expected or param.startswith(expected + ".")
                                             or param.startswith(expected + "["))
         assert named, (

@@ -7,11 +7,17 @@ import time
 import pytest
 
 from conformance import checks
-from conformance.outcomes import cite, inconclusive, not_applicable
-from conformance.contract.profiles import Code
 from conformance.checks.rate_window import retry_after_reset_problems
-from conformance.checks.retry import (cap_retry_problems, dont_retry_problems, dont_retry_signal_problems,
-                                      retry_after_s, retry_problems, rule_for)
+from conformance.checks.retry import (
+    cap_retry_problems,
+    dont_retry_problems,
+    dont_retry_signal_problems,
+    retry_after_s,
+    retry_problems,
+    rule_for,
+)
+from conformance.contract.profiles import Code
+from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
 from conformance.suite.conftest import collection_profile, scoped
 

@@ -17,9 +17,7 @@ def credential_scenarios(profile) -> list[str]:
 
 def pytest_generate_tests(metafunc):
     if "credential_scenario" in metafunc.fixturenames:
-        from conformance.suite.conftest import collection_profile
-
-        from conformance.suite.conftest import scoped
+        from conformance.suite.conftest import collection_profile, scoped
 
         profile = collection_profile(metafunc.config)
         metafunc.parametrize("credential_scenario", scoped(credential_scenarios(profile), profile))

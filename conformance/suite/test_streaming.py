@@ -15,9 +15,9 @@ import pytest
 
 from conformance import checks
 from conformance.checks import sse
-from conformance.transport.client import Exchange
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
+from conformance.transport.client import Exchange
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
 MIDSTREAM_MAX_TOKENS = 16

@@ -15,14 +15,15 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from conformance.transport.deadline import DeadlineExceeded, deadline_transport, read_capped, within
 from conformance.errors import ConformanceError
+from conformance.transport.deadline import DeadlineExceeded, deadline_transport, read_capped, within
 from conformance.transport.redact import Redactor
 
 MAX_BODY_BYTES = 1_048_576

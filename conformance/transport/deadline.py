@@ -18,8 +18,9 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import httpcore
 import httpx

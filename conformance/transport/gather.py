@@ -12,8 +12,8 @@ it again and meets the failure (memoised, or raised as it would have been withou
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable, Sequence
 
 from conformance.transport.client import BudgetExhausted
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from conformance.quarantine import openai_retry_decision
-from conformance.transport.deadline import CappedTransport
-from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.contract.profiles import Profile, resolve_pointer
+from conformance.quarantine import openai_retry_decision
+from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
+from conformance.transport.deadline import CappedTransport
 
 
 def _openai() -> Any:

@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 from conformance.transport.client import MAX_BODY_BYTES, Exchange, GatewayClient
 from conformance.transport.uri_template import expand
 
+
 @dataclass
 class Handshake:
     """One upgrade attempt: its exchange, and the open session when the gateway accepted it."""

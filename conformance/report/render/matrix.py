@@ -35,7 +35,7 @@ def gateway_labels(reports: list[tuple[str, dict[str, Any]]]) -> list[tuple[str,
         return (parts.netloc or target["url"]) + (parts.path.rstrip("/") if parts.path.rstrip("/") not in ("", "/v1") else "")
 
     names = [name(report) for _, report in reports]
-    return [(n if names.count(n) == 1 else f"{n} ({stem})", report) for n, (stem, report) in zip(names, reports)]
+    return [(n if names.count(n) == 1 else f"{n} ({stem})", report) for n, (stem, report) in zip(names, reports, strict=False)]
 
 
 def render_matrix(reports: list[tuple[str, dict[str, Any]]]) -> str:
