@@ -22,15 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from conformance.billing.control import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
-from conformance.billing.passes import Control, moved
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.uri_template import expand
 
 if TYPE_CHECKING:
-    from conformance.billing.charges import Charges
+    from conformance.billing.charge_book import ChargeBook
 
 OUTCOMES = ("failed", "cancelled", "expired")
 # The words that end a task, by what they mean (target config `tasks.statuses`, each overridable).
@@ -286,7 +286,7 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     return judgement
 
 
-def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: Charges,
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: ChargeBook,
                    profile: Profile) -> TaskJudgement:
     """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
     succeeded control task (run once per session, memoised on `charges`), then the task itself.

@@ -1,7 +1,8 @@
 """CHG-0..6: rejected requests are never charged; cut streams and failed tasks settle fairly.
 
 Every judgement reads the billing oracle (conformance/billing/oracle.py) and only the views the CHG-0
-control proved live (conformance/billing/passes.py). Rejections are the memoised scenarios, so the
+control proved live (conformance/billing/control.py), read around the rejections by one pass
+(conformance/billing/rejection_pass.py). Rejections are the memoised scenarios, so the
 target sees each rejection once per run however many requirements read it.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.billing.charges import Charges, rejections_by_requirement
+from conformance.billing.charge_book import ChargeBook, rejections_by_requirement
 from conformance.billing.cut_stream import cut_stream_overcharges
 from conformance.billing.oracle import BillingOracle
 from conformance.billing.tasks import OUTCOMES, TaskDriver, task_driver, task_judgement
@@ -32,15 +33,15 @@ def oracle(client, target_config) -> BillingOracle:
 
 
 @pytest.fixture(scope="session")
-def charges(oracle, book, target_config, run, request) -> Charges:
+def charges(oracle, book, target_config, run_context, request) -> ChargeBook:
     profile = collection_profile(request.config)
     names = [n for group in rejections_by_requirement(profile).values() for n in group]
-    if "realtime" not in run.claims.claimed:  # its refusals are not claimed: do not send them
+    if "realtime" not in run_context.claims.claimed:  # its refusals are not claimed: do not send them
         names = [n for n in names if n not in realtime_cases(profile)]
-    judged = [] if run.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
+    judged = [] if run_context.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
         item.callspec.params["rejection"] for item in request.session.items
         if "rejection" in getattr(getattr(item, "callspec", None), "params", {})))
-    return Charges(oracle, book, target_config, run.billable_allowed, run.workers <= 1, names, judged=judged)
+    return ChargeBook(oracle, book, target_config, run_context.billable_allowed, run_context.workers <= 1, names, judged=judged)
 
 
 @pytest.fixture(scope="session")

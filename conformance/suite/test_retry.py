@@ -17,9 +17,9 @@ from conformance.checks.retry import (
     rule_for,
 )
 from conformance.contract.profiles import Code
-from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
-from conformance.suite.conftest import collection_profile, scoped
+from conformance.suite.conftest import collection_profile, parametrize_cases, scoped
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -29,18 +29,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "open_rejection" in metafunc.fixturenames:  # RTY-5: bad params and unknown paths (open statuses)
         cases = [s.name for s in build_scenarios(profile)
                  if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
-        not_applicable = pytest.mark.not_applicable("the profile gives no open status a don't-retry rule")
-        metafunc.parametrize("open_rejection", cases or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "open_rejection", cases, "the profile gives no open status a don't-retry rule")
     if "retry_code" in metafunc.fixturenames:  # RTY-2: back off and honor Retry-After
         metafunc.parametrize("retry_code", scoped([c.code for c in profile.codes if c.retry == "backoff"], profile))
     if "cap_code" in metafunc.fixturenames:  # RTY-4: wait (for the reset); the inference plane's caps
         codes = [c.code for c in profile.codes if c.retry in ("wait", "wait_reset") and c.plane == "inference"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no inference code whose rule is to wait")
-        metafunc.parametrize("cap_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "cap_code", codes, "the profile catalogues no inference code whose rule is to wait")
     if "reset_code" in metafunc.fixturenames:
         codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
-        metafunc.parametrize("reset_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "reset_code", codes,
+                          "the profile catalogues no code whose rule is to wait for a reset")
     if "burst_code" in metafunc.fixturenames:
         metafunc.parametrize("burst_code", scoped([c.code for c in profile.codes if c.trigger == "burst"], profile))
 
@@ -107,11 +105,11 @@ def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
 # --- HDR-4: waiting Retry-After works ------------------------------------------------------------
 
 @pytest.mark.requirement("HDR-4")
-def test_retry_after_honoured(burst_code, book, profile, target_config, run, need_role, rule):
+def test_retry_after_honoured(burst_code, book, profile, target_config, run_context, need_role, rule_suffix):
     code = profile.code(burst_code)
     role = need_role(code.role)
-    if not run.billable_allowed:
-        pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
+    if not run_context.billable_allowed:
+        pytest.skip(billable_reason("driving a key into its rate limit"))
     refused = book.burst(role, label="hdr4:exhaust").last
     cite(refused)
     if refused is None or refused.status != 429:
@@ -125,21 +123,21 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
     time.sleep(max(0.0, wait))
     again = book.chat(role["api_key"], label="hdr4:after-wait")
     cite(again)
-    if again.status == 429 and run.workers > 1:
+    if again.status == 429 and run_context.workers > 1:
         inconclusive(f"{again.describe()}: still refused after the wait, but other xdist workers share this key")
     assert again.status is not None and again.status < 400, (
-        f"{again.describe()}: after waiting the {wait:g} s Retry-After asked for, the key was still refused" + rule
+        f"{again.describe()}: after waiting the {wait:g} s Retry-After asked for, the key was still refused" + rule_suffix
     )
 
 
 @pytest.mark.requirement("RTY-3")
-def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, need_role, coded_response,
+def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, need_role, coded_response,
                         no_problems):
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import RetryProblem, decision_rule, sdk_retry_problems
 
     code = profile.code(catalogued_code)
-    problems = sdk_retry_problems(code, client, book, profile, target_config, run.billable_allowed, need_role,
+    problems = sdk_retry_problems(code, client, book, profile, target_config, run_context.billable_allowed, need_role,
                                   coded_response)
     # A retry decision breaks the code's own catalogue row, not the sentence on error.code.
     retry_only = bool(problems) and all(isinstance(p, RetryProblem) for p in problems)

@@ -40,7 +40,7 @@ def _shape(message: str, credential: str) -> str:
 
 
 @pytest.mark.requirement("SEC-2")
-def test_disabled_key_indistinguishable(scenario, profile, rule):
+def test_disabled_key_indistinguishable(scenario, profile, rule_suffix):
     unknown = scenario("unknown_key")
     disabled = scenario("disabled_key")
     differences = []
@@ -58,4 +58,4 @@ def test_disabled_key_indistinguishable(scenario, profile, rule):
             differences.append(f"message {shape_u!r} vs {shape_d!r}")
     elif msg_u != msg_d:
         differences.append(f"message {msg_u!r} vs {msg_d!r}")
-    assert not differences, "an unknown and a disabled key are told apart: " + "; ".join(differences) + rule
+    assert not differences, "an unknown and a disabled key are told apart: " + "; ".join(differences) + rule_suffix

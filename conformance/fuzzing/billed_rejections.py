@@ -11,8 +11,8 @@ import time
 import pytest
 from hypothesis import strategies as st
 
+from conformance.billing.control import run_control
 from conformance.billing.oracle import BillingOracle
-from conformance.billing.passes import run_control
 from conformance.billing.spend import OracleUnavailable, SpendReader
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
