@@ -286,7 +286,7 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     return judgement
 
 
-def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: ChargeBook,
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charge_book: ChargeBook,
                    profile: Profile) -> TaskJudgement:
     """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
     succeeded control task (run once per session, memoised on `charges`), then the task itself.
@@ -297,14 +297,14 @@ def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, char
     missing = driver.missing(outcome)
     if missing:
         return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
-    control = charges.control()
+    control = charge_book.control()
     if not control.views:
         return TaskJudgement(inconclusive=f"CHG-0 control: {control.unavailable}")
-    key_id = task_key_id(charges.config)
-    shared = not charges.shared_keys_ok and (charges.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
+    key_id = task_key_id(charge_book.config)
+    shared = not charge_book.shared_keys_ok and (charge_book.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
         DEFAULT_ROLE
-    if charges.task_control is None:
-        charges.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
-    if charges.task_control:
-        return TaskJudgement(inconclusive=charges.task_control)
+    if charge_book.task_control is None:
+        charge_book.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
+    if charge_book.task_control:
+        return TaskJudgement(inconclusive=charge_book.task_control)
     return judge_task(outcome, driver, oracle, control, key_id, profile, shared_key=shared)

@@ -78,6 +78,7 @@ def _report(findings, fuzzer, client, seed):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_openapi(openapi_operation, fuzz, profile, run_context):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     from schemathesis import GenerationMode
 
     op = operation(profile, openapi_operation)
@@ -97,6 +98,7 @@ def test_fuzz_openapi(openapi_operation, fuzz, profile, run_context):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_authorization_header(fuzz, need_role):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     key = need_role("valid")["api_key"]
 
     def send_one(fuzzer, _key, value):
@@ -107,6 +109,7 @@ def test_fuzz_authorization_header(fuzz, need_role):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_raw_body(fuzz):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     def send_one(fuzzer, key, value):
         content_type, body = value
         headers = {"content-type": content_type} if content_type is not None else {}
@@ -117,6 +120,7 @@ def test_fuzz_raw_body(fuzz):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_query_and_path(fuzz):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     def send_one(fuzzer, key, value):
         method, path, params = value
         return fuzzer.send(method, path, authorization=f"Bearer {key}", params=params)
@@ -126,7 +130,9 @@ def test_fuzz_query_and_path(fuzz):
 
 @pytest.mark.requirement("FUZ-2")
 def test_oversized_requests_answered_in_time(client, profile, need_role, rule_suffix):
-    """Fixed probes (each already minimal); any fuzz test's hang also lands here via the observer."""
+    """No request hangs: every response arrives within the configured timeout.
+
+    Fixed probes (each already minimal); any fuzz test's hang also lands here via the observer."""
     key = need_role("valid")["api_key"]
     fuzzer = Fuzzer(client, profile, label="fuzz:oversized", max_sends=100)
     hangs = []
@@ -152,6 +158,7 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule_su
 
 @pytest.mark.requirement("FUZ-3")
 def test_fuzzed_rejections_not_charged(run_context, client, book, profile, target_config, need_role, no_problems):
+    """Fuzzed rejected requests are not charged (one balance check around the whole fuzz run)."""
     need_role("valid")
     no_problems(fuzzed_rejection_charges(client, profile, target_config, examples=run_context.fuzz_examples,
                                          seed=run_context.fuzz_seed, book=book, billable_allowed=run_context.billable_allowed))

@@ -22,6 +22,7 @@ def rate_limited_429(scenario, profile):
 
 @pytest.mark.requirement("HDR-1")
 def test_request_id_present(error_scenario, scenario, profile, no_problems):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     exchange = scenario(error_scenario)
     problems = checks.request_id_problems(exchange, profile)
     no_problems(problems)
@@ -29,6 +30,7 @@ def test_request_id_present(error_scenario, scenario, profile, no_problems):
 
 @pytest.mark.requirement("HDR-1")
 def test_request_id_on_success(client, book, run_context, need_role, profile, no_problems):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     key = need_role("valid")["api_key"]
     exchanges = [client.request("GET", "/v1/models", api_key=key, label="models") for _ in range(2)]
     if any(e.status is None or e.status >= 400 for e in exchanges):
@@ -49,6 +51,7 @@ def test_request_id_on_success(client, book, run_context, need_role, profile, no
 
 @pytest.mark.requirement("HDR-1")
 def test_request_id_unique(book, client, profile, rule_suffix):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     book.get("no_credentials") if "no_credentials" in book.scenarios else None
     extra = [client.request("POST", "/v1/chat/completions", json=book.chat_body(), label="unauthenticated")
              for _ in range(2)]
@@ -73,7 +76,9 @@ def _first_repeat(exchanges, profile):
 
 @pytest.mark.requirement("HDR-2")
 def test_retry_after(backoff_code, rate_limited_429, no_problems):
-    """The rate limit's 429 (rule: back off and honor Retry-After) carries it. The caps' 429s
+    """Every 429 for the rate limit (a code whose rule is to back off: rate_limit_exceeded, rate_limited) carries Retry-After as delta-seconds or an HTTP-date (RFC 9110). The caps' 429s are RTY-4's.
+
+    The rate limit's 429 (rule: back off and honor Retry-After) carries it. The caps' 429s
     (concurrency, daily cap) are not asked: RFC 6585 §4 makes Retry-After on a 429 a MAY and the
     contract attaches it only to the rate limit (RTY-4 judges a cap's Retry-After where it has one)."""
     exchange = rate_limited_429(backoff_code)
@@ -83,6 +88,7 @@ def test_retry_after(backoff_code, rate_limited_429, no_problems):
 
 @pytest.mark.requirement("HDR-3")
 def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, no_problems):
+    """Every 429 carries the rate-limit headers; each parses as a non-negative integer (or the profile's format), Remaining <= Limit"""
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.rate_limit_header_problems(exchange, profile)
     no_problems(problems)
@@ -117,7 +123,9 @@ def own_window_429(rate_limited_429, book, profile, run_context):
 
 @pytest.mark.requirement("HDR-3")
 def test_remaining_zero_on_own_429(window_code, own_window_429, profile, no_problems):
-    """The key's own window refused it, so the profile's Remaining header says 0 calls remain.
+    """on a 429 from the key's own window Remaining is 0
+
+    The key's own window refused it, so the profile's Remaining header says 0 calls remain.
     Costs no request: it reads the burst the scenario book already sent."""
     problems, unsure = remaining_problems(own_window_429(window_code), profile)
     if unsure and not problems:
@@ -127,7 +135,9 @@ def test_remaining_zero_on_own_429(window_code, own_window_429, profile, no_prob
 
 @pytest.mark.requirement("HDR-6")
 def test_retry_after_not_before_reset(window_code, own_window_429, profile, no_problems):
-    """Practice: Retry-After does not send the client back before the reset header says the
+    """On a 429 from the key's own window, Retry-After does not point before the rate-limit reset header (within whole-second rounding); a Retry-After past the reset is fine.
+
+    Practice: Retry-After does not send the client back before the reset header says the
     window reopens (within whole-second rounding), or honouring it only meets the same window's
     refusal. A Retry-After past the reset (jitter, a penalty) is fine: the client waits longer.
     Costs no request: it reads the burst the scenario book already sent."""

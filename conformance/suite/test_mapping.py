@@ -35,16 +35,19 @@ def _expect(exchange, profile, status: int, code: str | None, rule_suffix: str) 
 
 @pytest.mark.requirement("MAP-1")
 def test_no_credentials_unauthorized(scenario, profile, rule_suffix):
+    """No credentials -> 401 with the unauthorized code."""
     _expect(scenario("no_credentials"), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-2")
 def test_bad_key_unauthorized(auth_scenario, scenario, profile, rule_suffix):
+    """An unknown, malformed or wrong-scheme key -> 401 with the unauthorized code."""
     _expect(scenario(auth_scenario), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-3")
 def test_code_produced(catalogued_code, scenario, profile, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     code = profile.code(catalogued_code)
     assert code is not None
     name = "no_credentials" if code.trigger == "no_credentials" else code.code
@@ -53,6 +56,7 @@ def test_code_produced(catalogued_code, scenario, profile, rule_suffix):
 
 @pytest.mark.requirement("MAP-4")
 def test_unknown_path_not_found(path_scenario, scenario, profile, rule_suffix, no_problems):
+    """An unknown path (one no API defines, e.g. /v1/does-not-exist) -> 404 with a valid envelope. A doubled /v1 is MAP-8; a missing /v1 may be served."""
     exchange = scenario(path_scenario)
     assert exchange.status == 404, f"{exchange.describe()}: expected 404 for an unknown path" + rule_suffix
     problems = checks.envelope_problems(exchange, profile)
@@ -61,7 +65,9 @@ def test_unknown_path_not_found(path_scenario, scenario, profile, rule_suffix, n
 
 @pytest.mark.requirement("MAP-8")
 def test_v1_mistake_not_served(v1_scenario, scenario, profile, rule_suffix, no_problems):
-    """A base URL with /v1 once too often (or, where the profile makes /v1 strict, missing) is not
+    """A doubled /v1 (/v1/v1/chat/completions) - and, where the profile makes /v1 strict (paths.v1_prefix_strict), a missing one - is not served: 404 with a valid envelope.
+
+    A base URL with /v1 once too often (or, where the profile makes /v1 strict, missing) is not
     served as if it were right: 404 with the envelope tells the client its base URL is wrong."""
     exchange = scenario(v1_scenario)
     assert exchange.status == 404, (f"{exchange.describe()}: expected 404, so a client with one /v1 too many "
@@ -77,7 +83,9 @@ BAD_REQUEST_STATUSES = (400, 422)
 
 @pytest.mark.requirement("MAP-5")
 def test_bad_params_rejected(params_scenario, scenario, book, profile, rule_suffix, no_problems):
-    """The contract's part: invalid parameters are rejected (a 4xx: mindproxy's "bad params" are
+    """Invalid parameters -> a 4xx with a valid envelope, naming the offending param only where the profile says the envelope does (envelope.param_names_offender). Which 4xx is MAP-7.
+
+    The contract's part: invalid parameters are rejected (a 4xx: mindproxy's "bad params" are
     "rejected before processing"; a 5xx would be its "Temporary service error") with the envelope,
     naming `param` only where the profile says the envelope does. Which 4xx is MAP-7 (practice)."""
     exchange = scenario(params_scenario)
@@ -97,7 +105,9 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule_suff
 
 @pytest.mark.requirement("MAP-7")
 def test_bad_params_status(params_scenario, scenario, rule_suffix):
-    """Practice: the 4xx for invalid parameters is 400 or 422, the statuses whose meaning is "this
+    """Invalid parameters are answered 400 or 422 (not another 4xx).
+
+    Practice: the 4xx for invalid parameters is 400 or 422, the statuses whose meaning is "this
     request cannot be processed as sent"; another 4xx (404, 409, 413, ...) misleads the client
     about what to fix, and 408 / 409 make the SDK retry it."""
     exchange = scenario(params_scenario)
@@ -107,12 +117,15 @@ def test_bad_params_status(params_scenario, scenario, rule_suffix):
 
 @pytest.mark.requirement("MAP-6")
 def test_auth_checked_before_body(scenario, profile, rule_suffix):
+    """Authentication is checked before the body: no key plus a malformed body -> 401, not 400."""
     _expect(scenario("no_credentials_malformed_body"), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-3")
 def test_disabled_key_unauthorized(scenario, profile, rule_suffix):
-    """A disabled (revoked) key → 401 with the unauthorized code, at MUST level.
+    """a disabled key gets the unauthorized code
+
+    A disabled (revoked) key → 401 with the unauthorized code, at MUST level.
 
     MAP-3, not MAP-2: MAP-2's keys are ones the suite makes up itself (unknown, malformed, wrong
     scheme), so MAP-2 runs on every target with no config at all; a disabled key is a state only
@@ -137,7 +150,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.requirement("MAP-3")
 def test_allowed_origin_served(origin_code, book, scenario, profile, billable, rule_suffix):
-    """The positive control of the origin refusal: the same publishable token, from its allowed
+    """a publishable token is served from its allowed origin
+
+    The positive control of the origin refusal: the same publishable token, from its allowed
     origin, is served. Without it a gateway that refuses publishable tokens from every origin
     passes `test_code_produced[origin_not_allowed]`, though the code then means nothing.
 
@@ -167,7 +182,9 @@ def test_allowed_origin_served(origin_code, book, scenario, profile, billable, r
 
 @pytest.mark.requirement("MAP-9")
 def test_test_key_served_without_credit(book, profile, need_role, rule_suffix):
-    """pyai's answer to an org out of credit is "Add credit (or use a pyai_test_ key)": a test key
+    """A pyai_test_ key of an org that is out of prepaid credit is served (not refused with the no-credit code): the role test_key.
+
+    pyai's answer to an org out of credit is "Add credit (or use a pyai_test_ key)": a test key
     of that org is served where its live keys get the no-credit code. The role `test_key` is such
     a key (the target config names it); without it the test is skipped naming the role. A test key
     costs nothing, so no --allow-billable is needed.

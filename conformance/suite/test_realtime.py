@@ -31,6 +31,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.requirement("MAP-3")
 def test_malformed_agent_id_refused(agent_id_scenario, scenario, book, profile, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     expected = book.scenarios[agent_id_scenario]
     exchange = scenario(agent_id_scenario)
     found, code = checks.code_of(exchange, profile)
@@ -46,6 +47,7 @@ def test_malformed_agent_id_refused(agent_id_scenario, scenario, book, profile, 
 
 @pytest.mark.requirement("MAP-3")
 def test_freed_session_slot_is_reused(concurrency_code, scenario, book, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     denied = scenario(concurrency_code)
     probe = concurrency_probes(book).get(concurrency_code)
     if probe is None or denied.status != book.scenarios[concurrency_code].expect_status:

@@ -65,7 +65,9 @@ def coded_response(scenario, book, profile):
 
 @pytest.mark.requirement("RTY-1")
 def test_dont_retry_signals(dont_retry_case, coded_response, profile, no_problems):
-    """A catalogued code whose rule is "don't retry" carries no invitation to retry. A Retry-After
+    """A catalogued code whose rule is "don't retry" comes with no invitation to retry: no 408 / 409 / 429 / 5xx, no x-should-retry: true, and - where the contract says "don't retry" (headers.retry_after_means_retry) - no Retry-After.
+
+    A catalogued code whose rule is "don't retry" carries no invitation to retry. A Retry-After
     counts as one only where the profile says so (`headers.retry_after_means_retry`): pyai's
     "don't retry" does; mindproxy never says "don't retry", so a Retry-After there (when a monthly
     limit resets) is information."""
@@ -77,7 +79,9 @@ def test_dont_retry_signals(dont_retry_case, coded_response, profile, no_problem
 
 @pytest.mark.requirement("RTY-5")
 def test_open_rejection_not_retried(open_rejection, scenario, no_problems):
-    """Practice: invalid parameters and unknown paths fail the same way every time, so their answer
+    """A rejection for invalid parameters or an unknown path (the open statuses 400 / 404) comes with no invitation to retry.
+
+    Practice: invalid parameters and unknown paths fail the same way every time, so their answer
     invites no retry (no 408 / 409 / 429 / 5xx, no Retry-After, no x-should-retry: true)."""
     exchange = scenario(open_rejection)
     no_problems(dont_retry_problems(exchange), why=" — the same request fails the same way again")
@@ -85,6 +89,7 @@ def test_open_rejection_not_retried(open_rejection, scenario, no_problems):
 
 @pytest.mark.requirement("RTY-2")
 def test_retry_signals(retry_code, coded_response, profile, no_problems):
+    """A code whose rule is to back off (rate_limit_exceeded, rate_limited) comes with a status clients retry (429 / 5xx), a Retry-After that parses, and no x-should-retry: false."""
     code = profile.code(retry_code)
     exchange = coded_response(code)
     problems = retry_problems(exchange)
@@ -93,7 +98,9 @@ def test_retry_signals(retry_code, coded_response, profile, no_problems):
 
 @pytest.mark.requirement("RTY-4")
 def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
-    """A cap (rule: wait, or wait until it resets) comes with a status clients retry and no
+    """A cap whose rule is to wait (daily_cap_exceeded) comes with a status clients retry and no x-should-retry: false; Retry-After is optional (RFC 6585 §4) but, when present, parses and points no earlier than the cap's reset where the role's resets_at says when.
+
+    A cap (rule: wait, or wait until it resets) comes with a status clients retry and no
     x-should-retry: false. Retry-After is optional on it (RFC 6585 §4: "MAY include"); one that is
     there must be delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
     code = profile.code(cap_code)
@@ -106,6 +113,7 @@ def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
 
 @pytest.mark.requirement("HDR-4")
 def test_retry_after_honoured(burst_code, book, profile, target_config, run_context, need_role, rule_suffix):
+    """Honouring Retry-After works: after waiting it (bounded by the config), the same key is served again."""
     code = profile.code(burst_code)
     role = need_role(code.role)
     if not run_context.billable_allowed:
@@ -133,6 +141,7 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run_cont
 @pytest.mark.requirement("RTY-3")
 def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, need_role, coded_response,
                         no_problems):
+    """The official openai Python SDK raises the exception class matching the status for each catalogued code, exposes the code as e.code, and its retry decision agrees with the catalogue's rule (a cap that names no wait may be retried on the SDK's own back-off)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import RetryProblem, decision_rule, sdk_retry_problems
 
@@ -148,7 +157,9 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
 
 @pytest.mark.requirement("RTY-4")
 def test_retry_after_not_before_reset(reset_code, coded_response, profile, target_config, no_problems):
-    """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
+    """Retry-After is optional (RFC 6585 §4) but, when present, parses and points no earlier than the cap's reset where the role's resets_at says when
+
+    A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
     a Retry-After, carries one no earlier than the reset, where the role says when that is
     (`resets_at`): a client that honours an earlier one is refused again. Without a Retry-After the
     client is told no time at all, which RFC 6585 allows (not applicable: nothing to compare).

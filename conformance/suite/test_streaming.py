@@ -94,6 +94,7 @@ def _unstreamed(case: str, book, profile) -> Exchange | None:
 @pytest.mark.requirement("ENV-6")
 @pytest.mark.parametrize("case", PRESTART_CASES)
 def test_error_before_stream_is_json(case, book, need_role, profile, run_context, rule_suffix, no_problems):
+    """An error raised before a stream starts is a normal JSON error with its status"""
     exchange, status, code, streams = _prestart(case, book, need_role, profile, run_context)
     mirror = _unstreamed(case, book, profile)
     if mirror is not None and mirror.status < 400:
@@ -119,6 +120,7 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run_context
 
 @pytest.mark.requirement("ENV-6")
 def test_success_stream_well_formed(billable, book, need_role, profile, no_problems):
+    """An error raised before a stream starts is a normal JSON error with its status; an error after the first event is an SSE event whose data validates against the envelope."""
     exchange = _stream(book, need_role("valid")["api_key"], "stream:success")
     cite(exchange)
     problems = sse.stream_problems(exchange, profile)
@@ -127,6 +129,7 @@ def test_success_stream_well_formed(billable, book, need_role, profile, no_probl
 
 @pytest.mark.requirement("ENV-6")
 def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, no_problems):
+    """an error after the first event is an SSE event whose data validates against the envelope"""
     section = target_config.section("streaming")
     overlay = (section or {}).get("midstream_error")
     if not isinstance(overlay, dict):

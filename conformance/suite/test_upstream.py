@@ -169,6 +169,7 @@ def priced(billable, client, target_config, profile, fault_book):
 @pytest.mark.requirement("UPS-1")
 @pytest.mark.parametrize("fault", FAILURES)
 def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, rule_suffix):
+    """A provider failure (5xx, reset, malformed answer) reaches the client as the profile's envelope with a 5xx status and the gateway's request id."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
@@ -184,7 +185,9 @@ def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, r
 
 @pytest.mark.requirement("UPS-2")
 def test_nothing_of_the_provider_leaks(fault_book, provider, records, run_context, rule_suffix):
-    """Every answer the provider's traffic got — errors, and the 200s (LiteLLM names the provider's
+    """Nothing of the provider leaks to the client - not the gateway's provider credential, not the provider's internal address - in any error body or header.
+
+    Every answer the provider's traffic got — errors, and the 200s (LiteLLM names the provider's
     address in a header of every success) — is read; it passes only once an error was seen played."""
     if not provider.api_key and not provider.internal_address:
         inconclusive("provider.api_key and provider.internal_address are both unknown: nothing to look for")
@@ -206,6 +209,7 @@ def test_nothing_of_the_provider_leaks(fault_book, provider, records, run_contex
 @pytest.mark.requirement("UPS-3")
 @pytest.mark.parametrize("fault", ("401", "403"))
 def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, rule_suffix):
+    """A provider 401/403 about the gateway's own provider key is not answered as the client's 401/403 (the client's key was fine); it is a 5xx."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
@@ -220,6 +224,7 @@ def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, ru
 @pytest.mark.requirement("UPS-4")
 @pytest.mark.parametrize("fault", tuple(RATE_LIMITS))
 def test_provider_429_keeps_its_wait(fault, fault_book, records, rule_suffix):
+    """A provider 429 is answered with a status clients retry (429 or 5xx) and a Retry-After no shorter than the provider's."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
@@ -297,6 +302,7 @@ def restricted_model(role: dict[str, Any], view: ProviderView) -> str:
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
 def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix):
+    """Requests the gateway rejects for auth, scope, credit or rate limit never reach the provider (its record shows none of them)."""
     exchange, marker = _rejected(case, fault_book, target_config, run_context)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
@@ -312,7 +318,9 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
 
 @pytest.mark.requirement("UPS-9")
 def test_bad_params_not_forwarded(fault_book, records, rule_suffix):
-    """A request rejected for bad parameters never reached the provider: a gateway that validates
+    """A request the gateway rejects for bad parameters did not reach the provider first.
+
+    A request rejected for bad parameters never reached the provider: a gateway that validates
     after forwarding spends a provider call (and its cost) on a request it then refuses."""
     marker = new_marker()
     exchange = fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
@@ -332,6 +340,7 @@ def test_bad_params_not_forwarded(fault_book, records, rule_suffix):
 @pytest.mark.scope("billing")  # the billing oracle prices each request
 @pytest.mark.parametrize("fault", ("503", "reset"))
 def test_failed_request_not_charged(fault, fault_book, priced, records, profile, rule_suffix):
+    """A request that failed at the provider is charged nothing"""
     oracle, _ = priced
     exchange, marker = fault_book.get(fault)
     cite(exchange)
@@ -346,6 +355,7 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
 @pytest.mark.requirement("UPS-6")
 @pytest.mark.scope("billing")  # the billing oracle prices each request
 def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule_suffix):
+    """a gateway that retries upstream charges at most once"""
     oracle, control_cost = priced
     exchange, marker = fault_book.send("flaky")
     cite(exchange)
@@ -366,7 +376,9 @@ def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule_
 
 @pytest.mark.requirement("UPS-7")
 def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records, profile, rule_suffix):
-    """A stream the provider cuts after the first event ends with an error event valid against the
+    """A stream the provider cuts after the first event ends with an error event that validates against the envelope (as ENV-6), or - where the gateway buffered - a 5xx envelope; a stream that just ends or a connection the gateway drops fails.
+
+    A stream the provider cuts after the first event ends with an error event valid against the
     envelope (or, when the gateway buffered, a 5xx envelope before the stream). Needs no billing
     oracle, but the cut stream may be billed for what it delivered: --allow-billable."""
     cut, marker = fault_book.get("cut", stream=True)
@@ -384,7 +396,9 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records
 @pytest.mark.requirement("UPS-10")
 @pytest.mark.scope("billing")  # the billing oracle prices each request
 def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, rule_suffix):
-    """A stream the provider cuts is charged less than the same stream delivered whole."""
+    """A stream the provider cuts is charged less than the same stream delivered whole (needs the billing oracle as well as the provider).
+
+    A stream the provider cuts is charged less than the same stream delivered whole."""
     oracle, _ = priced
     cut, marker = fault_book.get("cut", stream=True)
     full, _ = fault_book.send("ok", stream=True, label="provider:ok:stream")
@@ -408,6 +422,7 @@ def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, 
 
 @pytest.mark.requirement("UPS-8")
 def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_suffix):
+    """A provider slower than the gateway's own timeout yields a 504 envelope within request_timeout_s, never a hang."""
     exchange, marker = fault_book.get("slow")
     cite(exchange)
     _reached(records, exchange, marker, "slow")
@@ -425,7 +440,9 @@ def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_
 
 @pytest.mark.requirement("RTY-3")
 def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule_suffix):
-    """The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
+    """its retry decision agrees with the catalogue's rule
+
+    The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
     5xx row of RTY-3 because only the provider can make a gateway fail on purpose)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.transport.sdk import call_chat
