@@ -1,7 +1,7 @@
 """The fault-injecting provider: an OpenAI-compatible upstream that fails on request.
 
 A gateway under test is configured to route some models to this provider; the model name of each
-request picks the fault it plays (`gwc-fault/503`, `gwc-fault/reset`, ... see `faults.py`), and
+request picks the fault it plays (`gwc-fault/503`, `gwc-fault/reset`, ... see `conformance/servers/faults.py`), and
 every request it receives is recorded (credentials redacted) behind `GET /_provider/requests`, so
 the suite can observe what the gateway did upstream: nothing, once, or N retries.
 

@@ -14,33 +14,25 @@ from pathlib import Path
 import uvicorn
 
 from conformance.provider.app import create_app
-from conformance.servers.loopback import (
-    ReadyServer,
-    base_url,
-    bind,
-    loopback_address,
-    say_ready,
-    watch_stdin,
-    write_yaml,
-)
+from conformance.servers import loopback
 from conformance.servers.provider_link import KEY_ENV, provider_section
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, config_path: Path | None = None,
           exit_on_stdin_eof: bool = False) -> None:
     """Serve until interrupted; start-up problems raise `ConfigError` before anything is printed."""
-    sock = bind(loopback_address(host, "provider"), port)
-    url = base_url(sock)
+    sock = loopback.bind(loopback.address(host, "provider"), port)
+    url = loopback.base_url(sock)
     if config_path is not None:
         # A person pastes this section into a target.yaml: the key stays in the environment (as the
         # README shows); a parent process (`--exit-on-stdin-eof`) reads the literal back instead.
         shown_key = api_key if exit_on_stdin_eof or not api_key else "${" + KEY_ENV + "}"
-        write_yaml(config_path, {"provider": provider_section(url, shown_key)})
+        loopback.write_yaml(config_path, {"provider": provider_section(url, shown_key)})
     config = uvicorn.Config(create_app(api_key), log_level="critical", access_log=False, lifespan="off",
                             server_header=False, http="h11", timeout_graceful_shutdown=1)
 
     def ready() -> None:
-        say_ready(url)
+        loopback.say_ready(url)
         if not exit_on_stdin_eof:  # a person started it: say what to do next (the reference does too)
             key = f"the key in ${KEY_ENV}" if api_key else f"any key (set {KEY_ENV} to require one)"
             section = (f"paste the `provider:` section of {config_path} into your target.yaml" if config_path is not None
@@ -51,5 +43,5 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
             sys.stderr.flush()
 
     if exit_on_stdin_eof:
-        watch_stdin()
-    ReadyServer(config, ready).run(sockets=[sock])
+        loopback.watch_stdin()
+    loopback.ReadyServer(config, ready).run(sockets=[sock])

@@ -29,15 +29,7 @@ from conformance.reference.middleware import new_request_id
 from conformance.reference.provision import provider_role, provision
 from conformance.reference.tasks import task_config
 from conformance.reference.variants import Variants
-from conformance.servers.loopback import (
-    ReadyServer,
-    base_url,
-    bind,
-    loopback_address,
-    say_ready,
-    watch_stdin,
-    write_yaml,
-)
+from conformance.servers import loopback
 from conformance.servers.provider_link import provider_section
 
 DAILY_RESET_SOON_S = 55  # under a minute: the SDK honours a Retry-After of up to 60 s
@@ -91,8 +83,8 @@ def serve(
     """Serve until interrupted. Start-up problems raise `ConfigError` before anything is printed."""
     defects = Defects(defect_names, profile.id)
     variants = Variants(variant_names, profile.id)
-    sock = bind(loopback_address(host, "reference gateway"), port)
-    url = base_url(sock)
+    sock = loopback.bind(loopback.address(host, "reference gateway"), port)
+    url = loopback.base_url(sock)
     ledger = Ledger()
     # The daily_cap_resets_soon variant: a gateway started in the last minute before its daily reset.
     daily_reset_at = (datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=DAILY_RESET_SOON_S)
@@ -114,7 +106,7 @@ def serve(
         # (its own forbidden_model, ref-large, the reference answers itself).
         config["provider"]["models"] = {"restricted": PROVIDER_FORBIDDEN_MODEL}
     if config_path is not None:
-        write_yaml(config_path, config)
+        loopback.write_yaml(config_path, config)
     app = create_app(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at, upstream=upstream)
     uv_config = uvicorn.Config(
         app,
@@ -126,7 +118,7 @@ def serve(
     )
 
     def ready() -> None:
-        say_ready(url)
+        loopback.say_ready(url)
         if not exit_on_stdin_eof:  # a person started it (a parent process reads only READY): say what to do next
             config_hint = f" --target-config {config_path}" if config_path is not None else \
                 " --target-config PATH (start it with --write-config PATH for one)"
@@ -135,9 +127,9 @@ def serve(
             sys.stderr.flush()
 
     if exit_on_stdin_eof:
-        watch_stdin()
+        loopback.watch_stdin()
     logging.getLogger("uvicorn.error").addFilter(_DenialIsAHandshake())
-    ReadyServer(uv_config, ready).run(sockets=[sock])
+    loopback.ReadyServer(uv_config, ready).run(sockets=[sock])
 
 
 class _DenialIsAHandshake(logging.Filter):

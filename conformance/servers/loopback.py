@@ -24,7 +24,7 @@ from conformance.errors import ConfigError
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
 
-def loopback_address(host: str, what: str) -> str:
+def address(host: str, what: str) -> str:
     """The address to bind for `host`; anything but loopback is refused (`what` is a test fixture)."""
     address = LOOPBACK_HOSTS.get(host.strip().strip("[]").lower())
     if address is None:
