@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from conformance.billing.oracle import BillingOracle, Reading
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import billable_reason
+from conformance.outcomes import billable_reason, inconclusive
 from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import Exchange
 
@@ -31,6 +31,17 @@ class Control:
 
     def spend_views(self) -> list[str]:
         return [v for v in SPEND_VIEWS if v in self.views]
+
+    @property
+    def not_live(self) -> str:
+        """'' when a view showed the control's charge; else why no "not charged" can be trusted."""
+        return "" if self.views else f"CHG-0 control: {self.unavailable}"
+
+    def live(self) -> Control:
+        """This control, for a judgement that needs a live view: inconclusive without one."""
+        if not self.views:
+            inconclusive(self.not_live)
+        return self
 
 
 def moved(view: str, before: Reading, after: Reading) -> float | None:

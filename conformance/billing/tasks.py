@@ -220,7 +220,7 @@ def run_task_control(driver: TaskDriver, oracle: BillingOracle, control: Control
                      profile: Profile, shared_key: bool) -> str:
     """'' when a succeeded task showed its charge; else why the task judgements cannot be trusted."""
     if not control.views:
-        return f"CHG-0 control: {control.unavailable}"
+        return control.not_live
     views = usable_views(control, key_id, shared_key)
     if not views and "request_cost" not in control.views:
         return "no live billing view can see this task's key (no request_cost, and no key_id / a key shared with " \
@@ -299,7 +299,7 @@ def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, char
         return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
     control = charge_book.control()
     if not control.views:
-        return TaskJudgement(inconclusive=f"CHG-0 control: {control.unavailable}")
+        return TaskJudgement(inconclusive=control.not_live)
     key_id = task_key_id(charge_book.config)
     shared = not charge_book.shared_keys_ok and (charge_book.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
         DEFAULT_ROLE

@@ -47,8 +47,7 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
     control = run_control(BillingOracle(client, target_config), book, target_config, billable_allowed)
     if control.exchange is not None:
         cite(control.exchange)
-    if not control.views:
-        inconclusive(f"CHG-0 control: {control.unavailable}")
+    control.live()
     views = control.spend_views()
     if not views:
         inconclusive(f"CHG-0 control: neither billing.key_spend nor billing.balance showed a billable success "
