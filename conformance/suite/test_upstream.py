@@ -16,7 +16,8 @@ import pytest
 from conformance import checks
 from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
-from conformance.checks.headers import parse_retry_after, request_id_problems
+from conformance.checks.headers import request_id_problems
+from conformance.checks.retry_after import parse_retry_after
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.provider import faults
 from conformance.scenarios.inference import burst_attempts
