@@ -19,29 +19,35 @@ Three kinds of "this test did not judge":
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 if TYPE_CHECKING:
+    # pytest's public spelling of its skip exception is the class attribute `pytest.skip.Exception`,
+    # which mypy cannot take as a base class: it reads the class it names.
+    from _pytest.outcomes import Skipped as _Skipped
+
     from conformance.transport.client import Exchange
+else:
+    _Skipped = pytest.skip.Exception
 
 
-class Inconclusive(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+class Inconclusive(_Skipped):
     """A result the target gave us no way to decide."""
 
 
-def inconclusive(reason: str) -> None:
+def inconclusive(reason: str) -> NoReturn:
     exc = Inconclusive(f"inconclusive: {reason}")
     exc._use_item_location = True  # `-rs` names the test, not this line of outcomes.py
     raise exc
 
 
-class NotApplicable(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+class NotApplicable(_Skipped):
     """This case does not arise on this gateway (see the module docstring)."""
 
 
-def not_applicable(reason: str) -> None:
+def not_applicable(reason: str) -> NoReturn:
     exc = NotApplicable(f"not applicable: {reason}")
     exc._use_item_location = True
     raise exc

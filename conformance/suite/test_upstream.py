@@ -83,8 +83,8 @@ def gathered_faults(items: list[pytest.Item]) -> list[str]:
         name = getattr(item, "originalname", item.name)
         if name in READS:
             wanted += READS[name]
-        elif name in PARAMETRIZED:
-            wanted.append(item.callspec.params["fault"])
+        elif name in PARAMETRIZED and isinstance(item, pytest.Function):  # a parametrised test: it has a callspec
+            wanted.append(str(item.callspec.params["fault"]))
     return wanted
 
 
