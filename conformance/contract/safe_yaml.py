@@ -27,7 +27,7 @@ class _LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # (the stubs type index as int)
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # index: int per the stubs (or a key node)
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
