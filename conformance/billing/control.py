@@ -91,7 +91,7 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
     valid = config.role("valid")
     if valid is None:
         return Control(unavailable=config.missing_role_reason("valid"))
-    key_id = valid.get("key_id")
+    key_id: str = valid.get("key_id") or ""  # "": no key views to read
     views = [v for v in SPEND_VIEWS if oracle.has(v)] if key_id else []
     before = oracle.snapshot([key_id], views) if views else {}
     exchange = book.chat(valid["api_key"], label="billing-control")

@@ -11,6 +11,7 @@ the views the CHG-0 control (`billing.control`) proved live are read.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from conformance.billing.control import Control, moved
@@ -107,7 +108,7 @@ def prefetch_costs(oracle: BillingOracle, control: Control, book: ScenarioBook, 
         if key_id is not None:
             wanted.update((id(e), e) for _, e in pass_exchanges(book, passed, key_id))
     todo = [e for i, e in wanted.items() if i not in passed.costs]
-    run_lanes([[lambda e=e: cost_of(oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
+    run_lanes([[functools.partial(cost_of, oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
 
 
 def rejection_problems(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,
