@@ -17,11 +17,59 @@ def test_every_schema_error_of_a_config_is_reported_one_line_each():
     assert lines[0].startswith("target config t.yaml: $.limits.max_rps") and "$.roles.valid.api_key" in lines[1]
 
 
-def test_an_unset_variable_is_named_with_its_field():
+def test_an_unset_variable_in_an_optional_role_is_named_with_its_field():
     from conformance.contract.target_config import parse_config
 
-    config = parse_config({"roles": {"valid": {"api_key": "${GW_VALID_NOT_SET}"}}}, "t.yaml", env={})
-    assert config.unavailable_roles == {"valid": "environment variable GW_VALID_NOT_SET is not set"}
+    config = parse_config({"roles": {"valid": {"api_key": "k-1234"}, "disabled": {"api_key": "${GW_DISABLED_NOT_SET}"},
+                                     "no_credit": {"api_key": "sk-${GW_NO_CREDIT_NOT_SET}"}},
+                           "billing": {"api_key": "${GW_ADMIN_NOT_SET}"}}, "t.yaml", env={})
+    assert config.unavailable_roles == {
+        "disabled": "roles.disabled.api_key: environment variable GW_DISABLED_NOT_SET is not set",
+        "no_credit": "roles.no_credit.api_key: environment variable GW_NO_CREDIT_NOT_SET is not set"}
+    assert "roles.disabled.api_key" in config.missing_role_reason("disabled")
+    assert "billing.api_key: environment variable GW_ADMIN_NOT_SET" in config.missing_section_reason("billing")
+    # said once, up front: one line naming every unusable role and section and why
+    note = config.unusable_note()
+    assert note is not None and "\n" not in note
+    for needle in ("t.yaml", "role 'disabled' (roles.disabled.api_key: environment variable GW_DISABLED_NOT_SET",
+                   "role 'no_credit'", "section 'billing' (billing.api_key"):
+        assert needle in note, note
+    assert parse_config({"roles": {"valid": {"api_key": "k-1234"}}}, "t.yaml", env={}).unusable_note() is None
+
+
+def test_an_unset_variable_in_the_valid_role_is_a_config_error():
+    from conformance.contract.target_config import parse_config
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"roles": {"valid": {"api_key": "${GW_VALID_NOT_SET}"}}}, "t.yaml", env={})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("target config t.yaml: roles.valid.api_key: environment variable GW_VALID_NOT_SET "
+                              "is not set"), message
+
+
+def test_an_unset_variable_outside_roles_names_its_field():
+    from conformance.contract.target_config import parse_config
+
+    with pytest.raises(ConfigError, match=r"^target config t.yaml: headers.x-route: environment variable GW_ROUTE"):
+        parse_config({"headers": {"x-route": "${GW_ROUTE}"}}, "t.yaml", env={})
+
+
+def test_an_unset_valid_variable_stops_the_run_in_one_line_exit_4(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import CHILD_TIMEOUT_S, REPO
+
+    config = tmp_path / "target.yaml"
+    config.write_text('roles:\n  valid: {api_key: "${GW_VALID_NOT_SET}"}\n', encoding="utf-8")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GW_VALID_NOT_SET"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", "http://127.0.0.1:9",
+                           "--target-config", str(config)], cwd=REPO, capture_output=True, text=True, env=env,
+                          timeout=CHILD_TIMEOUT_S)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 4 and len(lines) == 1, lines
+    assert "roles.valid.api_key: environment variable GW_VALID_NOT_SET is not set" in lines[0], lines
 
 
 def test_reference_subcommand_takes_variant_and_documents_its_options(capsys):
