@@ -93,11 +93,51 @@ def test_init_and_readme_document_retry_after_cap_s():
     assert "retry_after_cap_s" in (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def test_progress_headings_give_realtime_and_streaming_their_own():
-    from conformance.runner.progress import FILE_GROUPS, GROUP_TITLES
+class _Reporter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._tw = type("TW", (), {"width_of_current_line": 0})()
 
-    assert FILE_GROUPS == {"test_realtime.py": "realtime", "test_streaming.py": "streaming"}
-    assert all(group in GROUP_TITLES for group in FILE_GROUPS.values())
+    def write_line(self, line: str, **_: object) -> None:
+        self.lines.append(line)
+
+
+def _headings(nodeids_and_requirements: list[tuple[str, str]], *, xdist_controller: bool = False) -> list[str]:
+    """The progress headings a serial run (or an xdist controller) prints for tests run in this order."""
+    import pytest
+
+    from conformance.runner.progress import ConformanceReporting
+
+    reporter = _Reporter()
+    config = type("Config", (), {"pluginmanager": type("PM", (), {"get_plugin": lambda self, name: reporter})(),
+                                 "get_verbosity": lambda self: 0})()
+    plugin = ConformanceReporting(config, controller=True)
+    items = [type("Item", (), {"nodeid": nodeid, "get_closest_marker": lambda self, name, rid=rid: pytest.mark.requirement(rid).mark})()
+             for nodeid, rid in nodeids_and_requirements]
+    if xdist_controller:
+        for _, rid in nodeids_and_requirements:
+            plugin.pytest_runtest_logreport(type("Report", (), {"user_properties": [("requirement", rid)]})())
+    else:
+        plugin.pytest_collection_modifyitems(items)
+        for nodeid, _ in nodeids_and_requirements:
+            plugin.pytest_runtest_logstart(nodeid, None)
+    return [line.split(": ", 1)[1] for line in reporter.lines]
+
+
+# The suite's files in run order, each with the requirements its tests check, in order.
+_RUN = [("test_mapping.py::a", "MAP-1"), ("test_mapping.py::b", "MAP-3"), ("test_realtime.py::a", "MAP-3"),
+        ("test_retry.py::a", "RTY-1"), ("test_retry.py::b", "HDR-4"), ("test_retry.py::c", "RTY-2"),
+        ("test_security.py::a", "SEC-1"), ("test_streaming.py::a", "ENV-6"), ("test_upstream.py::a", "UPS-1")]
+
+
+def test_progress_headings_follow_the_requirement_family_not_the_file():
+    assert _headings(_RUN) == [
+        "MAP status and code mapping …", "RTY retry rules …", "HDR headers …", "RTY retry rules (continued) …",
+        "SEC credential hygiene …", "ENV error envelope …", "UPS when the provider fails …"]
+    # an xdist controller sees results interleaved: one heading per family
+    assert _headings([*_RUN, ("test_mapping.py::c", "MAP-2")], xdist_controller=True) == [
+        "MAP status and code mapping …", "RTY retry rules …", "HDR headers …", "SEC credential hygiene …",
+        "ENV error envelope …", "UPS when the provider fails …"]
 
 
 def test_provider_config_for_a_person_keeps_the_key_in_the_environment(tmp_path, monkeypatch):
@@ -134,3 +174,47 @@ def test_the_summary_names_each_should_that_did_not_pass(tmp_path):
     assert shoulds
     line = next(row for row in run.output.splitlines() if row.startswith("skipped SHOULD: "))
     assert line == "skipped SHOULD: " + ", ".join(shoulds)
+
+
+def test_pyargs_outside_the_repository_leaves_no_cache_and_no_rewrite_warning(tmp_path):
+    """`pytest --pyargs conformance.suite` from a directory of the user's: no `.pytest_cache/` left
+    there, and no `PytestAssertRewriteWarning` about our package (a plugin here imports `conformance`
+    before marking it for rewriting, as a process that imported us and then calls pytest does)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import CHILD_TIMEOUT_S
+
+    (tmp_path / "gwc_imports_us_first.py").write_text(
+        "import conformance  # noqa: F401\nimport pytest\n\npytest.register_assert_rewrite('conformance')\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "gwc_imports_us_first", "--pyargs", "conformance.suite",
+                           "-k", "test_request_id_present"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=CHILD_TIMEOUT_S)
+    output = done.stdout + done.stderr
+    assert "passed" in output.splitlines()[-1], output[-2000:]
+    assert "PytestAssertRewriteWarning" not in output and "warning" not in output.splitlines()[-1], output[-2000:]
+    assert not (tmp_path / ".pytest_cache").exists()
+
+
+def test_only_our_own_rewrite_warnings_are_dropped():
+    from _pytest.terminal import WarningReport
+
+    from conformance.runner.tidy import drop_own_rewrite_warnings
+
+    def report(message: str) -> WarningReport:
+        return WarningReport(message=f"x.py:1: PytestAssertRewriteWarning: {message}\n  hook.mark_rewrite(name)",
+                             nodeid="", fslocation=("x.py", 1))
+
+    theirs = [report("Module already imported so cannot be rewritten; conformance_extra"),
+              report("Module already imported so cannot be rewritten; anyio"), report("something else; conformance")]
+    stats = {"warnings": [report("Module already imported so cannot be rewritten; conformance"),
+                          report("Module already imported so cannot be rewritten; conformance.plugin"), *theirs]}
+    reporter = type("Reporter", (), {"stats": stats})()
+    config = type("Config", (), {"pluginmanager": type("PM", (), {"get_plugin": lambda self, name: reporter})()})()
+    drop_own_rewrite_warnings(config)
+    assert stats["warnings"] == theirs
+    stats["warnings"] = [report("Module already imported so cannot be rewritten; conformance")]
+    drop_own_rewrite_warnings(config)
+    assert "warnings" not in stats
