@@ -64,6 +64,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    from conformance.runner.tidy import drop_own_rewrite_warnings
+
+    drop_own_rewrite_warnings(config)
     try:
         context = _start(config)
     except ConformanceError as exc:
