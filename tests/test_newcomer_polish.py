@@ -196,6 +196,13 @@ def test_pyargs_outside_the_repository_leaves_no_cache_and_no_rewrite_warning(tm
     assert "passed" in output.splitlines()[-1], output[-2000:]
     assert "PytestAssertRewriteWarning" not in output and "warning" not in output.splitlines()[-1], output[-2000:]
     assert not (tmp_path / ".pytest_cache").exists()
+    # someone else's run in the same environment keeps its cache (the plugin stays inert there)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "test_theirs.py").write_text("def test_theirs():\n    assert True\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "test_theirs.py"], cwd=other,
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+    assert done.returncode == 0 and (other / ".pytest_cache").is_dir(), done.stdout + done.stderr
 
 
 def test_only_our_own_rewrite_warnings_are_dropped():

@@ -68,9 +68,16 @@ def _tidy(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None
     from conformance.runner.options import touches_suite
     from conformance.runner.tidy import block_cache_provider
 
+    pyargs = bool(getattr(ns, "pyargs", False))
+
+    def reaches_suite(arg: str) -> bool:
+        # Only our own package is looked up as a module: finding someone else's would import it
+        # before pytest can rewrite it (the plugin stays inert in their runs).
+        ours_by_name = pyargs and arg.split("::")[0].split(".")[0] == "conformance"
+        return touches_suite(arg, ours_by_name, config.invocation_params.dir)
+
     paths = [str(p) for p in getattr(ns, "file_or_dir", None) or []]
-    ours = any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS)
-    if ours or any(touches_suite(p, bool(getattr(ns, "pyargs", False)), config.invocation_params.dir) for p in paths):
+    if any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS) or any(reaches_suite(p) for p in paths):
         block_cache_provider(config)
 
 
