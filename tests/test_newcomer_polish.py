@@ -225,3 +225,13 @@ def test_only_our_own_rewrite_warnings_are_dropped():
     stats["warnings"] = [report("Module already imported so cannot be rewritten; conformance")]
     drop_own_rewrite_warnings(config)
     assert "warnings" not in stats
+
+
+def test_the_summary_names_a_failed_should_with_its_reason(tmp_path):
+    from tests.conftest import run_suite
+
+    run = run_suite(tmp_path, "-p", "no:randomly", "-k", "test_retry_after_honoured", defects=("retry_after_too_short",))
+    assert run.report is not None and run.status("HDR-4") == "failed", run.output[-2000:]
+    lines = run.output.splitlines()
+    assert "failed SHOULD: HDR-4" in lines, run.output[-2000:]
+    assert lines[lines.index("failed SHOULD: HDR-4") + 1].startswith("  HDR-4: "), run.output[-2000:]
