@@ -235,3 +235,17 @@ def test_the_summary_names_a_failed_should_with_its_reason(tmp_path):
     lines = run.output.splitlines()
     assert "failed SHOULD: HDR-4" in lines, run.output[-2000:]
     assert lines[lines.index("failed SHOULD: HDR-4") + 1].startswith("  HDR-4: "), run.output[-2000:]
+
+
+def test_the_summary_explains_what_pytest_deselected_by_design(tmp_path):
+    import re
+
+    from tests.conftest import run_suite
+
+    run = run_suite(tmp_path, "-p", "no:randomly", "-k", "test_request_id_present")
+    lines = run.output.splitlines()
+    line = next((row for row in lines if "deselected by design" in row), None)
+    assert line is not None, run.output[-2000:]
+    by_design = int(re.match(r"(\d+) deselected by design \(requirements or cases pyai does not have\): never counted", line)[1])
+    total = int(re.search(r"(\d+) deselected", lines[-1])[1])
+    assert 0 < by_design < total  # pytest's count also holds what -k left out
