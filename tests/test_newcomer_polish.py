@@ -85,6 +85,18 @@ def test_reference_subcommand_takes_variant_and_documents_its_options(capsys):
         assert len(line.split()) > 2, line  # a help text, not just the option
 
 
+def test_every_option_of_every_subcommand_has_help():
+    import argparse
+
+    from conformance.cli import _parser
+
+    parser = _parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = [f"{name} {'/'.join(action.option_strings)}" for name, sub in subcommands.items() for action in sub._actions
+            if action.option_strings and not action.help and not isinstance(action, argparse._HelpAction)]
+    assert not bare, f"options without a help text: {bare}"
+
+
 def test_init_and_readme_document_retry_after_cap_s():
     from conformance.contract.templates import target_config_template
     from tests.conftest import REPO
