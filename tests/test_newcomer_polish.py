@@ -261,3 +261,13 @@ def test_the_summary_explains_what_pytest_deselected_by_design(tmp_path):
     by_design = int(re.match(r"(\d+) deselected by design \(requirements or cases pyai does not have\): never counted", line)[1])
     total = int(re.search(r"(\d+) deselected", lines[-1])[1])
     assert 0 < by_design < total  # pytest's count also holds what -k left out
+
+
+def test_the_fixed_reply_names_no_particular_server():
+    """The provider answers with the reference's fixed reply: it must not claim to be the reference."""
+    from conformance.reference.inference import chat_completion
+
+    text = chat_completion({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "n": 1,
+                            "prompt_tokens": 1})
+    content = text["choices"][0]["message"]["content"]
+    assert content and "reference" not in content.lower(), content
