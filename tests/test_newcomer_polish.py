@@ -265,7 +265,7 @@ def test_the_summary_explains_what_pytest_deselected_by_design(tmp_path):
 
 def test_the_fixed_reply_names_no_particular_server():
     """The provider answers with the reference's fixed reply: it must not claim to be the reference."""
-    from conformance.reference.inference import chat_completion
+    from conformance.servers.fake_model import chat_completion
 
     text = chat_completion({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "n": 1,
                             "prompt_tokens": 1})
