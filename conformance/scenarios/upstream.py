@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -154,10 +155,10 @@ class FaultBook:
                 self._sent[key] = self.send(key[0], stream=key[1])
             return self._sent[key]
 
-    def prefetch(self, faults: list[str]) -> None:
-        """Send the (non-streaming) faults side by side before the tests that read them: each is
-        its own request with its own marker, so none waits on another."""
-        keys = [(fault, False) for fault in dict.fromkeys(faults)]
+    def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = ()) -> None:
+        """Send the (non-streaming) faults, and the (fault, stream) `keys`, side by side before the
+        tests that read them: each is its own request with its own marker, so none waits on another."""
+        keys = list(dict.fromkeys([*((fault, False) for fault in faults), *keys]))
         run_lanes([[lambda key=key: self._fetch(key)] for key in keys if key not in self._sent], self.client.concurrency)
 
     def sent(self) -> list[Exchange]:

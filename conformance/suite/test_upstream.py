@@ -65,12 +65,18 @@ def fault_book(request, run, client, provider, target_config) -> FaultBook:
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
     book = FaultBook(client, provider, role["api_key"])
     if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        book.prefetch(gathered_faults(request.session.items))
+        book.prefetch(gathered_faults(request.session.items),
+                      gathered_streams(request.session.items) if run.billable_allowed else ())
     return book
 
 
 # What the tests read with `fault_book.get(fault)` (non-streaming), by test name.
 READS = {"test_nothing_of_the_provider_leaks": ("401", "403", "500", "503"), "test_slow_provider_is_504": ("slow",)}
+# What they read with `fault_book.get(fault, stream=True)`, and the served "ok" UPS-2 reads: billable
+# (each a served request), so gathered only where billable requests are allowed, as the tests send them.
+BILLABLE_READS = {"test_nothing_of_the_provider_leaks": (("ok", False), ("ok", True)),
+                  "test_provider_cut_stream_ends_with_error_event": (("cut", True),),
+                  "test_provider_cut_stream_charged_less": (("cut", True),)}
 PARAMETRIZED = ("test_provider_failure_is_5xx_envelope", "test_provider_auth_failure_is_not_the_clients",
                 "test_provider_429_keeps_its_wait", "test_failed_request_not_charged")
 
@@ -85,6 +91,11 @@ def gathered_faults(items: list[pytest.Item]) -> list[str]:
         elif name in PARAMETRIZED:
             wanted.append(item.callspec.params["fault"])
     return wanted
+
+
+def gathered_streams(items: list[pytest.Item]) -> list[tuple[str, bool]]:
+    """The billable (fault, stream) reads of the UPS tests that will run (BILLABLE_READS)."""
+    return [key for item in items for key in BILLABLE_READS.get(getattr(item, "originalname", item.name), ())]
 
 
 @pytest.fixture
