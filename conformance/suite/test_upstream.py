@@ -22,6 +22,7 @@ from conformance.provider import faults
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.suite.conftest import collection_profile
+from conformance.transport.gather import run_lanes
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
 FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
@@ -302,10 +303,48 @@ def restricted_model(role: dict[str, Any], view: ProviderView) -> str:
     return str(model)
 
 
+def _bad_params(fault_book: FaultBook) -> tuple[Any, str]:
+    marker = new_marker()
+    return fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
+                                     json=fault_book.view.body("ok", marker, temperature=7),
+                                     label="provider:bad-params"), marker
+
+
+@pytest.fixture(scope="session")
+def gathered_rejections(request, fault_book, target_config, run) -> dict[str, tuple[Any, str]]:
+    """UPS-5's rejected requests that depend on nothing before them (not the rate-limited case: its
+    burst stays in order) and UPS-9's bad-params one, sent side by side before the first test reads
+    one; case → (exchange, marker). A case that cannot be built here is left to its test."""
+    gathered: dict[str, tuple[Any, str]] = {}
+    if run.workers > 1:  # an xdist worker holds every collected item, not the ones it will run
+        return gathered
+    selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
+                 .get("case")) for item in request.session.items}
+    cases = [c for c in REJECTIONS if c != "rate_limited"
+             and ("test_rejected_requests_never_reach_the_provider", c) in selected]
+    if ("test_bad_params_not_forwarded", None) in selected:
+        cases.append("bad_params")
+
+    def send(case: str):
+        def call() -> None:
+            try:
+                sent = _bad_params(fault_book) if case == "bad_params" else \
+                    _rejected(case, fault_book, target_config, run)
+            except pytest.skip.Exception:
+                return  # its test meets the same reason
+            gathered[case] = sent
+            fault_book.view.answered(sent[1])
+        return call
+
+    run_lanes([[send(case)] for case in cases], fault_book.client.concurrency)
+    return gathered
+
+
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
-def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run, rule):
-    exchange, marker = _rejected(case, fault_book, target_config, run)
+def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run, rule,
+                                                    gathered_rejections):
+    exchange, marker = gathered_rejections.get(case) or _rejected(case, fault_book, target_config, run)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
         model = _sent_model(exchange)  # not applicable: whether it should have been refused, MAP-3 judges
@@ -319,13 +358,10 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
 
 
 @pytest.mark.requirement("UPS-9")
-def test_bad_params_not_forwarded(fault_book, records, rule):
+def test_bad_params_not_forwarded(fault_book, records, rule, gathered_rejections):
     """A request rejected for bad parameters never reached the provider: a gateway that validates
     after forwarding spends a provider call (and its cost) on a request it then refuses."""
-    marker = new_marker()
-    exchange = fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
-                                         json=fault_book.view.body("ok", marker, temperature=7),
-                                         label="provider:bad-params")
+    exchange, marker = gathered_rejections.get("bad_params") or _bad_params(fault_book)
     cite(exchange)
     if exchange.status is None or exchange.status < 400:
         not_applicable(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
