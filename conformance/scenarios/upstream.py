@@ -9,6 +9,7 @@ time (xdist workers, other tests).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig
-from conformance.provider import faults
+from conformance.servers import faults
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
 
@@ -158,8 +159,9 @@ class FaultBook:
     def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = ()) -> None:
         """Send the (non-streaming) faults, and the (fault, stream) `keys`, side by side before the
         tests that read them: each is its own request with its own marker, so none waits on another."""
-        keys = list(dict.fromkeys([*((fault, False) for fault in faults), *keys]))
-        run_lanes([[lambda key=key: self._fetch(key)] for key in keys if key not in self._sent], self.client.concurrency)
+        todo = list(dict.fromkeys([*((fault, False) for fault in faults), *keys]))
+        run_lanes([[functools.partial(self._fetch, key)] for key in todo if key not in self._sent],
+                  self.client.concurrency)
 
     def sent(self) -> list[Exchange]:
         """The exchanges tests read so far (gathered ones only once a test read them)."""
