@@ -5,6 +5,7 @@ rule says (the SDK's behaviour is what clients get, so the suite asks the SDK, n
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -94,7 +95,7 @@ class SdkCalls:
                 api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
             except pytest.skip.Exception:
                 continue
-            lanes.append([lambda c=code, k=api_key, m=model, h=headers, r=retries: self.first(c, k, m, h, r)])
+            lanes.append([functools.partial(self.first, code, api_key, model, headers, retries)])
         if lanes:
             _openai()  # imported once here, not by several threads at once
             run_lanes(lanes, self.client.concurrency)
