@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conformance.contract.profiles import load_profile
 from conformance.fuzzing.engine import Fuzzer, gathered_search, search
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
-from conformance.transport.gather import in_order, run_lanes
+from conformance.transport.gather import in_order, run_lanes, side_by_side
 
 
 def test_lanes_run_side_by_side_each_in_order() -> None:
@@ -56,6 +56,29 @@ def test_in_order_stops_starting_after_a_finding() -> None:
     assert ran == 5
     assert len(started) <= 5 + 3  # what was in flight, never the rest
     assert in_order(calls, 1, done=lambda i: False) == 20
+
+
+def test_side_by_side_returns_in_call_order_and_raises_the_first_failure() -> None:
+    def slow(i: int):
+        def go() -> int:
+            time.sleep(0.01 * (5 - i))  # the last call ends first
+            return i
+        return go
+
+    assert side_by_side([slow(i) for i in range(5)], 5) == [0, 1, 2, 3, 4]
+    assert side_by_side([slow(i) for i in range(5)], 1) == [0, 1, 2, 3, 4]
+
+    def fails(message: str):
+        def go() -> int:
+            raise ValueError(message)
+        return go
+
+    try:
+        side_by_side([slow(0), fails("first"), fails("second")], 3)
+    except ValueError as exc:
+        assert str(exc) == "first"
+    else:
+        raise AssertionError("side_by_side swallowed a failure")
 
 
 class _Recorder(GatewayClient):

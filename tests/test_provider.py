@@ -127,6 +127,17 @@ def test_request_log_finds_markers_and_redacts_credentials(provider: ProviderPro
     assert record["headers"]["authorization"] == "<redacted>"
 
 
+def test_request_log_reads_many_markers_at_once(provider: ProviderProcess) -> None:
+    """One read for every answered marker (the suite's UPS reads): the records of any marker asked,
+    none of another, and the markers echoed so a reader knows the provider honoured the list."""
+    first, second, other = ("gwc-mark-" + os.urandom(8).hex() for _ in range(3))
+    for marker in (first, second, other):
+        _post(provider, _chat("gwc-ok", marker))
+    log = httpx.get(provider.url + "/_provider/requests", params={"marker": [first, second]}, timeout=10).json()
+    assert log["markers"] == [first, second]
+    assert sorted(m for r in log["requests"] for m in r["markers"]) == sorted([first, second])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

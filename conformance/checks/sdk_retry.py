@@ -5,8 +5,10 @@ rule says (the SDK's behaviour is what clients get, so the suite asks the SDK, n
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -14,10 +16,11 @@ import pytest
 from conformance.checks.retry_after import retry_after_s
 from conformance.contract.profiles import Code, Profile
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import inconclusive
+from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient
-from conformance.transport.sdk import SdkOutcome, call_chat, expected_exception, exposed_code, sdk_decision
+from conformance.transport.gather import run_lanes
+from conformance.transport.sdk import SdkOutcome, _openai, call_chat, expected_exception, exposed_code, sdk_decision
 
 # Retry-After is whole seconds and the SDK's wait is computed a moment later: a wait this much
 # shorter than the Retry-After still waits for the reset.
@@ -45,6 +48,63 @@ def _sdk_request(
     if code.trigger == "burst" and not billable_allowed:
         pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
     return role["api_key"], model, None
+
+
+def first_call_retries(code: Code) -> int | None:
+    """max_retries of the SDK call that opens `code`'s check when that call depends on nothing
+    before it (so the calls of several codes may go out side by side), else None: a code a burst
+    provokes (its role's rate-limit window stays in order) or one judged on a handshake."""
+    if code.plane != "inference" or code.trigger == "burst":
+        return None
+    return 2 if code.retry in ("never", "unstated") else 0
+
+
+class SdkCalls:
+    """The opening SDK call of each code's check, made once per session: `prefetch` makes those of
+    the codes the selected tests check side by side, and the test finds its call made."""
+
+    def __init__(self, client: GatewayClient) -> None:
+        self.client = client
+        self._outcomes: dict[tuple[str, int], SdkOutcome] = {}
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def first(self, code: Code, api_key: str, model: str, headers: dict[str, str] | None,
+              max_retries: int) -> SdkOutcome:
+        key = (code.code, max_retries)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # being gathered right now: wait for that call, never make it twice
+            if key not in self._outcomes:
+                self._outcomes[key] = call_chat(self.client, api_key=api_key, model=model, max_retries=max_retries,
+                                                headers=headers, label="sdk")
+            outcome = self._outcomes[key]
+        cite(*outcome.attempts)  # the test's evidence, wherever the call was made (no-op while gathering)
+        return outcome
+
+    def prefetch(self, codes: Iterable[Code], book: ScenarioBook, need_role: Callable[[str], dict[str, Any]],
+                 billable_allowed: bool) -> None:
+        """Make the independent opening calls of `codes` side by side; one whose request cannot be
+        built here (a missing role or field) is left to its test, which skips with the reason."""
+        lanes = []
+        for code in dict.fromkeys(codes):
+            retries = first_call_retries(code)
+            if retries is None:
+                continue
+            try:
+                api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
+            except pytest.skip.Exception:
+                continue
+            lanes.append([functools.partial(self.first, code, api_key, model, headers, retries)])
+        if lanes:
+            _openai()  # imported once here, not by several threads at once
+            run_lanes(lanes, self.client.concurrency)
+
+
+def _cited(outcome: SdkOutcome) -> SdkOutcome:
+    """Cite the call's attempts: with one call made ahead (`SdkCalls`), what a test cites is its evidence."""
+    cite(*outcome.attempts)
+    return outcome
 
 
 def _classification_problems(outcome: SdkOutcome, code: Code, profile: Profile) -> list[str]:
@@ -125,7 +185,7 @@ def decision_rule(code: Code) -> str:
 def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, profile: Profile,
                        target_config: TargetConfig, billable_allowed: bool,
                        need_role: Callable[[str], dict[str, Any]],
-                       coded_response: Callable[[Code], Exchange]) -> list[str]:
+                       coded_response: Callable[[Code], Exchange], calls: SdkCalls | None = None) -> list[str]:
     """Call the SDK as a client would for `code` and say where it disagrees with the catalogue.
 
     Realtime codes are judged by the SDK's decision on the recorded handshake answer (its HTTP
@@ -138,14 +198,17 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
     api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
     role = target_config.role(code.role) if code.role else None
     problems: list[str] = []
+    calls = calls or SdkCalls(client)
     if code.retry in ("never", "unstated"):  # one counted call: classification (and no retry, for never)
-        outcome = call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk")
+        outcome = calls.first(code, api_key, model, headers, 2) if code.trigger != "burst" else \
+            _cited(call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk"))
         problems += _classification_problems(outcome, code, profile)
         problems += _retry_count_problems(outcome, code)
         return problems
     if code.trigger == "burst" and role is not None:
         book.burst(role, label="sdk:exhaust")
-    first = call_chat(client, api_key=api_key, model=model, max_retries=0, headers=headers, label="sdk")
+    first = calls.first(code, api_key, model, headers, 0) if code.trigger != "burst" else \
+        _cited(call_chat(client, api_key=api_key, model=model, max_retries=0, headers=headers, label="sdk"))
     if first.attempts and first.attempts[0].status is not None and first.attempts[0].status < 400:
         inconclusive(f"{first.attempts[0].describe()}: the SDK's request was served (the limit had reset), so "
                      f"{code.code} was not met again")
@@ -176,6 +239,6 @@ def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, pr
     else:
         if code.trigger == "burst" and role is not None:
             book.burst(role, label="sdk:exhaust")
-        counted = call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk")
+        counted = _cited(call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk"))
         problems += _retry_count_problems(counted, code)
     return problems

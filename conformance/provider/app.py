@@ -2,7 +2,7 @@
 
 `POST /v1/chat/completions` (streaming or not) plays the fault its model names (`faults.parse`),
 after recording the request; `GET /v1/models` lists the success model and every fault;
-`GET /_provider/requests?since=N&marker=M` serves the request log; `GET /_provider/faults` the
+`GET /_provider/requests?since=N&marker=M&marker=…` serves the request log; `GET /_provider/faults` the
 catalogue. Anything the provider cannot use (a body that is not JSON, no model, an unknown fault,
 an unknown path) is a 4xx with an OpenAI-shaped error saying what was wrong, never a crash.
 
@@ -268,9 +268,11 @@ class Provider:
         if not since.isdigit():
             return _error(400, "gwc provider: 'since' must be a non-negative integer (a seq from an earlier answer)",
                           "invalid_request_error", "invalid_since", "since")
-        marker = request.query_params.get("marker") or None
-        records = self.recorder.since(int(since), marker)
-        return _json({"requests": records, "last_seq": self.recorder.last_seq})
+        # `marker` may repeat: the records of any of them, one read for many requests (the suite reads
+        # every answered marker at once). The echo tells a reader this provider honoured them all.
+        markers = [m for m in request.query_params.getlist("marker") if m]
+        records = self.recorder.since(int(since), markers or None)
+        return _json({"requests": records, "last_seq": self.recorder.last_seq, "markers": markers})
 
     async def catalogue(self, request: Request) -> Response:
         return _json({"prefix": faults.FAULT_PREFIX, "ok_model": faults.OK_MODEL, "faults": faults.CATALOGUE})

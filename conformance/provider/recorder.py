@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 MAX_RECORDS = 10_000
@@ -56,9 +57,11 @@ class Recorder:
         with self._lock:
             return self._seq
 
-    def since(self, seq: int = 0, marker: str | None = None) -> list[dict[str, Any]]:
+    def since(self, seq: int = 0, marker: str | Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Records after `seq`; with `marker` (one, or several: any of them) only those carrying it."""
         with self._lock:
             records = [dict(r) for r in self._records if r["seq"] > seq]
         if marker:
-            records = [r for r in records if marker in r["markers"]]
+            wanted = {marker} if isinstance(marker, str) else set(marker)
+            records = [r for r in records if wanted.intersection(r["markers"])]
         return records

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ CHAT = "/v1/chat/completions"
 # (UPS-8, a SHOULD) and a provider 429 whose Retry-After a gateway may wait out in the request (UPS-4).
 SLOW_ON_PURPOSE = {"slow": "UPS-8", "rate_limited": "UPS-4"}
 PROMPT = "Count from one to twenty in words please"  # the same word count in every UPS request
+MARKERS_PER_READ = 40  # markers one read of the provider's log asks for (its URL stays short)
 
 
 class ProviderUnavailable(Exception):
@@ -47,6 +49,9 @@ class ProviderView:
         self.mapping: dict[str, str] = dict(self.section.get("models") or {})
         self.role = str(self.section.get("role") or "valid")  # whose key the UPS requests carry
         self._records: dict[str, list[dict[str, Any]]] = {}
+        self._answered: dict[str, None] = {}  # markers whose request the gateway answered, not yet read
+        self._guard = threading.Lock()
+        self._batched = True  # until a provider shows it does not echo a list of markers
 
     def model(self, fault: str) -> str:
         """The model name to send the gateway for `fault` ("ok": the success model)."""
@@ -63,22 +68,44 @@ class ProviderView:
         body.update(overrides)
         return body
 
+    def answered(self, marker: str) -> None:
+        """The gateway answered the request carrying `marker`: the next read of the log may read its
+        records too (what the provider saw of it is settled once the client has the answer)."""
+        with self._guard:
+            if marker not in self._records:
+                self._answered[marker] = None
+
     def records(self, marker: str) -> list[dict[str, Any]]:
         """The provider's records of requests carrying `marker`, read once per marker: every read
         follows the gateway's answer to the request that carried it, so a second read of the same
-        marker (UPS-2 and UPS-3 both check that 401 reached the provider) would say the same."""
+        marker (UPS-2 and UPS-3 both check that 401 reached the provider) would say the same. One
+        read asks for every answered marker not yet read (the gathered faults: one request, not one
+        each)."""
         if marker not in self._records:
-            self._records[marker] = self._read_records(marker)
+            with self._guard:
+                batch = [marker, *(m for m in self._answered if m != marker)][:MARKERS_PER_READ] \
+                    if self._batched else [marker]
+            self._read_records(batch)
         return self._records[marker]
 
-    def _read_records(self, marker: str) -> list[dict[str, Any]]:
-        exchange = self.client.request("GET", f"{self.records_url}/_provider/requests", params={"marker": marker},
+    def _read_records(self, markers: list[str]) -> None:
+        exchange = self.client.request("GET", f"{self.records_url}/_provider/requests", params={"marker": markers},
                                        label="provider:records")
         body = exchange.json() if exchange.status == 200 else NOT_JSON
         if body is NOT_JSON or not isinstance(body, dict) or not isinstance(body.get("requests"), list):
             raise ProviderUnavailable(f"provider.records_url: {exchange.describe()} gave no request log "
                                       f"({exchange.error or exchange.status})")
-        return [r for r in body["requests"] if isinstance(r, dict) and marker in (r.get("markers") or [])]
+        if len(markers) > 1 and body.get("markers") != markers:
+            # A provider that filters by one marker only (no echo): read each marker by itself.
+            with self._guard:
+                self._batched = False
+            self._read_records(markers[:1])
+            return
+        found = [r for r in body["requests"] if isinstance(r, dict)]
+        with self._guard:
+            for marker in markers:
+                self._records[marker] = [r for r in found if marker in (r.get("markers") or [])]
+                self._answered.pop(marker, None)
 
     def leaks(self, exchange: Exchange) -> list[str]:
         """UPS-2: the provider's credential or internal address anywhere in the answer."""
@@ -113,6 +140,7 @@ class FaultBook:
         exchange = self.client.request("POST", CHAT, api_key=self.api_key, json=body,
                                        label=label or f"provider:{fault}{':stream' if stream else ''}",
                                        slow_on_purpose=SLOW_ON_PURPOSE.get(faults.parse(faults.model_for(fault)).kind))
+        self.view.answered(marker)
         return exchange, marker
 
     def get(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:
@@ -128,11 +156,11 @@ class FaultBook:
                 self._sent[key] = self.send(key[0], stream=key[1])
             return self._sent[key]
 
-    def prefetch(self, faults: list[str]) -> None:
-        """Send the (non-streaming) faults side by side before the tests that read them: each is
-        its own request with its own marker, so none waits on another."""
-        keys = [(fault, False) for fault in dict.fromkeys(faults)]
-        run_lanes([[functools.partial(self._fetch, key)] for key in keys if key not in self._sent],
+    def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = ()) -> None:
+        """Send the (non-streaming) faults, and the (fault, stream) `keys`, side by side before the
+        tests that read them: each is its own request with its own marker, so none waits on another."""
+        todo = list(dict.fromkeys([*((fault, False) for fault in faults), *keys]))
+        run_lanes([[functools.partial(self._fetch, key)] for key in todo if key not in self._sent],
                   self.client.concurrency)
 
     def sent(self) -> list[Exchange]:

@@ -31,6 +31,7 @@ from conformance.fuzzing.openapi import operation, operation_labels, request_of
 from conformance.outcomes import cite
 from conformance.runner import observer
 from conformance.transport.client import BudgetExhausted
+from conformance.transport.gather import in_order
 
 
 def pytest_generate_tests(metafunc):
@@ -136,20 +137,34 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule_su
     key = need_role("valid")["api_key"]
     fuzzer = Fuzzer(client, profile, label="fuzz:oversized", max_sends=100)
     hangs = []
-    for name, request in oversized_requests(key):
-        exchange = fuzzer.send(**request)
+    probes = list(oversized_requests(key))
+    sent: list = [None] * len(probes)
+
+    def send(i: int):
+        def call() -> None:
+            sent[i] = fuzzer.send(**probes[i][1])
+        return call
+
+    def judged(i: int) -> bool:
+        """Judge probe i (in order, as they come back); True stops starting further probes."""
+        name, exchange = probes[i][0], sent[i]
         if exchange is None:
             raise BudgetExhausted(f"{fuzzer.budget_error}: oversized probes incomplete")
         try:
             judge(exchange, profile)
         except HangFinding as finding:
             hangs.append((name, finding))
-            break  # a target that stalls once stalls again: each further probe would cost a full timeout
+            return True  # a target that stalls once stalls again: each further probe would cost a full timeout
         except FuzzFinding as finding:  # FUZ-1 territory: filed there by the observer / fuzz tests
             # (only a finding: a bug in the judge itself is the suite's error, never a pass)
             current = observer.observing(client)
             if current is not None:
                 current.add("FUZ-1", [f"{name}: {finding.problems[0]}"], exchange)
+        return False
+
+    # Side by side, judged in order: at the first hang no further probe starts (the few in flight
+    # still end, each within the request timeout, at the same time).
+    in_order([send(i) for i in range(len(probes))], client.concurrency, judged)
     if hangs:
         cite(*(f.exchange for _, f in hangs))
         name, first = hangs[0]

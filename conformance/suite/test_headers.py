@@ -7,6 +7,7 @@ import pytest
 from conformance import checks
 from conformance.checks.rate_window import own_window, remaining_problems, retry_after_before_reset_problems
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
+from conformance.transport.gather import side_by_side
 
 
 @pytest.fixture
@@ -32,14 +33,15 @@ def test_request_id_present(error_scenario, scenario, profile, no_problems):
 def test_request_id_on_success(client, book, run_context, need_role, profile, no_problems):
     """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     key = need_role("valid")["api_key"]
-    exchanges = [client.request("GET", "/v1/models", api_key=key, label="models") for _ in range(2)]
+    exchanges = side_by_side([lambda: client.request("GET", "/v1/models", api_key=key, label="models")] * 2,
+                             client.concurrency)
     if any(e.status is None or e.status >= 400 for e in exchanges):
         # No contract promises GET /v1/models: a gateway without it answers chat completions.
         if not run_context.billable_allowed:
             cite(*exchanges)
             inconclusive(f"{exchanges[0].describe()}: no free success response to check, and "
                          + billable_reason("a chat completion"))
-        exchanges = [book.chat(key, label="success") for _ in range(2)]
+        exchanges = side_by_side([lambda: book.chat(key, label="success")] * 2, client.concurrency)
     cite(*exchanges)
     for exchange in exchanges:
         if exchange.status is None or exchange.status >= 400:
@@ -53,8 +55,8 @@ def test_request_id_on_success(client, book, run_context, need_role, profile, no
 def test_request_id_unique(book, client, profile, rule_suffix):
     """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     book.get("no_credentials") if "no_credentials" in book.scenarios else None
-    extra = [client.request("POST", "/v1/chat/completions", json=book.chat_body(), label="unauthenticated")
-             for _ in range(2)]
+    extra = side_by_side([lambda: client.request("POST", "/v1/chat/completions", json=book.chat_body(),
+                                                 label="unauthenticated")] * 2, client.concurrency)
     seen = [e for e in client.exchanges if e.status is not None]
     problems = checks.duplicate_request_ids(seen, profile)
     # The evidence and reproduce line are the exchanges that repeated an id, not the two extra requests.

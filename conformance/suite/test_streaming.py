@@ -18,27 +18,74 @@ from conformance.checks import sse
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
 from conformance.transport.client import Exchange
+from conformance.transport.gather import run_lanes
 
 PRESTART_CASES = ("unauthorized", "no_credit", "rate_limited", "bad_params")
 MIDSTREAM_MAX_TOKENS = 16
 
 
-def _stream(book, api_key: str | None, label: str, **overrides: Any) -> Exchange:
+def _stream(book, api_key: str | None, label: str, gathered: dict[str, Exchange] | None = None,
+            **overrides: Any) -> Exchange:
+    """The streaming request `label` names: the one gathered ahead (`gathered_streams`), else sent now."""
+    if gathered is not None and label in gathered:
+        return gathered[label]
     return book.chat(api_key, label=label, json=book.chat_body(stream=True, **overrides))
 
 
-def _prestart(case: str, book, need_role, profile, run_context) -> tuple[Exchange, int, str | None, list[Exchange]]:
+def _midstream_overrides(target_config) -> dict[str, Any] | None:
+    overlay = (target_config.section("streaming") or {}).get("midstream_error")
+    # Room for the failure to come after a few tokens (the overlay may set its own max_tokens).
+    return {"max_tokens": MIDSTREAM_MAX_TOKENS, **overlay} if isinstance(overlay, dict) else None
+
+
+@pytest.fixture(scope="session")
+def gathered_streams(request, book, target_config, profile, run_context) -> dict[str, Exchange]:
+    """The streaming requests of the selected ENV-6 tests that depend on nothing before them (not
+    the rate-limited case: its burst stays in order), sent side by side before the first test
+    reads one; label → exchange. What cannot be built here is left to its test, which says why."""
+    gathered: dict[str, Exchange] = {}
+    if run_context.workers > 1:  # an xdist worker holds every collected item, not the ones it will run
+        return gathered
+    selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
+                 .get("case")) for item in request.session.items}
+    valid, no_credit = target_config.role("valid"), target_config.role("no_credit")
+    calls: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    if ("test_error_before_stream_is_json", "unauthorized") in selected:
+        calls["stream:unauthorized"] = ("sk-" + secrets.token_hex(24), {})
+    if ("test_error_before_stream_is_json", "bad_params") in selected and valid:
+        calls["stream:bad_params"] = (valid["api_key"], {"temperature": 7})
+    if ("test_error_before_stream_is_json", "no_credit") in selected and no_credit \
+            and any(c.role == "no_credit" for c in profile.codes):
+        calls["stream:no_credit"] = (no_credit["api_key"], {})
+    if run_context.billable_allowed and valid:  # served streams cost money on a real target
+        if ("test_success_stream_well_formed", None) in selected:
+            calls["stream:success"] = (valid["api_key"], {})
+        midstream = _midstream_overrides(target_config)
+        if ("test_error_after_first_event_is_an_event", None) in selected and midstream is not None:
+            calls["stream:midstream-error"] = (valid["api_key"], midstream)
+
+    def send(label: str, api_key: str | None, overrides: dict[str, Any]):
+        def call() -> None:
+            gathered[label] = _stream(book, api_key, label, **overrides)
+        return call
+
+    run_lanes([[send(label, key, overrides)] for label, (key, overrides) in calls.items()], book.client.concurrency)
+    return gathered
+
+
+def _prestart(case: str, book, need_role, profile, run_context,
+              gathered: dict[str, Exchange]) -> tuple[Exchange, int, str | None, list[Exchange]]:
     """Send the case's rejected streaming request → (exchange, expected status, expected code, streams seen)."""
     label = f"stream:{case}"
     if case == "unauthorized":
-        return _stream(book, "sk-" + secrets.token_hex(24), label), 401, profile.unauthorized_code, []
+        return _stream(book, "sk-" + secrets.token_hex(24), label, gathered), 401, profile.unauthorized_code, []
     if case == "bad_params":
-        return _stream(book, need_role("valid")["api_key"], label, temperature=7), 400, None, []
+        return _stream(book, need_role("valid")["api_key"], label, gathered, temperature=7), 400, None, []
     if case == "no_credit":
         code = next((c for c in profile.codes if c.role == "no_credit"), None)
         if code is None:
             not_applicable("the profile catalogues no code for role 'no_credit'")
-        return _stream(book, need_role("no_credit")["api_key"], label), code.status, code.code, []
+        return _stream(book, need_role("no_credit")["api_key"], label, gathered), code.status, code.code, []
     code = next((c for c in profile.codes if c.trigger == "burst"), None)
     if code is None:
         not_applicable("the profile catalogues no rate-limit code")
@@ -93,9 +140,9 @@ def _unstreamed(case: str, book, profile) -> Exchange | None:
 
 @pytest.mark.requirement("ENV-6")
 @pytest.mark.parametrize("case", PRESTART_CASES)
-def test_error_before_stream_is_json(case, book, need_role, profile, run_context, rule_suffix, no_problems):
+def test_error_before_stream_is_json(case, book, need_role, profile, run_context, rule_suffix, no_problems, gathered_streams):
     """An error raised before a stream starts is a normal JSON error with its status"""
-    exchange, status, code, streams = _prestart(case, book, need_role, profile, run_context)
+    exchange, status, code, streams = _prestart(case, book, need_role, profile, run_context, gathered_streams)
     mirror = _unstreamed(case, book, profile)
     if mirror is not None and mirror.status < 400:
         not_applicable(f"{mirror.describe()}: not rejected without streaming either, so no rejection to compare "
@@ -119,25 +166,24 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run_context
 
 
 @pytest.mark.requirement("ENV-6")
-def test_success_stream_well_formed(billable, book, need_role, profile, no_problems):
+def test_success_stream_well_formed(billable, book, need_role, profile, no_problems, gathered_streams):
     """An error raised before a stream starts is a normal JSON error with its status; an error after the first event is an SSE event whose data validates against the envelope."""
-    exchange = _stream(book, need_role("valid")["api_key"], "stream:success")
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:success", gathered_streams)
     cite(exchange)
     problems = sse.stream_problems(exchange, profile)
     no_problems(problems)
 
 
 @pytest.mark.requirement("ENV-6")
-def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, no_problems):
+def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, no_problems,
+                                             gathered_streams):
     """an error after the first event is an SSE event whose data validates against the envelope"""
     section = target_config.section("streaming")
-    overlay = (section or {}).get("midstream_error")
-    if not isinstance(overlay, dict):
+    overrides = _midstream_overrides(target_config)
+    if overrides is None:
         pytest.skip(target_config.missing_section_reason("streaming") if section is None
                     else "section 'streaming' has no midstream_error in the target config")
-    # Room for the failure to come after a few tokens (the overlay may set its own max_tokens).
-    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error",
-                       **{"max_tokens": MIDSTREAM_MAX_TOKENS, **overlay})
+    exchange = _stream(book, need_role("valid")["api_key"], "stream:midstream-error", gathered_streams, **overrides)
     cite(exchange)
     if sse.ended_normally(exchange, profile):
         inconclusive(f"{exchange.describe()}: the stream ended normally; the mid-stream failure configured in "

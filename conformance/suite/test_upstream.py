@@ -24,6 +24,7 @@ from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
 from conformance.suite.conftest import collection_profile, parametrize_cases
+from conformance.transport.gather import run_lanes
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
 FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
@@ -66,12 +67,18 @@ def fault_book(request, run_context, client, provider, target_config) -> FaultBo
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
     book = FaultBook(client, provider, role["api_key"])
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        book.prefetch(gathered_faults(request.session.items))
+        book.prefetch(gathered_faults(request.session.items),
+                      gathered_streams(request.session.items) if run_context.billable_allowed else ())
     return book
 
 
 # What the tests read with `fault_book.get(fault)` (non-streaming), by test name.
 READS = {"test_nothing_of_the_provider_leaks": ("401", "403", "500", "503"), "test_slow_provider_is_504": ("slow",)}
+# What they read with `fault_book.get(fault, stream=True)`, and the served "ok" UPS-2 reads: billable
+# (each a served request), so gathered only where billable requests are allowed, as the tests send them.
+BILLABLE_READS = {"test_nothing_of_the_provider_leaks": (("ok", False), ("ok", True)),
+                  "test_provider_cut_stream_ends_with_error_event": (("cut", True),),
+                  "test_provider_cut_stream_charged_less": (("cut", True),)}
 PARAMETRIZED = ("test_provider_failure_is_5xx_envelope", "test_provider_auth_failure_is_not_the_clients",
                 "test_provider_429_keeps_its_wait", "test_failed_request_not_charged")
 
@@ -86,6 +93,11 @@ def gathered_faults(items: list[pytest.Item]) -> list[str]:
         elif name in PARAMETRIZED and isinstance(item, pytest.Function):  # a parametrised test: it has a callspec
             wanted.append(str(item.callspec.params["fault"]))
     return wanted
+
+
+def gathered_streams(items: list[pytest.Item]) -> list[tuple[str, bool]]:
+    """The billable (fault, stream) reads of the UPS tests that will run (BILLABLE_READS)."""
+    return [key for item in items for key in BILLABLE_READS.get(getattr(item, "originalname", item.name), ())]
 
 
 @pytest.fixture
@@ -300,11 +312,49 @@ def restricted_model(role: dict[str, Any], view: ProviderView) -> str:
     return str(model)
 
 
+def _bad_params(fault_book: FaultBook) -> tuple[Any, str]:
+    marker = new_marker()
+    return fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
+                                     json=fault_book.view.body("ok", marker, temperature=7),
+                                     label="provider:bad-params"), marker
+
+
+@pytest.fixture(scope="session")
+def gathered_rejections(request, fault_book, target_config, run_context) -> dict[str, tuple[Any, str]]:
+    """UPS-5's rejected requests that depend on nothing before them (not the rate-limited case: its
+    burst stays in order) and UPS-9's bad-params one, sent side by side before the first test reads
+    one; case → (exchange, marker). A case that cannot be built here is left to its test."""
+    gathered: dict[str, tuple[Any, str]] = {}
+    if run_context.workers > 1:  # an xdist worker holds every collected item, not the ones it will run
+        return gathered
+    selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
+                 .get("case")) for item in request.session.items}
+    cases = [c for c in REJECTIONS if c != "rate_limited"
+             and ("test_rejected_requests_never_reach_the_provider", c) in selected]
+    if ("test_bad_params_not_forwarded", None) in selected:
+        cases.append("bad_params")
+
+    def send(case: str):
+        def call() -> None:
+            try:
+                sent = _bad_params(fault_book) if case == "bad_params" else \
+                    _rejected(case, fault_book, target_config, run_context)
+            except pytest.skip.Exception:
+                return  # its test meets the same reason
+            gathered[case] = sent
+            fault_book.view.answered(sent[1])
+        return call
+
+    run_lanes([[send(case)] for case in cases], fault_book.client.concurrency)
+    return gathered
+
+
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
-def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix):
+def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix,
+                                                    gathered_rejections):
     """Requests the gateway rejects for auth, scope, credit or rate limit never reach the provider (its record shows none of them)."""
-    exchange, marker = _rejected(case, fault_book, target_config, run_context)
+    exchange, marker = gathered_rejections.get(case) or _rejected(case, fault_book, target_config, run_context)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
         model = _sent_model(exchange)  # not applicable: whether it should have been refused, MAP-3 judges
@@ -318,15 +368,12 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
 
 
 @pytest.mark.requirement("UPS-9")
-def test_bad_params_not_forwarded(fault_book, records, rule_suffix):
+def test_bad_params_not_forwarded(fault_book, records, rule_suffix, gathered_rejections):
     """A request the gateway rejects for bad parameters did not reach the provider first.
 
     A request rejected for bad parameters never reached the provider: a gateway that validates
     after forwarding spends a provider call (and its cost) on a request it then refuses."""
-    marker = new_marker()
-    exchange = fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
-                                         json=fault_book.view.body("ok", marker, temperature=7),
-                                         label="provider:bad-params")
+    exchange, marker = gathered_rejections.get("bad_params") or _bad_params(fault_book)
     cite(exchange)
     if exchange.status is None or exchange.status < 400:
         not_applicable(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")

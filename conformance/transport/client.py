@@ -15,7 +15,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -329,7 +329,7 @@ class GatewayClient:
         headers: Mapping[str, str] | None = None,
         json: Any = _UNSET,
         content: bytes | str | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
         label: str = "",
         timeout_s: float | None = None,
         slow_on_purpose: str | None = None,

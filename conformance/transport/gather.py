@@ -14,10 +14,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 from conformance.transport.client import BudgetExhausted
 
 Call = Callable[[], object]
+T = TypeVar("T")
 
 
 def run_lanes(lanes: Sequence[Sequence[Call]], concurrency: int) -> None:
@@ -109,3 +111,19 @@ def in_order(calls: Sequence[Call], concurrency: int, done: Callable[[int], bool
     stop.set()
     pool.shutdown(wait=True, cancel_futures=True)
     return ran
+
+
+def side_by_side(calls: Sequence[Callable[[], T]], concurrency: int) -> list[T]:
+    """Run independent `calls` with up to `concurrency` in flight and return their results in call
+    order, as a loop over them would; the first call (in order) that raised raises here."""
+    results: list[T] = []
+    slots: list[object] = [None] * len(calls)
+
+    def keep(i: int) -> Call:
+        def call() -> None:
+            slots[i] = calls[i]()
+        return call
+
+    in_order([keep(i) for i in range(len(calls))], concurrency, lambda i: False)
+    results.extend(slots)  # type: ignore[arg-type]
+    return results
