@@ -41,7 +41,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
     result = killmatrix.compute(PROFILES)
     text = killmatrix.render(result)
     print(text)
-    print(f"kill matrix: {len(result.runs)} suite runs in {result.elapsed_s:.1f} s wall time")
+    print(f"kill matrix: {len(result.runs)} suite runs in {result.elapsed_s:.1f} s wall time, {result.cpu_s:.0f} CPU-s")
     fresh = tmp_path_factory.mktemp("kill-matrix") / "kill-matrix.md"
     fresh.write_text(text)
     doc = REPO / "docs" / "kill-matrix.md"
