@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import runcost
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
@@ -134,6 +137,32 @@ def pytest_configure(config: pytest.Config) -> None:
     (pytest-benchmark, for one, then prints a warning line into output we assert on)."""
     for name in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
         os.environ.pop(name)
+    if not hasattr(config, "workerinput"):  # the controller: one ledger of child runs, the workers inherit it
+        handle, path = tempfile.mkstemp(prefix="gwc-selftest-ledger-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[runcost.LEDGER_ENV] = path
+        config.stash[_LEDGER] = Path(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The cost of the session's child runs in numbers load does not change: how many suite runs,
+    and their CPU seconds (tests/runcost.py)."""
+    path = config.stash.get(_LEDGER, None)
+    totals = runcost.totals(path) if path else {}
+    if totals:
+        parts = [f"{runs} {kind} ({cpu:.0f} CPU-s)" for kind, (runs, cpu) in sorted(totals.items())]
+        terminalreporter.write_line("child runs: " + ", ".join(parts) + "; total "
+                                    f"{sum(c for _, c in totals.values()):.0f} CPU-s")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = config.stash.get(_LEDGER, None)
+    if path is not None:
+        path.unlink(missing_ok=True)
+        os.environ.pop(runcost.LEDGER_ENV, None)
+
+
+_LEDGER = pytest.StashKey[Path]()
 
 
 @dataclass
@@ -179,7 +208,8 @@ def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: di
     inherited = ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
     full_env = {k: v for k, v in os.environ.items() if k not in inherited}
     full_env.update(env or {})
-    done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    with runcost.measured("suite runs"):
+        done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     data = json.loads(report.read_text()) if report.exists() else None
     return SuiteRun(done.returncode, done.stdout + done.stderr, data)
 

@@ -28,6 +28,7 @@ from conformance.contract.profiles import load_profile
 from conformance.report.results import Results
 from conformance.transport.client import Exchange
 from conformance.transport.redact import Redactor
+from tests import runcost
 from tests.conftest import CHILD_TIMEOUT_S
 
 
@@ -37,7 +38,8 @@ def gwc(*args: str, timeout: float = CHILD_TIMEOUT_S, env: dict[str, str] | None
 
 
 def certify(out: Path, *args: str) -> Path:
-    done = gwc("certify", "-q", "-p", "no:randomly", "--out", str(out), *args)
+    with runcost.measured("certify runs"):
+        done = gwc("certify", "-q", "-p", "no:randomly", "--out", str(out), *args)
     assert (out / "MANIFEST.sha256").is_file(), done.stdout[-3000:] + done.stderr[-2000:]
     return out
 

@@ -23,6 +23,7 @@ from conformance.reference.defects import load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
 from conformance.reference.variants import applicable
 from conformance.reference.variants import load_catalogue as load_variants
+from tests import runcost
 from tests.conftest import REPO
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
@@ -39,6 +40,7 @@ PAIRS = [(rid, p) for p in PROFILES for rid, r in registry().items() if covered(
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
     result = killmatrix.compute(PROFILES)
+    runcost.record("kill-matrix runs", len(result.runs), result.cpu_s)
     text = killmatrix.render(result)
     print(text)
     print(f"kill matrix: {len(result.runs)} suite runs in {result.elapsed_s:.1f} s wall time, {result.cpu_s:.0f} CPU-s")
