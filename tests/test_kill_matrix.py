@@ -129,6 +129,17 @@ def test_every_code_case_can_fail(matrix, code, profile):
         f"MAP-3 on {profile}: no defect makes the case for {code!r} fail")
 
 
+def test_no_retry_after_breaks_the_rate_limit_not_the_caps(matrix):
+    """HDR-2 asks Retry-After of the rate limit's 429; the caps' (the realtime concurrency 429, the
+    daily cap) may omit it (RFC 6585 §4 "MAY"), so they are not HDR-2 cases at all. Read from the
+    matrix's own no_retry_after run (it was a suite run of its own in tests/test_planes_defects.py)."""
+    run = _run(matrix, "pyai", "no_retry_after")
+    assert "HDR-2" in run.failed()
+    assert "test_retry_after[rate_limit_exceeded]" in run.failed_tests, (run.failed_tests, run.output[-3000:])
+    assert not any(t.startswith("test_retry_after[concurrency_limit_exceeded]") for t in run.failed_tests), run.failed_tests
+    assert "test_retry_after[concurrency_limit_exceeded]" not in run.output
+
+
 def test_matrix_has_no_problems(matrix):
     assert not matrix.problems, "\n".join(matrix.problems)
 
