@@ -202,7 +202,7 @@ def _run_in_child(job: Job, workdir: str) -> Run:
             code = int(exc.code or 0)
         sys.stdout.flush()
         sys.stderr.flush()
-    return _collect(job, code, report, log.read_text(errors="replace"), time.monotonic() - started, _cpu_s())
+    return collect(job, code, report, log.read_text(errors="replace"), time.monotonic() - started, _cpu_s())
 
 
 def _cpu_s() -> float:
@@ -221,10 +221,12 @@ def _run_subprocess(job: Job, workdir: str) -> Run:
     done = subprocess.run([sys.executable, "-m", "pytest", *suite_args(job, report)], env=env,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     # No CPU figure here: runs in threads share one RUSAGE_CHILDREN, a difference would mix them.
-    return _collect(job, done.returncode, report, done.stdout + done.stderr, time.monotonic() - started)
+    return collect(job, done.returncode, report, done.stdout + done.stderr, time.monotonic() - started)
 
 
-def _collect(job: Job, code: int, report: Path, output: str, elapsed: float, cpu: float = 0.0) -> Run:
+def collect(job: Job, code: int, report: Path, output: str, elapsed: float = 0.0, cpu: float = 0.0) -> Run:
+    """A finished suite run as the matrix judges it: from its exit status, report file and output
+    (also for a run made elsewhere, such as the self-tests' shared clean run)."""
     data: dict[str, Any] | None = json.loads(report.read_text()) if report.exists() else None
     rows = data["requirements"] if data else []
     unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}

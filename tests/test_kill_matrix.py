@@ -11,6 +11,8 @@ docs/kill-matrix.md: a difference is a warning naming the command that regenerat
 
 from __future__ import annotations
 
+import json
+import time
 import warnings
 
 import pytest
@@ -38,9 +40,22 @@ PAIRS = [(rid, p) for p in PROFILES for rid, r in registry().items() if covered(
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
-    result = killmatrix.compute(PROFILES)
-    runcost.record("kill-matrix runs", len(result.runs), result.cpu_s)
+def matrix(clean_run, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    """Every defect and variant run of the plan; the clean reference's runs are the session's shared
+    bare certifications (`clean_run`, also read by test_certify_reference and others): one clean run
+    per profile per session. They differ from the matrix's own clean job only in not passing
+    `-p no:randomly`, which the clean verdict must survive anyway."""
+    started = time.monotonic()
+    runs = killmatrix.run_all([job for job in killmatrix.plan(PROFILES) if not job.is_clean])
+    runcost.record("kill-matrix runs", len(runs), sum(r.cpu_s for r in runs))
+    workdir = tmp_path_factory.mktemp("kill-matrix-clean")
+    for profile in PROFILES:
+        shared = clean_run(profile)
+        report = workdir / f"{profile}.json"
+        if shared.report is not None:
+            report.write_text(json.dumps(shared.report))
+        runs.append(killmatrix.collect(Job(profile, None), shared.returncode, report, shared.output))
+    result = Matrix(runs, elapsed_s=time.monotonic() - started)
     text = killmatrix.render(result)
     print(text)
     print(f"kill matrix: {len(result.runs)} suite runs in {result.elapsed_s:.1f} s wall time, {result.cpu_s:.0f} CPU-s")
