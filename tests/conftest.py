@@ -80,6 +80,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                               if defs and name != "request"]
         if any(_uses_slow(f, set()) for f in funcs):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_heaviest_first)
+
+
+def _heaviest_first(item: pytest.Item) -> int:
+    """Order for `-n 2 --dist loadgroup` (a stable sort): the `heavy` group first, the kill matrix
+    at its head. xdist hands out work in this order, so the matrix (most of the session's CPU, one
+    test item no second worker can share) starts at once, and the other worker's runs fill the
+    cores beside it, instead of the matrix starting minutes in and finishing alone."""
+    groups = [m.args[0] for m in item.iter_markers("xdist_group") if m.args]
+    if "heavy" not in groups:
+        return 2
+    return 0 if item.nodeid.split("::")[0].endswith("test_kill_matrix.py") else 1
 
 
 def _tracked_state() -> dict[str, str] | None:
