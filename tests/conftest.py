@@ -240,10 +240,7 @@ def clean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     per profile per self-test session and shared by every test that reads it, also across xdist
     workers (a file lock and a cache in the session's temporary directory). Each call returns a
     fresh copy, so a test cannot change what the next one reads."""
-    root = tmp_path_factory.getbasetemp()
-    if hasattr(request.config, "workerinput"):  # popen-gwN/ under the session's directory
-        root = root.parent
-    cache = root / "gwc-clean-runs"
+    cache = _session_root(request, tmp_path_factory) / "gwc-clean-runs"
     cache.mkdir(exist_ok=True)
 
     def get(profile: str) -> SuiteRun:
@@ -256,5 +253,35 @@ def clean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
                 run = run_suite(workdir, "--profile", profile)
                 stored.write_text(json.dumps(asdict(run)))
             return SuiteRun(**json.loads(stored.read_text()))
+
+    return get
+
+
+def _session_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The self-test session's temporary directory, the same for the controller and every xdist worker."""
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # popen-gwN/ under the session's directory
+        root = root.parent
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_once(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], Path]], Path]:
+    """`built_once(name, build)`: `build(directory)` (returning what it built) runs once per self-test
+    session, shared by every test and every xdist worker, like `clean_run`. A module-scoped fixture
+    is built once per worker: under `-n 2` an expensive one (a certification bundle) ran twice.
+    What it returns is read-only for its readers: copy it before changing it."""
+    cache = _session_root(request, tmp_path_factory) / "gwc-built-once"
+    cache.mkdir(exist_ok=True)
+
+    def get(name: str, build: Callable[[Path], Path]) -> Path:
+        directory, done = cache / name, cache / f"{name}.built"
+        with open(cache / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                directory.mkdir(exist_ok=True)
+                done.write_text(str(build(directory)))
+            return Path(done.read_text())
 
     return get
