@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from conformance import __version__
 from conformance.errors import ConformanceError
@@ -76,21 +77,22 @@ def _parser() -> argparse.ArgumentParser:
 
     prov = sub.add_parser("provider", help="serve the fault-injecting provider (route your gateway's models to it)")
     prov.add_argument("--host", default="127.0.0.1", help="127.0.0.1, ::1 or localhost (loopback only)")
-    prov.add_argument("--port", type=int, default=8090)
+    prov.add_argument("--port", type=int, default=8090, help="TCP port (default 8090; 0 picks a free one)")
     prov.add_argument("--write-config", metavar="PATH",
                       help="write the target config's `provider` section here (paste it into your target.yaml)")
     prov.set_defaults(func=_provider)
 
     init = sub.add_parser("init", help="print a commented target.yaml template")
-    init.add_argument("--profile", default="pyai")
+    init.add_argument("--profile", default="pyai",
+                      help="the profile whose roles and sections it lists: pyai, mindproxy or a profile file (default: pyai)")
     init.set_defaults(func=_init)
 
     profiles = sub.add_parser("profiles", help="list the shipped profiles")
-    profiles.add_argument("--json", action="store_true")
+    profiles.add_argument("--json", action="store_true", help="print them as JSON")
     profiles.set_defaults(func=_profiles)
 
     reqs = sub.add_parser("requirements", help="list the requirements")
-    reqs.add_argument("--json", action="store_true")
+    reqs.add_argument("--json", action="store_true", help="print them as JSON")
     reqs.add_argument("--profile", default=None, help="only those that apply to this profile")
     reqs.set_defaults(func=_requirements)
 
@@ -100,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     from conformance.certify.commands import add_certify_commands
 
     add_certify_commands(sub)
+    from conformance.registry.commands import add_registry_commands
+
+    add_registry_commands(sub)
     return parser
 
 
@@ -159,7 +164,7 @@ def _requirements(ns: argparse.Namespace) -> int:
     for r in registry().values():
         if profile is not None and not r.applies_to(profile):
             continue
-        row = {"id": r.id, "title": r.title, "scope": r.scope, "covered": not r.planned}
+        row: dict[str, Any] = {"id": r.id, "title": r.title, "scope": r.scope, "covered": not r.planned}
         if profile is not None:
             basis = r.basis(profile.id)
             row.update(level=basis.level, basis=basis.to_dict())

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 
 
 def _sessions(gateway: ReferenceProcess) -> dict[str, int]:

@@ -1,6 +1,6 @@
-"""The certificate subcommands of `gateway-conformance`: certify, verify, replay, registry build.
+"""The certificate subcommands of `gateway-conformance`: certify, verify, replay.
 
-Kept apart from cli.py (like the report commands) so the CLI stays a table of contents.
+Kept apart from cli.py (like the report and registry commands) so the CLI stays a table of contents.
 """
 
 from __future__ import annotations
@@ -22,20 +22,13 @@ def add_certify_commands(sub: Any) -> None:
     replay = sub.add_parser("replay", help="resend one requirement's recorded exchanges against a gateway and judge "
                                            "them (exit 0 passed, 1 failed, 3 inconclusive)")
     replay.add_argument("bundle", metavar="DIR")
-    replay.add_argument("--requirement", required=True, metavar="ID")
+    replay.add_argument("--requirement", required=True, metavar="ID",
+                        help="the requirement whose exchanges to resend (e.g. MAP-3)")
     replay.add_argument("--test", metavar="NODEID", help="only the exchanges of this test")
     replay.add_argument("--target", required=True, metavar="URL", help="the gateway to resend them to")
     replay.add_argument("--target-config", metavar="PATH",
                         help="its target config: the credentials of the roles the recorded exchanges used")
     replay.set_defaults(func=_replay)
-
-    registry = sub.add_parser("registry", help="a static site of certificates: registry build DIR… --out SITE")
-    actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="build the site from certificate bundles")
-    build.add_argument("bundles", nargs="+", metavar="DIR")
-    build.add_argument("--out", required=True, metavar="SITE")
-    build.add_argument("--no-verify", action="store_true", help="include bundles that do not verify (marked as such)")
-    build.set_defaults(func=_registry_build)
 
 
 def _verify(ns: argparse.Namespace) -> int:
@@ -48,9 +41,3 @@ def _replay(ns: argparse.Namespace) -> int:
     from conformance.certify.replay import replay
 
     return replay(ns.bundle, ns.requirement, ns.target, ns.target_config, ns.test)
-
-
-def _registry_build(ns: argparse.Namespace) -> int:
-    from conformance.registry.site import build
-
-    return build(ns.bundles, ns.out, verify_bundles=not ns.no_verify)

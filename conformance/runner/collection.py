@@ -25,7 +25,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if context is None:
         return (yield)
     files = sorted({name for name in (suite_file(item.path) for item in items) if name})
+    before = len(items)
     not_claimed = _deselect_not_applicable(config, items, context)
+    by_design = before - len(items) - sum(len(cases) for cases in not_claimed.values())
     planned = _count(items)
     result = yield
     option = config.option
@@ -35,7 +37,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         planned=planned, selected=_count(items), files=files, partial_files=partial,
         args=[str(a) for a in config.args], keyword=getattr(option, "keyword", "") or "",
         markexpr=getattr(option, "markexpr", "") or "", deselect=list(getattr(option, "deselect", None) or []),
-        last_failed=bool(getattr(option, "lf", False)), not_claimed=not_claimed,
+        last_failed=bool(getattr(option, "lf", False)), not_claimed=not_claimed, by_design=by_design,
     )
     return result
 
@@ -64,7 +66,8 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         if len(markers) != 1 or len(markers[0].args) != 1:
             raise pytest.UsageError(f"{item.nodeid}: a conformance test needs exactly one @pytest.mark.requirement(ID)")
         requirement_id = markers[0].args[0]
-        if get_requirement(requirement_id) is None:
+        requirement = get_requirement(requirement_id)
+        if requirement is None:
             raise pytest.UsageError(f"{item.nodeid}: unknown requirement id {requirement_id!r} (not in the registry)")
         if item.get_closest_marker("not_applicable") is not None:  # e.g. realtime cases of a profile without them
             drop.append(item)
@@ -72,7 +75,7 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         if requirement_id not in applicable:
             drop.append(item)
             continue
-        needed = {get_requirement(requirement_id).scope} | {str(m.args[0]) for m in item.iter_markers("scope") if m.args}
+        needed = {requirement.scope} | {str(m.args[0]) for m in item.iter_markers("scope") if m.args}
         missing = sorted(needed - claimed)
         if missing:
             not_claimed.setdefault(requirement_id, []).append(f"{item.nodeid} (needs {', '.join(missing)})")

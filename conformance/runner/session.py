@@ -51,7 +51,7 @@ def configure_run(config: pytest.Config) -> None:
 
     interrupt.install(config)
     if hasattr(config, "workerinput"):
-        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
+        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])
         config.stash[CONTEXT] = context
         return
     config.pluginmanager.register(ResultInbox(config), "gateway-conformance-results")
@@ -64,6 +64,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    from conformance.runner.tidy import drop_own_rewrite_warnings
+
+    drop_own_rewrite_warnings(config)
     try:
         context = _start(config)
     except ConformanceError as exc:
@@ -83,35 +86,33 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _say_unset_variables(config: pytest.Config, context: RunContext) -> None:
-    """An unset `${VAR}` makes a role or section unavailable and its tests skip: say so once, up
-    front, naming the variable and the field — not only deep in the skip reasons."""
-    target_config = context.config
-    unset = [(f"roles.{name}", why) for name, why in sorted(target_config.unavailable_roles.items())]
-    unset += [(name, why) for name, why in sorted(target_config.unavailable_sections.items())]
+    """An unset `${VAR}` in an optional role or section makes it unusable and its tests skip: say
+    so once, up front, naming each variable and its field — not only deep in the skip reasons.
+    (In a required role it already stopped the run as a config error.)"""
+    note = context.config.unusable_note()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return
-    for field, why in unset:
-        reporter.write_line(f"gateway-conformance: {field} in {target_config.source}: {why}; "
-                            "the tests that need it will skip", yellow=True)
+    if note is not None and reporter is not None:
+        reporter.write_line(f"gateway-conformance: {note}", yellow=True)
 
 
 def _start(config: pytest.Config) -> RunContext:
     context, _ = resolve(config.option)
     state = SessionState(context)
     config.stash[STATE] = state
-    if getattr(config.option, "conformance_baseline", None):
+    baseline = getattr(config.option, "conformance_baseline", None)
+    if baseline:
         from conformance.report.baseline import load_baseline
 
-        state.baseline = load_baseline(getattr(config.option, "conformance_baseline", None))
+        state.baseline = load_baseline(baseline)
     if context.reference:
-        from conformance.reference.server import ReferenceProcess
+        from conformance.reference.gateway_process import ReferenceProcess
 
         defects = context.defects or [d for d in os.environ.get("GWC_REFERENCE_DEFECTS", "").split(",") if d]
         variants = context.variants or [v for v in os.environ.get("GWC_REFERENCE_VARIANTS", "").split(",") if v]
         process = ReferenceProcess(context.profile_path, defects=defects, variants=variants)
         state.reference_process = process
         process.start()
+        assert process.url is not None  # start() returns once the child said `READY <url>`
         context.target_url = process.url
         context.config_ref = str(process.config_path)
         context.defects = list(defects)
