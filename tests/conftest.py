@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import runcost
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
@@ -77,6 +80,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                               if defs and name != "request"]
         if any(_uses_slow(f, set()) for f in funcs):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_heaviest_first)
+
+
+def _heaviest_first(item: pytest.Item) -> int:
+    """Order for `-n 2 --dist loadgroup` (a stable sort): the `heavy` group first, the kill matrix
+    at its head. xdist hands out work in this order, so the matrix (most of the session's CPU, one
+    test item no second worker can share) starts at once, and the other worker's runs fill the
+    cores beside it, instead of the matrix starting minutes in and finishing alone."""
+    groups = [m.args[0] for m in item.iter_markers("xdist_group") if m.args]
+    if "heavy" not in groups:
+        return 2
+    return 0 if item.nodeid.split("::")[0].endswith("test_kill_matrix.py") else 1
 
 
 def _tracked_state() -> dict[str, str] | None:
@@ -134,6 +149,32 @@ def pytest_configure(config: pytest.Config) -> None:
     (pytest-benchmark, for one, then prints a warning line into output we assert on)."""
     for name in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
         os.environ.pop(name)
+    if not hasattr(config, "workerinput"):  # the controller: one ledger of child runs, the workers inherit it
+        handle, path = tempfile.mkstemp(prefix="gwc-selftest-ledger-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[runcost.LEDGER_ENV] = path
+        config.stash[_LEDGER] = Path(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The cost of the session's child runs in numbers load does not change: how many suite runs,
+    and their CPU seconds (tests/runcost.py)."""
+    path = config.stash.get(_LEDGER, None)
+    totals = runcost.totals(path) if path else {}
+    if totals:
+        parts = [f"{runs} {kind} ({cpu:.0f} CPU-s)" for kind, (runs, cpu) in sorted(totals.items())]
+        terminalreporter.write_line("child runs: " + ", ".join(parts) + "; total "
+                                    f"{sum(c for _, c in totals.values()):.0f} CPU-s")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = config.stash.get(_LEDGER, None)
+    if path is not None:
+        path.unlink(missing_ok=True)
+        os.environ.pop(runcost.LEDGER_ENV, None)
+
+
+_LEDGER = pytest.StashKey[Path]()
 
 
 @dataclass
@@ -179,7 +220,8 @@ def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: di
     inherited = ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
     full_env = {k: v for k, v in os.environ.items() if k not in inherited}
     full_env.update(env or {})
-    done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    with runcost.measured("suite runs"):
+        done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     data = json.loads(report.read_text()) if report.exists() else None
     return SuiteRun(done.returncode, done.stdout + done.stderr, data)
 
@@ -198,10 +240,7 @@ def clean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     per profile per self-test session and shared by every test that reads it, also across xdist
     workers (a file lock and a cache in the session's temporary directory). Each call returns a
     fresh copy, so a test cannot change what the next one reads."""
-    root = tmp_path_factory.getbasetemp()
-    if hasattr(request.config, "workerinput"):  # popen-gwN/ under the session's directory
-        root = root.parent
-    cache = root / "gwc-clean-runs"
+    cache = _session_root(request, tmp_path_factory) / "gwc-clean-runs"
     cache.mkdir(exist_ok=True)
 
     def get(profile: str) -> SuiteRun:
@@ -214,5 +253,35 @@ def clean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
                 run = run_suite(workdir, "--profile", profile)
                 stored.write_text(json.dumps(asdict(run)))
             return SuiteRun(**json.loads(stored.read_text()))
+
+    return get
+
+
+def _session_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The self-test session's temporary directory, the same for the controller and every xdist worker."""
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # popen-gwN/ under the session's directory
+        root = root.parent
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_once(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], Path]], Path]:
+    """`built_once(name, build)`: `build(directory)` (returning what it built) runs once per self-test
+    session, shared by every test and every xdist worker, like `clean_run`. A module-scoped fixture
+    is built once per worker: under `-n 2` an expensive one (a certification bundle) ran twice.
+    What it returns is read-only for its readers: copy it before changing it."""
+    cache = _session_root(request, tmp_path_factory) / "gwc-built-once"
+    cache.mkdir(exist_ok=True)
+
+    def get(name: str, build: Callable[[Path], Path]) -> Path:
+        directory, done = cache / name, cache / f"{name}.built"
+        with open(cache / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                directory.mkdir(exist_ok=True)
+                done.write_text(str(build(directory)))
+            return Path(done.read_text())
 
     return get

@@ -27,6 +27,13 @@ SPEC = os.environ.get("GWC_SELFTEST_SIGINT", "")
 MODE, _, REST = SPEC.partition(":")
 PART, _, SECONDS = REST.partition(":")
 
+# The signal stands for a user's Ctrl-C in a terminal, where Python starts with its own handler. A
+# self-test session started with SIGINT ignored (a script's background job, nohup, some CI runners)
+# hands that on to this process, which would then drop the signal and finish as if never
+# interrupted: start from what a terminal gives.
+if SPEC and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _interrupt() -> None:
     os.kill(os.getpid(), signal.SIGINT)

@@ -28,6 +28,7 @@ from conformance.contract.profiles import load_profile
 from conformance.report.results import Results
 from conformance.transport.client import Exchange
 from conformance.transport.redact import Redactor
+from tests import runcost
 from tests.conftest import CHILD_TIMEOUT_S
 
 
@@ -37,19 +38,23 @@ def gwc(*args: str, timeout: float = CHILD_TIMEOUT_S, env: dict[str, str] | None
 
 
 def certify(out: Path, *args: str) -> Path:
-    done = gwc("certify", "-q", "-p", "no:randomly", "--out", str(out), *args)
+    with runcost.measured("certify runs"):
+        done = gwc("certify", "-q", "-p", "no:randomly", "--out", str(out), *args)
     assert (out / "MANIFEST.sha256").is_file(), done.stdout[-3000:] + done.stderr[-2000:]
     return out
 
 
-@pytest.fixture(scope="module")
-def clean_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return certify(tmp_path_factory.mktemp("certify") / "reference")
+# Bundles are built once per self-test session, whichever xdist worker asks first (`built_once`): as
+# module fixtures each worker certified them again (6 certify runs where 3 do). Tests copy to edit.
+@pytest.fixture(scope="session")
+def clean_bundle(built_once) -> Path:
+    return built_once("certify-reference", lambda d: certify(d / "reference"))
 
 
-@pytest.fixture(scope="module")
-def defect_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return certify(tmp_path_factory.mktemp("certify") / "no_retry_after", "--reference-defect", "no_retry_after")
+@pytest.fixture(scope="session")
+def defect_bundle(built_once) -> Path:
+    return built_once("certify-no_retry_after",
+                      lambda d: certify(d / "no_retry_after", "--reference-defect", "no_retry_after"))
 
 
 def copy(bundle: Path, tmp_path: Path) -> Path:
@@ -259,9 +264,9 @@ def test_replay_hdr2_fails_with_the_defect_and_passes_without(defect_bundle, tmp
 
 # -- the registry site, in a real headless browser ---------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mindproxy_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return certify(tmp_path_factory.mktemp("certify") / "mindproxy", "--profile", "mindproxy")
+@pytest.fixture(scope="session")
+def mindproxy_bundle(built_once) -> Path:
+    return built_once("certify-mindproxy", lambda d: certify(d / "mindproxy", "--profile", "mindproxy"))
 
 
 def chromium() -> str:

@@ -19,6 +19,7 @@ import pytest
 from conformance.errors import ConformanceError
 from conformance.runner.session import PROBE_TIMEOUT_S, probe
 from conformance.transport.client import MAX_BODY_BYTES, GatewayClient
+from tests import runcost
 from tests.conftest import REPO
 from tests.hostile import HostileServer
 
@@ -172,6 +173,7 @@ def _run_suite_measured(mode: str, workdir: Path, other_host: str) -> dict:
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - started
+    runcost.record("suite runs", 1, usage.ru_utime + usage.ru_stime)
     return {"returncode": process.returncode, "output": out.read_text(errors="replace"), "elapsed": elapsed,
             "peak_rss_mib": usage.ru_maxrss / 1024,
             "report": json.loads(report.read_text()) if report.exists() else None}

@@ -1,5 +1,6 @@
 """Realtime, streaming and management planes: the suite leaves no realtime session open behind it
-(which requirements each defect fails: tests/test_kill_matrix.py)."""
+(which requirements each defect fails, and that no_retry_after breaks the rate limit's 429 but not
+the caps': tests/test_kill_matrix.py, which has that run already)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,6 @@ import httpx
 import pytest
 
 from conformance.reference.gateway_process import ReferenceProcess
-
-
-def test_no_retry_after_breaks_the_rate_limit_not_the_caps(suite):
-    """HDR-2 asks Retry-After of the rate limit's 429; the caps' (the realtime concurrency 429, the
-    daily cap) may omit it (RFC 6585 §4 "MAY"), so they are not HDR-2 cases at all."""
-    run = suite(defects=("no_retry_after",))
-    assert "HDR-2" in run.failed()
-    assert "::test_retry_after[rate_limit_exceeded]" in run.output, run.output[-3000:]
-    assert "test_retry_after[concurrency_limit_exceeded]" not in run.output
 
 
 def _sessions(gateway: ReferenceProcess) -> dict[str, int]:
@@ -35,7 +27,9 @@ def test_no_realtime_session_left_open(suite, defects):
         run = suite("--target", gateway.url, "--target-config", str(gateway.config_path), "-k", "realtime or code_produced")
         assert run.report is not None, run.output[-3000:]
         assert run.report["requests_sent"] > 0
-        deadline = time.monotonic() + 5  # the gateway notices each close a moment after the client
+        # The gateway notices each close a moment after the client; on a loaded machine that moment
+        # stretches, so this is a hang guard (the loop ends as soon as nothing is open), not a bound.
+        deadline = time.monotonic() + 60
         while _sessions(gateway)["open"] and time.monotonic() < deadline:
             time.sleep(0.05)
         sessions = _sessions(gateway)

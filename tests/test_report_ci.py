@@ -99,6 +99,11 @@ def test_a_suite_crash_is_error_and_incomplete_never_non_conformant(tmp_path):
     assert run.report["summary"]["MUST"]["error"] == 1
 
 
+# The tests reading `artifacts` share one xdist worker, so its module fixtures (a gateway and a full
+# run) are made once, not once per worker that happens to get one of them.
+ARTIFACTS_ONCE = pytest.mark.xdist_group("report-ci-artifacts")
+
+
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
     """A reference gateway started on its own, as a vendor's staging gateway would be."""
@@ -126,6 +131,7 @@ def artifacts(standalone, tmp_path_factory):
     return out, run
 
 
+@ARTIFACTS_ONCE
 def test_failed_requirement_carries_a_curl_line_that_reproduces_the_defect(standalone, artifacts):
     _out, run = artifacts
     assert run.returncode == 1 and run.verdict == "non-conformant"
@@ -145,6 +151,7 @@ def test_failed_requirement_carries_a_curl_line_that_reproduces_the_defect(stand
     assert re.search(r"(?im)^content-type: text/html", done.stdout), done.stdout[:500]  # the defect, by hand
 
 
+@ARTIFACTS_ONCE
 def test_no_credential_in_any_artifact(standalone, artifacts):
     out, _ = artifacts
     secrets = load_config(str(standalone.config_path)).secrets()
@@ -162,6 +169,7 @@ def test_no_credential_in_any_artifact(standalone, artifacts):
     assert "REDACTED" in (out / "report-0.json").read_text(encoding="utf-8")
 
 
+@ARTIFACTS_ONCE
 def test_step_summary_and_junit_artifacts(artifacts):
     out, _ = artifacts
     summary = (out / "step-summary.md").read_text(encoding="utf-8")
@@ -183,6 +191,7 @@ def test_step_summary_and_junit_artifacts(artifacts):
     assert env1.find("failure") is not None
 
 
+@ARTIFACTS_ONCE
 def test_html_page_renders_in_headless_chromium(artifacts, tmp_path):
     out, _ = artifacts
     html = (out / "report.html").read_text(encoding="utf-8")
