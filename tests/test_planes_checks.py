@@ -154,4 +154,4 @@ def test_reference_refuses_bad_agent_ids_before_the_upgrade():
         assert denied.value.headers["x-request-id"]
         with http.websocket_connect("/v1/realtime?agent_id=ok", headers={"authorization": f"Bearer {key}"}) as ws:
             assert ws.receive_json()["type"] == "session.created"
-            assert app.state.gateway.realtime_sessions.total == 1
+            assert app.state.gateway.limits.sessions.total == 1

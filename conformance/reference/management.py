@@ -73,7 +73,7 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
 def _authenticate(gateway: Gateway, request: Request) -> Any:
 
     try:
-        return gateway.authenticate(request)
+        return gateway.auth.authenticate(request)
     except Reject:
         raise Problem(401, "unauthorized", "A valid API key is required for the management API.") from None
 
