@@ -54,12 +54,6 @@ from conformance.reference.variant_middleware import ProtocolStatuses, Transport
 from conformance.reference.variants import Variants
 
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
-# The `bill_cutoff_stream_in_full` defect's pace, slow on purpose: CHG-5 can only show an overcharge
-# while the stream is still flowing when the client cuts it (the whole stream must take at least
-# twice as long as the cut one's first event). At STREAM_PACE_S a loaded machine delivers the first
-# event later than the whole stream takes, CHG-5 turns inconclusive and the defect "survives" the
-# kill matrix; at this pace the whole stream takes ~4 s, far beyond any first-event delay we see.
-CUT_DEFECT_STREAM_PACE_S = 0.25
 
 # What a production nginx in front of a gateway answers for a path it does not route.
 NGINX_404 = (
@@ -183,9 +177,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
     delivered = [0]
     events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
-    pace = CUT_DEFECT_STREAM_PACE_S if gateway.defects.on("bill_cutoff_stream_in_full") else STREAM_PACE_S
-    if gateway.variants.on("stream_sent_at_once"):
-        pace = 0.0
+    pace = 0.0 if gateway.variants.on("stream_sent_at_once") else STREAM_PACE_S
     settle = gateway.billing.stream_settlement(call, inference.completion_tokens(call.params) * call.params["n"])
 
     async def body() -> AsyncIterator[bytes]:
