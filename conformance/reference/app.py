@@ -71,7 +71,8 @@ def _describe_path(method: str, path: str) -> str:
 
 
 class Gateway:
-    """One reference gateway: its state, the pipeline steps it composes, and the order it runs them in.
+    """One reference gateway for `profile`, with `defects` (and clean `variants`) switched on, billing
+    into `ledger`; with `upstream`, the provider's models are forwarded there (provider mode).
 
     Each step is its own object with the defects and variants that belong to it: `auth` (key,
     origin, IP allow-list), `limits` (daily cap, rate window, realtime sessions), `body` (JSON and
@@ -99,12 +100,12 @@ class Gateway:
         self.models = tuple(models)
         self.dialect = Dialect(profile, extra_members=self.variants.on("extra_members"))
         self.rejections = Rejections(profile, self.dialect, defects, self.variants)
-        self.auth = Authentication(ledger, self.rejections, defects, self.variants)
-        self.limits = Limits(profile, self.rejections, defects, self.variants, window_s=window_s,
-                             default_rate_limit=default_rate_limit, daily_reset_at=daily_reset_at)
-        self.body = RequestBody(self.rejections, defects)
-        self.billing = Billing(ledger, self.rejections, defects, self.variants)
-        self.relay = Relay(upstream, self.rejections, defects, self.variants)
+        self.auth = Authentication(self.rejections, ledger)
+        self.limits = Limits(self.rejections, window_s=window_s, default_rate_limit=default_rate_limit,
+                             daily_reset_at=daily_reset_at)
+        self.body = RequestBody(self.rejections)
+        self.billing = Billing(self.rejections, ledger)
+        self.relay = Relay(self.rejections, upstream)
         self.tasks = TaskBook()
 
     def check_model(self, key: KeyRecord, model: str) -> None:
@@ -173,7 +174,7 @@ def serve_chat(gateway: Gateway, call: Call) -> Any:
     return _json(payload)
 
 
-def _stream_chat(gateway: Gateway, call: Call) -> Response:
+def _stream_chat(gateway: Gateway, call: Call) -> StreamingResponse:
     delivered = [0]
     events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
@@ -312,7 +313,7 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
             return dialect.response(404, dialect.open_code("unknown_path"), f"Unknown path: {where}")
         if exc.status_code == 405:
             return dialect.response(
-                405, dialect.open_code("method_not_allowed"), f"Method not allowed: {where}", headers=exc.headers
+                405, dialect.open_code("method_not_allowed"), f"Method not allowed: {where}", headers=dict(exc.headers or {})
             )
         kind = "server_error" if exc.status_code >= 500 else "invalid_parameter"
         return dialect.response(exc.status_code, dialect.open_code(kind), "The request could not be served.")
@@ -332,25 +333,10 @@ def _middleware(gateway: Gateway) -> list[Middleware]:
     return layers
 
 
-def create_app(
-    profile: Profile,
-    defects: Defects,
-    ledger: Ledger,
-    *,
-    models: Sequence[str] = MODELS,
-    window_s: float = RATE_WINDOW_S,
-    default_rate_limit: int = DEFAULT_RATE_LIMIT,
-    upstream: Upstream | None = None,
-    variants: Variants | None = None,
-    daily_reset_at: datetime | None = None,
-) -> Starlette:
-    """The reference gateway for `profile`, with `defects` (and clean `variants`) switched on, billing into `ledger`;
-    with `upstream`, the provider's models are forwarded there (provider mode)."""
-    gateway = Gateway(profile, defects, ledger, models=models, window_s=window_s, default_rate_limit=default_rate_limit,
-                      variants=variants, daily_reset_at=daily_reset_at,
-                      upstream=upstream)
+def create_app(gateway: Gateway) -> Starlette:
+    """The Starlette application serving `gateway`: its routes, middleware and router errors."""
     routes = inference_routes(gateway) + oracle_routes(gateway) + realtime_routes(gateway) + management_routes(gateway)
-    if profile.has_tasks:
+    if gateway.profile.has_tasks:
         routes += task_routes(gateway)
     app = Starlette(
         routes=routes,

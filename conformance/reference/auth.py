@@ -16,11 +16,9 @@ import ipaddress
 
 from starlette.requests import HTTPConnection
 
-from conformance.reference.defects import Defects
 from conformance.reference.ledger import KeyRecord, Ledger
-from conformance.reference.rejections import Rejections
+from conformance.reference.rejections import Rejections, Step
 from conformance.reference.types import Reject
-from conformance.reference.variants import Variants
 
 UNAUTHORIZED_MESSAGE = "Invalid or missing API key."
 DISABLED_MESSAGE = "This API key has been disabled."
@@ -53,14 +51,12 @@ def bearer_token(connection: HTTPConnection) -> str:
     return (connection.headers.get("authorization") or "").strip().partition(" ")[2].strip()
 
 
-class Authentication:
+class Authentication(Step):
     """The key a request presents, checked against the ledger, its origin and its IP allow-list."""
 
-    def __init__(self, ledger: Ledger, rejections: Rejections, defects: Defects, variants: Variants) -> None:
+    def __init__(self, rejections: Rejections, ledger: Ledger) -> None:
+        super().__init__(rejections)
         self.ledger = ledger
-        self.rejections = rejections
-        self.defects = defects
-        self.variants = variants
 
     def unauthorized(self, token: str | None = None, message: str = UNAUTHORIZED_MESSAGE) -> Reject:
         if token and self.defects.on("echo_key_in_401"):

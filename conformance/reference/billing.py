@@ -14,12 +14,10 @@ from starlette.requests import HTTPConnection
 
 from conformance.reference import inference
 from conformance.reference.auth import bearer_token
-from conformance.reference.defects import Defects
 from conformance.reference.ledger import KeyRecord, Ledger
 from conformance.reference.middleware import request_id_of
-from conformance.reference.rejections import Rejections
+from conformance.reference.rejections import Rejections, Step
 from conformance.reference.types import Call, Reject
-from conformance.reference.variants import Variants
 
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
@@ -28,14 +26,12 @@ BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_b
 REJECTION_FEE = 0.0001
 
 
-class Billing:
+class Billing(Step):
     """The credit check before serving and the ledger's charges after."""
 
-    def __init__(self, ledger: Ledger, rejections: Rejections, defects: Defects, variants: Variants) -> None:
+    def __init__(self, rejections: Rejections, ledger: Ledger) -> None:
+        super().__init__(rejections)
         self.ledger = ledger
-        self.rejections = rejections
-        self.defects = defects
-        self.variants = variants
 
     def check(self, key: KeyRecord) -> None:
         """Refuse (402) a key that may not be served now: plan, wallet, monthly key budget."""

@@ -14,9 +14,8 @@ from typing import Any
 from starlette.requests import Request
 
 from conformance.reference import fuzz_defects
-from conformance.reference.defects import Defects
-from conformance.reference.rejections import Rejections
-from conformance.reference.types import Endpoint
+from conformance.reference.rejections import Step
+from conformance.reference.types import Endpoint, Reject
 from conformance.reference.validation import ParamError
 
 MAX_BODY_BYTES = 1_000_000
@@ -35,14 +34,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-class RequestBody:
+class RequestBody(Step):
     """The JSON object a request carries, and the endpoint's parameters read from it."""
 
-    def __init__(self, rejections: Rejections, defects: Defects) -> None:
-        self.rejections = rejections
-        self.defects = defects
-
-    def _too_large(self) -> Exception:
+    def _too_large(self) -> Reject:
         return self.rejections.bad_request("too_large", f"Request body is larger than {MAX_BODY_BYTES} bytes.",
                                            status=413)
 

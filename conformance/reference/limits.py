@@ -12,13 +12,10 @@ import secrets
 import time
 from datetime import datetime
 
-from conformance.contract.profiles import Profile
 from conformance.reference.clock import http_date, seconds_to_daily_reset, whole_seconds_from_now
-from conformance.reference.defects import Defects
 from conformance.reference.ledger import KeyRecord
 from conformance.reference.ratelimit import FixedWindowLimiter, WindowState
-from conformance.reference.rejections import Rejections
-from conformance.reference.variants import Variants
+from conformance.reference.rejections import Rejections, Step
 
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
 DEFAULT_RATE_LIMIT = 100_000
@@ -77,20 +74,17 @@ class SessionTable:
             self.freeing.setdefault(key.key_id, []).append(time.monotonic() + self.grace_s)
 
 
-class Limits:
+class Limits(Step):
     """The per-key limits: a daily request cap, a fixed rate window, a number of realtime sessions."""
 
-    def __init__(self, profile: Profile, rejections: Rejections, defects: Defects, variants: Variants, *,
-                 window_s: float = RATE_WINDOW_S, default_rate_limit: int = DEFAULT_RATE_LIMIT,
-                 daily_reset_at: datetime | None = None) -> None:
-        self.rejections = rejections
-        self.defects = defects
-        self.variants = variants
+    def __init__(self, rejections: Rejections, *, window_s: float = RATE_WINDOW_S,
+                 default_rate_limit: int = DEFAULT_RATE_LIMIT, daily_reset_at: datetime | None = None) -> None:
+        super().__init__(rejections)
         self.limiter = FixedWindowLimiter(window_s)
         self.default_rate_limit = default_rate_limit
         self.daily_reset_at = daily_reset_at
-        self.rate_headers_named = dict(profile.rate_limit_headers)
-        self.sessions = SessionTable(SLOT_GRACE_S if variants.on("realtime_slot_grace") else 0.0)
+        self.rate_headers_named = dict(rejections.profile.rate_limit_headers)
+        self.sessions = SessionTable(SLOT_GRACE_S if self.variants.on("realtime_slot_grace") else 0.0)
 
     def check_daily_cap(self, key: KeyRecord) -> None:
         if key.daily_cap is None or key.daily_used < key.daily_cap:

@@ -106,3 +106,12 @@ class Rejections:
         if reject.status == 401 and self.variants.on("bearer_challenge"):
             headers["WWW-Authenticate"] = 'Bearer realm="gateway"'  # RFC 6750 §3
         return self.dialect.response(reject.status, reject.code, message, reject.param, headers or None)
+
+
+class Step:
+    """A pipeline step: it writes its refusals through the dialect step and asks the same switches."""
+
+    def __init__(self, rejections: Rejections) -> None:
+        self.rejections = rejections
+        self.defects = rejections.defects
+        self.variants = rejections.variants

@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from conformance.provider.faults import OK_MODEL
-from conformance.reference.defects import Defects
-from conformance.reference.rejections import Rejections
+from conformance.reference.rejections import Rejections, Step
 from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
-from conformance.reference.variants import Variants
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -26,15 +24,12 @@ if TYPE_CHECKING:
 CHAT_PATH = "/v1/chat/completions"
 
 
-class Relay:
+class Relay(Step):
     """The provider the gateway forwards to (None: no provider mode) and the relay's defects."""
 
-    def __init__(self, upstream: Upstream | None, rejections: Rejections, defects: Defects,
-                 variants: Variants) -> None:
+    def __init__(self, rejections: Rejections, upstream: Upstream | None) -> None:
+        super().__init__(rejections)
         self.upstream = upstream
-        self.rejections = rejections
-        self.defects = defects
-        self.variants = variants
 
     def routed(self, model: Any) -> bool:
         """Whether `model` is the provider's (forwarded), not one the gateway answers itself."""
