@@ -41,7 +41,7 @@ from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
 from conformance.reference.limits import DEFAULT_RATE_LIMIT, RATE_WINDOW_S, Limits
 from conformance.reference.management import Problem, management_routes, problem_response
-from conformance.reference.middleware import RequestIdMiddleware, request_id_of
+from conformance.reference.middleware import RequestIdMiddleware, RequestIds, request_id_of
 from conformance.reference.provision import MODELS
 from conformance.reference.realtime import realtime_routes
 from conformance.reference.rejections import Rejections
@@ -99,6 +99,7 @@ class Gateway:
         self.ledger = ledger
         self.models = tuple(models)
         self.dialect = Dialect(profile, extra_members=self.variants.on("extra_members"))
+        self.request_ids = RequestIds(defects, trace_form=self.variants.on("trace_context_request_ids"))
         self.rejections = Rejections(profile, self.dialect, defects, self.variants)
         self.auth = Authentication(self.rejections, ledger)
         self.limits = Limits(self.rejections, window_s=window_s, default_rate_limit=default_rate_limit,
@@ -323,8 +324,7 @@ def _http_exception_handler(gateway: Gateway) -> Callable[[Request, Exception], 
 
 def _middleware(gateway: Gateway) -> list[Middleware]:
     """Outermost first: transport variants, request ids, then the protocol-status variant."""
-    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, defects=gateway.defects,
-                         trace_form=gateway.variants.on("trace_context_request_ids"))]
+    layers = [Middleware(RequestIdMiddleware, dialect=gateway.dialect, ids=gateway.request_ids)]
     if gateway.variants.on("protocol_statuses"):
         layers.append(Middleware(ProtocolStatuses, dialect=gateway.dialect))
     if gateway.variants.active & {"gzip_error_bodies", "chunked_error_bodies", "connection_close", "request_id_header_case"}:

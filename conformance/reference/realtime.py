@@ -24,7 +24,6 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from conformance.reference.ledger import KeyRecord
-from conformance.reference.middleware import STATIC_REQUEST_ID, new_request_id
 from conformance.reference.types import Reject
 
 if TYPE_CHECKING:
@@ -52,8 +51,7 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
 
     async def endpoint(websocket: WebSocket) -> None:
 
-        request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id(
-            gateway.variants.on("trace_context_request_ids"))
+        request_id = gateway.request_ids.shown(gateway.request_ids.new())  # no middleware sees a WebSocket
         key: KeyRecord | None = None
         try:
             key = gateway.auth.authenticate(websocket)
@@ -113,7 +111,7 @@ def check_agent_id(gateway: Gateway, websocket: WebSocket) -> None:
 def _denial(gateway: Gateway, reject: Reject, request_id: str) -> Response:
     """The HTTP answer to a refused handshake: the profile's envelope plus the request-id header."""
     response = gateway.rejections.render(reject)
-    if not (gateway.defects.on("no_request_id") and reject.status >= 400):
+    if gateway.request_ids.sent_with(reject.status):
         response.headers[gateway.profile.request_id_header] = request_id
     return response
 
