@@ -45,7 +45,7 @@ GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+r
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
 RUN_TIMEOUT_S = 900.0
 _PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm",
-            "conformance.reference.server", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
+            "conformance.reference.gateway_process", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
 def shipped_profiles() -> list[str]:
@@ -149,7 +149,8 @@ def expected_verdict(job: Job) -> str:
     """What a variant run must conclude: the clean reference's verdict (conformant, or incomplete
     while a requirement that applies is still planned) unless the catalogue names its own."""
     catalogue = load_variants()
-    verdicts = {catalogue[name].verdict for name in job.variants if name in catalogue} - {None}
+    named = (catalogue[name].verdict for name in job.variants if name in catalogue)
+    verdicts = {verdict for verdict in named if verdict is not None}
     if len(verdicts) == 1:
         return verdicts.pop()
     planned = [r for r in registry().values() if r.planned and r.applies_to(load_profile(job.profile))]

@@ -22,11 +22,11 @@ from conformance.checks.envelope import (
 )
 from conformance.checks.headers import (
     duplicate_request_ids,
-    parse_retry_after,
     rate_limit_header_problems,
     request_id_problems,
     retry_after_problems,
 )
+from conformance.checks.retry_after import parse_retry_after
 from conformance.checks.security import credential_echo_problems, echoes_credential
 
 __all__ = [

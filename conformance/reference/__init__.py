@@ -9,15 +9,17 @@ broken gateway the suite must catch. Modules, one job each:
 - `dialect`     the profile's code for each condition, and its envelope
 - `defects`     the defect catalogue (`conformance/data/defects.yaml`) and `Defects.on(name)`
 - `variants`    the clean-variant catalogue (`conformance/data/variants.yaml`); `switches` what both share
-- `validation`  inference request bodies → params, or `ParamError(param)`
-- `inference`   deterministic OpenAI-shaped answers, usage and cost
-- `middleware`  request id on every response; 500 envelope for anything unhandled
+- `middleware`  request id on every response (`RequestIds`); 500 envelope for anything unhandled
 - `auth`, `limits`, `body`, `billing`, `relay`: the pipeline's steps, each with its own defects;
   `rejections` the dialect step (how a refusal is written), `clock` the resets and HTTP-dates they share
 - `app`         `Gateway` (the steps in order) and `create_app(gateway)`: the route tables
-- `serve`       bind, provision, write config, serve, print `READY <url>` (the child side)
-- `server`      `ReferenceProcess`: the gateway as a child process (the parent side)
+- `startup`     bind, provision, write config, serve, print `READY <url>` (the child side)
+- `gateway_process`  `ReferenceProcess`: the gateway as a child process (the parent side)
 - `__main__`    `python -m conformance.reference` CLI
+
+What it shares with the fault-injecting provider (loopback serving, process supervision, the
+fake model, request validation, the fault names) is in `conformance.servers`; it never imports
+`conformance.provider` (it starts it as a child process).
 
 Nothing is imported here so `python -m conformance.reference --help` stays instant.
 """

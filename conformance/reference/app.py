@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from conformance.contract.profiles import Profile
-from conformance.reference import fuzz_defects, inference, streaming
+from conformance.reference import fuzz_defects, streaming
 from conformance.reference.auth import Authentication
 from conformance.reference.billing import Billing
 from conformance.reference.body import RequestBody
@@ -49,9 +49,10 @@ from conformance.reference.relay import Relay
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
 from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.upstream import Upstream, UpstreamFailure
-from conformance.reference.validation import validate_chat, validate_completion, validate_embeddings
 from conformance.reference.variant_middleware import ProtocolStatuses, TransportVariants
 from conformance.reference.variants import Variants
+from conformance.servers import fake_model
+from conformance.servers.request_params import validate_chat, validate_completion, validate_embeddings
 
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
 
@@ -170,17 +171,17 @@ def serve_chat(gateway: Gateway, call: Call) -> Any:
         return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
         return _stream_chat(gateway, call)
-    payload = inference.chat_completion(call.params)
+    payload = fake_model.chat_completion(call.params)
     gateway.billing.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
 
 def _stream_chat(gateway: Gateway, call: Call) -> StreamingResponse:
     delivered = [0]
-    events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
+    events = fake_model.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
     pace = 0.0 if gateway.variants.on("stream_sent_at_once") else STREAM_PACE_S
-    settle = gateway.billing.stream_settlement(call, inference.completion_tokens(call.params) * call.params["n"])
+    settle = gateway.billing.stream_settlement(call, fake_model.completion_tokens(call.params) * call.params["n"])
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -197,13 +198,13 @@ def _stream_chat(gateway: Gateway, call: Call) -> StreamingResponse:
 
 
 def serve_completion(gateway: Gateway, call: Call) -> Response:
-    payload = inference.text_completion(call.params)
+    payload = fake_model.text_completion(call.params)
     gateway.billing.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
 
 def serve_embeddings(gateway: Gateway, call: Call) -> Response:
-    payload = inference.embeddings(call.params)
+    payload = fake_model.embeddings(call.params)
     gateway.billing.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
@@ -211,7 +212,7 @@ def serve_embeddings(gateway: Gateway, call: Call) -> Response:
 def serve_models(gateway: Gateway, call: Call) -> Response:
     allowed = call.key.allowed_models
     models = tuple(m for m in gateway.models if allowed is None or m in allowed)
-    return _json(inference.models_list(models))
+    return _json(fake_model.models_list(models))
 
 
 TASK_ENDPOINT = Endpoint("POST", "/v1/tasks", validate_task, serve_task_create)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 
-from conformance.reference import inference
 from conformance.reference.auth import bearer_token
 from conformance.reference.ledger import KeyRecord, Ledger
 from conformance.reference.middleware import request_id_of
 from conformance.reference.rejections import Rejections, Step
 from conformance.reference.types import Call, Reject
+from conformance.servers import fake_model
 
 # Defects that bill a rejection, by status (CHG-1..4 must catch each).
 BILLED_REJECTION_DEFECTS = {401: "charge_401", 429: "charge_429", 400: "charge_bad_params",
@@ -52,7 +52,7 @@ class Billing(Step):
     def charge(self, call: Call, total_tokens: int) -> None:
         if call.key.kind == "test":
             return  # test keys are never charged
-        self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
+        self.ledger.charge(call.request_id, call.key.key_id, fake_model.cost_of(total_tokens))
 
     def stream_settlement(self, call: Call, full_completion_tokens: int) -> Callable[[int], None]:
         """What a locally served stream calls with the completion tokens it delivered, when it ends.
@@ -83,6 +83,6 @@ class Billing(Step):
             return
         if itemized or undecodable:
             self.ledger.charge(request_id or request_id_of(connection.scope),
-                               key.key_id, inference.cost_of(inference.MAX_COMPLETION_TOKENS))
+                               key.key_id, fake_model.cost_of(fake_model.MAX_COMPLETION_TOKENS))
         if fee:  # no charge record: only the key's spend and its wallet show it
             self.ledger.debit_fee(key.key_id, REJECTION_FEE)

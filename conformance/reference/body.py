@@ -16,7 +16,7 @@ from starlette.requests import Request
 from conformance.reference import fuzz_defects
 from conformance.reference.rejections import Step
 from conformance.reference.types import Endpoint, Reject
-from conformance.reference.validation import ParamError
+from conformance.servers.request_params import ParamError
 
 MAX_BODY_BYTES = 1_000_000
 # The `stack_trace_in_message` defect: a framework's debug page leaking into the message.

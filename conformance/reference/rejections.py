@@ -16,8 +16,8 @@ from conformance.reference.clock import seconds_to_month_start
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.types import Reject
-from conformance.reference.validation import ParamError
 from conformance.reference.variants import Variants
+from conformance.servers.request_params import ParamError
 
 # Open codes of an invalid request body: what `fastapi_422`, `bad_params_409` and `bad_params_as_500` re-status.
 BAD_PARAM_KINDS = ("invalid_parameter", "missing_parameter", "invalid_json")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from conformance.provider.faults import OK_MODEL
 from conformance.reference.rejections import Rejections, Step
 from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
+from conformance.servers.faults import OK_MODEL
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway

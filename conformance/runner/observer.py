@@ -16,6 +16,7 @@ routes answer problem+json by design, and the billing oracle is not the gateway 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import conformance.checks  # noqa: F401  (every family registers its checks)
@@ -36,7 +37,7 @@ class Finding:
 
 
 class Observer:
-    def __init__(self, client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> None:
+    def __init__(self, client: GatewayClient, profile: Profile, exclude_urls: Sequence[str] = ()) -> None:
         self.client = client
         self.profile = profile
         self.inference_prefix = client.base_url + "/v1/"
@@ -99,7 +100,7 @@ class Observer:
         return []
 
 
-def attach(client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> Observer:
+def attach(client: GatewayClient, profile: Profile, exclude_urls: Sequence[str] = ()) -> Observer:
     """Make `client` report every exchange to a new observer (one per client: xdist workers each have one)."""
     observer = Observer(client, profile, list(exclude_urls))
     client.listeners.append(observer)

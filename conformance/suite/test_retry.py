@@ -12,10 +12,10 @@ from conformance.checks.retry import (
     cap_retry_problems,
     dont_retry_problems,
     dont_retry_signal_problems,
-    retry_after_s,
     retry_problems,
     rule_for,
 )
+from conformance.checks.retry_after import retry_after_s
 from conformance.contract.profiles import Code
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
