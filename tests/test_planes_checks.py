@@ -133,7 +133,7 @@ def test_reference_refuses_bad_agent_ids_before_the_upgrade():
     """In-process: the denial is an HTTP answer with the envelope; a good id is upgraded and counted."""
     from starlette.testclient import TestClient, WebSocketDenialResponse
 
-    from conformance.reference.app import create_app
+    from conformance.reference.app import Gateway, create_app
     from conformance.reference.defects import Defects
     from conformance.reference.ledger import Ledger
     from conformance.reference.provision import provision
@@ -143,7 +143,7 @@ def test_reference_refuses_bad_agent_ids_before_the_upgrade():
     assert agent_id_problem("a\r\nb") and agent_id_problem("a\x00") and agent_id_problem("a" * 4097)
     ledger = Ledger()
     config = provision(ledger, "http://testserver", "pyai")
-    app = create_app(PYAI, Defects(), ledger)
+    app = create_app(Gateway(PYAI, Defects(), ledger))
     key = config["roles"]["valid"]["api_key"]
     with TestClient(app) as http:
         with pytest.raises(WebSocketDenialResponse) as denied:
@@ -154,4 +154,4 @@ def test_reference_refuses_bad_agent_ids_before_the_upgrade():
         assert denied.value.headers["x-request-id"]
         with http.websocket_connect("/v1/realtime?agent_id=ok", headers={"authorization": f"Bearer {key}"}) as ws:
             assert ws.receive_json()["type"] == "session.created"
-            assert app.state.gateway.realtime_sessions.total == 1
+            assert app.state.gateway.limits.sessions.total == 1

@@ -24,8 +24,8 @@ from starlette.testclient import TestClient
 from conformance.contract.profiles import Profile, load_profile, resolve_pointer
 from conformance.contract.schemas import first_error
 from conformance.errors import ConformanceError
+from conformance.reference import app as reference_app
 from conformance.reference.__main__ import main as reference_main
-from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
 from conformance.reference.gateway_process import ReferenceProcess
 from conformance.reference.ledger import Ledger
@@ -355,7 +355,8 @@ class InProcess:
         ledger = Ledger()
         chosen = Variants(variants, self.profile.id)
         self.config = provision(ledger, "http://testserver", self.profile.id, variants=chosen)
-        self.client = TestClient(create_app(self.profile, Defects(defects, self.profile.id), ledger, variants=chosen))
+        gateway = reference_app.Gateway(self.profile, Defects(defects, self.profile.id), ledger, variants=chosen)
+        self.client = TestClient(reference_app.create_app(gateway))
 
     def post(self, role: str | None, body: Any = CHAT, path: str = "/v1/chat/completions", **headers: str) -> Any:
         if role:
@@ -522,7 +523,8 @@ def test_variants_each_bend_one_behaviour_correctly() -> None:
     ledger = Ledger()
     variants = Variants(names, profile.id)
     config = provision(ledger, "http://testserver", profile.id, variants=variants)
-    client = TestClient(create_app(profile, Defects((), profile.id), ledger, variants=variants))
+    gateway = reference_app.Gateway(profile, Defects((), profile.id), ledger, variants=variants)
+    client = TestClient(reference_app.create_app(gateway))
     unauthorized = client.post("/v1/chat/completions", json=CHAT)
     assert unauthorized.headers["www-authenticate"] == 'Bearer realm="gateway"'
     key = config["roles"]["rate_limited"]["api_key"]

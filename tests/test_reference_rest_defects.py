@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conformance.reference.app import _seconds_to_utc_midnight
+from conformance.reference.clock import seconds_to_utc_midnight
 from conformance.reference.provision import DEFAULT_MODEL
 from conformance.reference.tasks import TASK_RUN_S, task_config
 from tests.test_reference_gateway import InProcess
@@ -112,7 +112,7 @@ def test_rate_limit_headers_on_the_key_s_own_429() -> None:
 def test_daily_cap_retry_after_points_at_the_reset() -> None:
     healthy = InProcess("pyai")
     assert healthy.config["roles"]["daily_capped"]["resets_at"] == "00:00Z"
-    before = _seconds_to_utc_midnight()
+    before = seconds_to_utc_midnight()
     wait = int(healthy.post("daily_capped").headers["Retry-After"])
-    assert before - 2 <= wait <= _seconds_to_utc_midnight() + 2 or wait <= 2  # at midnight it wraps
+    assert before - 2 <= wait <= seconds_to_utc_midnight() + 2 or wait <= 2  # at midnight it wraps
     assert InProcess("pyai", "daily_cap_retry_after_short").post("daily_capped").headers["Retry-After"] == "60"

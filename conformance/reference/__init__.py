@@ -8,8 +8,11 @@ broken gateway the suite must catch. Modules, one job each:
 - `ratelimit`   fixed-window per-key limiter
 - `dialect`     the profile's code for each condition, and its envelope
 - `defects`     the defect catalogue (`conformance/data/defects.yaml`) and `Defects.on(name)`
-- `middleware`  request id on every response; 500 envelope for anything unhandled
-- `app`         `create_app(profile, defects, ledger)`: the pipeline and the route tables
+- `variants`    the clean-variant catalogue (`conformance/data/variants.yaml`); `switches` what both share
+- `middleware`  request id on every response (`RequestIds`); 500 envelope for anything unhandled
+- `auth`, `limits`, `body`, `billing`, `relay`: the pipeline's steps, each with its own defects;
+  `rejections` the dialect step (how a refusal is written), `clock` the resets and HTTP-dates they share
+- `app`         `Gateway` (the steps in order) and `create_app(gateway)`: the route tables
 - `startup`     bind, provision, write config, serve, print `READY <url>` (the child side)
 - `gateway_process`  `ReferenceProcess`: the gateway as a child process (the parent side)
 - `__main__`    `python -m conformance.reference` CLI

@@ -1,6 +1,6 @@
 """The reference gateway's fuzzing defects: what real gateways do with inputs nobody planned for.
 
-Kept out of the pipeline in `app.py` (which calls in at three points) because none of this is how
+Kept out of the pipeline (`app.py` and the body step call in at four points) because none of this is how
 the gateway should behave; each function does nothing unless its defect is switched on.
 """
 
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 if TYPE_CHECKING:
-    from conformance.reference.app import Gateway
+    from conformance.reference.defects import Defects
 
 LONG_HEADER = 4096
 HANG_MAX_S = 120.0
@@ -37,9 +37,9 @@ class DefectResponse(Exception):
         self.response = response
 
 
-async def maybe_hang(gateway: Gateway, request: Request) -> None:
+async def maybe_hang(defects: Defects, request: Request) -> None:
     """`hang_on_long_header`: a header over 4 KB stalls the request until the client gives up."""
-    if not gateway.defects.on("hang_on_long_header"):
+    if not defects.on("hang_on_long_header"):
         return
     if not any(len(value) > LONG_HEADER for value in request.headers.values()):
         return
@@ -48,33 +48,33 @@ async def maybe_hang(gateway: Gateway, request: Request) -> None:
         await asyncio.sleep(0.2)
 
 
-async def maybe_stall_on_large_body(gateway: Gateway, request: Request) -> None:
+async def maybe_stall_on_large_body(defects: Defects, request: Request) -> None:
     """`hang_on_large_body`: a body over the size limit is neither read nor answered (the server
     stops reading and waits for a client that is waiting for it)."""
-    if not gateway.defects.on("hang_on_large_body"):
+    if not defects.on("hang_on_large_body"):
         return
     deadline = time.monotonic() + HANG_MAX_S
     while time.monotonic() < deadline and not await request.is_disconnected():
         await asyncio.sleep(0.2)
 
 
-def check_content_type(gateway: Gateway, request: Request) -> None:
+def check_content_type(defects: Defects, request: Request) -> None:
     """`html_415_for_wrong_content_type`: a web server's HTML page for a non-JSON content type."""
-    if not gateway.defects.on("html_415_for_wrong_content_type"):
+    if not defects.on("html_415_for_wrong_content_type"):
         return
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
         raise DefectResponse(HTMLResponse(_HTML_415, status_code=415))
 
 
-def check_body(gateway: Gateway, raw: bytes) -> None:
+def check_body(defects: Defects, raw: bytes) -> None:
     """`invalid_json_500_traceback` and `nested_body_500`: the body crashes the handler."""
-    if gateway.defects.on("invalid_json_500_traceback"):
+    if defects.on("invalid_json_500_traceback"):
         try:
             json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise DefectResponse(PlainTextResponse(_TRACEBACK.format(error=str(exc)[:200]), status_code=500)) from None
-    if gateway.defects.on("nested_body_500") and _depth(raw) > NESTING_LIMIT:
+    if defects.on("nested_body_500") and _depth(raw) > NESTING_LIMIT:
         raise RecursionError("maximum recursion depth exceeded while validating the request body")
 
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from conformance.reference.middleware import STATIC_REQUEST_ID, request_id_of
+from conformance.reference.middleware import request_id_of
 from conformance.reference.provision import secret_key
 from conformance.reference.types import Reject
 
@@ -47,7 +47,7 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
     if gateway.defects.on("management_errors_in_envelope"):
         return gateway.dialect.response(problem.status, gateway.dialect.open_code("not_found")
                                         if problem.status == 404 else None, problem.detail)
-    request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else request_id_of(request.scope)
+    request_id = gateway.request_ids.shown(request_id_of(request.scope))
     variants = gateway.variants
     body: dict[str, Any] = {
         "type": "about:blank" if variants.on("problem_about_blank") else PROBLEM_TYPES + problem.slug,
@@ -73,7 +73,7 @@ def problem_response(gateway: Gateway, request: Request, problem: Problem) -> Re
 def _authenticate(gateway: Gateway, request: Request) -> Any:
 
     try:
-        return gateway.authenticate(request)
+        return gateway.auth.authenticate(request)
     except Reject:
         raise Problem(401, "unauthorized", "A valid API key is required for the management API.") from None
 

@@ -35,30 +35,52 @@ def request_id_of(scope: Scope) -> str:
     return scope["state"]["request_id"]
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, dialect: Dialect, defects: Defects, trace_form: bool = False) -> None:
-        self.app = app
-        self.trace_form = trace_form
-        self.dialect = dialect
-        self.header = dialect.profile.request_id_header.lower().encode("latin-1")
+class RequestIds:
+    """The request-id step: a new id per request, the id a response shows, and whether it shows one.
+
+    The request-id defects live here, once: the middleware uses it for every HTTP response, and the
+    realtime handshakes and the management plane's problem documents (written outside it) too.
+    """
+
+    def __init__(self, defects: Defects, trace_form: bool = False) -> None:
+        self.trace_form = trace_form  # the `trace_context_request_ids` variant
         self.static = defects.on("static_request_id")
         self.none_on_errors = defects.on("no_request_id")
+
+    def new(self) -> str:
+        return new_request_id(self.trace_form)
+
+    def shown(self, request_id: str) -> str:
+        """The id the client sees for `request_id` (charges stay recorded under `request_id`)."""
+        return STATIC_REQUEST_ID if self.static else request_id
+
+    def sent_with(self, status: int) -> bool:
+        """Whether a response with `status` carries the request-id header."""
+        return not (self.none_on_errors and status >= 400)
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp, dialect: Dialect, ids: RequestIds) -> None:
+        self.app = app
+        self.ids = ids
+        self.dialect = dialect
+        self.header = dialect.profile.request_id_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id(self.trace_form)
+        request_id = self.ids.new()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        value = (STATIC_REQUEST_ID if self.static else request_id).encode("latin-1")
+        value = self.ids.shown(request_id).encode("latin-1")
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if not (self.none_on_errors and message["status"] >= 400):
+                if self.ids.sent_with(message["status"]):
                     headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.header]
                     headers.append((self.header, value))
                     message = {**message, "headers": headers}

@@ -42,13 +42,18 @@ class FixedWindowLimiter:
     def _reset_in(self, start: float, now: float) -> int:
         return max(1, math.ceil(start + self.window_s - now))
 
+    def _current(self, key: str, now: float) -> tuple[float, int]:
+        """`key`'s window as of `now` (start, requests admitted): a fresh one once the last has ended."""
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.window_s:
+            return now, 0
+        return start, count
+
     def hit(self, key: str, limit: int) -> WindowState:
         """Count one request against `key`'s window (refused requests are not counted)."""
         now = self._clock()
         with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= self.window_s:
-                start, count = now, 0
+            start, count = self._current(key, now)
             if count >= limit:
                 self._windows[key] = (start, count)
                 return WindowState(False, limit, 0, self._reset_in(start, now))
@@ -60,9 +65,7 @@ class FixedWindowLimiter:
         """The window as it stands, without counting a request (for rejections before the limiter)."""
         now = self._clock()
         with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-        if now - start >= self.window_s:
-            start, count = now, 0
+            start, count = self._current(key, now)
         return WindowState(count < limit, limit, max(0, limit - count), self._reset_in(start, now))
 
     def restart(self, key: str, hold_s: float | None = None) -> None:

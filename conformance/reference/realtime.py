@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -26,7 +24,6 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from conformance.reference.ledger import KeyRecord
-from conformance.reference.middleware import STATIC_REQUEST_ID, new_request_id
 from conformance.reference.types import Reject
 
 if TYPE_CHECKING:
@@ -35,9 +32,6 @@ if TYPE_CHECKING:
 REALTIME_PATH = "/v1/realtime"
 MAX_AGENT_ID_CHARS = 256  # well inside any proxy's header-value limit
 HEADER_VALUE_MAX_CHARS = 8000  # the `agent_id_8k_unconfigured` variant: what an 8 KiB header line holds
-CONCURRENCY_RETRY_AFTER_S = 1
-SLOT_GRACE_S = 6.0  # the `realtime_slot_grace` variant: more than the 3 × 2 s the suite once waited at most
-DEFAULT_CONCURRENCY_LIMIT = 100
 
 
 def agent_id_problem(agent_id: str | None, max_chars: int = MAX_AGENT_ID_CHARS) -> str | None:
@@ -51,67 +45,21 @@ def agent_id_problem(agent_id: str | None, max_chars: int = MAX_AGENT_ID_CHARS) 
     return None
 
 
-class SessionTable:
-    """Open realtime sessions per key. Only touched from the event loop, so no lock is needed.
-
-    With a `grace_s` (the `realtime_slot_grace` variant) a closed session's slot stays taken that
-    long, as a gateway that waits for the upstream session to wind down does.
-    """
-
-    def __init__(self, grace_s: float = 0.0) -> None:
-        self.by_key: dict[str, int] = {}
-        self.opened_total = 0
-        self.grace_s = grace_s
-        self.freeing: dict[str, list[float]] = {}  # key → when each closed slot frees
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_key.values())
-
-    def held(self, key_id: str) -> int:
-        now = time.monotonic()
-        freeing = [t for t in self.freeing.get(key_id, []) if t > now]
-        self.freeing[key_id] = freeing
-        return self.by_key.get(key_id, 0) + len(freeing)
-
-    def frees_in(self, key: KeyRecord) -> float:
-        """Seconds until a slot in its grace period frees (0: none is)."""
-        now = time.monotonic()
-        return max(0.0, min((t - now for t in self.freeing.get(key.key_id, [])), default=0.0))
-
-    def try_open(self, key: KeyRecord, unlimited: bool) -> bool:
-        limit = key.concurrency_limit or DEFAULT_CONCURRENCY_LIMIT
-        if not unlimited and self.held(key.key_id) >= limit:
-            return False
-        self.by_key[key.key_id] = self.by_key.get(key.key_id, 0) + 1
-        self.opened_total += 1
-        return True
-
-    def close(self, key: KeyRecord) -> None:
-        left = self.by_key.get(key.key_id, 0) - 1
-        if left > 0:
-            self.by_key[key.key_id] = left
-        else:
-            self.by_key.pop(key.key_id, None)
-        if self.grace_s > 0:
-            self.freeing.setdefault(key.key_id, []).append(time.monotonic() + self.grace_s)
-
-
 def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
-    sessions = SessionTable(SLOT_GRACE_S if gateway.variants.on("realtime_slot_grace") else 0.0)
-    gateway.realtime_sessions = sessions  # type: ignore[attr-defined]
+    """The WebSocket route and its oracle; the sessions are the limits step's (`Limits.sessions`)."""
+    sessions = gateway.limits.sessions
 
     async def endpoint(websocket: WebSocket) -> None:
 
-        request_id = STATIC_REQUEST_ID if gateway.defects.on("static_request_id") else new_request_id(
-            gateway.variants.on("trace_context_request_ids"))
+        request_id = gateway.request_ids.shown(gateway.request_ids.new())  # no middleware sees a WebSocket
         key: KeyRecord | None = None
         try:
-            key = gateway.authenticate(websocket)  # type: ignore[arg-type]
-            gateway.check_ip(websocket, key)  # type: ignore[arg-type]
-            admit(gateway, websocket, key, sessions)
+            key = gateway.auth.authenticate(websocket)
+            gateway.auth.check_ip(websocket, key)
+            check_agent_id(gateway, websocket)
+            gateway.limits.open_session(key)
         except Reject as reject:
-            gateway.bill_rejection(websocket, key, reject, request_id)  # only under a charge_* defect
+            gateway.billing.bill_rejection(websocket, key, reject, request_id)  # only under a charge_* defect
             await websocket.send_denial_response(_denial(gateway, reject, request_id))
             return
         try:
@@ -129,9 +77,9 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
     async def open_sessions(request: Request) -> Response:
 
         try:
-            gateway.authenticate_admin(request)
+            gateway.auth.authenticate_admin(request)
         except Reject as reject:
-            return gateway.render(reject)
+            return gateway.rejections.render(reject)
         body = {"open": sessions.total, "opened_total": sessions.opened_total}
         return Response(json.dumps(body).encode(), media_type="application/json")
 
@@ -141,8 +89,8 @@ def realtime_routes(gateway: Gateway) -> list[BaseRoute]:
     ]
 
 
-def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: SessionTable) -> None:
-    """Check the agent_id, then take a session slot; raises `Reject` before any upgrade."""
+def check_agent_id(gateway: Gateway, websocket: WebSocket) -> None:
+    """Refuse (before any upgrade) an agent_id that cannot travel upstream as a header value."""
     from conformance.reference.provision import AGENT_ID_MAX_CHARS
 
     agent_id = websocket.query_params.get("agent_id")
@@ -152,26 +100,18 @@ def admit(gateway: Gateway, websocket: WebSocket, key: KeyRecord, sessions: Sess
     problem = agent_id_problem(agent_id, limit)
     known = gateway.ledger.realtime_agents
     if problem is None and known is not None and agent_id not in known:
-        raise gateway.bad_request("not_found", "No agent has this id.", status=404)
+        raise gateway.rejections.bad_request("not_found", "No agent has this id.", status=404)
     if problem is not None and not gateway.defects.on("unchecked_agent_id"):
         code = next((c for c in gateway.profile.codes if c.trigger == "realtime_agent_id"), None)
         if code is None:  # a contract without the code: a plain bad parameter
-            raise gateway.bad_request("invalid_parameter", f"Invalid agent_id: {problem}", "agent_id")
-
+            raise gateway.rejections.bad_request("invalid_parameter", f"Invalid agent_id: {problem}", "agent_id")
         raise Reject(code.status, code.code, f"Invalid agent_id: {problem}", "agent_id")
-    if not sessions.try_open(key, unlimited=gateway.defects.on("no_concurrency_limit")):
-        raise gateway.reject(
-            "concurrency_limited",
-            "Too many concurrent realtime sessions for this key; close one and retry."
-            if not gateway.variants.on("readable_keys") else "Too many concurrent realtime sessions.",
-            gateway.retry_after(max(CONCURRENCY_RETRY_AFTER_S, math.ceil(sessions.frees_in(key)))),
-        )
 
 
 def _denial(gateway: Gateway, reject: Reject, request_id: str) -> Response:
     """The HTTP answer to a refused handshake: the profile's envelope plus the request-id header."""
-    response = gateway.render(reject)
-    if not (gateway.defects.on("no_request_id") and reject.status >= 400):
+    response = gateway.rejections.render(reject)
+    if gateway.request_ids.sent_with(reject.status):
         response.headers[gateway.profile.request_id_header] = request_id
     return response
 

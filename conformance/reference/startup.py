@@ -21,7 +21,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.contract.profiles import Profile, shipped_profiles
-from conformance.reference.app import create_app
+from conformance.reference.app import Gateway, create_app
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import Ledger
@@ -107,7 +107,7 @@ def serve(
         config["provider"]["models"] = {"restricted": PROVIDER_FORBIDDEN_MODEL}
     if config_path is not None:
         loopback.write_yaml(config_path, config)
-    app = create_app(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at, upstream=upstream)
+    app = create_app(Gateway(profile, defects, ledger, variants=variants, daily_reset_at=daily_reset_at, upstream=upstream))
     uv_config = uvicorn.Config(
         app,
         log_level="warning",

@@ -116,7 +116,7 @@ def _advance(gateway: Gateway, task: Task) -> None:
 def task_routes(gateway: Gateway) -> list[BaseRoute]:
 
     def find(request: Request) -> Task:
-        key = gateway.authenticate(request)
+        key = gateway.auth.authenticate(request)
         task = gateway.tasks.tasks.get(request.path_params["task_id"])
         if task is None or task.key_id != key.key_id:
             raise Reject(404, gateway.dialect.open_code("not_found"), "No task has this id.")
@@ -137,7 +137,7 @@ def task_routes(gateway: Gateway) -> list[BaseRoute]:
             try:
                 task = find(request)
             except Reject as reject:
-                return gateway.render(reject)
+                return gateway.rejections.render(reject)
             with gateway.tasks.lock:
                 action(gateway, task)
             return _json(_view(task))

@@ -141,14 +141,14 @@ class Upstream:
         if response.status_code >= 300:
             failure = self.failure(gateway, response, raw)
             if gateway.defects.on("upstream_failure_billed"):
-                gateway.charge(call, call.params["prompt_tokens"] + 16)
+                gateway.billing.charge(call, call.params["prompt_tokens"] + 16)
             raise failure
         try:
             payload = json.loads(raw)
             total = int(payload["usage"]["total_tokens"])
         except (ValueError, KeyError, TypeError):
             raise UpstreamFailure(502, FAILED, upstream_status=response.status_code, upstream_body=raw[:2000]) from None
-        gateway.charge(call, total * attempt)  # `attempt` is 1 unless the retry defect is on
+        gateway.billing.charge(call, total * attempt)  # `attempt` is 1 unless the retry defect is on
         return Response(raw, media_type="application/json", headers=self.served_headers(gateway))
 
     async def _stream(self, gateway: Gateway, call: Call, body: dict[str, Any]) -> Response:
@@ -208,7 +208,7 @@ class Upstream:
         finally:  # charged for what was delivered, also when the client cut the stream
             if not done and gateway.defects.on("upstream_cut_billed_in_full"):
                 delivered = max(delivered, fake_model.completion_tokens(call.params) * call.params["n"])
-            gateway.charge(call, call.params["prompt_tokens"] + delivered)
+            gateway.billing.charge(call, call.params["prompt_tokens"] + delivered)
 
 
 def _event_tokens(event: sse.Event) -> int | None:

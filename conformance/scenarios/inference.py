@@ -17,10 +17,11 @@ from typing import Any
 from conformance.contract.profiles import Code, Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason
-from conformance.scenarios.realtime import realtime_scenarios
+from conformance.scenarios.realtime import ConcurrencyProbe, realtime_scenarios
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
 from conformance.transport.client import Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
+from conformance.transport.websocket import RealtimeClient
 
 CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -71,6 +72,10 @@ class ScenarioBook:
         # Session-wide results other layers share through the book (the billing control, run once
         # for CHG-0 and FUZ-3 alike): key → value, set by their owners.
         self.shared: dict[str, Any] = {}
+        # The realtime plane's: one WebSocket client (made on the first realtime scenario) and what
+        # each concurrency probe showed, by code (MAP-3 sends, the realtime tests read).
+        self.realtime_client: RealtimeClient | None = None
+        self.concurrency_probes: dict[str, ConcurrencyProbe] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 

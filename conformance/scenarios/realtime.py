@@ -117,18 +117,14 @@ def _realtime_client(book: ScenarioBook) -> RealtimeClient:
     section = book.config.section("realtime")
     if section is None or not section.get("url"):
         raise ScenarioUnavailable(book.config.missing_section_reason("realtime"))
-    realtime = getattr(book, "_realtime_client", None)
-    if realtime is None:
-        realtime = RealtimeClient(book.client, section["url"], book.config.headers)
-        book._realtime_client = realtime  # type: ignore[attr-defined]
-    return realtime
+    if book.realtime_client is None:
+        book.realtime_client = RealtimeClient(book.client, section["url"], book.config.headers)
+    return book.realtime_client
 
 
 def concurrency_probes(book: ScenarioBook) -> dict[str, ConcurrencyProbe]:
-    probes = getattr(book, "_concurrency_probes", None)
-    if probes is None:
-        probes = book._concurrency_probes = {}  # type: ignore[attr-defined]
-    return probes
+    """What each concurrency probe showed, by code (the book's, shared by the realtime tests)."""
+    return book.concurrency_probes
 
 
 def run_realtime_scenario(book: ScenarioBook, scenario: Scenario) -> Exchange:

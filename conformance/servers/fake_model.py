@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 PRICE_PER_TOKEN = 0.00001
@@ -45,41 +45,35 @@ def _finish_reason(params: dict[str, Any]) -> str:
     return "length" if max_tokens is not None and max_tokens < MAX_COMPLETION_TOKENS else "stop"
 
 
-def chat_completion(params: dict[str, Any]) -> dict[str, Any]:
+def _completion(params: dict[str, Any], prefix: str, kind: str, choice: Callable[[int, str], dict[str, Any]]) -> dict[str, Any]:
+    """The answer both completion endpoints share; `choice(index, text)` is the endpoint's own choice."""
     per_choice = completion_tokens(params)
     text = " ".join(reply_words(per_choice))
     return {
-        "id": "chatcmpl-" + secrets.token_hex(12),
-        "object": "chat.completion",
+        "id": prefix + secrets.token_hex(12),
+        "object": kind,
         "created": int(time.time()),
         "model": params["model"],
-        "choices": [
-            {
-                "index": i,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": _finish_reason(params),
-            }
-            for i in range(params["n"])
-        ],
+        "choices": [choice(i, text) for i in range(params["n"])],
         "usage": usage(params["prompt_tokens"], per_choice * params["n"]),
     }
+
+
+def chat_completion(params: dict[str, Any]) -> dict[str, Any]:
+    finish_reason = _finish_reason(params)
+    return _completion(params, "chatcmpl-", "chat.completion", lambda i, text: {
+        "index": i,
+        "message": {"role": "assistant", "content": text},
+        "logprobs": None,
+        "finish_reason": finish_reason,
+    })
 
 
 def text_completion(params: dict[str, Any]) -> dict[str, Any]:
-    per_choice = completion_tokens(params)
-    text = " ".join(reply_words(per_choice))
-    return {
-        "id": "cmpl-" + secrets.token_hex(12),
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": params["model"],
-        "choices": [
-            {"index": i, "text": text, "logprobs": None, "finish_reason": _finish_reason(params)}
-            for i in range(params["n"])
-        ],
-        "usage": usage(params["prompt_tokens"], per_choice * params["n"]),
-    }
+    finish_reason = _finish_reason(params)
+    return _completion(params, "cmpl-", "text_completion", lambda i, text: {
+        "index": i, "text": text, "logprobs": None, "finish_reason": finish_reason,
+    })
 
 
 def _vector(text: str) -> list[float]:

@@ -31,10 +31,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _required(body: dict[str, Any], name: str) -> Any:
+    """`body[name]`; a missing (or null) required parameter is a `ParamError` naming it."""
+    value = body.get(name)
+    if value is None:
+        raise ParamError(name, f"Missing required parameter: '{name}'.", missing=True)
+    return value
+
+
 def _model(body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if model is None:
-        raise ParamError("model", "Missing required parameter: 'model'.", missing=True)
+    model = _required(body, "model")
     if not isinstance(model, str) or not model.strip():
         raise ParamError("model", "'model' must be a non-empty string.")
     return model
@@ -81,9 +87,7 @@ def _content_words(content: Any) -> int:
 def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
     """`POST /v1/chat/completions`."""
     model = _model(body)
-    messages = body.get("messages")
-    if messages is None:
-        raise ParamError("messages", "Missing required parameter: 'messages'.", missing=True)
+    messages = _required(body, "messages")
     if not isinstance(messages, list) or not messages:
         raise ParamError("messages", "'messages' must be a non-empty array.")
     prompt_tokens = 0
@@ -103,9 +107,7 @@ def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
 def validate_completion(body: dict[str, Any]) -> dict[str, Any]:
     """`POST /v1/completions` (legacy): `prompt` is a string or an array of strings / token ids."""
     model = _model(body)
-    prompt = body.get("prompt")
-    if prompt is None:
-        raise ParamError("prompt", "Missing required parameter: 'prompt'.", missing=True)
+    prompt = _required(body, "prompt")
     if isinstance(prompt, str):
         prompt_tokens = _words(prompt)
     elif isinstance(prompt, list) and all(isinstance(p, str) or _is_int(p) for p in prompt):
@@ -118,9 +120,7 @@ def validate_completion(body: dict[str, Any]) -> dict[str, Any]:
 def validate_embeddings(body: dict[str, Any]) -> dict[str, Any]:
     """`POST /v1/embeddings`: `input` is a string or a non-empty array of strings."""
     model = _model(body)
-    value = body.get("input")
-    if value is None:
-        raise ParamError("input", "Missing required parameter: 'input'.", missing=True)
+    value = _required(body, "input")
     if isinstance(value, str):
         inputs = [value]
     elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
