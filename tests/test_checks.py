@@ -167,12 +167,12 @@ class TestCredentialEcho:
 
 
 class TestRetryAfterParser:
-    """One parser (conformance.checks.retry_after) for HDR-2, RTY-2, HDR-4 and realtime."""
+    """One parser (conformance.protocol.retry_after) for HDR-2, RTY-2, HDR-4 and realtime."""
 
     def test_three_http_date_forms_and_large_delta(self):
         from datetime import datetime, timezone
 
-        from conformance.checks.retry_after import parse_retry_after
+        from conformance.protocol.retry_after import parse_retry_after
 
         now = datetime(2026, 11, 29, 23, 0, 0, tzinfo=timezone.utc)
         for value in ("Sun, 29 Nov 2026 23:00:07 GMT", "Sunday, 29-Nov-26 23:00:07 GMT", "Sun Nov 29 23:00:07 2026"):

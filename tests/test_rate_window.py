@@ -7,17 +7,17 @@ import httpx
 import pytest
 
 from conformance.checks.rate_window import (
-    Instant,
     compare_retry_after,
     next_reset,
     own_window,
-    parse_reset,
-    parse_retry_after_instant,
     remaining_problems,
     retry_after_before_reset_problems,
     retry_after_reset_problems,
 )
 from conformance.contract.profiles import load_profile
+from conformance.protocol.instant import Instant
+from conformance.protocol.ratelimit_reset import parse_reset
+from conformance.protocol.retry_after import parse_retry_after_instant
 from conformance.transport.client import Exchange
 
 MINDPROXY = load_profile("mindproxy")
@@ -33,7 +33,8 @@ def exchange(status: int = 429, **headers: str) -> Exchange:
 
 @pytest.mark.parametrize("value, fmt, expected", [
     ("30", "any", Instant(30, False)),
-    ("1.5", "delta_seconds", Instant(1.5, False)),
+    ("1.5", "any", Instant(1.5, False)),
+    ("15", "delta_seconds", Instant(15, False)),
     (str(int(AT)), "any", Instant(AT, True)),
     ("30", "epoch_seconds", Instant(30, True)),
     ("2026-11-29T23:00:00Z", "any", Instant(AT, True)),
@@ -47,7 +48,7 @@ def test_reset_formats_parse(value, fmt, expected):
     assert parse_reset(value, fmt) == expected
 
 
-@pytest.mark.parametrize("value, fmt", [("soon", "any"), ("6m0s", "delta_seconds"), ("30", "rfc3339"),
+@pytest.mark.parametrize("value, fmt", [("soon", "any"), ("6m0s", "delta_seconds"), ("1.5", "delta_seconds"), ("30", "rfc3339"),
                                         ("-5", "any"), ("", "any"), (None, "any")])
 def test_unparseable_reset_is_none(value, fmt):
     assert parse_reset(value, fmt) is None

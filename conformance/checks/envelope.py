@@ -71,10 +71,7 @@ def envelope_problems(exchange: Exchange, profile: Profile) -> list[str]:
 
 
 def code_of(exchange: Exchange, profile: Profile) -> tuple[bool, Any]:
-    body = envelope(exchange)
-    if not isinstance(body, dict):
-        return False, None
-    return resolve_pointer(body, profile.code_pointer)
+    return profile.error_code(envelope(exchange))
 
 
 @check("ENV-2", whole_run=True, applies=lambda exchange, profile: readable_error(exchange, profile))

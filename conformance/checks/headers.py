@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from conformance.checks.envelope import code_of
 from conformance.checks.registry import check
-from conformance.checks.retry_after import parse_http_date, parse_retry_after
 from conformance.contract.profiles import Profile
+from conformance.protocol.ratelimit_reset import describe_format, reset_matches
+from conformance.protocol.retry_after import parse_retry_after
 from conformance.transport.client import Exchange
 
 
@@ -66,40 +66,6 @@ def _not_a_rate_limit(exchange: Exchange, profile: Profile) -> bool:
     return entry is not None and entry.retry != "backoff"
 
 
-_GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|us|µs|ns))+")
-RESET_FORMATS: dict[str, str] = {
-    "delta_seconds": "delta seconds",
-    "epoch_seconds": "epoch seconds",
-    "rfc3339": "an RFC 3339 timestamp",
-    "http_date": "an HTTP-date",
-    "duration": "a duration such as 6m0s",
-}
-
-
-def reset_matches(value: str, fmt: str) -> bool:
-    """Whether an X-RateLimit-Reset value is in `fmt` (a key of RESET_FORMATS, or `any`)."""
-    value = value.strip()
-    if fmt == "any":
-        return any(reset_matches(value, f) for f in RESET_FORMATS)
-    if fmt == "delta_seconds":
-        return re.fullmatch(r"[0-9]+", value) is not None
-    if fmt == "epoch_seconds":
-        return re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value) is not None
-    if fmt == "rfc3339":
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})", value):
-            return False
-        try:
-            datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        return True
-    if fmt == "http_date":
-        return parse_http_date(value) is not None
-    if fmt == "duration":
-        return _GO_DURATION.fullmatch(value) is not None
-    raise ValueError(f"unknown reset format {fmt!r}")
-
-
 @check("HDR-3", whole_run=True)
 def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str]:
     """HDR-3: the profile's rate-limit headers: Limit and Remaining non-negative integers,
@@ -115,8 +81,7 @@ def rate_limit_header_problems(exchange: Exchange, profile: Profile) -> list[str
             problems.append(f"{exchange.describe()}: no {name} header")
         elif role == "reset":
             if not reset_matches(value, fmt):
-                wanted = " or ".join(RESET_FORMATS.values()) if fmt == "any" else RESET_FORMATS[fmt]
-                problems.append(f"{exchange.describe()}: {name} {value!r} is not {wanted}")
+                problems.append(f"{exchange.describe()}: {name} {value!r} is not {describe_format(fmt)}")
         elif not re.fullmatch(r"[0-9]+", value.strip()):
             problems.append(f"{exchange.describe()}: {name} {value!r} is not a non-negative integer")
         else:

@@ -10,16 +10,19 @@ See docs/retry-rules.md.
 
 from __future__ import annotations
 
-import math
-
 from conformance.checks.registry import check
-from conformance.checks.retry_after import retry_after_s
 from conformance.contract.profiles import Code, Profile
+from conformance.protocol.retry_after import wait_seconds
 from conformance.transport.client import Exchange
 
 # Statuses the official openai SDK retries by itself (openai/_base_client.py `_should_retry`).
 SDK_RETRIED_STATUSES = frozenset({408, 409, 429})
 RETRY_HEADERS = ("Retry-After", "retry-after-ms")
+
+
+def retry_after_s(exchange: Exchange) -> float | None:
+    """Seconds the response asks a client to wait (retry-after-ms, then Retry-After); None if absent/bad."""
+    return wait_seconds(exchange.header("Retry-After"), exchange.header("retry-after-ms"))
 
 
 def sdk_retries_status(status: int) -> bool:
@@ -82,8 +85,7 @@ def retry_signal_problems(exchange: Exchange, retry_after_required: bool) -> lis
         if retry_after_required:
             problems.append(f"{where}: no Retry-After header saying how long to wait")
     else:
-        wait = retry_after_s(exchange)
-        if wait is None or not math.isfinite(wait):
+        if retry_after_s(exchange) is None:  # a huge delta-seconds is an infinite wait, still delta-seconds
             problems.append(f"{where}: Retry-After {exchange.header('Retry-After')!r} is not delta-seconds or an HTTP-date")
     if (exchange.header("x-should-retry") or "").strip().lower() == "false":
         problems.append(f"{where}: carries x-should-retry: false, so clients will not retry")

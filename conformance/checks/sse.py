@@ -1,7 +1,7 @@
 """Server-sent events as the suite reads them (ENV-6): parse a recorded stream, judge its shape.
 
 The client reads a stream to its end (capped), so an SSE answer is an ordinary `Exchange` whose
-body is the whole event stream. Parsing is `conformance.transport.sse`, the one
+body is the whole event stream. Parsing is `conformance.protocol.sse`, the one
 parser every reader of a stream uses (the WHATWG rules as the openai SDK applies them).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from conformance.checks.registry import check
 from conformance.contract.profiles import Profile
 from conformance.contract.schemas import describe, first_error
+from conformance.protocol.sse import DONE, Event, parse, parse_stream
 from conformance.transport.client import Exchange
-from conformance.transport.sse import DONE, Event, parse, parse_stream
 
 __all__ = [
     "DONE",

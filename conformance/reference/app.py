@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.websockets import WebSocket
 
 from conformance.contract.profiles import Profile
+from conformance.protocol.http_date import DAYS, LONG_DAYS, MONTHS
 from conformance.provider.faults import OK_MODEL
 from conformance.reference import fuzz_defects, inference, streaming
 from conformance.reference.defects import Defects
@@ -96,21 +97,18 @@ _SAFE_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 
 
 LARGE_DELTA_SECONDS = "2147483648"  # the `retry_after_large_delta` variant: past 32 bits (RFC 9111 §1.2.2)
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def http_date(seconds: int, form: str) -> str:
     """An HTTP-date (RFC 9110 §5.6.7) `seconds` from now, rounded up to the next whole second, in
     one of its three forms: imf_fixdate, rfc850 or asctime."""
     at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=seconds + 1)
-    month = _MONTHS[at.month - 1]
+    month = MONTHS[at.month - 1]
     if form == "rfc850":
-        return f"{_LONG_DAYS[at.weekday()]}, {at.day:02d}-{month}-{at.year % 100:02d} {at:%H:%M:%S} GMT"
+        return f"{LONG_DAYS[at.weekday()]}, {at.day:02d}-{month}-{at.year % 100:02d} {at:%H:%M:%S} GMT"
     if form == "asctime":
-        return f"{_DAYS[at.weekday()]} {month} {at.day:2d} {at:%H:%M:%S} {at.year}"
-    return f"{_DAYS[at.weekday()]}, {at.day:02d} {month} {at.year} {at:%H:%M:%S} GMT"
+        return f"{DAYS[at.weekday()]} {month} {at.day:2d} {at:%H:%M:%S} {at.year}"
+    return f"{DAYS[at.weekday()]}, {at.day:02d} {month} {at.year} {at:%H:%M:%S} GMT"
 
 
 def _seconds_to_utc_midnight(now: datetime | None = None) -> int:
