@@ -22,12 +22,12 @@ from conformance.checks.envelope import (
 )
 from conformance.checks.headers import (
     duplicate_request_ids,
-    parse_retry_after,
     rate_limit_header_problems,
     request_id_problems,
     retry_after_problems,
 )
 from conformance.checks.security import credential_echo_problems, echoes_credential
+from conformance.protocol.retry_after import parse_retry_after
 
 __all__ = [
     "JSON_TYPES", "code_of", "code_problems", "credential_echo_problems", "duplicate_request_ids", "echoes_credential",

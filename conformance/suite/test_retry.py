@@ -19,6 +19,7 @@ from conformance.checks.retry import (
 from conformance.contract.profiles import Code
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
+from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.suite.conftest import collection_profile, scoped
 
 
@@ -133,14 +134,22 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
 
 
 @pytest.mark.requirement("RTY-3")
-def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, need_role, coded_response,
-                        no_problems):
+def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, coded_response, no_problems):
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import RetryProblem, decision_rule, sdk_retry_problems
+    from conformance.scenarios.sdk import drive_sdk, realtime_sdk_evidence
 
     code = profile.code(catalogued_code)
-    problems = sdk_retry_problems(code, client, book, profile, target_config, run.billable_allowed, need_role,
-                                  coded_response)
+    try:
+        if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
+            evidence = realtime_sdk_evidence(code, coded_response(code), target_config)
+        else:
+            evidence = drive_sdk(code, client, book, target_config, run.billable_allowed)
+    except ScenarioUnavailable as exc:
+        pytest.skip(str(exc))
+    problems, why = sdk_retry_problems(evidence, profile)
+    if why:
+        inconclusive(why)
     # A retry decision breaks the code's own catalogue row, not the sentence on error.code.
     retry_only = bool(problems) and all(isinstance(p, RetryProblem) for p in problems)
     no_problems(problems, cites=decision_rule(code) if retry_only else None)
