@@ -74,7 +74,7 @@ class TestCompare:
 
     def test_retry_after_before_reset_fails(self):
         problems, unsure = compare_retry_after(Instant(3, False), Instant(1, False), None, "reset", "Retry-After")
-        assert problems and "before reset" in problems[0] and not unsure
+        assert problems and "before reset" in str(problems[0]) and not unsure
 
     def test_absolute_pair_needs_no_date(self):
         assert compare_retry_after(Instant(AT + 30, True), Instant(AT + 60, True), None, "r", "ra") == ([], "")
@@ -93,7 +93,7 @@ class TestOnExchanges:
     def test_remaining_zero_passes_nonzero_fails(self):
         assert remaining_problems(exchange(x_ratelimit_remaining="0"), MINDPROXY) == ([], "")
         problems, _ = remaining_problems(exchange(x_ratelimit_remaining="3"), MINDPROXY)
-        assert problems and "X-RateLimit-Remaining is 3" in problems[0]
+        assert problems and "X-RateLimit-Remaining is 3" in str(problems[0])
 
     def test_remaining_unreadable_is_inconclusive(self):
         problems, unsure = remaining_problems(exchange(x_ratelimit_remaining="many"), MINDPROXY)
@@ -158,7 +158,7 @@ class TestCapReset:
     def test_retry_after_before_the_reset_fails(self):
         problems, _ = retry_after_reset_problems(exchange(retry_after="60", date=DATE), "00:00Z",
                                                  "roles.daily_capped.resets_at")
-        assert problems and "before the cap resets" in problems[0] and "roles.daily_capped.resets_at" in problems[0]
+        assert problems and "before the cap resets" in str(problems[0]) and "roles.daily_capped.resets_at" in str(problems[0])
 
     def test_without_date_or_with_a_bad_fact_is_inconclusive(self):
         assert "no Date header" in retry_after_reset_problems(exchange(retry_after="60"), "00:00Z", "f")[1]

@@ -91,8 +91,8 @@ def test_env6_an_unterminated_error_event_fails(profile_id: str) -> None:
     body = ERROR if profile_id == "pyai" else {"error": {"message": "the upstream died", "code": "server_error"}}
     text = f"data: {json.dumps(CHUNK)}\n\ndata: {json.dumps(body)}\n"
     problems = sse_checks.midstream_error_problems(_stream(text), profile)
-    assert problems and "no blank line" in problems[0], problems
-    assert any("no blank line" in p for p in sse_checks.stream_problems(_stream(text), profile))
+    assert problems and "no blank line" in str(problems[0]), problems
+    assert any("no blank line" in str(p) for p in sse_checks.stream_problems(_stream(text), profile))
 
 
 def test_env6_multi_line_events_pass() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from conformance.checks.problem import Problem
 from conformance.checks.registry import check
 from conformance.contract.profiles import Profile
 from conformance.protocol.http_date import http_date_seconds
@@ -71,7 +72,7 @@ def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None,
     return True, ""
 
 
-def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[Problem], str]:
     """Remaining is 0 on a 429 from the key's own window. → (problems, why inconclusive)."""
     name = profile.rate_limit_headers.get("remaining")
     if not name:
@@ -81,12 +82,13 @@ def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str],
     if remaining is None:
         return [], f"{exchange.describe()}: {name} {value!r} is not an integer (HDR-3's format test reports it)"
     if remaining != 0:
-        return [f"{exchange.describe()}: {name} is {remaining} on the 429 that refused the key for its own window: "
-                "a client is told calls remain while it is refused"], ""
+        return [Problem.at(exchange, f"{name} is {remaining} on the 429 that refused the key for its own window: "
+                           "a client is told calls remain while it is refused",
+                           title=f"{name} not 0 on the key's own 429", subject=name, requirement="HDR-3")], ""
     return [], ""
 
 
-def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[Problem], str]:
     """HDR-6: Retry-After is not before the reset on a 429 from the key's own window.
     → (problems, why inconclusive)."""
     name = profile.rate_limit_headers.get("reset")
@@ -103,23 +105,23 @@ def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> t
     if retry is None:
         return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
     return compare_retry_after(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
-                               f"Retry-After {raw_retry!r}")
+                               f"Retry-After {raw_retry!r}", exchange=exchange)
 
 
 # Registered for the report's "which checks back a requirement"; never whole-run: each holds only on a
 # 429 the caller has tied to the key's own window (`own_window`).
 @check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
-def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[str]:
+def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     return remaining_problems(exchange, profile)[0]
 
 
 @check("HDR-6", applies=lambda exchange, profile: exchange.status == 429)
-def own_window_retry_after_problems(exchange: Exchange, profile: Profile) -> list[str]:
+def own_window_retry_after_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     return retry_after_before_reset_problems(exchange, profile)[0]
 
 
-def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
-                        ) -> tuple[list[str], str]:
+def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str,
+                        exchange: Exchange | None = None) -> tuple[list[Problem], str]:
     """Retry-After not before the reset, within whole-second rounding. → (problems, why inconclusive)."""
     if reset.absolute != retry.absolute:
         anchor = http_date_seconds(date)
@@ -132,8 +134,9 @@ def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_
     else:
         slack = ROUNDING_S
     if retry.seconds < reset.seconds - slack:
-        return [f"{retry_what} lets the client retry at {retry.describe()}, before {reset_what} says the window "
-                f"reopens ({reset.describe()}): honouring it meets the same refusal"], ""
+        return [Problem("HDR-6", f"{retry_what} lets the client retry at {retry.describe()}, before {reset_what} says "
+                        f"the window reopens ({reset.describe()}): honouring it meets the same refusal", exchange,
+                        "Retry-After before the window's reset", "Retry-After")], ""
     return [], ""
 
 
@@ -162,7 +165,7 @@ def next_reset(resets_at: str, after: float) -> float | None:
     return at - offset
 
 
-def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[str], str]:
+def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[Problem], str]:
     """Retry-After points no earlier than the cap's next reset (within whole-second rounding).
     `fact` names the config field for messages. → (problems, why inconclusive)."""
     raw = exchange.header("retry-after")
@@ -178,7 +181,8 @@ def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) ->
         return [], f"{fact} {resets_at!r} is neither a time of day like 00:00Z nor an RFC 3339 date-time"
     retry_at = retry.seconds if retry.absolute else anchor + retry.seconds
     if retry_at < reset_at - ANCHORED_SLACK_S:
-        return [f"{exchange.describe()}: Retry-After {raw!r} lets the client retry at "
-                f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
-                f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again"], ""
+        return [Problem.at(exchange, f"Retry-After {raw!r} lets the client retry at "
+                           f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
+                           f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again",
+                           title="Retry-After before the cap's reset", subject="Retry-After", requirement="RTY-4")], ""
     return [], ""

@@ -7,20 +7,24 @@ Pure: `scenarios.sdk` drives the SDK and hands over an `SdkEvidence`; this modul
 
 from __future__ import annotations
 
+from conformance.checks.problem import Problem
 from conformance.checks.retry import retry_after_s
 from conformance.contract.profiles import Code, Profile
 from conformance.transport.client import Exchange
 from conformance.transport.sdk import SdkEvidence, SdkOutcome, expected_exception, exposed_code, waits_for_reset
 
-
-class RetryProblem(str):
-    """A problem with the SDK's retry decision (not its classification): it breaks the code's own
-    catalogue rule, which `decision_rule` quotes, not the requirement's sentence on error.code."""
+_BEFORE_RESET = "the SDK retries before the cap resets"
 
 
 def decision_rule(code: Code) -> str:
     """The profile's catalogue row for `code`: what a client must do on it."""
     return f'[{code.code}] "{code.action}"' if code.action else f"[{code.code}] retry rule {code.retry!r}"
+
+
+def retry_problem(code: Code, message: str, exchange: Exchange | None, title: str) -> Problem:
+    """A problem with the SDK's retry decision (not its classification): it breaks the code's own
+    catalogue rule, which it cites (`decision_rule`), not the requirement's sentence on error.code."""
+    return Problem("RTY-3", message, exchange, title, cites=decision_rule(code))
 
 
 def _names_a_wait(exchange: Exchange) -> bool:
@@ -41,59 +45,66 @@ def retries_before_reset(answer: Exchange, retried: bool) -> bool:
     return directed is None or directed <= 0
 
 
-def _classification_problems(outcome: SdkOutcome, code: Code, profile: Profile) -> list[str]:
+def _classification_problems(outcome: SdkOutcome, code: Code, profile: Profile) -> list[Problem]:
     error = outcome.error
+    answer = outcome.attempts[-1] if outcome.attempts else None
     if error is None:
-        return [f"the SDK raised nothing for {code.code} (the request succeeded)"]
+        return [Problem("RTY-3", f"the SDK raised nothing for {code.code} (the request succeeded)", answer,
+                        "the SDK raised nothing")]
     expected = expected_exception(code.status)
     problems = []
     if type(error) is not expected:
-        problems.append(f"the SDK raised {type(error).__name__} for {code.code}, expected {expected.__name__} "
-                        f"(status {getattr(error, 'status_code', '?')})")
+        problems.append(Problem("RTY-3", f"the SDK raised {type(error).__name__} for {code.code}, expected "
+                                f"{expected.__name__} (status {getattr(error, 'status_code', '?')})", answer,
+                                "the SDK raised the wrong exception class"))
     where, value = exposed_code(error, profile)
     if value != code.code:
-        problems.append(f"the SDK exposes {where} = {value!r}, not {code.code!r}")
+        problems.append(Problem("RTY-3", f"the SDK exposes {where} = {value!r}, not {code.code!r}", answer,
+                                "the SDK exposes another code", where))
     return problems
 
 
-def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
+def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[Problem]:
     """Did the SDK retry after each response carrying the code exactly when the rule says?"""
     attempts = outcome.attempts
     problems = []
     for attempt in attempts[:-1]:
         if attempt.status == code.status and code.retry == "never":
-            problems.append(f"the SDK retried {attempt.describe()} ({len(attempts)} HTTP attempts); "
-                            f"{code.code}'s rule is \"don't retry\"")
+            problems.append(retry_problem(code, f"the SDK retried {attempt.describe()} ({len(attempts)} HTTP attempts); "
+                                          f"{code.code}'s rule is \"don't retry\"", attempt,
+                                          "the SDK retried a don't-retry code"))
             break
     last = attempts[-1] if attempts else None
     if code.retry in ("backoff", "wait") and last is not None and last.status == code.status \
             and len(attempts) < 3:
-        problems.append(f"the SDK did not retry {last.describe()} (max_retries=2, {len(attempts)} HTTP attempt(s)); "
-                        f"{code.code}'s rule is {code.retry!r}")
+        problems.append(retry_problem(code, f"the SDK did not retry {last.describe()} (max_retries=2, {len(attempts)} "
+                                      f"HTTP attempt(s)); {code.code}'s rule is {code.retry!r}", last,
+                                      "the SDK did not retry a retry code"))
     if code.retry == "wait_reset" and attempts and retries_before_reset(attempts[0], len(attempts) > 1):
-        problems.append(f"the SDK retried {attempts[0].describe()} after its own back-off, before the cap resets "
-                        f"(no Retry-After to wait for)")
-    return [RetryProblem(p) for p in problems]
+        problems.append(retry_problem(code, f"the SDK retried {attempts[0].describe()} after its own back-off, before "
+                                      f"the cap resets (no Retry-After to wait for)", attempts[0], _BEFORE_RESET))
+    return problems
 
 
-def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[str]:
+def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[Problem]:
     """The SDK's retry decision on a realtime handshake answer, against the code's rule.
     `wait_reset`: see `retries_before_reset`. `unstated`: any decision."""
     if code.retry == "unstated":
         return []
     if code.retry == "wait_reset":
         if retries_before_reset(exchange, would_retry):
-            return [RetryProblem(f"{exchange.describe()}: the SDK would retry this response after its own back-off "
-                                 f"({wait:g} s), before the cap resets (no Retry-After to wait for); {code.code}'s rule "
-                                 f"is 'wait_reset'")]
+            return [retry_problem(code, f"{exchange.describe()}: the SDK would retry this response after its own "
+                                  f"back-off ({wait:g} s), before the cap resets (no Retry-After to wait for); "
+                                  f"{code.code}'s rule is 'wait_reset'", exchange, _BEFORE_RESET)]
         return []
     if would_retry == code.retryable:
         return []
-    return [RetryProblem(f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this "
-                         f"response; {code.code}'s rule is {code.retry!r}")]
+    return [retry_problem(code, f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry "
+                          f"this response; {code.code}'s rule is {code.retry!r}", exchange,
+                          "the SDK's retry decision breaks the code's rule")]
 
 
-def sdk_retry_problems(evidence: SdkEvidence, profile: Profile) -> tuple[list[str], str]:
+def sdk_retry_problems(evidence: SdkEvidence, profile: Profile) -> tuple[list[Problem], str]:
     """Where the SDK disagrees with the catalogue for `evidence.code`. → (problems, why inconclusive).
 
     Inconclusive when the code was not met again or the SDK would wait longer than the cap.
@@ -120,8 +131,9 @@ def sdk_retry_problems(evidence: SdkEvidence, profile: Profile) -> tuple[list[st
     if evidence.counted is None:  # the SDK would wait past the cap: its retries were not counted
         if code.retry == "wait_reset":
             if retries_before_reset(answer, would_retry):
-                problems.append(RetryProblem(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), "
-                                             f"before the cap resets (no Retry-After to wait for)"))
+                problems.append(retry_problem(code, f"the SDK would retry {code.code} after its own back-off "
+                                              f"({wait:g} s), before the cap resets (no Retry-After to wait for)",
+                                              answer, _BEFORE_RESET))
             return problems, ""
         return problems, "" if problems else (f"the SDK would wait {wait:g} s before retrying, more than "
                                               f"limits.retry_after_cap_s ({evidence.cap_s:g} s)")

@@ -56,7 +56,7 @@ def test_request_id_unique(book, client, profile, rule):
     problems = checks.duplicate_request_ids(seen, profile)
     # The evidence and reproduce line are the exchanges that repeated an id, not the two extra requests.
     cite(*(_first_repeat(seen, profile) or extra))
-    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(problems[:3]) + rule
+    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(map(str, problems[:3])) + rule
 
 
 def _first_repeat(exchanges, profile):

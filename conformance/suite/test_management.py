@@ -81,8 +81,8 @@ def _answers(management_answers: list[tuple[dict[str, Any], Exchange]], profile)
     return judged, config_problems
 
 
-def _verdict(found: list[str], config_problems: list[str], rule: str) -> None:
-    assert not found, "; ".join(found[:5]) + rule
+def _verdict(found: list[Any], config_problems: list[str], rule: str) -> None:
+    assert not found, "; ".join(map(str, found[:5])) + rule
     if config_problems:
         inconclusive(config_problems[0])
 

@@ -174,7 +174,7 @@ def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, r
         f"{exchange.describe()}: the provider failed ({faults.CATALOGUE[fault]}), the client got "
         f"{exchange.status} instead of a 5xx" + rule)
     problems = checks.envelope_problems(exchange, profile) + request_id_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule
 
 
 # --- UPS-2 -----------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_nothing_of_the_provider_leaks(fault_book, provider, records, run, rule)
     exchanges = fault_book.sent()
     cite(*exchanges)
     problems = [p for exchange in exchanges for p in provider.leaks(exchange)]
-    assert not problems, "; ".join(problems) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule
     if not any(played(records(marker), fault) for fault, (_, marker) in errors.items()):
         inconclusive(f"the provider played none of the errors asked of it ({', '.join(errors)}), so no error answer "
                      "could be read for what it reveals (see provider.models)")
@@ -375,7 +375,7 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records
         problems = checks.envelope_problems(cut, profile)  # the gateway buffered: an error before the stream
     else:
         problems = sse.midstream_error_problems(cut, profile)
-    assert not problems, "; ".join(problems) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule
 
 
 @pytest.mark.requirement("UPS-10")
@@ -415,7 +415,7 @@ def test_slow_provider_is_504(fault_book, records, target_config, profile, rule)
         f"{exchange.describe()}: a provider slower than the gateway's timeout must give 504, got {exchange.status}"
         + rule)
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule
 
 
 # --- RTY-3: the 5xx row ----------------------------------------------------------------------------
