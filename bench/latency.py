@@ -128,7 +128,7 @@ def _certify(url: str, config: Path, profile: str, args: list[str], workdir: Pat
 def measure(profile: str, delays_ms: tuple[int, ...] = DELAYS_MS) -> dict[str, Any]:
     """For each delay and mode: wall time, requests sent and verdict of one certification through
     the proxy, with the ratio of each wall time to the 0 ms one of the same mode."""
-    from conformance.reference.server import ReferenceProcess
+    from conformance.reference.gateway_process import ReferenceProcess
 
     modes = concurrency_modes()
     rows: list[dict[str, Any]] = []

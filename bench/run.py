@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render_latency(rows))
         return 0
 
-    from conformance.reference.server import ReferenceProcess
+    from conformance.reference.gateway_process import ReferenceProcess
 
     results: dict[str, Any] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "machine": machine(), "goals": GOALS, "certification": {}, "first_429": {}}

@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     from conformance.certify.commands import add_certify_commands
 
     add_certify_commands(sub)
+    from conformance.registry.commands import add_registry_commands
+
+    add_registry_commands(sub)
     return parser
 
 

@@ -45,7 +45,7 @@ GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+r
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
 RUN_TIMEOUT_S = 900.0
 _PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm",
-            "conformance.reference.server", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
+            "conformance.reference.gateway_process", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
 def shipped_profiles() -> list[str]:

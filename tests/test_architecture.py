@@ -1,11 +1,14 @@
-"""The package's shape holds: no import circles, a light plugin import, private APIs named in one
-place, and no module reaching into the client's privates."""
+"""The package's shape holds: the layers of docs/architecture.md (import-linter's contracts in
+pyproject.toml, each shown to fail on a planted import), every module named in that table, a light
+plugin import, private APIs named in one place, and no module reaching into the client's privates."""
 
 from __future__ import annotations
 
 import ast
 import functools
 import importlib
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,12 +16,39 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import cycles, import_graph
 from tests.source_tree import parse_file
 
-PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "conformance"
 HEAVY = ("httpx", "httpcore", "jsonschema", "referencing", "yaml", "hypothesis", "schemathesis", "openai",
          "starlette", "uvicorn", "websockets")
+
+# import-linter's API on the package found on sys.path (argv[1]: the pyproject.toml to read):
+# contract id → kept, and its violations as text. A script, so a copy of the package can be linted
+# in a child process whose sys.path finds the copy first.
+LINT = """
+import json, sys
+import importlinter.api  # configures import-linter's adapters
+from importlinter.application import use_cases
+
+use_cases._register_built_in_contract_types()
+options = use_cases.read_user_options(sys.argv[1])
+ids = {c["name"]: c["id"] for c in options.contracts_options}
+report = use_cases.create_report(options, cache_dir=None)
+print(json.dumps({ids[c.name]: {"kept": check.kept, "found": repr(check.metadata)}
+                  for c, check in report.get_contracts_and_checks()}))
+"""
+
+# Per contract: the violating modules planted in a copy of the package (module → its source).
+PLANTS: dict[str, dict[str, str]] = {
+    "layers": {"contract/_planted_layers.py": "import conformance.launch\n",
+               "_planted_unplaced.py": ""},  # exhaustive: a top-level module without a layer
+    "servers-independent": {"provider/_planted_independent.py": "import conformance.reference.types\n"},
+    "servers-started-not-imported": {"scenarios/_planted_started.py": "import conformance.reference.ledger\n"},
+    "checks-only-judge": {"checks/_planted_judge.py": "def later():\n    import conformance.billing.oracle\n"},
+    "no-module-circles": {"transport/_planted_circle_a.py": "import conformance.transport._planted_circle_b\n",
+                          "transport/_planted_circle_b.py": "import conformance.transport._planted_circle_a\n"},
+}
 
 
 @functools.cache
@@ -28,19 +58,75 @@ def _trees() -> tuple[tuple[Path, ast.AST], ...]:
                  if "__pycache__" not in path.parts)
 
 
-def test_no_import_cycles() -> None:
-    found = cycles(import_graph(PACKAGE))
-    assert not found, "runtime import circles: " + "; ".join(" <-> ".join(c) for c in found)
+def _lint(root: Path) -> dict[str, dict[str, object]]:
+    """The contracts of pyproject.toml checked on the `conformance` package under `root`."""
+    done = subprocess.run([sys.executable, "-c", LINT, str(REPO / "pyproject.toml")], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def test_a_planted_cycle_is_found(tmp_path: Path) -> None:
-    """The detector is not vacuous: one function-level import that closes a circle is reported."""
+def test_import_contracts_hold() -> None:
+    """What `lint-imports` checks in .ci/run, through import-linter's API: every contract kept."""
+    import importlinter.api  # noqa: F401  (configures import-linter's adapters)
+    from importlinter.application import use_cases
+
+    use_cases._register_built_in_contract_types()
+    options = use_cases.read_user_options(str(REPO / "pyproject.toml"))
+    report = use_cases.create_report(options, cache_dir=None)
+    checks = list(report.get_contracts_and_checks())
+    assert {c.name for c, _ in checks} == {c["name"] for c in options.contracts_options}
+    broken = [f"{c.name}: {check.metadata}" for c, check in checks if not check.kept]
+    assert not broken, broken
+    assert not report.contains_failures
+
+
+def test_each_contract_fails_on_a_planted_import(tmp_path: Path) -> None:
+    """The contracts are not vacuous: in a copy of the package with one violating import planted
+    per contract, each contract is broken, naming its own plant."""
+    assert set(PLANTS) == {c["id"] for c in _contracts()}, "every contract needs a plant"
     copy = tmp_path / "conformance"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    resources = copy / "contract" / "resources.py"
-    resources.write_text(resources.read_text() + "\n\ndef _planted():\n    from conformance.runner import summary\n")
-    found = cycles(import_graph(copy))
-    assert any("conformance.contract.resources" in c and "conformance.runner.summary" in c for c in found), found
+    for planted in PLANTS.values():
+        for relative, source in planted.items():
+            (copy / relative).write_text(source)
+    found = _lint(tmp_path)
+    for contract, planted in PLANTS.items():
+        assert not found[contract]["kept"], f"{contract} kept despite {sorted(planted)}"
+        for relative in planted:
+            name = Path(relative).stem
+            assert name in str(found[contract]["found"]), f"{contract} did not name {name}: {found[contract]}"
+
+
+def _contracts() -> list[dict[str, object]]:
+    import importlinter.api  # noqa: F401  (configures import-linter's adapters)
+    from importlinter.application import use_cases
+
+    return list(use_cases.read_user_options(str(REPO / "pyproject.toml")).contracts_options)
+
+
+def _table_rows() -> dict[Path, set[str]]:
+    """docs/architecture.md's module table: folder → the module names its rows give in backticks."""
+    rows: dict[Path, set[str]] = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not re.fullmatch(r"`[\w/]+/`", cells[1]):
+            continue
+        folder = cells[1].strip("`").strip("/")
+        path = PACKAGE if folder == "conformance" else PACKAGE / folder
+        for token in re.findall(r"`([^`]+)`", " | ".join(cells[2:-1])):
+            rows.setdefault(path, set()).add(re.split(r"[^\w]", token.removesuffix(".py"), maxsplit=1)[0])
+    return rows
+
+
+def test_every_module_is_in_the_architecture_table() -> None:
+    """Nobody adds a module silently: each .py under conformance/ (but `__init__`) is named in its
+    folder's row of docs/architecture.md, and every folder the table names holds modules."""
+    rows = _table_rows()
+    modules = {path for path, _ in _trees() if path.name != "__init__.py"}
+    missing = sorted(str(p.relative_to(PACKAGE)) for p in modules if p.stem not in rows.get(p.parent, set()))
+    assert not missing, f"not in docs/architecture.md's module table: {missing}"
+    assert set(rows) == {p.parent for p in modules}, "a table row names a folder that holds no module"
 
 
 def test_plugin_import_loads_nothing_heavy() -> None:

@@ -10,7 +10,7 @@ import pytest
 from conformance.billing.tasks import DEFAULT_STATUSES, TaskDriver, TaskRun, TaskWords, task_driver
 from conformance.contract.target_config import parse_config
 from conformance.errors import ConfigError
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 from conformance.transport.client import GatewayClient
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from conformance.checks.retry import dont_retry_problems, retry_after_s, retry_problems, rule_for
 from conformance.contract.profiles import load_profile
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 from conformance.transport.client import Exchange
 
 CHG = ["CHG-0", "CHG-1", "CHG-2", "CHG-3", "CHG-4", "CHG-5"]

@@ -183,7 +183,7 @@ def test_a_practice_failure_changes_the_exit_only_with_require_practice(suite):
 
 @pytest.mark.slow
 def test_standalone_reference_without_provider_is_conformant_once_upstream_is_not_claimed(suite, tmp_path):
-    from conformance.reference.server import ReferenceProcess
+    from conformance.reference.gateway_process import ReferenceProcess
 
     with ReferenceProcess("pyai", config_path=tmp_path / "target.yaml", provider=False) as gateway:
         config = yaml.safe_load(Path(gateway.config_path).read_text(encoding="utf-8"))

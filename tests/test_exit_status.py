@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 from tests.conftest import CHILD_TIMEOUT_S, REPO, SuiteRun, run_suite
 
 QUIET = {"GITHUB_STEP_SUMMARY": ""}

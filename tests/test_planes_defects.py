@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 
 
 def test_no_retry_after_breaks_the_rate_limit_not_the_caps(suite):

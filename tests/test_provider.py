@@ -11,10 +11,10 @@ import sys
 import httpx
 import pytest
 
-from conformance.provider import faults
 from conformance.provider.__main__ import main as provider_main
-from conformance.provider.process import ProviderProcess
 from conformance.reference.__main__ import main as reference_main
+from conformance.servers import faults
+from conformance.servers.provider_link import ProviderProcess
 from tests.conftest import CHILD_TIMEOUT_S
 
 CHAT = "/v1/chat/completions"

@@ -27,11 +27,11 @@ from conformance.errors import ConformanceError
 from conformance.reference.__main__ import main as reference_main
 from conformance.reference.app import create_app
 from conformance.reference.defects import Defects, load_catalogue
-from conformance.reference.inference import cost_of
+from conformance.reference.gateway_process import ReferenceProcess
 from conformance.reference.ledger import Ledger
 from conformance.reference.provision import MODELS, ROLES, provision
-from conformance.reference.server import ReferenceProcess
 from conformance.reference.variants import Variants
+from conformance.servers.fake_model import cost_of
 from tests.conftest import CHILD_TIMEOUT_S
 
 PROFILES = ("pyai", "mindproxy")
@@ -491,7 +491,7 @@ def test_unhandled_error_is_a_500_envelope(monkeypatch: pytest.MonkeyPatch) -> N
     def boom(*args: Any) -> None:
         raise RuntimeError("/secret/path exploded")
 
-    monkeypatch.setattr("conformance.reference.inference.chat_completion", boom)
+    monkeypatch.setattr("conformance.servers.fake_model.chat_completion", boom)
     client = TestClient(gw.client.app, raise_server_exceptions=False)
     response = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {gw.config['roles']['valid']['api_key']}"})
     assert response.status_code == 500 and response.json()["error"]["code"] == "server_error"

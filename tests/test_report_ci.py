@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance.contract.target_config import load_config
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 from conformance.report.json_report import validate_report
 from tests.conftest import CHILD_TIMEOUT_S, REPO, run_suite
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import venv
 
-from conformance.reference.server import ReferenceProcess
+from conformance.reference.gateway_process import ReferenceProcess
 from tests.conftest import CHILD_TIMEOUT_S, REPO
 
 

@@ -154,7 +154,7 @@ def _reference_config(tmp_path, process, change) -> str:
 
 def test_a_wrong_management_base_url_is_the_configs_fault(suite, tmp_path):
     """Before: PRB-1..3 failed with "no response", blaming the gateway for our config."""
-    from conformance.reference.server import ReferenceProcess
+    from conformance.reference.gateway_process import ReferenceProcess
 
     def unreachable(config):
         config["management"]["base_url"] = "http://127.0.0.1:9/api"
@@ -173,7 +173,7 @@ def test_a_wrong_management_base_url_is_the_configs_fault(suite, tmp_path):
 
 
 def test_an_unreachable_billing_host_is_inconclusive(suite, tmp_path):
-    from conformance.reference.server import ReferenceProcess
+    from conformance.reference.gateway_process import ReferenceProcess
 
     def unreachable(config):
         for view in config["billing"].values():

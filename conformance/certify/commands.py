@@ -1,6 +1,6 @@
-"""The certificate subcommands of `gateway-conformance`: certify, verify, replay, registry build.
+"""The certificate subcommands of `gateway-conformance`: certify, verify, replay.
 
-Kept apart from cli.py (like the report commands) so the CLI stays a table of contents.
+Kept apart from cli.py (like the report and registry commands) so the CLI stays a table of contents.
 """
 
 from __future__ import annotations
@@ -29,14 +29,6 @@ def add_certify_commands(sub: Any) -> None:
                         help="its target config: the credentials of the roles the recorded exchanges used")
     replay.set_defaults(func=_replay)
 
-    registry = sub.add_parser("registry", help="a static site of certificates: registry build DIR… --out SITE")
-    actions = registry.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="build the site from certificate bundles")
-    build.add_argument("bundles", nargs="+", metavar="DIR")
-    build.add_argument("--out", required=True, metavar="SITE")
-    build.add_argument("--no-verify", action="store_true", help="include bundles that do not verify (marked as such)")
-    build.set_defaults(func=_registry_build)
-
 
 def _verify(ns: argparse.Namespace) -> int:
     from conformance.certify.verify import main
@@ -48,9 +40,3 @@ def _replay(ns: argparse.Namespace) -> int:
     from conformance.certify.replay import replay
 
     return replay(ns.bundle, ns.requirement, ns.target, ns.target_config, ns.test)
-
-
-def _registry_build(ns: argparse.Namespace) -> int:
-    from conformance.registry.site import build
-
-    return build(ns.bundles, ns.out, verify_bundles=not ns.no_verify)

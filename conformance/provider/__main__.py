@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.errors import ConformanceError
+from conformance.servers.command_line import exit_status
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -31,22 +32,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def start() -> None:
         if not 0 <= args.port <= 65535:
             raise ConformanceError(f"--port {args.port} is not a TCP port (0-65535)")
-        from conformance.provider.serve import KEY_ENV, serve
+        from conformance.provider.startup import serve
+        from conformance.servers.provider_link import KEY_ENV
 
         serve(host=args.host, port=args.port, api_key=os.environ.get(KEY_ENV) or None,
               config_path=args.write_config, exit_on_stdin_eof=args.exit_on_stdin_eof)
-    except ConformanceError as exc:
-        print(f"provider: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except OSError as exc:
-        print(f"provider: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    return 0
+
+    return exit_status("provider", start)
 
 
 if __name__ == "__main__":

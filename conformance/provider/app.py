@@ -29,10 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance.provider import faults
 from conformance.provider.recorder import Recorder
-from conformance.reference import inference
-from conformance.reference.validation import ParamError, validate_chat
+from conformance.servers import fake_model, faults
+from conformance.servers.request_params import ParamError, validate_chat
 
 MAX_REQUEST_BYTES = 4_000_000
 TRANSPORT = "gwc.transport"
@@ -189,7 +188,7 @@ class Provider:
             return Response(b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess',
                             media_type="application/json", headers=_request_id())
         if kind == "oversized":
-            payload = inference.chat_completion(params)
+            payload = fake_model.chat_completion(params)
             payload["choices"][0]["message"]["content"] = "x" * faults.OVERSIZED_BYTES
             return _json(payload, _request_id())
         if kind == "flaky":
@@ -216,8 +215,8 @@ class Provider:
 
     def _ok(self, params: dict[str, Any]) -> Response:
         if not params["stream"]:
-            return _json(inference.chat_completion(params), _request_id())
-        events = inference.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0])
+            return _json(fake_model.chat_completion(params), _request_id())
+        events = fake_model.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0])
 
         async def body() -> AsyncIterator[bytes]:
             for event in events:
@@ -226,7 +225,7 @@ class Provider:
         return StreamingResponse(body(), media_type="text/event-stream", headers=_request_id())
 
     def _malformed_sse(self, params: dict[str, Any]) -> Response:
-        first = next(inference.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0]))
+        first = next(fake_model.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0]))
 
         async def body() -> AsyncIterator[bytes]:
             yield first
@@ -238,7 +237,7 @@ class Provider:
     async def _cut(self, request: Request, params: dict[str, Any], after: int) -> Response:
         """After `after` events (or half the JSON body), the connection is dropped mid-response."""
         if params["stream"]:
-            events = inference.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0])
+            events = fake_model.chat_stream_events(params, "chatcmpl-" + secrets.token_hex(12), [0])
 
             async def stream() -> AsyncIterator[bytes]:
                 for position, event in enumerate(events):
@@ -248,7 +247,7 @@ class Provider:
                     yield event
 
             return StreamingResponse(stream(), media_type="text/event-stream", headers=_request_id())
-        data = json.dumps(inference.chat_completion(params)).encode()
+        data = json.dumps(fake_model.chat_completion(params)).encode()
 
         async def half() -> AsyncIterator[bytes]:
             yield data[: len(data) // 2]

@@ -8,13 +8,15 @@ broken gateway the suite must catch. Modules, one job each:
 - `ratelimit`   fixed-window per-key limiter
 - `dialect`     the profile's code for each condition, and its envelope
 - `defects`     the defect catalogue (`conformance/data/defects.yaml`) and `Defects.on(name)`
-- `validation`  inference request bodies → params, or `ParamError(param)`
-- `inference`   deterministic OpenAI-shaped answers, usage and cost
 - `middleware`  request id on every response; 500 envelope for anything unhandled
 - `app`         `create_app(profile, defects, ledger)`: the pipeline and the route tables
-- `serve`       bind, provision, write config, serve, print `READY <url>` (the child side)
-- `server`      `ReferenceProcess`: the gateway as a child process (the parent side)
+- `startup`     bind, provision, write config, serve, print `READY <url>` (the child side)
+- `gateway_process`  `ReferenceProcess`: the gateway as a child process (the parent side)
 - `__main__`    `python -m conformance.reference` CLI
+
+What it shares with the fault-injecting provider (loopback serving, process supervision, the
+fake model, request validation, the fault names) is in `conformance.servers`; it never imports
+`conformance.provider` (it starts it as a child process).
 
 Nothing is imported here so `python -m conformance.reference --help` stays instant.
 """

@@ -1,4 +1,4 @@
-"""`python -m conformance.reference`: run the reference gateway (see `serve.py` for the start-up order).
+"""`python -m conformance.reference`: run the reference gateway (see `startup.py` for the start-up order).
 
     python -m conformance.reference --profile pyai|mindproxy|PATH [--host 127.0.0.1] [--port 0]
         [--write-config PATH] [--defect NAME ...] [--variant NAME|all ...] [--exit-on-stdin-eof]
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.errors import ConformanceError
+from conformance.servers.command_line import exit_status
 
 # The realtime handshake is parsed by the `websockets` library, which refuses a request line over
 # 8 KiB with its own text/plain 414 before the gateway sees the agent_id; a gateway that forwards
@@ -61,21 +62,23 @@ def _loopback_provider(url: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def start() -> None:
         # Imported here so `--help` and argument errors stay instant.
         from conformance.contract.profiles import load_profile
         from conformance.reference.defects import names_from_env
-        from conformance.reference.serve import serve
+        from conformance.reference.startup import serve
         from conformance.reference.variants import names_from_env as variant_names_from_env
+        from conformance.servers.provider_link import KEY_ENV
 
         if not 0 <= args.port <= 65535:
             raise ConformanceError(f"--port {args.port} is not a TCP port (0-65535)")
         profile = load_profile(args.profile)
-        provider_url, provider_key = args.provider, os.environ.get("GWC_PROVIDER_KEY") or None
+        provider_url, provider_key = args.provider, os.environ.get(KEY_ENV) or None
         if provider_url == "auto":
             import atexit
 
-            from conformance.provider.process import ProviderProcess
+            from conformance.servers.provider_link import ProviderProcess
 
             child = ProviderProcess(host=args.host).start()  # exits with us: its stdin is our pipe
             atexit.register(child.stop)
@@ -91,16 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             provider_key=provider_key,
             variant_names=[*args.variant, *variant_names_from_env()],
         )
-    except ConformanceError as exc:
-        print(f"reference gateway: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except OSError as exc:  # e.g. the config path is not writable
-        print(f"reference gateway: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    return 0
 
+    return exit_status("reference gateway", start)
 
 if __name__ == "__main__":
     sys.exit(main())

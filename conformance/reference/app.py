@@ -36,8 +36,7 @@ from starlette.websockets import WebSocket
 
 from conformance.contract.profiles import Profile
 from conformance.protocol.http_date import DAYS, LONG_DAYS, MONTHS
-from conformance.provider.faults import OK_MODEL
-from conformance.reference import fuzz_defects, inference, streaming
+from conformance.reference import fuzz_defects, streaming
 from conformance.reference.defects import Defects
 from conformance.reference.dialect import Dialect
 from conformance.reference.ledger import KeyRecord, Ledger
@@ -49,9 +48,11 @@ from conformance.reference.realtime import realtime_routes
 from conformance.reference.tasks import TaskBook, serve_task_create, task_routes, validate_task
 from conformance.reference.types import Call, Endpoint, Reject
 from conformance.reference.upstream import Upstream, UpstreamFailure, routes_upstream
-from conformance.reference.validation import ParamError, validate_chat, validate_completion, validate_embeddings
 from conformance.reference.variant_middleware import ProtocolStatuses, TransportVariants
 from conformance.reference.variants import Variants
+from conformance.servers import fake_model
+from conformance.servers.faults import OK_MODEL
+from conformance.servers.request_params import ParamError, validate_chat, validate_completion, validate_embeddings
 
 MAX_BODY_BYTES = 1_000_000
 RATE_WINDOW_S = 1.0  # short: HDR-4 and the SDK wait a whole Retry-After, every run
@@ -553,14 +554,14 @@ class Gateway:
             return
         if itemized or undecodable:
             self.ledger.charge(request_id or request_id_of(request.scope), key.key_id,
-                               inference.cost_of(inference.MAX_COMPLETION_TOKENS))
+                               fake_model.cost_of(fake_model.MAX_COMPLETION_TOKENS))
         if fee:  # no charge record: only the key's spend and its wallet show it
             self.ledger.debit_fee(key.key_id, REJECTION_FEE)
 
     def charge(self, call: Call, total_tokens: int) -> None:
         if call.key.kind == "test":
             return  # test keys are never charged
-        self.ledger.charge(call.request_id, call.key.key_id, inference.cost_of(total_tokens))
+        self.ledger.charge(call.request_id, call.key.key_id, fake_model.cost_of(total_tokens))
 
 
 # -- serving steps (one per endpoint) ----------------------------------------------------------
@@ -588,14 +589,14 @@ def serve_chat(gateway: Gateway, call: Call) -> Any:
         return streaming.cut_after_first_event(gateway, _stream_chat(gateway, call))
     if call.params["stream"]:
         return _stream_chat(gateway, call)
-    payload = inference.chat_completion(call.params)
+    payload = fake_model.chat_completion(call.params)
     gateway.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
 
 def _stream_chat(gateway: Gateway, call: Call) -> Response:
     delivered = [0]
-    events = inference.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
+    events = fake_model.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
     pace = CUT_DEFECT_STREAM_PACE_S if gateway.defects.on("bill_cutoff_stream_in_full") else STREAM_PACE_S
     if gateway.variants.on("stream_sent_at_once"):
@@ -603,7 +604,7 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
 
     in_full = gateway.defects.on("bill_cutoff_stream_in_full")
     if in_full:  # billed up front, as a gateway that settles at the start does: no race with the cut
-        gateway.charge(call, call.params["prompt_tokens"] + inference.completion_tokens(call.params) * call.params["n"])
+        gateway.charge(call, call.params["prompt_tokens"] + fake_model.completion_tokens(call.params) * call.params["n"])
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -621,13 +622,13 @@ def _stream_chat(gateway: Gateway, call: Call) -> Response:
 
 
 def serve_completion(gateway: Gateway, call: Call) -> Response:
-    payload = inference.text_completion(call.params)
+    payload = fake_model.text_completion(call.params)
     gateway.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
 
 def serve_embeddings(gateway: Gateway, call: Call) -> Response:
-    payload = inference.embeddings(call.params)
+    payload = fake_model.embeddings(call.params)
     gateway.charge(call, payload["usage"]["total_tokens"])
     return _json(payload)
 
@@ -635,7 +636,7 @@ def serve_embeddings(gateway: Gateway, call: Call) -> Response:
 def serve_models(gateway: Gateway, call: Call) -> Response:
     allowed = call.key.allowed_models
     models = tuple(m for m in gateway.models if allowed is None or m in allowed)
-    return _json(inference.models_list(models))
+    return _json(fake_model.models_list(models))
 
 
 TASK_ENDPOINT = Endpoint("POST", "/v1/tasks", validate_task, serve_task_create)

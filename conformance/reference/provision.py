@@ -12,9 +12,9 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from conformance.provider.faults import OK_MODEL
 from conformance.reference.ledger import Ledger
 from conformance.reference.variants import Variants
+from conformance.servers.faults import OK_MODEL
 
 MIDSTREAM_FAIL_MODEL = "ref-fail-midstream"  # streams one event, then an error event (ENV-6)
 MODELS = ("ref-small", "ref-large", MIDSTREAM_FAIL_MODEL)

@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from conformance.reference import inference
 from conformance.reference.types import Call, Reject
-from conformance.reference.validation import ParamError
+from conformance.servers import fake_model
+from conformance.servers.request_params import ParamError
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -83,8 +83,8 @@ def _json(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def serve_task_create(gateway: Gateway, call: Call) -> Response:
-    tokens = call.params["prompt_tokens"] + inference.MAX_COMPLETION_TOKENS
-    hold_id = gateway.ledger.place_hold(call.key.key_id, inference.cost_of(tokens))
+    tokens = call.params["prompt_tokens"] + fake_model.MAX_COMPLETION_TOKENS
+    hold_id = gateway.ledger.place_hold(call.key.key_id, fake_model.cost_of(tokens))
     task = Task("task_" + secrets.token_hex(8), call.key.key_id, hold_id, call.request_id, tokens,
                 call.params["fail"], time.monotonic(), call.params.get("expires_in_s"))
     book: TaskBook = gateway.tasks
@@ -101,7 +101,7 @@ def _advance(gateway: Gateway, task: Task) -> None:
     if task.fail:
         task.status = "failed"
         if gateway.defects.on("charge_failed_task"):
-            gateway.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
+            gateway.ledger.capture_hold(task.hold_id, task.request_id, fake_model.cost_of(task.tokens))
         else:
             gateway.ledger.release_hold(task.hold_id)
     elif task.expires_in_s is not None and task.expires_in_s < TASK_RUN_S and age >= task.expires_in_s:
@@ -110,7 +110,7 @@ def _advance(gateway: Gateway, task: Task) -> None:
             gateway.ledger.release_hold(task.hold_id)
     elif age >= TASK_RUN_S:
         task.status = "succeeded"
-        gateway.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
+        gateway.ledger.capture_hold(task.hold_id, task.request_id, fake_model.cost_of(task.tokens))
 
 
 def task_routes(gateway: Gateway) -> list[BaseRoute]:
@@ -126,7 +126,7 @@ def task_routes(gateway: Gateway) -> list[BaseRoute]:
         if task.status == "running":
             task.status = "cancelled"
             if gw.defects.on("charge_cancelled_task"):
-                gw.ledger.capture_hold(task.hold_id, task.request_id, inference.cost_of(task.tokens))
+                gw.ledger.capture_hold(task.hold_id, task.request_id, fake_model.cost_of(task.tokens))
             else:
                 gw.ledger.release_hold(task.hold_id)
 

@@ -29,8 +29,9 @@ from starlette.responses import Response, StreamingResponse
 
 from conformance.protocol import sse
 from conformance.protocol.retry_after import parse_retry_after
-from conformance.provider.faults import FAULT_PREFIX, OK_MODEL
-from conformance.reference import inference, streaming
+from conformance.reference import streaming
+from conformance.servers import fake_model
+from conformance.servers.faults import FAULT_PREFIX, OK_MODEL
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -196,7 +197,7 @@ class Upstream:
                 yield _error_event(gateway)
         finally:  # charged for what was delivered, also when the client cut the stream
             if not done and gateway.defects.on("upstream_cut_billed_in_full"):
-                delivered = max(delivered, inference.completion_tokens(call.params) * call.params["n"])
+                delivered = max(delivered, fake_model.completion_tokens(call.params) * call.params["n"])
             gateway.charge(call, call.params["prompt_tokens"] + delivered)
 
 

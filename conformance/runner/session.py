@@ -105,7 +105,7 @@ def _start(config: pytest.Config) -> RunContext:
 
         state.baseline = load_baseline(getattr(config.option, "conformance_baseline", None))
     if context.reference:
-        from conformance.reference.server import ReferenceProcess
+        from conformance.reference.gateway_process import ReferenceProcess
 
         defects = context.defects or [d for d in os.environ.get("GWC_REFERENCE_DEFECTS", "").split(",") if d]
         variants = context.variants or [v for v in os.environ.get("GWC_REFERENCE_VARIANTS", "").split(",") if v]

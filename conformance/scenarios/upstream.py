@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig
-from conformance.provider import faults
+from conformance.servers import faults
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
 

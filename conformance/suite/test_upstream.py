@@ -18,9 +18,9 @@ from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
 from conformance.checks.headers import parse_retry_after, request_id_problems
 from conformance.outcomes import cite, inconclusive, not_applicable
-from conformance.provider import faults
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
+from conformance.servers import faults
 from conformance.suite.conftest import collection_profile
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.

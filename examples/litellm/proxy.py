@@ -52,7 +52,7 @@ class LiteLLMProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
-        self.provider = None  # conformance.provider.process.ProviderProcess once started
+        self.provider = None  # conformance.servers.provider_link.ProviderProcess once started
 
     @property
     def provider_url(self) -> str:
@@ -78,7 +78,7 @@ class LiteLLMProxy:
         exe = litellm_executable()
         if exe is None:
             raise RuntimeError(f"LiteLLM is not installed in {venv_dir()}: run examples/litellm/setup.sh")
-        from conformance.provider.process import ProviderProcess
+        from conformance.servers.provider_link import ProviderProcess
 
         self.provider = ProviderProcess(api_key=PROVIDER_KEY).start()
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL

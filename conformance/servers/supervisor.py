@@ -3,7 +3,8 @@ gateway, the fault-injecting provider), for the plugin and the self-tests.
 
 A subprocess rather than a thread so the gateway's event loop, signal handling and crashes stay
 out of pytest's process, and under xdist one gateway serves every worker. The child watches its
-stdin: when this process dies, the pipe closes and the gateway exits with it.
+stdin (`loopback.watch_stdin`): when this process dies, the pipe closes and the gateway exits
+with it.
 """
 
 from __future__ import annotations

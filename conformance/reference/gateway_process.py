@@ -2,9 +2,11 @@
 
 A subprocess rather than a thread so the gateway's event loop, signal handling and crashes stay
 out of pytest's process, and under xdist one gateway serves every worker. The child watches its
-stdin: when this process dies, the pipe closes and the gateway exits with it (`child.py`).
+stdin: when this process dies, the pipe closes and the gateway exits with it
+(`conformance.servers.supervisor`).
 
-Provider mode (the default): a fault-injecting provider (`conformance.provider`) is started first
+Provider mode (the default): a fault-injecting provider (`python -m conformance.provider`, through
+`conformance.servers.provider_link`, never imported) is started first
 and the gateway routes the provider's models (`gwc-ok`, `gwc-fault/*`) to it, so bare `pytest`
 certifies UPS too; the provider stops after the gateway.
 """
@@ -15,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.provider.process import ProviderProcess
-from conformance.reference.child import ServerProcess
+from conformance.servers.provider_link import ProviderProcess
+from conformance.servers.supervisor import ServerProcess
 
 
 class ReferenceProcess(ServerProcess):
