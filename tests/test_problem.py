@@ -125,3 +125,11 @@ def test_checks_only_judge(path: Path) -> None:
     calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
              for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert not calls & FORBIDDEN_CALLS, f"{path.name} calls {calls & FORBIDDEN_CALLS}"
+
+
+def test_problems_found_pickles_as_its_message() -> None:
+    import pickle
+
+    failure = ProblemsFound(checks.retry_after_problems(_429()), "\n  rule: quote")
+    copy = pickle.loads(pickle.dumps(failure))
+    assert type(copy) is AssertionError and str(copy) == str(failure)

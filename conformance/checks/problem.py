@@ -86,6 +86,10 @@ class ProblemsFound(AssertionError):
         super().__init__(one_line(problems) + suffix)
         self.problems = list(problems)
 
+    def __reduce__(self) -> tuple[type[AssertionError], tuple[str]]:
+        """Pickled (a copy crossing a process), it is the plain assertion it reads as."""
+        return AssertionError, (str(self),)
+
 
 def shared_citation(problems: Sequence[Problem]) -> str | None:
     """The sentence every problem cites instead of its requirement's, if they all cite the same one."""
