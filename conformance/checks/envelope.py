@@ -135,6 +135,7 @@ def message_leak_problems(exchange: Exchange, profile: Profile) -> list[Problem]
         for match in pattern.finditer(message):
             if what == "a private address" and match.group(0) in callers:
                 continue  # the client's own address (an allow-list refusal names it): nothing of the gateway's
-            return [Problem.at(exchange, f"message reveals {what}: {match.group(0)[:60]!r}", title=f"message reveals {what}",
+            return [Problem.at(exchange, f"message reveals {what}: {match.group(0)[:60]!r}",
+                               title=f"message reveals {what}",
                                subject=profile.message_pointer)]
     return []

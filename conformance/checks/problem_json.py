@@ -62,11 +62,13 @@ def problem_document_problems(exchange: Exchange, profile: Profile) -> list[Prob
 
 def _member_problems(exchange: Exchange, body: dict[str, Any], name: str, rule: dict[str, Any]) -> list[Problem]:
     if name not in body:
-        return [Problem.at(exchange, f"the problem has no {name!r} member", title="problem member missing", subject=f"/{name}")]
+        return [Problem.at(exchange, f"the problem has no {name!r} member",
+                           title="problem member missing", subject=f"/{name}")]
     value = body[name]
     wanted = _TYPES.get(str(rule.get("type", "")))
     if wanted is not None and (not isinstance(value, wanted) or (isinstance(value, bool) and wanted is not bool)):
-        return [Problem.at(exchange, f"member {name!r} is {value!r}, not a {rule['type']}", title="problem member of the wrong type",
+        return [Problem.at(exchange, f"member {name!r} is {value!r}, not a {rule['type']}",
+                           title="problem member of the wrong type",
                            subject=f"/{name}")]
     header = rule.get("equals_header")
     if header:

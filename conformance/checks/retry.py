@@ -89,8 +89,8 @@ def retry_signal_problems(exchange: Exchange, retry_after_required: bool) -> lis
                                        title="no Retry-After header", subject="Retry-After"))
     else:
         if retry_after_s(exchange) is None:  # a huge delta-seconds is an infinite wait, still delta-seconds
-            problems.append(Problem.at(exchange, f"Retry-After {exchange.header('Retry-After')!r} is not delta-seconds or an HTTP-date",
-                                       title="Retry-After neither delta-seconds nor an HTTP-date", subject="Retry-After"))
+            problems.append(Problem.at(exchange, f"Retry-After {exchange.header('Retry-After')!r} is not "
+                                       "delta-seconds or an HTTP-date", title="Retry-After neither delta-seconds nor an HTTP-date", subject="Retry-After"))
     if (exchange.header("x-should-retry") or "").strip().lower() == "false":
         problems.append(Problem.at(exchange, "carries x-should-retry: false, so clients will not retry",
                                    title="x-should-retry: false", subject="x-should-retry"))

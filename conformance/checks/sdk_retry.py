@@ -124,7 +124,8 @@ def sdk_retry_problems(evidence: SdkEvidence, profile: Profile) -> tuple[list[Pr
                     f"{code.code} was not met again")
     problems = _classification_problems(first, code, profile)
     if answer is None or answer.status != code.status or evidence.decision is None:
-        return problems, "" if problems else f"the SDK's request did not meet {code.code} again, so its retry decision was not seen"
+        return problems, "" if problems else (f"the SDK's request did not meet {code.code} again, so its retry "
+                                              "decision was not seen")
     would_retry, wait = evidence.decision
     if code.retry == "wait_reset" and waits_for_reset(answer, evidence.decision):
         return problems, ""  # it does not retry, or it waits until the reset: what the rule asks

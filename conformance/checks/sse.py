@@ -32,8 +32,9 @@ def _unterminated(exchange: Exchange, data: str | None) -> list[Problem]:
     """A final event with no blank line after it: the SSE spec and the openai SDK discard it."""
     if data is None:
         return []
-    return [Problem.at(exchange, f"the stream ends inside an event (no blank line after its data), which the SSE spec and the "
-            f"openai SDK discard, so no client sees it: {data[:120]!r}", title="stream ends inside an event")]
+    return [Problem.at(exchange, "the stream ends inside an event (no blank line after its data), which the SSE spec "
+                       f"and the openai SDK discard, so no client sees it: {data[:120]!r}",
+                       title="stream ends inside an event")]
 
 
 def is_error_event(event: Event, profile: Profile) -> bool:
@@ -48,22 +49,28 @@ def stream_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     if exchange.error:
         return [Problem.at(exchange, f"the stream broke off: {exchange.error}", title="stream broke off")]
     if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
-        return [Problem.at(exchange, f"expected 200 {EVENT_STREAM}, got {exchange.status} {exchange.content_type or '(none)'}", title="not a 200 event stream")]
+        return [Problem.at(exchange, f"expected 200 {EVENT_STREAM}, got {exchange.status} "
+                           f"{exchange.content_type or '(none)'}", title="not a 200 event stream")]
     parsed = parse_stream(exchange.body)
     events, stray = parsed.events, parsed.stray
-    problems = [Problem.at(exchange, f"a line that is no SSE field: {line!r}", title="a line that is no SSE field") for line in stray[:2]]
+    problems = [Problem.at(exchange, f"a line that is no SSE field: {line!r}",
+                           title="a line that is no SSE field") for line in stray[:2]]
     problems += _unterminated(exchange, None if exchange.truncated else parsed.unterminated)
     if not events:
         return [*problems, Problem.at(exchange, "the event stream has no data events", title="no data events")]
     if profile.stream_done and events[-1].data != DONE:
-        problems.append(Problem.at(exchange, f"the stream does not end with data: {DONE}", title="stream does not end with [DONE]"))
+        problems.append(Problem.at(exchange, f"the stream does not end with data: {DONE}",
+                                   title="stream does not end with [DONE]"))
     for event in events[:-1] if events[-1].data == DONE else events:
         if event.data == DONE:
-            problems.append(Problem.at(exchange, f"data: {DONE} arrives before the end of the stream", title="[DONE] before the end"))
+            problems.append(Problem.at(exchange, f"data: {DONE} arrives before the end of the stream",
+                                       title="[DONE] before the end"))
         elif event.json() is None:
-            problems.append(Problem.at(exchange, f"event data is not JSON: {event.data[:80]!r}", title="event data is not JSON"))
+            problems.append(Problem.at(exchange, f"event data is not JSON: {event.data[:80]!r}",
+                                       title="event data is not JSON"))
         elif is_error_event(event, profile):
-            problems.append(Problem.at(exchange, f"a success stream carries an error event: {event.data[:120]!r}", title="error event in a success stream"))
+            problems.append(Problem.at(exchange, f"a success stream carries an error event: {event.data[:120]!r}",
+                                       title="error event in a success stream"))
     return problems
 
 
@@ -85,7 +92,8 @@ def ended_normally(exchange: Exchange, profile: Profile) -> bool:
 def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     """An error after the first event: an SSE event valid against the envelope, then a clean end."""
     if exchange.error:
-        return [Problem.at(exchange, f"the stream broke off instead of ending cleanly: {exchange.error}", title="stream broke off")]
+        return [Problem.at(exchange, f"the stream broke off instead of ending cleanly: {exchange.error}",
+                           title="stream broke off")]
     if exchange.status != 200 or exchange.content_type != EVENT_STREAM:
         return [Problem.at(exchange, f"expected the stream to start (200 {EVENT_STREAM}), got "
                 f"{exchange.status} {exchange.content_type or '(none)'}", title="stream did not start")]
@@ -96,14 +104,18 @@ def midstream_error_problems(exchange: Exchange, profile: Profile) -> list[Probl
     if cut:
         return cut
     if len(payload) < 2:
-        return [Problem.at(exchange, f"expected at least one event and then an error event, got {len(payload)} event(s)", title="no event before the error event")]
+        return [Problem.at(exchange, f"expected at least one event and then an error event, got {len(payload)} "
+                           "event(s)", title="no event before the error event")]
     last = payload[-1]
     body = last.json()
     if body is None:
-        return [Problem.at(exchange, f"the last event (the error) is not JSON: {last.data[:80]!r}", title="error event is not JSON")]
+        return [Problem.at(exchange, f"the last event (the error) is not JSON: {last.data[:80]!r}",
+                           title="error event is not JSON")]
     error = first_error(body, profile.envelope_schema)
     if error is not None:
-        return [Problem.at(exchange, f"the error event does not match {profile.envelope_schema}: {describe(error)}", title="error event does not match the envelope schema")]
+        return [Problem.at(exchange, f"the error event does not match {profile.envelope_schema}: {describe(error)}",
+                           title="error event does not match the envelope schema")]
     if any(e.data == DONE for e in events[: events.index(last)]):
-        return [Problem.at(exchange, f"data: {DONE} arrives before the error event", title="[DONE] before the error event")]
+        return [Problem.at(exchange, f"data: {DONE} arrives before the error event",
+                           title="[DONE] before the error event")]
     return []
