@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from conformance import __version__
 from conformance.errors import ConformanceError
@@ -162,7 +163,7 @@ def _requirements(ns: argparse.Namespace) -> int:
     for r in registry().values():
         if profile is not None and not r.applies_to(profile):
             continue
-        row = {"id": r.id, "title": r.title, "scope": r.scope, "covered": not r.planned}
+        row: dict[str, Any] = {"id": r.id, "title": r.title, "scope": r.scope, "covered": not r.planned}
         if profile is not None:
             basis = r.basis(profile.id)
             row.update(level=basis.level, basis=basis.to_dict())

@@ -149,7 +149,8 @@ def expected_verdict(job: Job) -> str:
     """What a variant run must conclude: the clean reference's verdict (conformant, or incomplete
     while a requirement that applies is still planned) unless the catalogue names its own."""
     catalogue = load_variants()
-    verdicts = {catalogue[name].verdict for name in job.variants if name in catalogue} - {None}
+    named = (catalogue[name].verdict for name in job.variants if name in catalogue)
+    verdicts = {verdict for verdict in named if verdict is not None}
     if len(verdicts) == 1:
         return verdicts.pop()
     planned = [r for r in registry().values() if r.planned and r.applies_to(load_profile(job.profile))]

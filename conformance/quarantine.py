@@ -75,8 +75,9 @@ def yield_option_names(optparser: Any, is_ours: Callable[[Any], bool]) -> None:
     def handle(container: Any, action: Any, conflicting: list[tuple[str, Any]]) -> None:
         if all(is_ours(old) for _, old in conflicting):
             optparser.__dict__.setdefault("_gwc_yielded", []).extend(name for name, _ in conflicting)
-            return argparse._ActionsContainer._handle_conflict_resolve(container, action, conflicting)
-        return argparse._ActionsContainer._handle_conflict_error(container, action, conflicting)
+            argparse._ActionsContainer._handle_conflict_resolve(container, action, conflicting)
+            return
+        argparse._ActionsContainer._handle_conflict_error(container, action, conflicting)
 
     def install(container: Any) -> None:
         if getattr(container, "conflict_handler", None) == "error":  # argparse looks it up by name
@@ -120,7 +121,7 @@ def wrap_network_backend(transport: Any, wrap: Callable[[Any], Any]) -> bool:
     httpx/httpcore no longer have the layout (the caller keeps the plain transport)."""
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if backend is None:
+    if pool is None or backend is None:
         return False
     pool._network_backend = wrap(backend)
     return True

@@ -10,6 +10,7 @@ An answer the oracle cannot give is `None` plus a reason, never a guess.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,7 @@ class BillingOracle:
             for view, key_id in group:
                 readings[(view, key_id)] = self._lookup(view, {"key_id": key_id}, fetched)
 
-        run_lanes([[lambda group=group: read(group)] for group in urls.values()], self.client.concurrency)
+        run_lanes([[functools.partial(read, group)] for group in urls.values()], self.client.concurrency)
         for view, key_id in pairs:  # a reading the gathering could not make (our crash): made here, as before
             if (view, key_id) not in readings:
                 readings[(view, key_id)] = self._lookup(view, {"key_id": key_id}, fetched)

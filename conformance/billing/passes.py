@@ -13,6 +13,7 @@ fails every rejection sent with that key, a recorded charge fails exactly the on
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from conformance.billing.oracle import BillingOracle, Reading
@@ -65,7 +66,7 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
     valid = config.role("valid")
     if valid is None:
         return Control(unavailable=config.missing_role_reason("valid"))
-    key_id = valid.get("key_id")
+    key_id: str = valid.get("key_id") or ""  # "": no key views to read
     views = [v for v in SPEND_VIEWS if oracle.has(v)] if key_id else []
     before = oracle.snapshot([key_id], views) if views else {}
     exchange = book.chat(valid["api_key"], label="billing-control")
@@ -193,7 +194,7 @@ def prefetch_costs(oracle: BillingOracle, control: Control, book: ScenarioBook, 
         if key_id is not None:
             wanted.update((id(e), e) for _, e in pass_exchanges(book, passed, key_id))
     todo = [e for i, e in wanted.items() if i not in passed.costs]
-    run_lanes([[lambda e=e: cost_of(oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
+    run_lanes([[functools.partial(cost_of, oracle, book.profile, passed, e)] for e in todo], oracle.client.concurrency)
 
 
 def rejection_problems(oracle: BillingOracle, control: Control, book: ScenarioBook, passed: RejectionPass,

@@ -9,7 +9,9 @@ Requirements and cases of unclaimed scopes are not run and are reported `not_cla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.contract.profiles import Profile
 from conformance.contract.requirements import SCOPES, registry
@@ -42,8 +44,9 @@ class Claims:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Claims:
-        return cls(tuple(data["claimed"]), tuple(data["not_claimed"]), tuple(data.get("notes", ())))  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any]) -> Claims:
+        """The inverse of `to_dict` (a worker's copy of the controller's claims: JSON lists of strings)."""
+        return cls(tuple(data["claimed"]), tuple(data["not_claimed"]), tuple(data.get("notes", ())))
 
 
 def resolve_claims(declared: list[str] | None, profile: Profile) -> Claims:

@@ -7,6 +7,7 @@ few hundred bytes becomes gigabytes. We cap the file size and the number of alia
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,14 @@ class _LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # index: int per the stubs (or a key node)
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (a YAML bomb?)")
         return super().compose_node(parent, index)
 
-    def construct_yaml_timestamp(self, node):  # type: ignore[no-untyped-def]
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> date:
         """YAML reads `2027-02-30` as a date and Python refuses it: one line naming the place."""
         try:
             return super().construct_yaml_timestamp(node)

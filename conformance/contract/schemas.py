@@ -46,7 +46,8 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def first_error(instance: Any, name: str) -> ValidationError | None:
-    return best_match(validator(name).iter_errors(instance))
+    error: ValidationError | None = best_match(validator(name).iter_errors(instance))  # stubs: untyped return
+    return error
 
 
 def describe(error: ValidationError) -> str:

@@ -161,7 +161,8 @@ class TargetConfig:
                 return "REDACTED"
             return value
 
-        return scrub(copy.deepcopy(self.raw))
+        scrubbed: dict[str, Any] = scrub(copy.deepcopy(self.raw))
+        return scrubbed
 
 
 def _refuse_url_credentials(value: Any, source: str, path: str = "$") -> None:

@@ -15,8 +15,10 @@ hang costs one timeout, not one per replay, and a flaky target cannot turn a fin
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
+import sys
 import unittest
 import zlib
 from collections.abc import Callable
@@ -35,9 +37,9 @@ from conformance.fuzzing import codec_table
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.transport.gather import in_order
 
-try:  # Python 3.11+
-    _GROUP: Any = BaseExceptionGroup  # type: ignore[name-defined]
-except NameError:  # pragma: no cover - 3.10
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup as _GROUP
+else:  # pragma: no cover - 3.10: the backport pytest itself depends on there
     from exceptiongroup import BaseExceptionGroup as _GROUP
 
 # Shrinking sends requests too: at most this many per example asked for.
@@ -193,8 +195,8 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
         # Once the budget refused a request nothing planned is sent (or even tried) any more.
         return None if fuzzer.out_of_budget() else fuzzer.send(**request)
 
-    in_order([lambda request=request: send(request) for _, request in plan], concurrency, done)
-    order = {key: i for i, (key, _) in enumerate(plan)}
+    in_order([functools.partial(send, request) for _, request in plan], concurrency, done)
+    order: dict[tuple[Any, ...] | None, int] = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:
         return search(strategy, prop, examples=examples, seed=seed, stop=stop)
@@ -323,7 +325,7 @@ def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int | No
 # --- strategies beyond the schema --------------------------------------------------------------
 
 _HEADER_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\r\n\x00"), max_size=40
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\x00"), max_size=40
 )
 
 
@@ -374,7 +376,7 @@ def raw_bodies() -> st.SearchStrategy[tuple[str | None, bytes]]:
     )
 
 
-_QUERY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+_QUERY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 
 
 def query_and_paths() -> st.SearchStrategy[tuple[str, str, dict[str, str]]]:
@@ -384,7 +386,7 @@ def query_and_paths() -> st.SearchStrategy[tuple[str, str, dict[str, str]]]:
         "/v1/" + "a" * 2000, "/v1/%ff", "/v1/%00", "/v1/models/%2e%2e/%2e%2e", "/v1/chat/completions/",
         "/v1/chat//completions", "/v1/chat/completions%00", "/v1/models/" + "x" * 300, "/v1/\u00e9",
     ])
-    queries = st.one_of(
+    queries: st.SearchStrategy[dict[str, str]] = st.one_of(
         st.just({}),
         st.dictionaries(_QUERY_TEXT, _QUERY_TEXT, max_size=3),
         st.sampled_from([{"limit": "-1"}, {"limit": "1e309"}, {"limit": "%"}, {"a": "x" * 4000}, {"": ""}]),

@@ -285,8 +285,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                   headers=dict(exc.headers or {}))
 
 
-def create_app(api_key: str | None = None, recorder: Recorder | None = None) -> Any:
-    """The provider as an ASGI callable; `.state.provider` on the inner app holds its state."""
+class ProviderApp:
+    """The ASGI callable uvicorn serves: notes the connection a request came on in its scope (the
+    faults that cut it need the socket), then hands the request to the Starlette app.
+    `.state.provider` holds the provider's state."""
+
+    def __init__(self, inner: Starlette) -> None:
+        self.inner = inner
+        self.state = inner.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope[TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
+        await self.inner(scope, receive, send)
+
+
+def create_app(api_key: str | None = None, recorder: Recorder | None = None) -> ProviderApp:
+    """The provider as an ASGI callable; `.state.provider` holds its state."""
     provider = Provider(api_key, recorder)
     inner = Starlette(
         routes=[
@@ -300,11 +315,4 @@ def create_app(api_key: str | None = None, recorder: Recorder | None = None) -> 
     )
     inner.router.redirect_slashes = False
     inner.state.provider = provider
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope[TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
-        await inner(scope, receive, send)
-
-    app.state = inner.state  # type: ignore[attr-defined]
-    return app
+    return ProviderApp(inner)

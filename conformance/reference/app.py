@@ -594,7 +594,7 @@ def serve_chat(gateway: Gateway, call: Call) -> Any:
     return _json(payload)
 
 
-def _stream_chat(gateway: Gateway, call: Call) -> Response:
+def _stream_chat(gateway: Gateway, call: Call) -> StreamingResponse:
     delivered = [0]
     events = fake_model.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")

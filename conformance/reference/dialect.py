@@ -10,6 +10,7 @@ the body from the envelope's JSON pointers, so a vendor profile with another env
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +148,7 @@ class Dialect:
         code: str | None,
         message: str | None,
         param: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         """A JSON error response; `json.dumps` here rather than JSONResponse to keep it cheap."""
         payload = json.dumps(self.body(status, code, message, param), separators=(",", ":")).encode()

@@ -73,7 +73,7 @@ def cut_after_first_event(gateway: Gateway, stream: StreamingResponse) -> Stream
         sent = 0
         try:
             async for chunk in upstream:
-                if chunk.startswith(b"data: [DONE]"):
+                if isinstance(chunk, bytes) and chunk.startswith(b"data: [DONE]"):  # the reference streams bytes
                     yield chunk  # the upstream finished before it failed: a normal end
                     return
                 yield chunk
@@ -83,7 +83,7 @@ def cut_after_first_event(gateway: Gateway, stream: StreamingResponse) -> Stream
             else:
                 return
         finally:
-            await upstream.aclose()  # type: ignore[attr-defined]
+            await upstream.aclose()  # type: ignore[attr-defined]  # typed AsyncIterable; _stream_chat's is a generator
         yield _error_event(gateway, 502, gateway.dialect.open_code("server_error"), UPSTREAM_FAILURE)
 
     stream.body_iterator = body()

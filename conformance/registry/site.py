@@ -179,14 +179,14 @@ def index_page(entries: list[Entry]) -> str:
         cells = []
         mine = groups[(name, version)]
         for profile in profiles:
-            entry = mine.get(profile)
-            if entry is None:
+            shown = mine.get(profile)
+            if shown is None:
                 cells.append("<td class=\"scopes\">—</td>")
                 continue
-            warn = " <span class=\"bad\">does not verify</span>" if entry.problems else ""
+            warn = " <span class=\"bad\">does not verify</span>" if shown.problems else ""
             cells.append(
-                f"<td><a href=\"certs/{entry.slug}/index.html\"><img src=\"certs/{entry.slug}/bundle/badge.svg\" "
-                f"alt=\"{escape(profile)}: {escape(entry.verdict)}\"></a>{warn}<div class=\"scopes\">{_scopes(entry.certificate)}</div></td>")
+                f"<td><a href=\"certs/{shown.slug}/index.html\"><img src=\"certs/{shown.slug}/bundle/badge.svg\" "
+                f"alt=\"{escape(profile)}: {escape(shown.verdict)}\"></a>{warn}<div class=\"scopes\">{_scopes(shown.certificate)}</div></td>")
         search = escape(f"{name} {version} {' '.join(mine)}".lower())
         verdicts = " ".join(sorted({e.verdict for e in mine.values()}))
         rows.append(

@@ -43,7 +43,7 @@ def diff_reports(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         new_key = _key(row)
         if old_key == new_key:
             moved = _terms(prior, row) if prior else ""
-            if moved:  # same status, but what it is held to changed (level, basis or scope)
+            if prior and moved:  # same status, but what it is held to changed (level, basis or scope)
                 changes.append(Change(rid, row["level"], "change", display_status(prior), display_status(row), moved))
             continue
         old_status = prior["status"] if prior else "absent"

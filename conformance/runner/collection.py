@@ -64,7 +64,8 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         if len(markers) != 1 or len(markers[0].args) != 1:
             raise pytest.UsageError(f"{item.nodeid}: a conformance test needs exactly one @pytest.mark.requirement(ID)")
         requirement_id = markers[0].args[0]
-        if get_requirement(requirement_id) is None:
+        requirement = get_requirement(requirement_id)
+        if requirement is None:
             raise pytest.UsageError(f"{item.nodeid}: unknown requirement id {requirement_id!r} (not in the registry)")
         if item.get_closest_marker("not_applicable") is not None:  # e.g. realtime cases of a profile without them
             drop.append(item)
@@ -72,7 +73,7 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         if requirement_id not in applicable:
             drop.append(item)
             continue
-        needed = {get_requirement(requirement_id).scope} | {str(m.args[0]) for m in item.iter_markers("scope") if m.args}
+        needed = {requirement.scope} | {str(m.args[0]) for m in item.iter_markers("scope") if m.args}
         missing = sorted(needed - claimed)
         if missing:
             not_claimed.setdefault(requirement_id, []).append(f"{item.nodeid} (needs {', '.join(missing)})")

@@ -41,9 +41,9 @@ def har_items(item: pytest.Item, client: GatewayClient, context: RunContext, red
         items.append(har.entry(exchange, redactor, uid=uid, test=item.nodeid, requirement=requirement, roles=roles,
                                inference=bool(watcher and watcher.is_inference(exchange))))
     for exchange in cited:
-        uid = ids.get(id(exchange))
-        if uid is not None and exchange not in sent:
-            items.append({"_ref": uid, "_test": item.nodeid, "_requirement": requirement})
+        ref = ids.get(id(exchange))
+        if ref is not None and exchange not in sent:
+            items.append({"_ref": ref, "_test": item.nodeid, "_requirement": requirement})
     return items
 
 

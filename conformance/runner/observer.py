@@ -38,7 +38,7 @@ class Finding:
 
 
 class Observer:
-    def __init__(self, client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> None:
+    def __init__(self, client: GatewayClient, profile: Profile, exclude_urls: Sequence[str] = ()) -> None:
         self.client = client
         self.profile = profile
         self.inference_prefix = client.base_url + "/v1/"
@@ -69,14 +69,14 @@ class Observer:
             lead: bool = False) -> None:
         """Record a violation; `lead` puts it first (a fuzzer's shrunk example beats the first one seen).
         A plain-text problem is filed under `requirement`, seen on `exchange`."""
-        problems = [p if p.exchange is not None or exchange is None else replace(p, exchange=exchange)
-                    for p in as_problems(problems, requirement)]
+        typed = [p if p.exchange is not None or exchange is None else replace(p, exchange=exchange)
+                 for p in as_problems(problems, requirement)]
         with self._lock:
             finding = self._findings.setdefault(requirement, Finding(requirement, []))
             if lead:
-                finding.problems[:0] = problems
+                finding.problems[:0] = typed
             else:
-                finding.problems.extend(problems)
+                finding.problems.extend(typed)
             if exchange is None or exchange in finding.exchanges:
                 return
             if lead:
@@ -106,7 +106,7 @@ class Observer:
         return []
 
 
-def attach(client: GatewayClient, profile: Profile, exclude_urls: list[str] = ()) -> Observer:
+def attach(client: GatewayClient, profile: Profile, exclude_urls: Sequence[str] = ()) -> Observer:
     """Make `client` report every exchange to a new observer (one per client: xdist workers each have one)."""
     observer = Observer(client, profile, list(exclude_urls))
     client.listeners.append(observer)

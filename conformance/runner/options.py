@@ -99,7 +99,7 @@ _OUR_OPTIONS = ("conformance_target", "conformance_profile", "conformance_target
 
 def is_conformance_run(config: pytest.Config) -> bool:
     if hasattr(config, "workerinput"):
-        return "gateway_conformance" in config.workerinput  # type: ignore[attr-defined]
+        return "gateway_conformance" in config.workerinput
     if any(getattr(config.option, name, None) for name in _OUR_OPTIONS):
         return True
     if getattr(config.option, "conformance_level", "all") != "all" or getattr(config.option, "conformance_allow_billable", False) \

@@ -51,7 +51,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Gen
         try:
             pytest.skip(str(exc))
         except pytest.skip.Exception as skip:
-            skip._use_item_location = True  # type: ignore[attr-defined]  # name the test, not the fixture
+            skip._use_item_location = True  # name the test, not the fixture
             cached = getattr(fixturedef, "cached_result", None)
             if isinstance(cached, tuple) and len(cached) == 3 and cached[2] is not None:
                 fixturedef.cached_result = (None, cached[1], (skip, skip.__traceback__))
@@ -240,6 +240,7 @@ class ResultInbox:
         config.stash[HAR_PENDING] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        value: Any  # pytest types a property as object; ours carry the JSON data `record` put there
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 self.config.stash[PENDING].append(value)

@@ -51,7 +51,7 @@ def configure_run(config: pytest.Config) -> None:
 
     interrupt.install(config)
     if hasattr(config, "workerinput"):
-        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])  # type: ignore[attr-defined]
+        context = RunContext.from_workerinput(config.workerinput["gateway_conformance"])
         config.stash[CONTEXT] = context
         return
     config.pluginmanager.register(ResultInbox(config), "gateway-conformance-results")
@@ -100,10 +100,11 @@ def _start(config: pytest.Config) -> RunContext:
     context, _ = resolve(config.option)
     state = SessionState(context)
     config.stash[STATE] = state
-    if getattr(config.option, "conformance_baseline", None):
+    baseline = getattr(config.option, "conformance_baseline", None)
+    if baseline:
         from conformance.report.baseline import load_baseline
 
-        state.baseline = load_baseline(getattr(config.option, "conformance_baseline", None))
+        state.baseline = load_baseline(baseline)
     if context.reference:
         from conformance.reference.gateway_process import ReferenceProcess
 
@@ -112,6 +113,7 @@ def _start(config: pytest.Config) -> RunContext:
         process = ReferenceProcess(context.profile_path, defects=defects, variants=variants)
         state.reference_process = process
         process.start()
+        assert process.url is not None  # start() returns once the child said `READY <url>`
         context.target_url = process.url
         context.config_ref = str(process.config_path)
         context.defects = list(defects)

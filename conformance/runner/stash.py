@@ -6,15 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from conformance.transport.client import Exchange
+if TYPE_CHECKING:  # the keys' value types only: no import at run time (session.py imports this module)
+    from conformance.runner.context import RunContext
+    from conformance.runner.selection import Selection
+    from conformance.runner.session import SessionState
+    from conformance.transport.client import Exchange, GatewayClient
+    from conformance.transport.redact import Redactor
 
 # config.stash: the whole run
-CONTEXT = pytest.StashKey["RunContext"]()
-REDACTOR = pytest.StashKey["Redactor"]()
-STATE = pytest.StashKey["SessionState"]()
-SELECTION = pytest.StashKey["Selection"]()
-CLIENT = pytest.StashKey["GatewayClient"]()  # the suite's one client, once its session fixture made it
+CONTEXT: pytest.StashKey[RunContext] = pytest.StashKey()
+REDACTOR: pytest.StashKey[Redactor] = pytest.StashKey()
+STATE: pytest.StashKey[SessionState] = pytest.StashKey()
+SELECTION: pytest.StashKey[Selection] = pytest.StashKey()
+CLIENT: pytest.StashKey[GatewayClient] = pytest.StashKey()  # the suite's one client, once its session fixture made it
 PENDING = pytest.StashKey[list[dict[str, Any]]]()  # results received before the session state folds them in
 HAR_PENDING = pytest.StashKey[list[dict[str, Any]]]()  # HAR entries received (controller), for --evidence-har
 HAR_CURSOR = pytest.StashKey[int]()  # index of the client's first exchange not yet put in a HAR entry

@@ -22,7 +22,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(config, "workerinput"):  # hand the controller what this worker's collection selected
         selection = config.stash.get(SELECTION, None)
         if selection is not None and hasattr(config, "workeroutput"):
-            config.workeroutput["gateway_conformance_selection"] = selection.to_data()  # type: ignore[attr-defined]
+            config.workeroutput["gateway_conformance_selection"] = selection.to_data()
         return
     state = config.stash.get(STATE, None)
     if state is None:
@@ -186,6 +186,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tw.line(f"report: {state.report_written}")
     decision = getattr(state, "decision", None)
     if decision is not None:
-        status = state.exit_status if state.exit_status is not None else decision.exit_code
-        why = decision.why if status != pytest.ExitCode.INTERRUPTED else f"interrupted; {decision.why}"
-        tw.line(f"exit {status}: {why}", bold=True, **({"green": True} if status == 0 else {"red": True}))
+        exit_code = state.exit_status if state.exit_status is not None else decision.exit_code
+        why = decision.why if exit_code != pytest.ExitCode.INTERRUPTED else f"interrupted; {decision.why}"
+        tw.line(f"exit {exit_code}: {why}", bold=True, **({"green": True} if exit_code == 0 else {"red": True}))

@@ -91,13 +91,13 @@ def probe_concurrency(realtime: RealtimeClient, api_key: str, limit: int | None,
         if probe.denied is None or probe.denied.status != 429 or not held:
             return probe
         held.pop(0).close()
-        for attempt in range(RELEASE_ATTEMPTS):  # "wait and retry": the slot may take a while to free
+        for try_no in range(RELEASE_ATTEMPTS):  # "wait and retry": the slot may take a while to free
             retry = realtime.handshake(agent_id, api_key, label=label + ":after-release")
             probe.after_release = retry.exchange
             if retry.connection is not None:
                 held.append(retry)
                 break
-            if attempt == RELEASE_ATTEMPTS - 1:
+            if try_no == RELEASE_ATTEMPTS - 1:
                 break
             asked = parse_retry_after(retry.exchange.header("retry-after") or "")
             if asked is not None and asked > wait_cap_s:

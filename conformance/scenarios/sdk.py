@@ -27,9 +27,11 @@ def sdk_request(code: Code, book: ScenarioBook, target_config: TargetConfig,
     model = book.model()
     if code.trigger == "no_credentials":  # the SDK always sends a key: an unknown one gets the same code
         return "sk-" + secrets.token_hex(24), model, None
-    role = target_config.role(code.role or "")
+    if code.role is None:  # as for the targeted scenarios: no role in the profile, no key that meets the code
+        raise ScenarioUnavailable(f"the profile names no role that provokes {code.code}")
+    role = target_config.role(code.role)
     if role is None:
-        raise ScenarioUnavailable(target_config.missing_role_reason(code.role or ""))
+        raise ScenarioUnavailable(target_config.missing_role_reason(code.role))
     if code.trigger == "forbidden_model":
         if not role.get("forbidden_model"):
             raise ScenarioUnavailable(f"role '{code.role}' has no forbidden_model in the target config")

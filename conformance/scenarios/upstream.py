@@ -9,6 +9,7 @@ time (xdist workers, other tests).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from typing import Any
@@ -131,7 +132,8 @@ class FaultBook:
         """Send the (non-streaming) faults side by side before the tests that read them: each is
         its own request with its own marker, so none waits on another."""
         keys = [(fault, False) for fault in dict.fromkeys(faults)]
-        run_lanes([[lambda key=key: self._fetch(key)] for key in keys if key not in self._sent], self.client.concurrency)
+        run_lanes([[functools.partial(self._fetch, key)] for key in keys if key not in self._sent],
+                  self.client.concurrency)
 
     def sent(self) -> list[Exchange]:
         """The exchanges tests read so far (gathered ones only once a test read them)."""

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from conformance.contract.safe_yaml import load_document
 from conformance.errors import ConformanceError
@@ -26,6 +26,8 @@ from conformance.errors import ConformanceError
 # child that exits fails at once, and on a loaded machine (CI beside other jobs, the kill matrix's
 # parallel runs) importing the server stack alone took more than the 15 s this used to be.
 START_TIMEOUT_S = 120.0
+
+_Server = TypeVar("_Server", bound="ServerProcess")  # `start()` hands back the subclass it was called on
 
 
 class ServerProcess:
@@ -58,7 +60,7 @@ class ServerProcess:
     def after_stop(self, timeout: float) -> None:
         """Runs once the child is gone."""
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
+    def start(self: _Server, timeout: float = START_TIMEOUT_S) -> _Server:
         """Spawn the gateway and wait for its READY line; a failure raises with its last stderr line."""
         if self.process is not None:
             raise ConformanceError(f"the {self.what} is already started")
@@ -133,7 +135,7 @@ class ServerProcess:
         self._ready.clear()
         self.after_stop(timeout)
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self: _Server) -> _Server:
         return self.start() if self.process is None else self
 
     def __exit__(

@@ -60,8 +60,10 @@ def _config_problem(index: int, spec: dict[str, Any], exchange: Exchange, profil
     return None
 
 
-def _answers(management_answers: list[tuple[dict[str, Any], Exchange]], profile) -> list[tuple[dict[str, Any], Exchange]]:
-    """The answers a PRB test may judge. A wrong config (an unreachable host, a path the target does
+def _answers(
+    management_answers: list[tuple[dict[str, Any], Exchange]], profile,
+) -> tuple[list[tuple[dict[str, Any], Exchange]], list[str]]:
+    """(the answers a PRB test may judge, the config problems). A wrong config (an unreachable host, a path the target does
     not serve, a request that does not fail) is the config's problem: the test is inconclusive,
     naming the field, unless a judged answer already fails on its own."""
     cite(*(exchange for _, exchange in management_answers))

@@ -16,8 +16,9 @@ import pytest
 from conformance import checks
 from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
-from conformance.checks.headers import parse_retry_after, request_id_problems
+from conformance.checks.headers import request_id_problems
 from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.protocol.retry_after import parse_retry_after
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
@@ -82,8 +83,8 @@ def gathered_faults(items: list[pytest.Item]) -> list[str]:
         name = getattr(item, "originalname", item.name)
         if name in READS:
             wanted += READS[name]
-        elif name in PARAMETRIZED:
-            wanted.append(item.callspec.params["fault"])
+        elif name in PARAMETRIZED and isinstance(item, pytest.Function):  # a parametrised test: it has a callspec
+            wanted.append(str(item.callspec.params["fault"]))
     return wanted
 
 

@@ -127,7 +127,8 @@ class Exchange:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        value: str = self.headers.get("content-type", "")  # httpx.Headers.get returns Any
+        return value.split(";")[0].strip().lower()
 
     @property
     def text(self) -> str:
@@ -143,7 +144,8 @@ class Exchange:
         return self._json
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+        value: str | None = self.headers.get(name)  # httpx.Headers.get returns Any
+        return value
 
     def describe(self) -> str:
         """`POST /v1/chat/completions → 429`: how failures name the exchange (no credentials)."""

@@ -46,7 +46,7 @@ def within(seconds: float) -> Iterator[float]:
 
 
 def _left(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = getattr(_local, "deadline", None)
+    deadline: float | None = getattr(_local, "deadline", None)
     if deadline is None:
         return timeout
     left = deadline - time.monotonic()

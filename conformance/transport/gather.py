@@ -94,9 +94,10 @@ def in_order(calls: Sequence[Call], concurrency: int, done: Callable[[int], bool
             results[i].wait()
             if not started[i]:
                 break
-            if errors[i] is not None:
+            error = errors[i]
+            if error is not None:
                 stop.set()
-                raise errors[i]  # type: ignore[misc]
+                raise error
             ran = i + 1
             if done(i):
                 stop.set()

@@ -55,17 +55,17 @@ class SdkEvidence:
     handshake: Exchange | None = None
 
 
-def expected_exception(status: int) -> type:
+def expected_exception(status: int) -> type[Exception]:
     """The class the SDK raises for `status` (`_make_status_error`): 402 has none of its own."""
     openai = _openai()
-    by_status = {
+    by_status: dict[int, type[Exception]] = {
         400: openai.BadRequestError, 401: openai.AuthenticationError, 403: openai.PermissionDeniedError,
         404: openai.NotFoundError, 409: openai.ConflictError, 422: openai.UnprocessableEntityError,
         429: openai.RateLimitError,
     }
-    if status >= 500:
-        return openai.InternalServerError
-    return by_status.get(status, openai.APIStatusError)
+    server_error: type[Exception] = openai.InternalServerError
+    other: type[Exception] = openai.APIStatusError
+    return server_error if status >= 500 else by_status.get(status, other)
 
 
 def exposed_code(error: Any, profile: Profile) -> tuple[str, Any]:

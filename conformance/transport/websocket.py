@@ -64,7 +64,8 @@ class RealtimeClient:
         started = time.monotonic()
         handshake = Handshake(exchange)
         try:
-            connection = _connect_without_redirects(exchange.url, headers, self.client)
+            connection = _connect_without_redirects(
+                exchange.url, headers, self.client.timeout_s, self.client.max_body_bytes)
         except InvalidStatus as exc:
             _fill(exchange, exc.response.status_code, exc.response.headers.raw_items(), exc.response.body or b"")
         except TimeoutError:
@@ -88,11 +89,13 @@ class RealtimeClient:
             self.open_sessions.pop().close()
 
 
-def _connect_without_redirects(url: str, headers: dict[str, str], client: GatewayClient) -> ClientConnection:
+def _connect_without_redirects(
+    url: str, headers: dict[str, str], timeout_s: float, max_body_bytes: int,
+) -> ClientConnection:
     """`websockets` follows redirects by default; the suite never does (as for HTTP): a 3xx is the answer."""
     connecter: Any = connect(
         url, additional_headers=headers, user_agent_header="gateway-conformance", proxy=None,
-        open_timeout=client.timeout_s, close_timeout=2, compression=None, max_size=client.max_body_bytes,
+        open_timeout=timeout_s, close_timeout=2, compression=None, max_size=max_body_bytes,
         legacy=False,
     )
     connecter.process_redirect = lambda exc: exc  # every refusal, 3xx included, stays an InvalidStatus
@@ -101,7 +104,7 @@ def _connect_without_redirects(url: str, headers: dict[str, str], client: Gatewa
     return connection
 
 
-def _fill(exchange: Exchange, status: int, raw_headers: Any, body: bytes) -> None:
+def _fill(exchange: Exchange, status: int, raw_headers: Any, body: bytes | bytearray) -> None:
     exchange.status = status
     exchange.headers = httpx.Headers(list(raw_headers))
     exchange.body = bytes(body[:MAX_BODY_BYTES])

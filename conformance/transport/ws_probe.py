@@ -17,8 +17,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'")
     parser.add_argument("--timeout", type=float, default=10.0)
     ns = parser.parse_args(argv)
-    from types import SimpleNamespace
-
     from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
     from conformance.transport.client import MAX_BODY_BYTES
@@ -26,8 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     headers = dict(tuple(part.strip() for part in h.split(":", 1)) for h in ns.header if ":" in h)
     try:  # the suite's own handshake (no redirects followed, same limits)
-        connection = _connect_without_redirects(
-            ns.url, headers, SimpleNamespace(timeout_s=ns.timeout, max_body_bytes=MAX_BODY_BYTES))  # type: ignore[arg-type]
+        connection = _connect_without_redirects(ns.url, headers, ns.timeout, MAX_BODY_BYTES)
     except InvalidStatus as exc:
         response = exc.response
         print(f"HTTP/1.1 {response.status_code} {response.reason_phrase}")
@@ -40,9 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no handshake answer: {exc}", file=sys.stderr)
         return 2
     with connection:
-        response = connection.response
-        print(f"HTTP/1.1 {response.status_code} {response.reason_phrase} (upgrade accepted)")
-        for name, value in response.headers.raw_items():
+        accepted = connection.response
+        assert accepted is not None  # connect() returns only once the handshake was answered
+        print(f"HTTP/1.1 {accepted.status_code} {accepted.reason_phrase} (upgrade accepted)")
+        for name, value in accepted.headers.raw_items():
             print(f"{name}: {value}")
     return 0
 
