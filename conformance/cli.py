@@ -77,21 +77,22 @@ def _parser() -> argparse.ArgumentParser:
 
     prov = sub.add_parser("provider", help="serve the fault-injecting provider (route your gateway's models to it)")
     prov.add_argument("--host", default="127.0.0.1", help="127.0.0.1, ::1 or localhost (loopback only)")
-    prov.add_argument("--port", type=int, default=8090)
+    prov.add_argument("--port", type=int, default=8090, help="TCP port (default 8090; 0 picks a free one)")
     prov.add_argument("--write-config", metavar="PATH",
                       help="write the target config's `provider` section here (paste it into your target.yaml)")
     prov.set_defaults(func=_provider)
 
     init = sub.add_parser("init", help="print a commented target.yaml template")
-    init.add_argument("--profile", default="pyai")
+    init.add_argument("--profile", default="pyai",
+                      help="the profile whose roles and sections it lists: pyai, mindproxy or a profile file (default: pyai)")
     init.set_defaults(func=_init)
 
     profiles = sub.add_parser("profiles", help="list the shipped profiles")
-    profiles.add_argument("--json", action="store_true")
+    profiles.add_argument("--json", action="store_true", help="print them as JSON")
     profiles.set_defaults(func=_profiles)
 
     reqs = sub.add_parser("requirements", help="list the requirements")
-    reqs.add_argument("--json", action="store_true")
+    reqs.add_argument("--json", action="store_true", help="print them as JSON")
     reqs.add_argument("--profile", default=None, help="only those that apply to this profile")
     reqs.set_defaults(func=_requirements)
 

@@ -50,6 +50,12 @@ def not_applicable(reason: str) -> NoReturn:
     raise exc
 
 
+def billable_reason(what: str) -> str:
+    """Why `what` was not sent: the one wording of "this costs money on a real target", for skips,
+    inconclusives and unavailable scenarios alike (the reference gateway always allows it)."""
+    return f"{what} sends billable requests: pass --allow-billable (or limits.allow_billable)"
+
+
 # The running test's evidence list (it lives in that test's `item.stash`); the runner binds it for
 # the test's duration, so `cite` needs no handle on the test.
 _citations: ContextVar[list[Exchange] | None] = ContextVar("gateway_conformance_citations", default=None)

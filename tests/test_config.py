@@ -19,12 +19,12 @@ def test_env_expansion_and_defaults(tmp_path):
     assert config.public()["roles"]["valid"]["api_key"] == "REDACTED"
 
 
-def test_unset_variable_in_a_role_only_drops_that_role():
-    config = parse_config({"roles": {"valid": {"api_key": "${NOPE_UNSET}"}, "disabled": {"api_key": "k-1234"}}},
+def test_unset_variable_in_an_optional_role_only_drops_that_role():
+    config = parse_config({"roles": {"valid": {"api_key": "k-1234"}, "disabled": {"api_key": "${NOPE_UNSET}"}}},
                           "x", env={})
-    assert config.role("valid") is None
-    assert "NOPE_UNSET" in config.missing_role_reason("valid")
-    assert config.role("disabled") == {"api_key": "k-1234"}
+    assert config.role("disabled") is None
+    assert "NOPE_UNSET" in config.missing_role_reason("disabled")
+    assert config.role("valid") == {"api_key": "k-1234"}
 
 
 def test_unset_variable_in_billing_drops_the_section():

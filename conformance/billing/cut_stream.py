@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from conformance.billing.control import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
-from conformance.billing.passes import Control, moved
 from conformance.contract.profiles import Profile
 from conformance.outcomes import cite, inconclusive
 from conformance.protocol.sse import content_events
@@ -39,13 +39,19 @@ MIN_UNDELIVERED = 4
 MAX_TOKENS = 16
 
 
+def _streamed_post(client: GatewayClient, path: str, api_key: str, json: Any, label: str) -> Exchange:
+    """The unsent exchange of a streaming POST with `api_key`, for `GatewayClient.stream_until`
+    (the key joins the redactor first: the exchange is evidence like any other)."""
+    headers = {**client.default_headers, "authorization": f"Bearer {api_key}", "content-type": "application/json"}
+    client.redactor.add(api_key)
+    return Exchange("POST", client.url(path), headers, jsonlib.dumps(json).encode(), label=label,
+                    presented_credentials=(api_key,))
+
+
 def cut_stream(client: GatewayClient, path: str, *, api_key: str, json: Any, after: int = 1,
                label: str = "cut-stream") -> Exchange:
     """POST a streaming request; close the connection once `after` content events arrived."""
-    headers = {**client.default_headers, "authorization": f"Bearer {api_key}", "content-type": "application/json"}
-    client.redactor.add(api_key)
-    exchange = Exchange("POST", client.url(path), headers, jsonlib.dumps(json).encode(), label=label,
-                        presented_credentials=(api_key,))
+    exchange = _streamed_post(client, path, api_key, json, label)
     return client.stream_until(exchange, lambda status, received: status >= 400 or content_events(received) >= after)
 
 
@@ -62,11 +68,7 @@ def timed_stream(client: GatewayClient, path: str, *, api_key: str, json: Any,
             first_at.append(time.monotonic())
         return False  # never cut: read the whole stream
 
-    headers = {**client.default_headers, "authorization": f"Bearer {api_key}", "content-type": "application/json"}
-    client.redactor.add(api_key)
-    exchange = Exchange("POST", client.url(path), headers, jsonlib.dumps(json).encode(), label=label,
-                        presented_credentials=(api_key,))
-    exchange = client.stream_until(exchange, watch)
+    exchange = client.stream_until(_streamed_post(client, path, api_key, json, label), watch)
     return exchange, (time.monotonic() - first_at[0]) if first_at else None
 
 

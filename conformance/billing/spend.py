@@ -42,19 +42,19 @@ class SpendReader:
         return reading.value or 0.0
 
     def snapshot(self, roles: list[str]) -> dict[str, float]:
-        """Spend per role (or minus the balance when only `balance` is known: both grow with charges)."""
-        out: dict[str, float] = {}
+        """Spend per role (or minus the balance when only `balance` is known: both grow with charges),
+        read by the one snapshot the CHG tests read too (`BillingOracle.snapshot`)."""
         use_spend = self.view == "key_spend" if self.view else bool((self.section or {}).get("key_spend"))
+        view = "key_spend" if use_spend else "balance"
+        key_ids: dict[str, str] = {}
         for role in roles:
             facts: dict[str, Any] = self.config.role(role) or {}
-            key_id = facts.get("key_id")
-            if not key_id:
+            if not facts.get("key_id"):
                 raise OracleUnavailable(f"role '{role}' has no key_id: the billing oracle cannot look it up")
-            if use_spend:
-                out[role] = self._value(self.oracle.key_spend(str(key_id)))
-            else:
-                out[role] = -self._value(self.oracle.balance(str(key_id)))
-        return out
+            key_ids[role] = str(facts["key_id"])
+        readings = self.oracle.snapshot(list(key_ids.values()), [view])
+        sign = 1.0 if use_spend else -1.0
+        return {role: sign * self._value(readings[(view, key_id)]) for role, key_id in key_ids.items()}
 
     @property
     def prices_requests(self) -> bool:

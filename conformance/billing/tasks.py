@@ -22,15 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from conformance.billing.control import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
-from conformance.billing.passes import Control, moved
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.uri_template import expand
 
 if TYPE_CHECKING:
-    from conformance.billing.charges import Charges
+    from conformance.billing.charge_book import ChargeBook
 
 OUTCOMES = ("failed", "cancelled", "expired")
 # The words that end a task, by what they mean (target config `tasks.statuses`, each overridable).
@@ -220,7 +220,7 @@ def run_task_control(driver: TaskDriver, oracle: BillingOracle, control: Control
                      profile: Profile, shared_key: bool) -> str:
     """'' when a succeeded task showed its charge; else why the task judgements cannot be trusted."""
     if not control.views:
-        return f"CHG-0 control: {control.unavailable}"
+        return control.not_live
     views = usable_views(control, key_id, shared_key)
     if not views and "request_cost" not in control.views:
         return "no live billing view can see this task's key (no request_cost, and no key_id / a key shared with " \
@@ -286,7 +286,7 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     return judgement
 
 
-def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charges: Charges,
+def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charge_book: ChargeBook,
                    profile: Profile) -> TaskJudgement:
     """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
     succeeded control task (run once per session, memoised on `charges`), then the task itself.
@@ -297,14 +297,14 @@ def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, char
     missing = driver.missing(outcome)
     if missing:
         return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
-    control = charges.control()
+    control = charge_book.control()
     if not control.views:
-        return TaskJudgement(inconclusive=f"CHG-0 control: {control.unavailable}")
-    key_id = task_key_id(charges.config)
-    shared = not charges.shared_keys_ok and (charges.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
+        return TaskJudgement(inconclusive=control.not_live)
+    key_id = task_key_id(charge_book.config)
+    shared = not charge_book.shared_keys_ok and (charge_book.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
         DEFAULT_ROLE
-    if charges.task_control is None:
-        charges.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
-    if charges.task_control:
-        return TaskJudgement(inconclusive=charges.task_control)
+    if charge_book.task_control is None:
+        charge_book.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
+    if charge_book.task_control:
+        return TaskJudgement(inconclusive=charge_book.task_control)
     return judge_task(outcome, driver, oracle, control, key_id, profile, shared_key=shared)

@@ -22,7 +22,8 @@ def add_certify_commands(sub: Any) -> None:
     replay = sub.add_parser("replay", help="resend one requirement's recorded exchanges against a gateway and judge "
                                            "them (exit 0 passed, 1 failed, 3 inconclusive)")
     replay.add_argument("bundle", metavar="DIR")
-    replay.add_argument("--requirement", required=True, metavar="ID")
+    replay.add_argument("--requirement", required=True, metavar="ID",
+                        help="the requirement whose exchanges to resend (e.g. MAP-3)")
     replay.add_argument("--test", metavar="NODEID", help="only the exchanges of this test")
     replay.add_argument("--target", required=True, metavar="URL", help="the gateway to resend them to")
     replay.add_argument("--target-config", metavar="PATH",

@@ -12,7 +12,6 @@ renderings against the report; and credential-looking strings anywhere in the bu
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,7 @@ from conformance.certify.bundle import CERTIFICATE, HAR, RENDERINGS, REPORT, _re
 from conformance.certify.manifest import check_manifest
 from conformance.certify.verdicts import scope_verdicts
 from conformance.contract.schemas import describe, first_error
-
-# Credential shapes (common vendors' prefixes, bearer tokens, private keys, `api_key` values) —
-# a masked one (`sk-…REDACTED`) never matches.
-CREDENTIAL_PATTERNS = (
-    ("an sk- API key", re.compile(r"\b(?:sk|pk|rk)[-_](?!…)[A-Za-z0-9_\-]{16,}")),
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+(?![^\s\"']*REDACTED)[A-Za-z0-9._~+/=\-]{20,}")),
-    ("an AWS access key id", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("an api_key value", re.compile(r"(?i)\"api[_-]?key\"\s*:\s*\"(?![^\"]*REDACTED)[^\"]{8,}\"")),
-)
+from conformance.transport.redact import CREDENTIAL_PATTERNS
 
 
 def verify(directory: str | Path) -> list[str]:

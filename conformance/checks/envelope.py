@@ -6,7 +6,6 @@ Each problem is one line naming the exchange (`POST /v1/x → 429: …`) and nev
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from conformance.checks.problem import Problem
@@ -14,23 +13,9 @@ from conformance.checks.registry import check
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.schemas import describe, first_error
 from conformance.transport.client import NOT_JSON, Exchange, source_addresses
+from conformance.transport.redact import INTERNAL_PATTERNS
 
 JSON_TYPES = ("application/json",)
-
-# ENV-5: what a message must not reveal.
-_LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a Python traceback", re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")),
-    ("a Java/JS stack frame", re.compile(r"\bat [\w.$<>]+\([\w.]+\.(?:java|kt|scala|js|ts|mjs):\d+(?::\d+)?\)")),
-    ("a Go panic", re.compile(r"goroutine \d+ \[|panic: runtime error")),
-    ("a file path", re.compile(r"(?<![\w.:/-])/(?:usr|home|srv|opt|var|app|etc|root|tmp|lib|workspace|code)/[\w.@/-]+")),
-    ("a Windows path", re.compile(r"\b[A-Za-z]:\\[\w\\. -]+")),
-    ("a source file", re.compile(r"\b[\w-]+\.(?:py|pyc|js|ts|go|java|rb|php|rs|cs):\d+\b")),
-    # Not the domain of an e-mail address ("write to billing@acme.corp" names a mailbox, not a host).
-    ("an internal host name", re.compile(r"(?<![@\w.-])[\w-]+(?:\.[\w-]+)*\.(?:internal|local|lan|corp|intranet|svc|cluster\.local)\b", re.I)),
-    ("a private address", re.compile(r"\b(?:10|127|192\.168|172\.(?:1[6-9]|2\d|3[01]))(?:\.\d{1,3}){2,3}(?::\d+)?\b")),
-    ("localhost", re.compile(r"\blocalhost:\d+\b", re.I)),
-)
-
 
 def is_error(exchange: Exchange) -> bool:
     return exchange.status is not None and exchange.status >= 400
@@ -131,7 +116,7 @@ def message_leak_problems(exchange: Exchange, profile: Profile) -> list[Problem]
     if not found or not isinstance(message, str):
         return []
     callers = source_addresses(exchange.url)
-    for what, pattern in _LEAKS:
+    for what, pattern in INTERNAL_PATTERNS:
         for match in pattern.finditer(message):
             if what == "a private address" and match.group(0) in callers:
                 continue  # the client's own address (an allow-list refusal names it): nothing of the gateway's

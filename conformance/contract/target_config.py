@@ -1,8 +1,11 @@
 """Target configs: credentials per role, the billing oracle and safety limits (SPEC.md format).
 
 `${VAR}` (or `${VAR:-default}`) anywhere in a string expands from the environment, so keys never
-need to sit in the file. A variable that is unset inside a role makes only that role unavailable
-(its tests skip naming the role and the variable); unset anywhere else is a one-line error.
+need to sit in the file. An unset variable is a config problem: in a required role (`valid`, which
+almost every test needs) or outside the optional sections it stops the run with one line naming the
+variable and the field (`roles.valid.api_key`). In any other role, or an optional section, it makes
+only that role or section unusable (its tests skip, naming the field and the variable; the session
+says once, up front, what is unusable and why): CI secrets are not set on every branch.
 """
 
 from __future__ import annotations
@@ -26,16 +29,24 @@ SECRET_FIELD = re.compile(r"(api_?key|token|secret|password|authorization|cookie
 # variable in them skips what needs them instead of stopping the run.
 OPTIONAL_SECTIONS = ("billing", "management", "realtime", "tasks", "streaming", "provider")
 
+# Roles without which a run says next to nothing (every success path and most error paths use
+# `valid`): an unset variable in one is the user's config problem, not 284 skips.
+REQUIRED_ROLES = ("valid",)
+
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRY_AFTER_CAP_S = 10.0
 
 
 class _Unset(Exception):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, path: str) -> None:
         self.name = name
+        self.path = path  # the config field that uses it: `roles.valid.api_key`
+
+    def __str__(self) -> str:
+        return f"{self.path}: environment variable {self.name} is not set"
 
 
-def _expand(value: Any, env: Mapping[str, str]) -> Any:
+def _expand(value: Any, env: Mapping[str, str], path: str = "") -> Any:
     if isinstance(value, str):
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
@@ -43,13 +54,13 @@ def _expand(value: Any, env: Mapping[str, str]) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise _Unset(name)
+            raise _Unset(name, path or "$")
 
         return _VAR.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: _expand(v, env) for k, v in value.items()}
+        return {k: _expand(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, env) for v in value]
+        return [_expand(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -121,8 +132,9 @@ class TargetConfig:
 
     def missing_role_reason(self, name: str) -> str:
         why = self.unavailable_roles.get(name)
-        suffix = f" ({why})" if why else ""
-        return f"role '{name}' is missing from the target config{suffix}"
+        if why:
+            return f"role '{name}' is unusable ({why})"
+        return f"role '{name}' is missing from the target config"
 
     def section(self, name: str) -> dict[str, Any] | None:
         value = self.raw.get(name)
@@ -130,8 +142,17 @@ class TargetConfig:
 
     def missing_section_reason(self, name: str) -> str:
         why = self.unavailable_sections.get(name)
-        suffix = f" ({why})" if why else ""
-        return f"section '{name}' is missing from the target config{suffix}"
+        if why:
+            return f"section '{name}' is unusable ({why})"
+        return f"section '{name}' is missing from the target config"
+
+    def unusable_note(self) -> str | None:
+        """One line for the session start: every role and section an unset variable made unusable."""
+        parts = [f"role '{name}' ({why})" for name, why in sorted(self.unavailable_roles.items())]
+        parts += [f"section '{name}' ({why})" for name, why in sorted(self.unavailable_sections.items())]
+        if not parts:
+            return None
+        return f"unusable in {self.source}, their tests will skip: " + "; ".join(parts)
 
     def secrets(self) -> list[str]:
         """Every credential in the config, so the redactor can mask them anywhere."""
@@ -196,23 +217,26 @@ def parse_config(data: Any, source: str, env: Mapping[str, str] | None = None) -
     for name in OPTIONAL_SECTIONS:
         if name in data:
             try:
-                data[name] = _expand(data[name], env)
+                data[name] = _expand(data[name], env, name)
             except _Unset as unset:
-                unavailable_sections[name] = f"environment variable {unset.name} is not set"
+                unavailable_sections[name] = str(unset)
                 del data[name]
     roles = data.get("roles")
     if isinstance(roles, dict):
         kept = {}
         for name, role in roles.items():
             try:
-                kept[name] = _expand(role, env)
+                kept[name] = _expand(role, env, f"roles.{name}")
             except _Unset as unset:
-                unavailable[str(name)] = f"environment variable {unset.name} is not set"
+                if name in REQUIRED_ROLES:
+                    raise ConfigError(f"target config {source}: {unset} (export it, or remove the role: "
+                                      f"the '{name}' role is needed by almost every test)") from None
+                unavailable[str(name)] = str(unset)
         data["roles"] = kept
     try:
         rest = _expand({k: v for k, v in data.items() if k != "roles"}, env)
     except _Unset as unset:
-        raise ConfigError(f"target config {source}: environment variable {unset.name} is not set") from None
+        raise ConfigError(f"target config {source}: {unset}") from None
     if "roles" in data:
         rest["roles"] = data["roles"]
     validate_or_raise(rest, "target-config.schema.json", f"target config {source}")

@@ -46,6 +46,8 @@ def target_config_template(profile_ref: str) -> str:
         f"# gateway-conformance target config for profile `{profile.id}` ({profile.title}).",
         "# ${VAR} expands from the environment: keep keys out of this file. Every section is optional:",
         "# a missing role skips the requirements that need it (verdict `incomplete`), it never crashes.",
+        "# An unset ${VAR} in the `valid` role stops the run with one line naming it and its field; in",
+        "# another role or an optional section it only makes that role or section unusable (said up front).",
         "target: https://staging.gw.example      # --target overrides it",
         f"profile: {profile.id}",
         "# The scopes this run certifies. Requirements of a scope left out are not run and are reported",

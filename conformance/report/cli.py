@@ -29,7 +29,7 @@ def add_report_commands(sub: Any) -> None:
     diff = sub.add_parser("diff", help="what changed between two reports: regressions first, then fixes (exit 1 on a regression)")
     diff.add_argument("old", metavar="OLD.json")
     diff.add_argument("new", metavar="NEW.json")
-    diff.add_argument("--json", action="store_true")
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
     diff.set_defaults(func=_diff)
 
     gate = sub.add_parser("gate", help="exit 0 only when the report is conformant once accepted known deviations count; the same rule as the run's exit status")

@@ -25,7 +25,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if context is None:
         return (yield)
     files = sorted({name for name in (suite_file(item.path) for item in items) if name})
+    before = len(items)
     not_claimed = _deselect_not_applicable(config, items, context)
+    by_design = before - len(items) - sum(len(cases) for cases in not_claimed.values())
     planned = _count(items)
     result = yield
     option = config.option
@@ -35,7 +37,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         planned=planned, selected=_count(items), files=files, partial_files=partial,
         args=[str(a) for a in config.args], keyword=getattr(option, "keyword", "") or "",
         markexpr=getattr(option, "markexpr", "") or "", deselect=list(getattr(option, "deselect", None) or []),
-        last_failed=bool(getattr(option, "lf", False)), not_claimed=not_claimed,
+        last_failed=bool(getattr(option, "lf", False)), not_claimed=not_claimed, by_design=by_design,
     )
     return result
 

@@ -153,20 +153,23 @@ def _positive(option: str, value: float | None, what: str) -> None:
         raise ConformanceError(f"{option} {value:g}: give {what} (leave it out for no limit)")
 
 
-def _fuzz_examples(value: int | None) -> int:
+def _count(option: str, value: int | None, *, default: int, least: int, what: str) -> int:
+    """A whole-number option: its default when not given, refused in one line below `least`."""
     if value is None:
-        return DEFAULT_FUZZ_EXAMPLES
-    if value < 0:
-        raise ConformanceError(f"--fuzz-examples {value}: give 0 (no fuzzing) or a positive number")
+        return default
+    if value < least:
+        raise ConformanceError(f"{option} {value}: give {what}")
     return value
+
+
+def _fuzz_examples(value: int | None) -> int:
+    return _count("--fuzz-examples", value, default=DEFAULT_FUZZ_EXAMPLES, least=0,
+                  what="0 (no fuzzing) or a positive number")
 
 
 def _gather_concurrency(value: int | None) -> int:
-    if value is None:
-        return DEFAULT_GATHER_CONCURRENCY
-    if value < 1:
-        raise ConformanceError(f"--gather-concurrency {value}: give 1 (one request at a time) or more")
-    return value
+    return _count("--gather-concurrency", value, default=DEFAULT_GATHER_CONCURRENCY, least=1,
+                  what="1 (one request at a time) or more")
 
 
 def _seed(value: Any) -> int | None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from conformance.transport.client import Exchange
     from conformance.transport.redact import Redactor
 
-# The suite's `rule` fixture appends "\n  rule: …" to messages; pytest's rewriting re-indents it.
+# The suite's `rule_suffix` fixture appends "\n  rule: …" to messages; pytest's rewriting re-indents it.
 RULE_MARK = re.compile(r"\n\s*rule: ")
 # A fuzz finding's message carries its own curl line: the block's `reproduce:` line shows it once.
 CURL_TAIL = re.compile(r"; (shrunk example \(--hypothesis-seed -?\d+\)|reproduce): curl .*$", re.S)

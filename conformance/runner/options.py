@@ -109,9 +109,14 @@ def is_conformance_run(config: pytest.Config) -> bool:
 
 
 def _touches_suite(arg: str, config: pytest.Config) -> bool:
+    return touches_suite(arg, bool(config.option.pyargs), config.invocation_params.dir)
+
+
+def touches_suite(arg: str, pyargs: bool, invocation_dir: Path | str) -> bool:
+    """Whether collecting `arg` (a path, or with `--pyargs` a module) reaches the conformance suite."""
     target = arg.split("::")[0]
     path: Path | None = None
-    if config.option.pyargs:
+    if pyargs:
         try:
             spec = importlib.util.find_spec(target)
         except (ImportError, ValueError):
@@ -120,7 +125,7 @@ def _touches_suite(arg: str, config: pytest.Config) -> bool:
             origin = Path(spec.origin)
             path = origin.parent if origin.name == "__init__.py" else origin
     if path is None:
-        path = Path(config.invocation_params.dir, target)
+        path = Path(invocation_dir, target)
     try:
         path = path.resolve()
     except OSError:

@@ -1,5 +1,5 @@
 """Per-test plumbing for conformance runs that is not about results: a progress line as each
-requirement group starts (a 10-minute run against a remote gateway should say what it is doing),
+requirement family starts (a 10-minute run against a remote gateway should say what it is doing),
 and clean JUnit properties for `--junitxml`: each test case carries its requirement id and level,
 and structured user properties (the result dict with its evidence) never reach the XML.
 """
@@ -20,11 +20,13 @@ GROUP_TITLES = {
     "ENV": "error envelope", "HDR": "headers", "MAP": "status and code mapping", "RTY": "retry rules",
     "CHG": "not charged", "PRB": "problem+json (management)", "FUZ": "fuzzing", "SEC": "credential hygiene",
     "UPS": "when the provider fails",
-    # Files whose tests check several groups on one transport get a heading of their own; under the
-    # previous group's heading they read as part of it (realtime under MAP, streaming under SEC).
-    "realtime": "WebSocket handshakes (MAP-3)", "streaming": "SSE streams (ENV-6)",
 }
-FILE_GROUPS = {"test_realtime.py": "realtime", "test_streaming.py": "streaming"}
+
+
+def family(requirement_id: str) -> str:
+    """`MAP-3` → `MAP`: headings follow the requirement a test checks, not the file it sits in
+    (`test_realtime.py` checks MAP-3, `test_streaming.py` ENV-6, `test_retry.py` HDR-4 too)."""
+    return requirement_id.split("-")[0]
 
 
 class ConformanceReporting:
@@ -33,14 +35,14 @@ class ConformanceReporting:
         self.controller = controller
         self.groups_of: dict[str, str] = {}
         self.announced: set[str] = set()
+        self.current: str | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             marker = item.get_closest_marker("requirement")
             if marker is not None and marker.args:
-                module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-                self.groups_of[item.nodeid] = FILE_GROUPS.get(module) or str(marker.args[0]).split("-")[0]
+                self.groups_of[item.nodeid] = family(str(marker.args[0]))
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker("requirement")
@@ -67,21 +69,26 @@ class ConformanceReporting:
         if not self.groups_of:  # xdist controller: no collection here, learn the group from results
             for name, value in report.user_properties:
                 if name == "requirement" and isinstance(value, str):
-                    self._announce(value.split("-")[0])
+                    self._announce(family(value), once=True)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.controller:  # every plugin is configured by now, the JUnit writer included
             clean_junit_properties(session.config)
 
-    def _announce(self, group: str) -> None:
-        if not self.controller or group in self.announced:
+    def _announce(self, group: str, once: bool = False) -> None:
+        """A heading whenever the family changes (a family met again says `continued`); `once`: an
+        xdist controller learns families from results that arrive interleaved, so one heading each."""
+        if not self.controller or group == self.current or (once and group in self.announced):
             return
+        again = group in self.announced
+        self.current = group
         self.announced.add(group)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.config.get_verbosity() >= -1:
             if getattr(reporter._tw, "width_of_current_line", 0):  # -q prints dots without a newline
                 reporter._tw.line()
-            reporter.write_line(f"gateway-conformance: {group} {GROUP_TITLES.get(group, '')} …".rstrip(), cyan=True)
+            title = GROUP_TITLES.get(group, "") + (" (continued)" if again else "")
+            reporter.write_line(f"gateway-conformance: {group} {title} …".replace("  ", " "), cyan=True)
 
 
 def clean_junit_properties(config: pytest.Config) -> None:

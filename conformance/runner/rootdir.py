@@ -32,6 +32,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     our names, see `conformance.runner.options`): decide what a conformance run collects."""
     if hasattr(early_config, "workerinput"):
         return (yield)
+    _tidy(early_config, parser, args)
     ns = _ours(early_config, parser, args)
     if ns is not None:
         from conformance.quarantine import reseat_rootdir
@@ -56,6 +57,28 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         "no conformance tests here (this directory is not the gateway-conformance repository): "
         "run `gateway-conformance run " + " ".join(_shown(args)) + "` or add `--pyargs conformance.suite`"
     )
+
+
+def _tidy(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """A conformance run leaves no `.pytest_cache/` wherever it is started (`conformance.runner.tidy`)."""
+    try:
+        ns = parser.parse_known_args(list(args), namespace=copy.copy(config.option))
+    except Exception:  # noqa: BLE001 - pytest reports bad arguments itself, later and better
+        return
+    from conformance.runner.options import touches_suite
+    from conformance.runner.tidy import block_cache_provider
+
+    pyargs = bool(getattr(ns, "pyargs", False))
+
+    def reaches_suite(arg: str) -> bool:
+        # Only our own package is looked up as a module: finding someone else's would import it
+        # before pytest can rewrite it (the plugin stays inert in their runs).
+        ours_by_name = pyargs and arg.split("::")[0].split(".")[0] == "conformance"
+        return touches_suite(arg, ours_by_name, config.invocation_params.dir)
+
+    paths = [str(p) for p in getattr(ns, "file_or_dir", None) or []]
+    if any(getattr(ns, name, None) for name in OUR_VALUE_OPTIONS) or any(reaches_suite(p) for p in paths):
+        block_cache_provider(config)
 
 
 def _ours(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> Any:

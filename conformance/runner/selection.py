@@ -50,6 +50,9 @@ class Selection:
     # requirement id → cases not run because they need an unclaimed scope (by design, like the
     # profile's not_applicable cases: never counted as deselected by the user)
     not_claimed: dict[str, list[str]] = field(default_factory=dict)
+    # tests deselected because the profile has no such case or requirement (or `--level` leaves it
+    # out): part of pytest's "N deselected", by design, so the summary says so
+    by_design: int = 0
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)

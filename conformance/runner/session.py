@@ -64,6 +64,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    from conformance.runner.tidy import drop_own_rewrite_warnings
+
+    drop_own_rewrite_warnings(config)
     try:
         context = _start(config)
     except ConformanceError as exc:
@@ -83,17 +86,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _say_unset_variables(config: pytest.Config, context: RunContext) -> None:
-    """An unset `${VAR}` makes a role or section unavailable and its tests skip: say so once, up
-    front, naming the variable and the field — not only deep in the skip reasons."""
-    target_config = context.config
-    unset = [(f"roles.{name}", why) for name, why in sorted(target_config.unavailable_roles.items())]
-    unset += [(name, why) for name, why in sorted(target_config.unavailable_sections.items())]
+    """An unset `${VAR}` in an optional role or section makes it unusable and its tests skip: say
+    so once, up front, naming each variable and its field — not only deep in the skip reasons.
+    (In a required role it already stopped the run as a config error.)"""
+    note = context.config.unusable_note()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return
-    for field, why in unset:
-        reporter.write_line(f"gateway-conformance: {field} in {target_config.source}: {why}; "
-                            "the tests that need it will skip", yellow=True)
+    if note is not None and reporter is not None:
+        reporter.write_line(f"gateway-conformance: {note}", yellow=True)
 
 
 def _start(config: pytest.Config) -> RunContext:

@@ -181,6 +181,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     uncovered = not_covered(context.profile)
     if uncovered:
         tw.line(f"not covered by this suite version: {', '.join(uncovered)}")
+    selection = config.stash.get(SELECTION, None)
+    if selection is not None and selection.by_design:
+        # pytest's last line counts them among "N deselected": say why, so nobody hunts for them
+        left_out = f"requirements or cases {context.profile.id} does not have" + (
+            f", or what --level {context.level} leaves out" if context.level != "all" else "")
+        tw.line(f"{selection.by_design} deselected by design ({left_out}): never counted as not checked")
     tw.line(f"requests sent: {state.results.requests_sent}")
     if state.report_written:
         tw.line(f"report: {state.report_written}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.contract.profiles import Code, Profile
 from conformance.contract.target_config import TargetConfig
+from conformance.outcomes import billable_reason
 from conformance.scenarios.realtime import realtime_scenarios
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
 from conformance.transport.client import Exchange, GatewayClient
@@ -165,9 +166,7 @@ class ScenarioBook:
     # --- runners -----------------------------------------------------------------------------
     def _run(self, scenario: Scenario) -> Exchange:
         if scenario.billable and not self.allow_billable:
-            raise ScenarioUnavailable(
-                f"scenario {scenario.name} sends billable requests: pass --allow-billable (or limits.allow_billable)"
-            )
+            raise ScenarioUnavailable(billable_reason(f"scenario {scenario.name}"))
         runner: Callable[[Scenario], Exchange] = getattr(self, f"_run_{scenario.kind}")
         return runner(scenario)
 

@@ -14,7 +14,7 @@ from conformance.checks.problem import Problem, ProblemsFound, as_problems, shar
 from conformance.contract.profiles import Profile, load_profile
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import cite, inconclusive
+from conformance.outcomes import billable_reason, cite, inconclusive
 from conformance.runner.context import DEFAULT_PROFILE, RunContext
 from conformance.runner.observer import attach_observer
 from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
@@ -35,7 +35,7 @@ def collection_profile(config: pytest.Config) -> Profile:
 
 
 @pytest.fixture(scope="session")
-def run(request: pytest.FixtureRequest) -> RunContext:
+def run_context(request: pytest.FixtureRequest) -> RunContext:
     context = _context(request.config)
     if context is None:
         pytest.skip("not a conformance run (no run context)")
@@ -43,13 +43,13 @@ def run(request: pytest.FixtureRequest) -> RunContext:
 
 
 @pytest.fixture(scope="session")
-def profile(run: RunContext) -> Profile:
-    return run.profile
+def profile(run_context: RunContext) -> Profile:
+    return run_context.profile
 
 
 @pytest.fixture(scope="session")
-def target_config(run: RunContext) -> TargetConfig:
-    return run.config
+def target_config(run_context: RunContext) -> TargetConfig:
+    return run_context.config
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +63,17 @@ def redactor(target_config: TargetConfig) -> Redactor:
 
 
 @pytest.fixture(scope="session")
-def client(request: pytest.FixtureRequest, run: RunContext, target_config: TargetConfig,
+def client(request: pytest.FixtureRequest, run_context: RunContext, target_config: TargetConfig,
            redactor: Redactor) -> Iterator[GatewayClient]:
     gateway = GatewayClient(
-        run.target_url,
+        run_context.target_url,
         timeout_s=target_config.request_timeout_s,
         headers=target_config.headers,
-        budget=RequestBudget(run.max_requests, run.max_rps),
+        budget=RequestBudget(run_context.max_requests, run_context.max_rps),
         redactor=redactor,
-        concurrency=run.gather_concurrency,
+        concurrency=run_context.gather_concurrency,
     )
-    attach_observer(gateway, run.profile, target_config)
+    attach_observer(gateway, run_context.profile, target_config)
     request.config.stash[CLIENT] = gateway
     yield gateway
     gateway.close()
@@ -90,9 +90,9 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(scope="session")
 def book(request: pytest.FixtureRequest, client: GatewayClient, profile: Profile, target_config: TargetConfig,
-         run: RunContext) -> ScenarioBook:
-    book = ScenarioBook(client, profile, target_config, allow_billable=run.billable_allowed)
-    if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
+         run_context: RunContext) -> ScenarioBook:
+    book = ScenarioBook(client, profile, target_config, allow_billable=run_context.billable_allowed)
+    if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
         book.prefetch(gathered_scenarios(request.session.items, book))
     return book
 
@@ -100,7 +100,7 @@ def book(request: pytest.FixtureRequest, client: GatewayClient, profile: Profile
 def gathered_scenarios(items: list[pytest.Item], book: ScenarioBook) -> list[str]:
     """The scenarios the tests that will run name in their parameters (a scenario, or the code a
     scenario provokes), to send side by side before the first of them reads one. Rejections a
-    CHG test judges are left to the CHG pass (`billing.passes.rejection_pass`), which sends them
+    CHG test judges are left to the CHG pass (`billing.rejection_pass.rejection_pass`), which sends them
     side by side between its spend readings."""
     codes = {code.code: name_for(code) for code in book.profile.codes}
     wanted: list[str] = []
@@ -138,14 +138,11 @@ def scenario(book: ScenarioBook) -> Callable[[str], Exchange]:
     return get
 
 
-BILLABLE_SKIP = "sends billable requests: pass --allow-billable (or limits.allow_billable)"
-
-
 @pytest.fixture
-def billable(run: RunContext) -> None:
+def billable(run_context: RunContext) -> None:
     """Request it in a test whose requests succeed (and so cost money) on a real target."""
-    if not run.billable_allowed:
-        pytest.skip(BILLABLE_SKIP)
+    if not run_context.billable_allowed:
+        pytest.skip(billable_reason("this test"))
 
 
 @pytest.fixture
@@ -160,7 +157,7 @@ def need_role(target_config: TargetConfig) -> Callable[[str], dict[str, Any]]:
 
 
 @pytest.fixture
-def rule(request: pytest.FixtureRequest, profile: Profile) -> str:
+def rule_suffix(request: pytest.FixtureRequest, profile: Profile) -> str:
     """The seed sentence this test's requirement enforces, for failure messages."""
     marker = request.node.get_closest_marker("requirement")
     requirement = get_requirement(marker.args[0]) if marker else None
@@ -171,7 +168,7 @@ def rule(request: pytest.FixtureRequest, profile: Profile) -> str:
 
 
 @pytest.fixture
-def no_problems(rule: str, request: pytest.FixtureRequest) -> Callable[..., None]:
+def no_problems(rule_suffix: str, request: pytest.FixtureRequest) -> Callable[..., None]:
     """`no_problems(problems, why=…)`: fail with every problem on one line plus the rule this test's
     requirement marker names; pass when the list is empty. The failure carries the typed problems
     (each filed under the marker's requirement where it names none) for the report and the HAR."""
@@ -185,7 +182,7 @@ def no_problems(rule: str, request: pytest.FixtureRequest) -> Callable[..., None
         if problems:
             typed = as_problems(problems, requirement)
             cites = cites or shared_citation(typed)
-            raise ProblemsFound(typed, why + (f"\n  rule: {cites}" if cites else rule))
+            raise ProblemsFound(typed, why + (f"\n  rule: {cites}" if cites else rule_suffix))
 
     return check
 
@@ -203,6 +200,16 @@ def scoped(values: list[Any], profile: Profile) -> list[Any]:
     """`values` as parameters, each realtime case marked `@pytest.mark.scope("realtime")`."""
     realtime = realtime_cases(profile)
     return [pytest.param(v, marks=REALTIME) if isinstance(v, str) and v in realtime else v for v in values]
+
+
+def parametrize_cases(metafunc: pytest.Metafunc, name: str, values: list[Any], none_because: str) -> None:
+    """Parametrize `name` by `values`; with none, one case marked `not_applicable(none_because)`:
+    a profile without such a case leaves the requirement checked ("not applicable"), where an
+    empty parametrisation would skip it and leave the verdict incomplete."""
+    if values:
+        metafunc.parametrize(name, values)
+    else:
+        metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.not_applicable(none_because))])
 
 
 def error_scenario_names(config: pytest.Config) -> list[str]:
@@ -237,5 +244,4 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # HDR-2: the 429s whose rule is "back off and honor Retry-After" (rate_limit_exceeded,
         # rate_limited). The caps' 429s may omit it (RFC 6585 §4: "MAY include a Retry-After").
         codes = [c.code for c in profile.codes if c.status == 429 and c.retry == "backoff"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no 429 whose rule is to back off")
-        metafunc.parametrize("backoff_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "backoff_code", codes, "the profile catalogues no 429 whose rule is to back off")

@@ -1,7 +1,8 @@
 """CHG-0..6: rejected requests are never charged; cut streams and failed tasks settle fairly.
 
 Every judgement reads the billing oracle (conformance/billing/oracle.py) and only the views the CHG-0
-control proved live (conformance/billing/passes.py). Rejections are the memoised scenarios, so the
+control proved live (conformance/billing/control.py), read around the rejections by one pass
+(conformance/billing/rejection_pass.py). Rejections are the memoised scenarios, so the
 target sees each rejection once per run however many requirements read it.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.billing.charges import Charges, rejections_by_requirement
+from conformance.billing.charge_book import ChargeBook, rejections_by_requirement
 from conformance.billing.cut_stream import cut_stream_overcharges
 from conformance.billing.oracle import BillingOracle
 from conformance.billing.tasks import OUTCOMES, TaskDriver, task_driver, task_judgement
@@ -32,15 +33,15 @@ def oracle(client, target_config) -> BillingOracle:
 
 
 @pytest.fixture(scope="session")
-def charges(oracle, book, target_config, run, request) -> Charges:
+def charge_book(oracle, book, target_config, run_context, request) -> ChargeBook:
     profile = collection_profile(request.config)
     names = [n for group in rejections_by_requirement(profile).values() for n in group]
-    if "realtime" not in run.claims.claimed:  # its refusals are not claimed: do not send them
+    if "realtime" not in run_context.claims.claimed:  # its refusals are not claimed: do not send them
         names = [n for n in names if n not in realtime_cases(profile)]
-    judged = [] if run.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
+    judged = [] if run_context.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
         item.callspec.params["rejection"] for item in request.session.items
         if "rejection" in getattr(getattr(item, "callspec", None), "params", {})))
-    return Charges(oracle, book, target_config, run.billable_allowed, run.workers <= 1, names, judged=judged)
+    return ChargeBook(oracle, book, target_config, run_context.billable_allowed, run_context.workers <= 1, names, judged=judged)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +53,9 @@ def tasks(client, target_config) -> TaskDriver:
 
 
 @pytest.mark.requirement("CHG-0")
-def test_billable_success_visible(charges, no_problems):
-    control = charges.control()
+def test_billable_success_visible(charge_book, no_problems):
+    """Control: a billable success is visible to the billing oracle. Without it every CHG result is inconclusive, not passed."""
+    control = charge_book.control()
     if control.exchange is not None:
         cite(control.exchange)
     if not control.views:
@@ -62,37 +64,44 @@ def test_billable_success_visible(charges, no_problems):
 
 
 @pytest.mark.requirement("CHG-1")
-def test_unauthorized_not_charged(rejection, scenario, charges, no_problems):
-    no_problems(charges.rejection_charges(rejection, scenario(rejection)))
+def test_unauthorized_not_charged(rejection, scenario, charge_book, no_problems):
+    """401 rejections are not charged."""
+    no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-2")
-def test_rate_limited_not_charged(rejection, scenario, charges, no_problems):
-    no_problems(charges.rejection_charges(rejection, scenario(rejection)))
+def test_rate_limited_not_charged(rejection, scenario, charge_book, no_problems):
+    """429 rejections are not charged."""
+    no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-3")
-def test_bad_params_not_charged(rejection, scenario, charges, no_problems):
-    no_problems(charges.rejection_charges(rejection, scenario(rejection)))
+def test_bad_params_not_charged(rejection, scenario, charge_book, no_problems):
+    """400 bad-parameter rejections are not charged."""
+    no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-4")
-def test_refusal_not_charged(rejection, scenario, charges, no_problems):
-    no_problems(charges.rejection_charges(rejection, scenario(rejection)))
+def test_refusal_not_charged(rejection, scenario, charge_book, no_problems):
+    """402 and 403 rejections are not charged."""
+    no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-5")
-def test_cut_stream_not_overcharged(client, oracle, charges, book, profile, need_role, no_problems):
+def test_cut_stream_not_overcharged(client, oracle, charge_book, book, profile, need_role, no_problems):
+    """A stream cut off by the client is charged no more than the usage actually delivered."""
     valid = need_role("valid")
-    no_problems(cut_stream_overcharges(client, oracle, charges.live(), book, profile, valid))
+    no_problems(cut_stream_overcharges(client, oracle, charge_book.live(), book, profile, valid))
 
 
 @pytest.mark.requirement("CHG-6")
 @pytest.mark.parametrize("outcome", OUTCOMES)
-def test_task_not_charged(outcome, tasks, oracle, charges, profile, no_problems):
-    """The procedure is conformance/billing/tasks.py; each outcome costs a few requests (create, one
+def test_task_not_charged(outcome, tasks, oracle, charge_book, profile, no_problems):
+    """Failed, cancelled or expired tasks are not charged; any hold is released.
+
+    The procedure is conformance/billing/tasks.py; each outcome costs a few requests (create, one
     poll or cancel, two oracle snapshots) plus, once per run, the succeeded control task."""
-    judgement = task_judgement(outcome, tasks, oracle, charges, profile)
+    judgement = task_judgement(outcome, tasks, oracle, charge_book, profile)
     cite(*judgement.evidence)
     if judgement.skipped:
         pytest.skip(judgement.skipped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
-from conformance.fuzzing.charges import fuzzed_rejection_charges
+from conformance.fuzzing.billed_rejections import fuzzed_rejection_charges
 from conformance.fuzzing.engine import (
     NO_SUCH_MODEL,
     SHRINK_FACTOR,
@@ -39,16 +39,16 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
-def fuzz(request, run, client, profile, need_role):
+def fuzz(request, run_context, client, profile, need_role):
     """`fuzz(strategy, send_one)`: search, report findings, skip when the budget ran out first."""
     key = need_role("valid")["api_key"]
-    if run.fuzz_examples == 0:
+    if run_context.fuzz_examples == 0:
         pytest.skip("fuzzing is switched off (--fuzz-examples 0)")
     name = request.node.name
-    seed = seed_for(name, run.fuzz_seed)
+    seed = seed_for(name, run_context.fuzz_seed)
 
     def go(strategy, send_one, *, examples=None):
-        examples = examples or run.fuzz_examples
+        examples = examples or run_context.fuzz_examples
         fuzzer = Fuzzer(client, profile, label=f"fuzz:{name}", max_sends=examples * SHRINK_FACTOR)
 
         def prop(value):
@@ -77,16 +77,17 @@ def _report(findings, fuzzer, client, seed):
 
 
 @pytest.mark.requirement("FUZ-1")
-def test_fuzz_openapi(openapi_operation, fuzz, profile, run):
+def test_fuzz_openapi(openapi_operation, fuzz, profile, run_context):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     from schemathesis import GenerationMode
 
     op = operation(profile, openapi_operation)
     modes = [op.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
     # A schema-valid request to a billable route is a billable success: only where spending is allowed.
-    if run.billable_allowed or openapi_operation.startswith("GET "):
+    if run_context.billable_allowed or openapi_operation.startswith("GET "):
         modes.insert(0, op.as_strategy(generation_mode=GenerationMode.POSITIVE))
 
-    unbillable_model = None if run.billable_allowed else NO_SUCH_MODEL
+    unbillable_model = None if run_context.billable_allowed else NO_SUCH_MODEL
 
     def send_one(fuzzer, key, case):
         method, path, headers, body, params = request_of(case, unbillable_model=unbillable_model)
@@ -97,6 +98,7 @@ def test_fuzz_openapi(openapi_operation, fuzz, profile, run):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_authorization_header(fuzz, need_role):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     key = need_role("valid")["api_key"]
 
     def send_one(fuzzer, _key, value):
@@ -107,6 +109,7 @@ def test_fuzz_authorization_header(fuzz, need_role):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_raw_body(fuzz):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     def send_one(fuzzer, key, value):
         content_type, body = value
         headers = {"content-type": content_type} if content_type is not None else {}
@@ -117,6 +120,7 @@ def test_fuzz_raw_body(fuzz):
 
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_query_and_path(fuzz):
+    """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
     def send_one(fuzzer, key, value):
         method, path, params = value
         return fuzzer.send(method, path, authorization=f"Bearer {key}", params=params)
@@ -125,8 +129,10 @@ def test_fuzz_query_and_path(fuzz):
 
 
 @pytest.mark.requirement("FUZ-2")
-def test_oversized_requests_answered_in_time(client, profile, need_role, rule):
-    """Fixed probes (each already minimal); any fuzz test's hang also lands here via the observer."""
+def test_oversized_requests_answered_in_time(client, profile, need_role, rule_suffix):
+    """No request hangs: every response arrives within the configured timeout.
+
+    Fixed probes (each already minimal); any fuzz test's hang also lands here via the observer."""
     key = need_role("valid")["api_key"]
     fuzzer = Fuzzer(client, profile, label="fuzz:oversized", max_sends=100)
     hangs = []
@@ -147,11 +153,12 @@ def test_oversized_requests_answered_in_time(client, profile, need_role, rule):
     if hangs:
         cite(*(f.exchange for _, f in hangs))
         name, first = hangs[0]
-        pytest.fail(f"{name}: {describe_finding(first, client, None)}" + rule, pytrace=False)
+        pytest.fail(f"{name}: {describe_finding(first, client, None)}" + rule_suffix, pytrace=False)
 
 
 @pytest.mark.requirement("FUZ-3")
-def test_fuzzed_rejections_not_charged(run, client, book, profile, target_config, need_role, no_problems):
+def test_fuzzed_rejections_not_charged(run_context, client, book, profile, target_config, need_role, no_problems):
+    """Fuzzed rejected requests are not charged (one balance check around the whole fuzz run)."""
     need_role("valid")
-    no_problems(fuzzed_rejection_charges(client, profile, target_config, examples=run.fuzz_examples,
-                                         seed=run.fuzz_seed, book=book, billable_allowed=run.billable_allowed))
+    no_problems(fuzzed_rejection_charges(client, profile, target_config, examples=run_context.fuzz_examples,
+                                         seed=run_context.fuzz_seed, book=book, billable_allowed=run_context.billable_allowed))

@@ -6,7 +6,7 @@ import pytest
 
 from conformance import checks
 from conformance.checks.rate_window import own_window, remaining_problems, retry_after_before_reset_problems
-from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 
 
 @pytest.fixture
@@ -22,21 +22,23 @@ def rate_limited_429(scenario, profile):
 
 @pytest.mark.requirement("HDR-1")
 def test_request_id_present(error_scenario, scenario, profile, no_problems):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     exchange = scenario(error_scenario)
     problems = checks.request_id_problems(exchange, profile)
     no_problems(problems)
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_on_success(client, book, run, need_role, profile, no_problems):
+def test_request_id_on_success(client, book, run_context, need_role, profile, no_problems):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     key = need_role("valid")["api_key"]
     exchanges = [client.request("GET", "/v1/models", api_key=key, label="models") for _ in range(2)]
     if any(e.status is None or e.status >= 400 for e in exchanges):
         # No contract promises GET /v1/models: a gateway without it answers chat completions.
-        if not run.billable_allowed:
+        if not run_context.billable_allowed:
             cite(*exchanges)
-            inconclusive(f"{exchanges[0].describe()}: no free success response to check, and a chat completion "
-                         "is billable: pass --allow-billable (or limits.allow_billable)")
+            inconclusive(f"{exchanges[0].describe()}: no free success response to check, and "
+                         + billable_reason("a chat completion"))
         exchanges = [book.chat(key, label="success") for _ in range(2)]
     cite(*exchanges)
     for exchange in exchanges:
@@ -48,7 +50,8 @@ def test_request_id_on_success(client, book, run, need_role, profile, no_problem
 
 
 @pytest.mark.requirement("HDR-1")
-def test_request_id_unique(book, client, profile, rule):
+def test_request_id_unique(book, client, profile, rule_suffix):
+    """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     book.get("no_credentials") if "no_credentials" in book.scenarios else None
     extra = [client.request("POST", "/v1/chat/completions", json=book.chat_body(), label="unauthenticated")
              for _ in range(2)]
@@ -56,7 +59,7 @@ def test_request_id_unique(book, client, profile, rule):
     problems = checks.duplicate_request_ids(seen, profile)
     # The evidence and reproduce line are the exchanges that repeated an id, not the two extra requests.
     cite(*(_first_repeat(seen, profile) or extra))
-    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(map(str, problems[:3])) + rule
+    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(map(str, problems[:3])) + rule_suffix
 
 
 def _first_repeat(exchanges, profile):
@@ -73,7 +76,9 @@ def _first_repeat(exchanges, profile):
 
 @pytest.mark.requirement("HDR-2")
 def test_retry_after(backoff_code, rate_limited_429, no_problems):
-    """The rate limit's 429 (rule: back off and honor Retry-After) carries it. The caps' 429s
+    """Every 429 for the rate limit (a code whose rule is to back off: rate_limit_exceeded, rate_limited) carries Retry-After as delta-seconds or an HTTP-date (RFC 9110). The caps' 429s are RTY-4's.
+
+    The rate limit's 429 (rule: back off and honor Retry-After) carries it. The caps' 429s
     (concurrency, daily cap) are not asked: RFC 6585 §4 makes Retry-After on a 429 a MAY and the
     contract attaches it only to the rate limit (RTY-4 judges a cap's Retry-After where it has one)."""
     exchange = rate_limited_429(backoff_code)
@@ -83,6 +88,7 @@ def test_retry_after(backoff_code, rate_limited_429, no_problems):
 
 @pytest.mark.requirement("HDR-3")
 def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, no_problems):
+    """Every 429 carries the rate-limit headers; each parses as a non-negative integer (or the profile's format), Remaining <= Limit"""
     exchange = rate_limited_429(rate_limit_code)
     problems = checks.rate_limit_header_problems(exchange, profile)
     no_problems(problems)
@@ -92,15 +98,14 @@ def test_rate_limit_headers(rate_limit_code, rate_limited_429, profile, no_probl
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "window_code" in metafunc.fixturenames:
-        from conformance.suite.conftest import collection_profile
+        from conformance.suite.conftest import collection_profile, parametrize_cases
 
         codes = [c.code for c in collection_profile(metafunc.config).codes if c.trigger == "burst"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no per-key rate limit")
-        metafunc.parametrize("window_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "window_code", codes, "the profile catalogues no per-key rate limit")
 
 
 @pytest.fixture
-def own_window_429(rate_limited_429, book, profile, run):
+def own_window_429(rate_limited_429, book, profile, run_context):
     """The burst's 429, when it comes from the key's own window; inconclusive when that is unsure."""
 
     def get(code_name: str):
@@ -108,7 +113,7 @@ def own_window_429(rate_limited_429, book, profile, run):
         code = profile.code(code_name)
         role = (book.config.role(code.role) if code and code.role else None) or {}
         yes, why_not = own_window(book.burst_history.get(code_name) or [exchange], profile, role.get("limit"),
-                                  shared_by_workers=run.workers > 1)
+                                  shared_by_workers=run_context.workers > 1)
         if not yes:
             inconclusive(why_not)
         return exchange
@@ -118,7 +123,9 @@ def own_window_429(rate_limited_429, book, profile, run):
 
 @pytest.mark.requirement("HDR-3")
 def test_remaining_zero_on_own_429(window_code, own_window_429, profile, no_problems):
-    """The key's own window refused it, so the profile's Remaining header says 0 calls remain.
+    """on a 429 from the key's own window Remaining is 0
+
+    The key's own window refused it, so the profile's Remaining header says 0 calls remain.
     Costs no request: it reads the burst the scenario book already sent."""
     problems, unsure = remaining_problems(own_window_429(window_code), profile)
     if unsure and not problems:
@@ -128,7 +135,9 @@ def test_remaining_zero_on_own_429(window_code, own_window_429, profile, no_prob
 
 @pytest.mark.requirement("HDR-6")
 def test_retry_after_not_before_reset(window_code, own_window_429, profile, no_problems):
-    """Practice: Retry-After does not send the client back before the reset header says the
+    """On a 429 from the key's own window, Retry-After does not point before the rate-limit reset header (within whole-second rounding); a Retry-After past the reset is fine.
+
+    Practice: Retry-After does not send the client back before the reset header says the
     window reopens (within whole-second rounding), or honouring it only meets the same window's
     refusal. A Retry-After past the reset (jitter, a penalty) is fine: the client waits longer.
     Costs no request: it reads the burst the scenario book already sent."""

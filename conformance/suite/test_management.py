@@ -83,32 +83,35 @@ def _answers(
     return judged, config_problems
 
 
-def _verdict(found: list[Any], config_problems: list[str], rule: str) -> None:
-    assert not found, "; ".join(map(str, found[:5])) + rule
+def _verdict(found: list[Any], config_problems: list[str], rule_suffix: str) -> None:
+    assert not found, "; ".join(map(str, found[:5])) + rule_suffix
     if config_problems:
         inconclusive(config_problems[0])
 
 
 @pytest.mark.requirement("PRB-1")
-def test_management_errors_are_problem_json(management_answers, profile, rule):
+def test_management_errors_are_problem_json(management_answers, profile, rule_suffix):
+    """Management-route errors are application/problem+json and validate against the RFC 9457 schema plus the profile's extra members (request_id)."""
     judged, config_problems = _answers(management_answers, profile)
     # The configured status only says which request fails; the contract's demand is the document.
     found = [p for _, exchange in judged for p in problems.problem_document_problems(exchange, profile)]
-    _verdict(found, config_problems, rule)
+    _verdict(found, config_problems, rule_suffix)
 
 
 @pytest.mark.requirement("PRB-2")
-def test_problem_status_matches_http_status(management_answers, profile, rule):
+def test_problem_status_matches_http_status(management_answers, profile, rule_suffix):
+    """The problem's status member, when present, equals the HTTP status (RFC 9457 makes it optional)."""
     judged, config_problems = _answers(management_answers, profile)
     readable = [e for _, e in judged if checks.is_error(e) and problems.is_problem(e, profile)]
     if not readable:
         not_applicable("no management answer is a problem document to read (reported under PRB-1)")
     found = [p for exchange in readable for p in problems.problem_status_problems(exchange)]
-    _verdict(found, config_problems, rule)
+    _verdict(found, config_problems, rule_suffix)
 
 
 @pytest.mark.requirement("PRB-3")
-def test_planes_keep_their_shapes(management_answers, book, client, profile, rule):
+def test_planes_keep_their_shapes(management_answers, book, client, profile, rule_suffix):
+    """Inference routes never answer problem+json, management routes never answer the inference envelope."""
     judged, config_problems = _answers(management_answers, profile)
     found = [p for _, e in judged for p in problems.plane_shape_problems(e, profile, management=True)]
     management = {id(e) for _, e in management_answers}
@@ -126,4 +129,4 @@ def test_planes_keep_their_shapes(management_answers, book, client, profile, rul
         if id(exchange) not in seen:
             seen.add(id(exchange))
             found += problems.plane_shape_problems(exchange, profile, management=False)
-    _verdict(found, config_problems, rule)
+    _verdict(found, config_problems, rule_suffix)

@@ -14,49 +14,64 @@ def _code(exchange, profile):
     return code if found else "(none)"
 
 
-def _expect(exchange, profile, status: int, code: str | None, rule: str) -> None:
+def _refused_code(exchange, profile) -> str | None:
+    """For a request that should be served: None when it was, else the code it was refused with
+    (cited either way; no answer at all fails)."""
+    cite(exchange)
+    if exchange.status is None:
+        pytest.fail(f"{exchange.describe()}: the target did not answer")
+    return None if exchange.status < 400 else _code(exchange, profile)
+
+
+def _expect(exchange, profile, status: int, code: str | None, rule_suffix: str) -> None:
     actual = _code(exchange, profile)
     assert exchange.status == status and (code is None or actual == code), (
         f"{exchange.describe()}: expected {status}"
         + (f" with code {code!r}" if code else "")
         + f", got {exchange.status} with code {actual!r}"
-        + rule
+        + rule_suffix
     )
 
 
 @pytest.mark.requirement("MAP-1")
-def test_no_credentials_unauthorized(scenario, profile, rule):
-    _expect(scenario("no_credentials"), profile, 401, profile.unauthorized_code, rule)
+def test_no_credentials_unauthorized(scenario, profile, rule_suffix):
+    """No credentials -> 401 with the unauthorized code."""
+    _expect(scenario("no_credentials"), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-2")
-def test_bad_key_unauthorized(auth_scenario, scenario, profile, rule):
-    _expect(scenario(auth_scenario), profile, 401, profile.unauthorized_code, rule)
+def test_bad_key_unauthorized(auth_scenario, scenario, profile, rule_suffix):
+    """An unknown, malformed or wrong-scheme key -> 401 with the unauthorized code."""
+    _expect(scenario(auth_scenario), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-3")
-def test_code_produced(catalogued_code, scenario, profile, rule):
+def test_code_produced(catalogued_code, scenario, profile, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     code = profile.code(catalogued_code)
     assert code is not None
     name = "no_credentials" if code.trigger == "no_credentials" else code.code
-    _expect(scenario(name), profile, code.status, code.code, rule)
+    _expect(scenario(name), profile, code.status, code.code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-4")
-def test_unknown_path_not_found(path_scenario, scenario, profile, rule, no_problems):
+def test_unknown_path_not_found(path_scenario, scenario, profile, rule_suffix, no_problems):
+    """An unknown path (one no API defines, e.g. /v1/does-not-exist) -> 404 with a valid envelope. A doubled /v1 is MAP-8; a missing /v1 may be served."""
     exchange = scenario(path_scenario)
-    assert exchange.status == 404, f"{exchange.describe()}: expected 404 for an unknown path" + rule
+    assert exchange.status == 404, f"{exchange.describe()}: expected 404 for an unknown path" + rule_suffix
     problems = checks.envelope_problems(exchange, profile)
     no_problems(problems)
 
 
 @pytest.mark.requirement("MAP-8")
-def test_v1_mistake_not_served(v1_scenario, scenario, profile, rule, no_problems):
-    """A base URL with /v1 once too often (or, where the profile makes /v1 strict, missing) is not
+def test_v1_mistake_not_served(v1_scenario, scenario, profile, rule_suffix, no_problems):
+    """A doubled /v1 (/v1/v1/chat/completions) - and, where the profile makes /v1 strict (paths.v1_prefix_strict), a missing one - is not served: 404 with a valid envelope.
+
+    A base URL with /v1 once too often (or, where the profile makes /v1 strict, missing) is not
     served as if it were right: 404 with the envelope tells the client its base URL is wrong."""
     exchange = scenario(v1_scenario)
     assert exchange.status == 404, (f"{exchange.describe()}: expected 404, so a client with one /v1 too many "
-                                    "in its base URL sees it" + rule)
+                                    "in its base URL sees it" + rule_suffix)
     no_problems(checks.envelope_problems(exchange, profile))
 
 
@@ -67,13 +82,15 @@ BAD_REQUEST_STATUSES = (400, 422)
 
 
 @pytest.mark.requirement("MAP-5")
-def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_problems):
-    """The contract's part: invalid parameters are rejected (a 4xx: mindproxy's "bad params" are
+def test_bad_params_rejected(params_scenario, scenario, book, profile, rule_suffix, no_problems):
+    """Invalid parameters -> a 4xx with a valid envelope, naming the offending param only where the profile says the envelope does (envelope.param_names_offender). Which 4xx is MAP-7.
+
+    The contract's part: invalid parameters are rejected (a 4xx: mindproxy's "bad params" are
     "rejected before processing"; a 5xx would be its "Temporary service error") with the envelope,
     naming `param` only where the profile says the envelope does. Which 4xx is MAP-7 (practice)."""
     exchange = scenario(params_scenario)
     assert exchange.status is not None and 400 <= exchange.status <= 499, (
-        f"{exchange.describe()}: expected a 4xx rejection for invalid parameters" + rule)
+        f"{exchange.describe()}: expected a 4xx rejection for invalid parameters" + rule_suffix)
     problems = checks.envelope_problems(exchange, profile)
     no_problems(problems)
     expected = book.scenarios[params_scenario].param
@@ -82,28 +99,33 @@ def test_bad_params_rejected(params_scenario, scenario, book, profile, rule, no_
         named = isinstance(param, str) and (param == expected or param.startswith(expected + ".")
                                             or param.startswith(expected + "["))
         assert named, (
-            f"{exchange.describe()}: {profile.param_pointer} is {param!r}, expected it to name {expected!r}" + rule
+            f"{exchange.describe()}: {profile.param_pointer} is {param!r}, expected it to name {expected!r}" + rule_suffix
         )
 
 
 @pytest.mark.requirement("MAP-7")
-def test_bad_params_status(params_scenario, scenario, rule):
-    """Practice: the 4xx for invalid parameters is 400 or 422, the statuses whose meaning is "this
+def test_bad_params_status(params_scenario, scenario, rule_suffix):
+    """Invalid parameters are answered 400 or 422 (not another 4xx).
+
+    Practice: the 4xx for invalid parameters is 400 or 422, the statuses whose meaning is "this
     request cannot be processed as sent"; another 4xx (404, 409, 413, ...) misleads the client
     about what to fix, and 408 / 409 make the SDK retry it."""
     exchange = scenario(params_scenario)
     assert exchange.status in BAD_REQUEST_STATUSES, (
-        f"{exchange.describe()}: expected 400 or 422 for invalid parameters, got {exchange.status}" + rule)
+        f"{exchange.describe()}: expected 400 or 422 for invalid parameters, got {exchange.status}" + rule_suffix)
 
 
 @pytest.mark.requirement("MAP-6")
-def test_auth_checked_before_body(scenario, profile, rule):
-    _expect(scenario("no_credentials_malformed_body"), profile, 401, profile.unauthorized_code, rule)
+def test_auth_checked_before_body(scenario, profile, rule_suffix):
+    """Authentication is checked before the body: no key plus a malformed body -> 401, not 400."""
+    _expect(scenario("no_credentials_malformed_body"), profile, 401, profile.unauthorized_code, rule_suffix)
 
 
 @pytest.mark.requirement("MAP-3")
-def test_disabled_key_unauthorized(scenario, profile, rule):
-    """A disabled (revoked) key → 401 with the unauthorized code, at MUST level.
+def test_disabled_key_unauthorized(scenario, profile, rule_suffix):
+    """a disabled key gets the unauthorized code
+
+    A disabled (revoked) key → 401 with the unauthorized code, at MUST level.
 
     MAP-3, not MAP-2: MAP-2's keys are ones the suite makes up itself (unknown, malformed, wrong
     scheme), so MAP-2 runs on every target with no config at all; a disabled key is a state only
@@ -115,21 +137,22 @@ def test_disabled_key_unauthorized(scenario, profile, rule):
     """
     code = profile.code(profile.unauthorized_code)
     says = f"\n  contract: {code.status} {code.code} — {code.meaning}. {code.action}".rstrip(". ") if code else ""
-    _expect(scenario("disabled_key"), profile, 401, profile.unauthorized_code, says + rule)
+    _expect(scenario("disabled_key"), profile, 401, profile.unauthorized_code, says + rule_suffix)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "origin_code" in metafunc.fixturenames:
-        from conformance.suite.conftest import collection_profile
+        from conformance.suite.conftest import collection_profile, parametrize_cases
 
         codes = [c.code for c in collection_profile(metafunc.config).codes if c.trigger == "disallowed_origin"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no origin refusal")
-        metafunc.parametrize("origin_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "origin_code", codes, "the profile catalogues no origin refusal")
 
 
 @pytest.mark.requirement("MAP-3")
-def test_allowed_origin_served(origin_code, book, scenario, profile, billable, rule):
-    """The positive control of the origin refusal: the same publishable token, from its allowed
+def test_allowed_origin_served(origin_code, book, scenario, profile, billable, rule_suffix):
+    """a publishable token is served from its allowed origin
+
+    The positive control of the origin refusal: the same publishable token, from its allowed
     origin, is served. Without it a gateway that refuses publishable tokens from every origin
     passes `test_code_produced[origin_not_allowed]`, though the code then means nothing.
 
@@ -146,23 +169,22 @@ def test_allowed_origin_served(origin_code, book, scenario, profile, billable, r
     if not allowed:
         pytest.skip(f"role '{code.role}' has no allowed_origin in the target config")
     exchange = book.chat(role["api_key"], headers={"origin": allowed}, label="publishable:allowed-origin")
-    cite(exchange)
-    if exchange.status is None:
-        pytest.fail(f"{exchange.describe()}: the target did not answer")
-    if exchange.status < 400:
+    actual = _refused_code(exchange, profile)
+    if actual is None:
         return
-    actual = _code(exchange, profile)
     assert actual != origin_code and exchange.status not in (401, 403), (
         f"{exchange.describe()}: the publishable token was refused from its allowed origin {allowed!r} with "
-        f"{exchange.status} {actual!r}: the origin allow-list refuses every origin" + rule
+        f"{exchange.status} {actual!r}: the origin allow-list refuses every origin" + rule_suffix
     )
     inconclusive(f"{exchange.describe()}: the allowed-origin request got {exchange.status} {actual!r}, "
                  "an error that is not about origins, so the allow-list could not be seen to admit it")
 
 
 @pytest.mark.requirement("MAP-9")
-def test_test_key_served_without_credit(book, profile, need_role, rule):
-    """pyai's answer to an org out of credit is "Add credit (or use a pyai_test_ key)": a test key
+def test_test_key_served_without_credit(book, profile, need_role, rule_suffix):
+    """A pyai_test_ key of an org that is out of prepaid credit is served (not refused with the no-credit code): the role test_key.
+
+    pyai's answer to an org out of credit is "Add credit (or use a pyai_test_ key)": a test key
     of that org is served where its live keys get the no-credit code. The role `test_key` is such
     a key (the target config names it); without it the test is skipped naming the role. A test key
     costs nothing, so no --allow-billable is needed.
@@ -170,15 +192,12 @@ def test_test_key_served_without_credit(book, profile, need_role, rule):
     role = need_role("test_key")
     credit = next((c for c in profile.codes if c.role == "no_credit"), None)
     exchange = book.chat(role["api_key"], label="test-key:out-of-credit")
-    cite(exchange)
-    if exchange.status is None:
-        pytest.fail(f"{exchange.describe()}: the target did not answer")
-    if exchange.status < 400:
+    actual = _refused_code(exchange, profile)
+    if actual is None:
         return
-    actual = _code(exchange, profile)
     refused_for_credit = exchange.status == 402 or (credit is not None and actual == credit.code)
     assert not refused_for_credit, (
         f"{exchange.describe()}: the test key was refused with {exchange.status} {actual!r} for credit; "
-        f"the contract offers a test key as the way on when the org is out of credit" + rule)
+        f"the contract offers a test key as the way on when the org is out of credit" + rule_suffix)
     inconclusive(f"{exchange.describe()}: the test key got {exchange.status} {actual!r}, an error that is not about "
                  "credit, so it could not be seen to be served")

@@ -13,9 +13,9 @@ import pytest
 from conformance import checks
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.realtime import concurrency_probes, realtime_scenarios
-from conformance.suite.conftest import collection_profile
+from conformance.suite.conftest import collection_profile, parametrize_cases
 
-NOT_APPLICABLE = pytest.mark.not_applicable("the profile catalogues no such realtime code")
+NO_SUCH_CODE = "the profile catalogues no such realtime code"
 pytestmark = pytest.mark.scope("realtime")  # every case here is a realtime handshake
 
 
@@ -23,29 +23,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     scenarios = realtime_scenarios(collection_profile(metafunc.config))
     if "agent_id_scenario" in metafunc.fixturenames:
         names = [s.name for s in scenarios if s.param == "agent_id"]
-        metafunc.parametrize("agent_id_scenario", names or [pytest.param(None, marks=NOT_APPLICABLE)])
+        parametrize_cases(metafunc, "agent_id_scenario", names, NO_SUCH_CODE)
     if "concurrency_code" in metafunc.fixturenames:
         names = [s.name for s in scenarios if s.param != "agent_id"]
-        metafunc.parametrize("concurrency_code", names or [pytest.param(None, marks=NOT_APPLICABLE)])
+        parametrize_cases(metafunc, "concurrency_code", names, NO_SUCH_CODE)
 
 
 @pytest.mark.requirement("MAP-3")
-def test_malformed_agent_id_refused(agent_id_scenario, scenario, book, profile, rule):
+def test_malformed_agent_id_refused(agent_id_scenario, scenario, book, profile, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     expected = book.scenarios[agent_id_scenario]
     exchange = scenario(agent_id_scenario)
     found, code = checks.code_of(exchange, profile)
     assert exchange.status != 101, (
         f"{exchange.describe()}: the gateway upgraded a realtime session with a malformed agent_id "
-        f"({expected.description}) instead of refusing it with {expected.expect_status} {expected.expect_code!r}" + rule
+        f"({expected.description}) instead of refusing it with {expected.expect_status} {expected.expect_code!r}" + rule_suffix
     )
     assert exchange.status == expected.expect_status and code == expected.expect_code, (
         f"{exchange.describe()}: expected {expected.expect_status} with code {expected.expect_code!r}, "
-        f"got {exchange.status} with code {code if found else '(none)'!r}" + rule
+        f"got {exchange.status} with code {code if found else '(none)'!r}" + rule_suffix
     )
 
 
 @pytest.mark.requirement("MAP-3")
-def test_freed_session_slot_is_reused(concurrency_code, scenario, book, rule):
+def test_freed_session_slot_is_reused(concurrency_code, scenario, book, rule_suffix):
+    """Each catalogued code is produced, with its status, by the role that triggers it"""
     denied = scenario(concurrency_code)
     probe = concurrency_probes(book).get(concurrency_code)
     if probe is None or denied.status != book.scenarios[concurrency_code].expect_status:
@@ -59,5 +61,5 @@ def test_freed_session_slot_is_reused(concurrency_code, scenario, book, rule):
         inconclusive(probe.unwaited)
     assert after.status == 101, (
         f"{after.describe()}: after closing one of {len(probe.opened)} sessions, a new handshake was still refused "
-        "after waiting each refusal's Retry-After: the limit does not count open sessions" + rule
+        "after waiting each refusal's Retry-After: the limit does not count open sessions" + rule_suffix
     )

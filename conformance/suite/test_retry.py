@@ -17,10 +17,10 @@ from conformance.checks.retry import (
     rule_for,
 )
 from conformance.contract.profiles import Code
-from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioUnavailable
-from conformance.suite.conftest import collection_profile, scoped
+from conformance.suite.conftest import collection_profile, parametrize_cases, scoped
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -30,18 +30,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "open_rejection" in metafunc.fixturenames:  # RTY-5: bad params and unknown paths (open statuses)
         cases = [s.name for s in build_scenarios(profile)
                  if s.kind in ("params", "path") and rule_for(profile, None, s.expect_status) == "never"]
-        not_applicable = pytest.mark.not_applicable("the profile gives no open status a don't-retry rule")
-        metafunc.parametrize("open_rejection", cases or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "open_rejection", cases, "the profile gives no open status a don't-retry rule")
     if "retry_code" in metafunc.fixturenames:  # RTY-2: back off and honor Retry-After
         metafunc.parametrize("retry_code", scoped([c.code for c in profile.codes if c.retry == "backoff"], profile))
     if "cap_code" in metafunc.fixturenames:  # RTY-4: wait (for the reset); the inference plane's caps
         codes = [c.code for c in profile.codes if c.retry in ("wait", "wait_reset") and c.plane == "inference"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no inference code whose rule is to wait")
-        metafunc.parametrize("cap_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "cap_code", codes, "the profile catalogues no inference code whose rule is to wait")
     if "reset_code" in metafunc.fixturenames:
         codes = [c.code for c in profile.codes if c.retry == "wait_reset" and c.plane == "inference"]
-        not_applicable = pytest.mark.not_applicable("the profile catalogues no code whose rule is to wait for a reset")
-        metafunc.parametrize("reset_code", codes or [pytest.param(None, marks=not_applicable)])
+        parametrize_cases(metafunc, "reset_code", codes,
+                          "the profile catalogues no code whose rule is to wait for a reset")
     if "burst_code" in metafunc.fixturenames:
         metafunc.parametrize("burst_code", scoped([c.code for c in profile.codes if c.trigger == "burst"], profile))
 
@@ -68,7 +66,9 @@ def coded_response(scenario, book, profile):
 
 @pytest.mark.requirement("RTY-1")
 def test_dont_retry_signals(dont_retry_case, coded_response, profile, no_problems):
-    """A catalogued code whose rule is "don't retry" carries no invitation to retry. A Retry-After
+    """A catalogued code whose rule is "don't retry" comes with no invitation to retry: no 408 / 409 / 429 / 5xx, no x-should-retry: true, and - where the contract says "don't retry" (headers.retry_after_means_retry) - no Retry-After.
+
+    A catalogued code whose rule is "don't retry" carries no invitation to retry. A Retry-After
     counts as one only where the profile says so (`headers.retry_after_means_retry`): pyai's
     "don't retry" does; mindproxy never says "don't retry", so a Retry-After there (when a monthly
     limit resets) is information."""
@@ -80,7 +80,9 @@ def test_dont_retry_signals(dont_retry_case, coded_response, profile, no_problem
 
 @pytest.mark.requirement("RTY-5")
 def test_open_rejection_not_retried(open_rejection, scenario, no_problems):
-    """Practice: invalid parameters and unknown paths fail the same way every time, so their answer
+    """A rejection for invalid parameters or an unknown path (the open statuses 400 / 404) comes with no invitation to retry.
+
+    Practice: invalid parameters and unknown paths fail the same way every time, so their answer
     invites no retry (no 408 / 409 / 429 / 5xx, no Retry-After, no x-should-retry: true)."""
     exchange = scenario(open_rejection)
     no_problems(dont_retry_problems(exchange), why=" — the same request fails the same way again")
@@ -88,6 +90,7 @@ def test_open_rejection_not_retried(open_rejection, scenario, no_problems):
 
 @pytest.mark.requirement("RTY-2")
 def test_retry_signals(retry_code, coded_response, profile, no_problems):
+    """A code whose rule is to back off (rate_limit_exceeded, rate_limited) comes with a status clients retry (429 / 5xx), a Retry-After that parses, and no x-should-retry: false."""
     code = profile.code(retry_code)
     exchange = coded_response(code)
     problems = retry_problems(exchange)
@@ -96,7 +99,9 @@ def test_retry_signals(retry_code, coded_response, profile, no_problems):
 
 @pytest.mark.requirement("RTY-4")
 def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
-    """A cap (rule: wait, or wait until it resets) comes with a status clients retry and no
+    """A cap whose rule is to wait (daily_cap_exceeded) comes with a status clients retry and no x-should-retry: false; Retry-After is optional (RFC 6585 §4) but, when present, parses and points no earlier than the cap's reset where the role's resets_at says when.
+
+    A cap (rule: wait, or wait until it resets) comes with a status clients retry and no
     x-should-retry: false. Retry-After is optional on it (RFC 6585 §4: "MAY include"); one that is
     there must be delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
     code = profile.code(cap_code)
@@ -108,11 +113,12 @@ def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
 # --- HDR-4: waiting Retry-After works ------------------------------------------------------------
 
 @pytest.mark.requirement("HDR-4")
-def test_retry_after_honoured(burst_code, book, profile, target_config, run, need_role, rule):
+def test_retry_after_honoured(burst_code, book, profile, target_config, run_context, need_role, rule_suffix):
+    """Honouring Retry-After works: after waiting it (bounded by the config), the same key is served again."""
     code = profile.code(burst_code)
     role = need_role(code.role)
-    if not run.billable_allowed:
-        pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
+    if not run_context.billable_allowed:
+        pytest.skip(billable_reason("driving a key into its rate limit"))
     refused = book.burst(role, label="hdr4:exhaust").last
     cite(refused)
     if refused is None or refused.status != 429:
@@ -126,15 +132,17 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run, nee
     time.sleep(max(0.0, wait))
     again = book.chat(role["api_key"], label="hdr4:after-wait")
     cite(again)
-    if again.status == 429 and run.workers > 1:
+    if again.status == 429 and run_context.workers > 1:
         inconclusive(f"{again.describe()}: still refused after the wait, but other xdist workers share this key")
     assert again.status is not None and again.status < 400, (
-        f"{again.describe()}: after waiting the {wait:g} s Retry-After asked for, the key was still refused" + rule
+        f"{again.describe()}: after waiting the {wait:g} s Retry-After asked for, the key was still refused" + rule_suffix
     )
 
 
 @pytest.mark.requirement("RTY-3")
-def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run, coded_response, no_problems):
+def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, coded_response,
+                        no_problems):
+    """The official openai Python SDK raises the exception class matching the status for each catalogued code, exposes the code as e.code, and its retry decision agrees with the catalogue's rule (a cap that names no wait may be retried on the SDK's own back-off)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import sdk_retry_problems
     from conformance.scenarios.sdk import drive_sdk, realtime_sdk_evidence
@@ -144,7 +152,7 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
         if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
             evidence = realtime_sdk_evidence(code, coded_response(code), target_config)
         else:
-            evidence = drive_sdk(code, client, book, target_config, run.billable_allowed)
+            evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed)
     except ScenarioUnavailable as exc:
         pytest.skip(str(exc))
     problems, why = sdk_retry_problems(evidence, profile)
@@ -157,7 +165,9 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
 
 @pytest.mark.requirement("RTY-4")
 def test_retry_after_not_before_reset(reset_code, coded_response, profile, target_config, no_problems):
-    """A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
+    """Retry-After is optional (RFC 6585 §4) but, when present, parses and points no earlier than the cap's reset where the role's resets_at says when
+
+    A code whose rule is "wait until the cap resets" (pyai's daily_cap_exceeded), when it carries
     a Retry-After, carries one no earlier than the reset, where the role says when that is
     (`resets_at`): a client that honours an earlier one is refused again. Without a Retry-After the
     client is told no time at all, which RFC 6585 allows (not applicable: nothing to compare).

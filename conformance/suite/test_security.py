@@ -25,6 +25,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.mark.requirement("SEC-1")
 def test_credential_not_echoed(credential_scenario, scenario, no_problems):
+    """No error body or header echoes the presented credential (a masked prefix of at most 8 characters is allowed)."""
     exchange = scenario(credential_scenario)
     problems = checks.credential_echo_problems(exchange)
     no_problems(problems, why=" (more than an 8-character masked prefix)")
@@ -40,7 +41,8 @@ def _shape(message: str, credential: str) -> str:
 
 
 @pytest.mark.requirement("SEC-2")
-def test_disabled_key_indistinguishable(scenario, profile, rule):
+def test_disabled_key_indistinguishable(scenario, profile, rule_suffix):
+    """Errors for bad credentials do not reveal whether a key exists (same status, code and message shape for unknown and disabled keys)."""
     unknown = scenario("unknown_key")
     disabled = scenario("disabled_key")
     differences = []
@@ -58,4 +60,4 @@ def test_disabled_key_indistinguishable(scenario, profile, rule):
             differences.append(f"message {shape_u!r} vs {shape_d!r}")
     elif msg_u != msg_d:
         differences.append(f"message {msg_u!r} vs {msg_d!r}")
-    assert not differences, "an unknown and a disabled key are told apart: " + "; ".join(differences) + rule
+    assert not differences, "an unknown and a disabled key are told apart: " + "; ".join(differences) + rule_suffix

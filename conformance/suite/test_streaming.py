@@ -15,7 +15,7 @@ import pytest
 
 from conformance import checks
 from conformance.checks import sse
-from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
 from conformance.transport.client import Exchange
 
@@ -27,7 +27,7 @@ def _stream(book, api_key: str | None, label: str, **overrides: Any) -> Exchange
     return book.chat(api_key, label=label, json=book.chat_body(stream=True, **overrides))
 
 
-def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, str | None, list[Exchange]]:
+def _prestart(case: str, book, need_role, profile, run_context) -> tuple[Exchange, int, str | None, list[Exchange]]:
     """Send the case's rejected streaming request → (exchange, expected status, expected code, streams seen)."""
     label = f"stream:{case}"
     if case == "unauthorized":
@@ -43,8 +43,8 @@ def _prestart(case: str, book, need_role, profile, run) -> tuple[Exchange, int, 
     if code is None:
         not_applicable("the profile catalogues no rate-limit code")
     role = need_role(code.role)
-    if not run.billable_allowed:
-        pytest.skip("a streaming burst sends billable requests: pass --allow-billable (or limits.allow_billable)")
+    if not run_context.billable_allowed:
+        pytest.skip(billable_reason("a streaming burst"))
     # Drive the key into its limit with plain requests (fast: a whole burst fits in one window even on
     # a slow machine, where paced streams would not), then ask for a stream while it is refused.
     burst = book.burst(role, label=label)
@@ -93,8 +93,9 @@ def _unstreamed(case: str, book, profile) -> Exchange | None:
 
 @pytest.mark.requirement("ENV-6")
 @pytest.mark.parametrize("case", PRESTART_CASES)
-def test_error_before_stream_is_json(case, book, need_role, profile, run, rule, no_problems):
-    exchange, status, code, streams = _prestart(case, book, need_role, profile, run)
+def test_error_before_stream_is_json(case, book, need_role, profile, run_context, rule_suffix, no_problems):
+    """An error raised before a stream starts is a normal JSON error with its status"""
+    exchange, status, code, streams = _prestart(case, book, need_role, profile, run_context)
     mirror = _unstreamed(case, book, profile)
     if mirror is not None and mirror.status < 400:
         not_applicable(f"{mirror.describe()}: not rejected without streaming either, so no rejection to compare "
@@ -107,7 +108,7 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run, rule, 
     assert exchange.status is not None, f"{exchange.describe()}: the target did not answer"
     assert exchange.status == status and exchange.content_type != sse.EVENT_STREAM, (
         f"{exchange.describe()}: a stream:true request rejected before the stream started must get a JSON "
-        f"error with status {status}, got {exchange.status} {exchange.content_type or '(none)'}" + rule
+        f"error with status {status}, got {exchange.status} {exchange.content_type or '(none)'}" + rule_suffix
     )
     problems = checks.envelope_problems(exchange, profile)
     found, actual = checks.code_of(exchange, profile)
@@ -119,6 +120,7 @@ def test_error_before_stream_is_json(case, book, need_role, profile, run, rule, 
 
 @pytest.mark.requirement("ENV-6")
 def test_success_stream_well_formed(billable, book, need_role, profile, no_problems):
+    """An error raised before a stream starts is a normal JSON error with its status; an error after the first event is an SSE event whose data validates against the envelope."""
     exchange = _stream(book, need_role("valid")["api_key"], "stream:success")
     cite(exchange)
     problems = sse.stream_problems(exchange, profile)
@@ -127,6 +129,7 @@ def test_success_stream_well_formed(billable, book, need_role, profile, no_probl
 
 @pytest.mark.requirement("ENV-6")
 def test_error_after_first_event_is_an_event(billable, book, need_role, target_config, profile, no_problems):
+    """an error after the first event is an SSE event whose data validates against the envelope"""
     section = target_config.section("streaming")
     overlay = (section or {}).get("midstream_error")
     if not isinstance(overlay, dict):

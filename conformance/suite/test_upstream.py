@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 
 from conformance import checks
+from conformance.billing.control import cost_shown
 from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
 from conformance.checks.headers import request_id_problems
-from conformance.outcomes import cite, inconclusive, not_applicable
+from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.protocol.retry_after import parse_retry_after
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
-from conformance.suite.conftest import collection_profile
+from conformance.suite.conftest import collection_profile, parametrize_cases
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
 FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
@@ -46,9 +47,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "open_5xx" in metafunc.fixturenames:
         profile = collection_profile(metafunc.config)
         rule = next((r for r in profile.open_status_rules if r.status == "5xx"), None)
-        metafunc.parametrize("open_5xx", [rule.status] if rule is not None and rule.retry == "backoff" else
-                             [pytest.param(None, marks=pytest.mark.not_applicable(
-                                 "the profile has no 5xx rule saying clients retry"))])
+        parametrize_cases(metafunc, "open_5xx", [rule.status] if rule is not None and rule.retry == "backoff" else [],
+                          "the profile has no 5xx rule saying clients retry")
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +60,12 @@ def provider(client, target_config) -> ProviderView:
 
 
 @pytest.fixture(scope="session")
-def fault_book(request, run, client, provider, target_config) -> FaultBook:
+def fault_book(request, run_context, client, provider, target_config) -> FaultBook:
     role = target_config.role(provider.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
     book = FaultBook(client, provider, role["api_key"])
-    if run.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
+    if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
         book.prefetch(gathered_faults(request.session.items))
     return book
 
@@ -142,7 +142,8 @@ def _cost(oracle: BillingOracle, profile, exchange) -> float:
 
 @pytest.fixture
 def priced(billable, client, target_config, profile, fault_book):
-    """(oracle, control cost): a served provider request costs something, or nothing here can be judged."""
+    """(oracle, control cost): a served provider request costs something, or nothing here can be judged
+    (the CHG-0 control's question of request_cost, `billing.control.cost_shown`)."""
     oracle = BillingOracle(client, target_config)
     if not oracle.has("request_cost"):
         inconclusive("UPS billing checks need billing.request_cost (the charge of one request id)")
@@ -154,46 +155,51 @@ def priced(billable, client, target_config, profile, fault_book):
     if control.status != 200:
         pytest.fail(f"{control.describe()}: the provider's success model was not served (status {control.status})")
     oracle.settle()
-    cost = _cost(oracle, profile, control)
-    if cost <= 0:
+    shown = cost_shown(oracle, profile, control)
+    if shown.unreadable:
+        inconclusive(f"the billing oracle cannot tell what {control.describe()} cost: {shown.unreadable}")
+    if shown.cost is None:
         inconclusive(f"{control.describe()}: a served request shows no charge in the billing oracle, so "
                      "'charged nothing' proves nothing")
-    fault_book.control = (control, cost)
-    return oracle, cost
+    fault_book.control = (control, shown.cost)
+    return oracle, shown.cost
 
 
 # --- UPS-1 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-1")
 @pytest.mark.parametrize("fault", FAILURES)
-def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, rule):
+def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, rule_suffix):
+    """A provider failure (5xx, reset, malformed answer) reaches the client as the profile's envelope with a 5xx status and the gateway's request id."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
-    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule_suffix
     assert 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider failed ({faults.CATALOGUE[fault]}), the client got "
-        f"{exchange.status} instead of a 5xx" + rule)
+        f"{exchange.status} instead of a 5xx" + rule_suffix)
     problems = checks.envelope_problems(exchange, profile) + request_id_problems(exchange, profile)
-    assert not problems, "; ".join(map(str, problems)) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 # --- UPS-2 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-2")
-def test_nothing_of_the_provider_leaks(fault_book, provider, records, run, rule):
-    """Every answer the provider's traffic got — errors, and the 200s (LiteLLM names the provider's
+def test_nothing_of_the_provider_leaks(fault_book, provider, records, run_context, rule_suffix):
+    """Nothing of the provider leaks to the client - not the gateway's provider credential, not the provider's internal address - in any error body or header.
+
+    Every answer the provider's traffic got — errors, and the 200s (LiteLLM names the provider's
     address in a header of every success) — is read; it passes only once an error was seen played."""
     if not provider.api_key and not provider.internal_address:
         inconclusive("provider.api_key and provider.internal_address are both unknown: nothing to look for")
     errors = {fault: fault_book.get(fault) for fault in ("401", "403", "500", "503")}
-    if run.billable_allowed:  # a served request costs money on a real target
+    if run_context.billable_allowed:  # a served request costs money on a real target
         fault_book.get("ok")
         fault_book.get("ok", stream=True)
     exchanges = fault_book.sent()
     cite(*exchanges)
     problems = [p for exchange in exchanges for p in provider.leaks(exchange)]
-    assert not problems, "; ".join(map(str, problems)) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
     if not any(played(records(marker), fault) for fault, (_, marker) in errors.items()):
         inconclusive(f"the provider played none of the errors asked of it ({', '.join(errors)}), so no error answer "
                      "could be read for what it reveals (see provider.models)")
@@ -203,39 +209,41 @@ def test_nothing_of_the_provider_leaks(fault_book, provider, records, run, rule)
 
 @pytest.mark.requirement("UPS-3")
 @pytest.mark.parametrize("fault", ("401", "403"))
-def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, rule):
+def test_provider_auth_failure_is_not_the_clients(fault, fault_book, records, rule_suffix):
+    """A provider 401/403 about the gateway's own provider key is not answered as the client's 401/403 (the client's key was fine); it is a 5xx."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
-    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule_suffix
     assert exchange.status not in (401, 403) and 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider refused the gateway's own key ({fault}); the client's key was fine, "
-        f"so the answer must be a 5xx, got {exchange.status}" + rule)
+        f"so the answer must be a 5xx, got {exchange.status}" + rule_suffix)
 
 
 # --- UPS-4 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-4")
 @pytest.mark.parametrize("fault", tuple(RATE_LIMITS))
-def test_provider_429_keeps_its_wait(fault, fault_book, records, rule):
+def test_provider_429_keeps_its_wait(fault, fault_book, records, rule_suffix):
+    """A provider 429 is answered with a status clients retry (429 or 5xx) and a Retry-After no shorter than the provider's."""
     exchange, marker = fault_book.get(fault)
     cite(exchange)
     _reached(records, exchange, marker, fault)
-    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule_suffix
     assert exchange.status == 429 or 500 <= exchange.status <= 599, (
         f"{exchange.describe()}: the provider answered 429; the client got {exchange.status}, a status clients "
-        "do not retry" + rule)
+        "do not retry" + rule_suffix)
     asked = RATE_LIMITS[fault] - (DATE_SLACK_S if fault == "429-date" else 0)
     value = exchange.header("retry-after")
     wait = parse_retry_after(value) if value is not None else None
     assert wait is not None and wait >= asked, (
         f"{exchange.describe()}: the provider asked for Retry-After {RATE_LIMITS[fault]} s; the client was told "
-        f"{value!r}" + rule)
+        f"{value!r}" + rule_suffix)
 
 
 # --- UPS-5 -----------------------------------------------------------------------------------------
 
-def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any, str]:
+def _rejected(case: str, fault_book: FaultBook, target_config, run_context) -> tuple[Any, str]:
     if case == "unknown_key":
         fault_book_key = "sk-" + new_marker().replace("gwc-mark-", "") * 3
         marker = new_marker()
@@ -257,8 +265,8 @@ def _rejected(case: str, fault_book: FaultBook, target_config, run) -> tuple[Any
         marker = new_marker()
         return fault_book.client.request("POST", CHAT, api_key=role["api_key"], json=fault_book.view.body("ok", marker),
                                          label=f"provider:{case}"), marker
-    if not run.billable_allowed:
-        pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
+    if not run_context.billable_allowed:
+        pytest.skip(billable_reason("driving a key into its rate limit"))
     exchange, marker = None, ""
     for _ in range(burst_attempts(role)):
         marker = new_marker()
@@ -294,8 +302,9 @@ def restricted_model(role: dict[str, Any], view: ProviderView) -> str:
 
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
-def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run, rule):
-    exchange, marker = _rejected(case, fault_book, target_config, run)
+def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix):
+    """Requests the gateway rejects for auth, scope, credit or rate limit never reach the provider (its record shows none of them)."""
+    exchange, marker = _rejected(case, fault_book, target_config, run_context)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
         model = _sent_model(exchange)  # not applicable: whether it should have been refused, MAP-3 judges
@@ -305,12 +314,14 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
     seen = records(marker)
     assert not seen, (
         f"{exchange.describe()}: rejected with {exchange.status}, but the provider received it {len(seen)} time(s)"
-        + rule)
+        + rule_suffix)
 
 
 @pytest.mark.requirement("UPS-9")
-def test_bad_params_not_forwarded(fault_book, records, rule):
-    """A request rejected for bad parameters never reached the provider: a gateway that validates
+def test_bad_params_not_forwarded(fault_book, records, rule_suffix):
+    """A request the gateway rejects for bad parameters did not reach the provider first.
+
+    A request rejected for bad parameters never reached the provider: a gateway that validates
     after forwarding spends a provider call (and its cost) on a request it then refuses."""
     marker = new_marker()
     exchange = fault_book.client.request("POST", CHAT, api_key=fault_book.api_key,
@@ -321,7 +332,7 @@ def test_bad_params_not_forwarded(fault_book, records, rule):
         not_applicable(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
     seen = records(marker)
     assert not seen, (f"{exchange.describe()}: rejected with {exchange.status} for bad parameters, but only after "
-                      f"the provider received it {len(seen)} time(s)" + rule)
+                      f"the provider received it {len(seen)} time(s)" + rule_suffix)
 
 
 # --- UPS-6 -----------------------------------------------------------------------------------------
@@ -329,7 +340,8 @@ def test_bad_params_not_forwarded(fault_book, records, rule):
 @pytest.mark.requirement("UPS-6")
 @pytest.mark.scope("billing")  # the billing oracle prices each request
 @pytest.mark.parametrize("fault", ("503", "reset"))
-def test_failed_request_not_charged(fault, fault_book, priced, records, profile, rule):
+def test_failed_request_not_charged(fault, fault_book, priced, records, profile, rule_suffix):
+    """A request that failed at the provider is charged nothing"""
     oracle, _ = priced
     exchange, marker = fault_book.get(fault)
     cite(exchange)
@@ -338,51 +350,56 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
         not_applicable(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
                     "to bill")
     cost = _cost(oracle, profile, exchange)
-    assert cost <= EPSILON, f"{exchange.describe()}: failed at the provider ({fault}) and charged {cost:g}" + rule
+    assert cost <= EPSILON, f"{exchange.describe()}: failed at the provider ({fault}) and charged {cost:g}" + rule_suffix
 
 
 @pytest.mark.requirement("UPS-6")
 @pytest.mark.scope("billing")  # the billing oracle prices each request
-def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule):
+def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule_suffix):
+    """a gateway that retries upstream charges at most once"""
     oracle, control_cost = priced
     exchange, marker = fault_book.send("flaky")
     cite(exchange)
-    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule
+    assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule_suffix
     _reached(records, exchange, marker, "flaky")
     attempts = len(records(marker))
     cost = _cost(oracle, profile, exchange)
     if exchange.status >= 400:
         assert cost <= EPSILON, (f"{exchange.describe()}: failed ({attempts} provider attempt(s)) and charged {cost:g}"
-                                 + rule)
+                                 + rule_suffix)
         return
     assert cost <= control_cost + EPSILON, (
         f"{exchange.describe()}: served after {attempts} provider attempt(s) and charged {cost:g}, more than the "
-        f"{control_cost:g} the same request costs when the provider answers at once" + rule)
+        f"{control_cost:g} the same request costs when the provider answers at once" + rule_suffix)
 
 
 # --- UPS-7 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-7")
-def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records, profile, rule):
-    """A stream the provider cuts after the first event ends with an error event valid against the
+def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records, profile, rule_suffix):
+    """A stream the provider cuts after the first event ends with an error event that validates against the envelope (as ENV-6), or - where the gateway buffered - a 5xx envelope; a stream that just ends or a connection the gateway drops fails.
+
+    A stream the provider cuts after the first event ends with an error event valid against the
     envelope (or, when the gateway buffered, a 5xx envelope before the stream). Needs no billing
     oracle, but the cut stream may be billed for what it delivered: --allow-billable."""
     cut, marker = fault_book.get("cut", stream=True)
     cite(cut)
     if cut.status is None and not cut.error:
-        pytest.fail(f"{cut.describe()}: the gateway did not answer the stream the provider cut" + rule)
+        pytest.fail(f"{cut.describe()}: the gateway did not answer the stream the provider cut" + rule_suffix)
     _reached(records, cut, marker, "cut")
     if cut.status is not None and 500 <= cut.status <= 599:
         problems = checks.envelope_problems(cut, profile)  # the gateway buffered: an error before the stream
     else:
         problems = sse.midstream_error_problems(cut, profile)
-    assert not problems, "; ".join(map(str, problems)) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 @pytest.mark.requirement("UPS-10")
 @pytest.mark.scope("billing")  # the billing oracle prices each request
-def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, rule):
-    """A stream the provider cuts is charged less than the same stream delivered whole."""
+def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, rule_suffix):
+    """A stream the provider cuts is charged less than the same stream delivered whole (needs the billing oracle as well as the provider).
+
+    A stream the provider cuts is charged less than the same stream delivered whole."""
     oracle, _ = priced
     cut, marker = fault_book.get("cut", stream=True)
     full, _ = fault_book.send("ok", stream=True, label="provider:ok:stream")
@@ -399,31 +416,34 @@ def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, 
         inconclusive(f"{full.describe()}: a whole stream shows no charge, so the cut one's cannot be compared")
     assert cut_cost < full_cost - EPSILON, (
         f"{cut.describe()}: the provider cut the stream after {faults.DEFAULT_CUT_EVENTS} events; charged "
-        f"{cut_cost:g}, not less than the whole stream's {full_cost:g}" + rule)
+        f"{cut_cost:g}, not less than the whole stream's {full_cost:g}" + rule_suffix)
 
 
 # --- UPS-8 -----------------------------------------------------------------------------------------
 
 @pytest.mark.requirement("UPS-8")
-def test_slow_provider_is_504(fault_book, records, target_config, profile, rule):
+def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_suffix):
+    """A provider slower than the gateway's own timeout yields a 504 envelope within request_timeout_s, never a hang."""
     exchange, marker = fault_book.get("slow")
     cite(exchange)
     _reached(records, exchange, marker, "slow")
     assert exchange.status is not None, (
         f"{exchange.describe()}: the provider held its first byte; the gateway gave no answer within "
-        f"request_timeout_s ({target_config.request_timeout_s:g} s): {exchange.error}" + rule)
+        f"request_timeout_s ({target_config.request_timeout_s:g} s): {exchange.error}" + rule_suffix)
     assert exchange.status == 504, (
         f"{exchange.describe()}: a provider slower than the gateway's timeout must give 504, got {exchange.status}"
-        + rule)
+        + rule_suffix)
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(map(str, problems)) + rule
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 # --- RTY-3: the 5xx row ----------------------------------------------------------------------------
 
 @pytest.mark.requirement("RTY-3")
-def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule):
-    """The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
+def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule_suffix):
+    """its retry decision agrees with the catalogue's rule
+
+    The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
     5xx row of RTY-3 because only the provider can make a gateway fail on purpose)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.transport.sdk import call_chat
@@ -437,4 +457,4 @@ def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule):
                     f"({attempts[0].describe() if attempts else 'no attempt'}; UPS-1 judges that)")
     assert len(attempts) == 3, (
         f"the SDK made {len(attempts)} HTTP attempt(s) for {attempts[0].describe()} with max_retries=2; the "
-        f"profile's 5xx rule is \"retry later\"" + rule)
+        f"profile's 5xx rule is \"retry later\"" + rule_suffix)

@@ -1,14 +1,12 @@
-"""What the CHG tests share: the billing control (CHG-0) and one oracle pass around the rejections.
-
-Why a control: "the rejection cost 0" proves nothing if the oracle shows 0 for everything. A
-view (request cost, key spend, balance) counts for the CHG tests only if it showed one billable
-success; with none, every CHG result is inconclusive.
+"""The oracle pass around the rejections: every rejection the CHG tests judge, sent side by side
+between two readings of its key's spend views.
 
 Why one pass: every rejection the profile catalogues is sent once per session (scenarios.py) and
 read by many requirements. The key-spend views are read once before and once after all of them
 (after one settle), and each key's movement must be explained by the charges the request-cost
 view recorded for billable successes (a burst's requests before its 429): an unexplained move
-fails every rejection sent with that key, a recorded charge fails exactly the one it names.
+fails every rejection sent with that key, a recorded charge fails exactly the one it names. Only
+the views the CHG-0 control (`billing.control`) proved live are read.
 """
 
 from __future__ import annotations
@@ -16,97 +14,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from conformance.billing.control import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading
 from conformance.contract.profiles import Profile
-from conformance.contract.target_config import TargetConfig
 from conformance.scenarios.inference import ScenarioBook
 from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.transport.client import Exchange
 from conformance.transport.gather import run_lanes
-
-SPEND_VIEWS = ("key_spend", "balance")
-
-
-@dataclass
-class Control:
-    """CHG-0's outcome: the views that showed a billable success, or why none could."""
-
-    views: tuple[str, ...] = ()
-    unavailable: str = ""  # why no view could be used (→ inconclusive)
-    problem: str = ""  # a configured view that answered but did not show the charge (→ CHG-0 fails)
-    exchange: Exchange | None = None
-
-    def spend_views(self) -> list[str]:
-        return [v for v in SPEND_VIEWS if v in self.views]
-
-
-def moved(view: str, before: Reading, after: Reading) -> float | None:
-    """How much a view says was charged between two readings (balance goes down when charged)."""
-    if not (before.ok and after.ok):
-        return None
-    assert before.value is not None and after.value is not None
-    return before.value - after.value if view == "balance" else after.value - before.value
-
-
-def run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
-    """CHG-0's control, run once per session (per xdist worker) and shared by every test that
-    needs it (the CHG tests, FUZ-3): one billable request and its readings, not one per caller."""
-    key = f"billing-control:{billable_allowed}"
-    if key not in book.shared:
-        book.shared[key] = _run_control(oracle, book, config, billable_allowed)
-    return book.shared[key]
-
-
-def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
-    if not oracle.configured:
-        return Control(unavailable=oracle.missing_reason())
-    if not billable_allowed:
-        return Control(unavailable="the billing control needs one billable request: pass --allow-billable "
-                                   "(or limits.allow_billable) to check that rejections are not charged")
-    valid = config.role("valid")
-    if valid is None:
-        return Control(unavailable=config.missing_role_reason("valid"))
-    key_id: str = valid.get("key_id") or ""  # "": no key views to read
-    views = [v for v in SPEND_VIEWS if oracle.has(v)] if key_id else []
-    before = oracle.snapshot([key_id], views) if views else {}
-    exchange = book.chat(valid["api_key"], label="billing-control")
-    if exchange.status is None or not 200 <= exchange.status < 300:
-        return Control(unavailable=f"the billable control request was not served ({exchange.describe()})",
-                       exchange=exchange)
-    oracle.settle()
-    after = oracle.snapshot([key_id], views) if views else {}
-    shown: list[str] = []
-    silent: list[str] = []
-    unreadable: list[str] = []
-    request_id = exchange.header(book.profile.request_id_header)
-    if oracle.has("request_cost"):
-        cost = oracle.request_cost(request_id)
-        if not cost.ok:
-            unreadable.append(cost.reason)
-        elif (cost.value or 0) > 0:
-            shown.append("request_cost")
-        else:
-            silent.append(f"billing.request_cost shows {cost.value:g} for request id {request_id}")
-    for view in views:
-        delta = moved(view, before[(view, key_id)], after[(view, key_id)])
-        if delta is None:
-            unreadable.append(before[(view, key_id)].reason or after[(view, key_id)].reason)
-        elif delta > 0:
-            shown.append(view)
-        else:
-            silent.append(f"billing.{view} of key {key_id} went {before[(view, key_id)].value:g} → "
-                          f"{after[(view, key_id)].value:g}")
-    if not key_id and (oracle.has("key_spend") or oracle.has("balance")):
-        unreadable.append("role 'valid' has no key_id, so key_spend / balance cannot be read")
-    said = "; ".join(silent + unreadable) or "no view configured"
-    if not shown:
-        return Control(unavailable=f"no billing view showed a billable success (request id {request_id}): {said}",
-                       exchange=exchange)
-    problem = ""
-    if silent:
-        problem = (f"a billable success (request id {request_id}) shows in {', '.join(shown)} but not in the other "
-                   f"view: " + "; ".join(silent))
-    return Control(tuple(shown), problem=problem, exchange=exchange)
 
 
 @dataclass

@@ -1,0 +1,134 @@
+"""CHG-0's control: one billable success must show in a billing view before any "not charged" counts.
+
+Why a control: "the rejection cost 0" proves nothing if the oracle shows 0 for everything. A
+view (request cost, key spend, balance) counts for the CHG tests only if it showed one billable
+success; with none, every CHG result is inconclusive. UPS-6/UPS-10 ask the same of the request
+cost of a request served through the fault-injecting provider (`served_cost`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.billing.oracle import BillingOracle, Reading
+from conformance.contract.profiles import Profile
+from conformance.contract.target_config import TargetConfig
+from conformance.outcomes import billable_reason, inconclusive
+from conformance.scenarios.inference import ScenarioBook
+from conformance.transport.client import Exchange
+
+SPEND_VIEWS = ("key_spend", "balance")
+
+
+@dataclass
+class Control:
+    """CHG-0's outcome: the views that showed a billable success, or why none could."""
+
+    views: tuple[str, ...] = ()
+    unavailable: str = ""  # why no view could be used (→ inconclusive)
+    problem: str = ""  # a configured view that answered but did not show the charge (→ CHG-0 fails)
+    exchange: Exchange | None = None
+
+    def spend_views(self) -> list[str]:
+        return [v for v in SPEND_VIEWS if v in self.views]
+
+    @property
+    def not_live(self) -> str:
+        """'' when a view showed the control's charge; else why no "not charged" can be trusted."""
+        return "" if self.views else f"CHG-0 control: {self.unavailable}"
+
+    def live(self) -> Control:
+        """This control, for a judgement that needs a live view: inconclusive without one."""
+        if not self.views:
+            inconclusive(self.not_live)
+        return self
+
+
+def moved(view: str, before: Reading, after: Reading) -> float | None:
+    """How much a view says was charged between two readings (balance goes down when charged)."""
+    if not (before.ok and after.ok):
+        return None
+    assert before.value is not None and after.value is not None
+    return before.value - after.value if view == "balance" else after.value - before.value
+
+
+@dataclass
+class CostShown:
+    """Whether one billable success shows its charge in billing.request_cost."""
+
+    cost: float | None = None  # > 0: the view showed the charge
+    unreadable: str = ""  # the view did not answer (why)
+    silent: str = ""  # the view answered, with no charge
+
+
+def cost_shown(oracle: BillingOracle, profile: Profile, exchange: Exchange) -> CostShown:
+    """The control's question of request_cost, for CHG-0 and for the UPS tests' provider control:
+    a view that shows 0 for a served request would show 0 for everything (the caller settles)."""
+    request_id = exchange.header(profile.request_id_header)
+    cost = oracle.request_cost(request_id)
+    if not cost.ok:
+        return CostShown(unreadable=cost.reason)
+    if (cost.value or 0) > 0:
+        return CostShown(cost.value)
+    return CostShown(silent=f"billing.request_cost shows {cost.value:g} for request id {request_id}")
+
+
+def run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
+    """CHG-0's control, run once per session (per xdist worker) and shared by every test that
+    needs it (the CHG tests, FUZ-3): one billable request and its readings, not one per caller."""
+    key = f"billing-control:{billable_allowed}"
+    if key not in book.shared:
+        book.shared[key] = _run_control(oracle, book, config, billable_allowed)
+    return book.shared[key]
+
+
+def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
+    if not oracle.configured:
+        return Control(unavailable=oracle.missing_reason())
+    if not billable_allowed:
+        return Control(unavailable=billable_reason("the billing control (one request)")
+                       + " to check that rejections are not charged")
+    valid = config.role("valid")
+    if valid is None:
+        return Control(unavailable=config.missing_role_reason("valid"))
+    key_id: str = valid.get("key_id") or ""  # "": no key views to read
+    views = [v for v in SPEND_VIEWS if oracle.has(v)] if key_id else []
+    before = oracle.snapshot([key_id], views) if views else {}
+    exchange = book.chat(valid["api_key"], label="billing-control")
+    if exchange.status is None or not 200 <= exchange.status < 300:
+        return Control(unavailable=f"the billable control request was not served ({exchange.describe()})",
+                       exchange=exchange)
+    oracle.settle()
+    after = oracle.snapshot([key_id], views) if views else {}
+    shown: list[str] = []
+    silent: list[str] = []
+    unreadable: list[str] = []
+    request_id = exchange.header(book.profile.request_id_header)
+    if oracle.has("request_cost"):
+        cost = cost_shown(oracle, book.profile, exchange)
+        if cost.unreadable:
+            unreadable.append(cost.unreadable)
+        elif cost.silent:
+            silent.append(cost.silent)
+        else:
+            shown.append("request_cost")
+    for view in views:
+        delta = moved(view, before[(view, key_id)], after[(view, key_id)])
+        if delta is None:
+            unreadable.append(before[(view, key_id)].reason or after[(view, key_id)].reason)
+        elif delta > 0:
+            shown.append(view)
+        else:
+            silent.append(f"billing.{view} of key {key_id} went {before[(view, key_id)].value:g} → "
+                          f"{after[(view, key_id)].value:g}")
+    if not key_id and (oracle.has("key_spend") or oracle.has("balance")):
+        unreadable.append("role 'valid' has no key_id, so key_spend / balance cannot be read")
+    said = "; ".join(silent + unreadable) or "no view configured"
+    if not shown:
+        return Control(unavailable=f"no billing view showed a billable success (request id {request_id}): {said}",
+                       exchange=exchange)
+    problem = ""
+    if silent:
+        problem = (f"a billable success (request id {request_id}) shows in {', '.join(shown)} but not in the other "
+                   f"view: " + "; ".join(silent))
+    return Control(tuple(shown), problem=problem, exchange=exchange)
