@@ -21,9 +21,9 @@ from conformance.transport.client import Exchange
 
 PYAI = load_profile("pyai")
 CHECKS_DIR = Path(checks.__file__).parent
-# What a pure judgement may import from conformance (everything else drives, bills, reports or serves).
-ALLOWED = ("conformance.checks", "conformance.contract", "conformance.protocol", "conformance.transport.client",
-           "conformance.transport.sdk")
+# What a pure judgement may import from conformance (everything else drives, bills, reports or serves);
+# from transport it reads exchanges and evidence, and FORBIDDEN_CALLS keeps it from sending.
+ALLOWED = ("conformance.checks", "conformance.contract", "conformance.protocol", "conformance.transport")
 FORBIDDEN_CALLS = {"sleep", "skip", "request", "stream_until", "call_chat", "sdk_decision", "inconclusive", "burst"}
 
 
