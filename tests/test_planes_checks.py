@@ -36,10 +36,10 @@ def test_success_stream_needs_done_last():
     assert sse.stream_problems(good, promised) == []
     assert sse.stream_problems(good, PYAI) == []
     cut = _exchange(200, b'data: {"choices":[]}\n\n', "text/event-stream")
-    assert "does not end with data: [DONE]" in sse.stream_problems(cut, promised)[0]
+    assert "does not end with data: [DONE]" in str(sse.stream_problems(cut, promised)[0])
     assert sse.stream_problems(cut, PYAI) == []  # pyai never promises [DONE]
     early = _exchange(200, b'data: [DONE]\n\ndata: {"choices":[]}\n\n', "text/event-stream")
-    assert "before the end" in sse.stream_problems(early, PYAI)[0]
+    assert "before the end" in str(sse.stream_problems(early, PYAI)[0])
 
 
 def test_midstream_stream_that_ended_normally_is_no_error_event():
@@ -58,7 +58,7 @@ def test_midstream_error_must_be_the_envelope():
                      "text/event-stream")
     assert sse.midstream_error_problems(good, PYAI) == []
     bare = _exchange(200, b'data: {"choices":[]}\n\ndata: error: upstream died\n\n', "text/event-stream")
-    assert "is not JSON" in sse.midstream_error_problems(bare, PYAI)[0]
+    assert "is not JSON" in str(sse.midstream_error_problems(bare, PYAI)[0])
 
 
 def test_problem_document_with_request_id_equal_to_header():
@@ -71,9 +71,9 @@ def test_problem_document_with_request_id_equal_to_header():
     assert problems.problem_document_problems(other, PYAI) == []
     bound = dataclasses.replace(PYAI, management={**PYAI.management, "extra_members": {
         "request_id": {"type": "string", "equals_header": "x-request-id"}}})
-    assert "request_id" in problems.problem_document_problems(other, bound)[0]
+    assert "request_id" in str(problems.problem_document_problems(other, bound)[0])
     missing = _exchange(404, json.dumps({"title": "x"}).encode(), "application/problem+json")
-    assert "request_id" in problems.problem_document_problems(missing, PYAI)[0]
+    assert "request_id" in str(problems.problem_document_problems(missing, PYAI)[0])
 
 
 def test_problem_status_is_optional():
@@ -86,8 +86,8 @@ def test_problem_status_is_optional():
 
 def test_problem_status_and_plane_shapes():
     body = {"title": "Bad Request", "status": 400, "request_id": "r"}
-    assert "says status 400" in problems.problem_status_problems(
-        _exchange(404, json.dumps(body).encode(), "application/problem+json"))[0]
+    assert "says status 400" in str(problems.problem_status_problems(
+        _exchange(404, json.dumps(body).encode(), "application/problem+json"))[0])
     envelope = {"error": {"message": "m", "type": "t", "code": None, "param": None}}
     in_envelope = _exchange(404, json.dumps(envelope).encode(), "application/json")
     assert problems.plane_shape_problems(in_envelope, PYAI, management=True)

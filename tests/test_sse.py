@@ -1,4 +1,4 @@
-"""The one SSE parser (`conformance.transport.sse`): the WHATWG event stream interpretation as the
+"""The one SSE parser (`conformance.protocol.sse`): the WHATWG event stream interpretation as the
 openai SDK applies it, and every reader of a stream (ENV-6, CHG-5's cut, UPS-7) reading the same
 events from the same bytes."""
 
@@ -12,8 +12,8 @@ import pytest
 from conformance.billing.cut_stream import content_events
 from conformance.checks import sse as sse_checks
 from conformance.contract.profiles import load_profile
+from conformance.protocol.sse import EventParser, parse, parse_stream
 from conformance.transport.client import Exchange
-from conformance.transport.sse import EventParser, parse, parse_stream
 
 CHUNK = {"choices": [{"index": 0, "delta": {"content": "one"}}]}
 ERROR = {"error": {"message": "the upstream died", "type": "server_error", "code": "server_error"}}
@@ -91,8 +91,8 @@ def test_env6_an_unterminated_error_event_fails(profile_id: str) -> None:
     body = ERROR if profile_id == "pyai" else {"error": {"message": "the upstream died", "code": "server_error"}}
     text = f"data: {json.dumps(CHUNK)}\n\ndata: {json.dumps(body)}\n"
     problems = sse_checks.midstream_error_problems(_stream(text), profile)
-    assert problems and "no blank line" in problems[0], problems
-    assert any("no blank line" in p for p in sse_checks.stream_problems(_stream(text), profile))
+    assert problems and "no blank line" in str(problems[0]), problems
+    assert any("no blank line" in str(p) for p in sse_checks.stream_problems(_stream(text), profile))
 
 
 def test_env6_multi_line_events_pass() -> None:

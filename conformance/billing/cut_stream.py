@@ -18,9 +18,9 @@ from conformance.billing.control import Control, moved
 from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile
 from conformance.outcomes import cite, inconclusive
+from conformance.protocol.sse import content_events
 from conformance.scenarios.inference import CHAT, ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient
-from conformance.transport.sse import content_events
 
 # What "charged no more than the usage actually delivered" allows, made explicit:
 #

@@ -67,7 +67,7 @@ def replay(directory: str, requirement: str, target: str, config_ref: str | None
                            redactor=Redactor(config.secrets()))
     base = str(doc["log"].get("_baseUrl") or "").rstrip("/")
     judged_ids = {e["_id"] for e in judged}
-    problems: list[str] = []
+    problems: list[tuple[Any, str]] = []  # (Problem, the HAR entry of the exchange it re-judged)
     differ: list[str] = []
     reproduced = 0
     held: list[Any] = []  # accepted WebSocket sessions stay open until the end (a concurrency limit's run-up)
@@ -84,7 +84,7 @@ def replay(directory: str, requirement: str, target: str, config_ref: str | None
                 continue
             print(f"  {recorded.describe()}  now  {sent.describe()}")
             for check in checks:
-                problems += check(sent, profile)
+                problems += [(problem, item["_id"]) for problem in check(sent, profile)]
             if sent.status != recorded.status:
                 differ.append(f"recorded {recorded.describe()}, now {sent.describe()}")
             else:
@@ -94,8 +94,8 @@ def replay(directory: str, requirement: str, target: str, config_ref: str | None
             handshake.close()
         client.close()
     if problems:
-        for problem in problems:
-            print(f"{requirement} failed: {problem}")
+        for problem, entry in problems:
+            print(f"{requirement} failed: {problem} (re-sent from {HAR} entry {entry})")
         return EXIT_FAILED
     if not checks:
         print(f"{requirement} inconclusive: no check of it can judge a single exchange offline; run the suite "

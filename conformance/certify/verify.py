@@ -155,6 +155,7 @@ def contradictions(certificate: dict[str, Any], evidence: dict[str, Any]) -> lis
     during the run, so on an honest bundle they find nothing."""
     import conformance.checks  # noqa: F401  (the families register their checks)
     from conformance.checks.headers import duplicate_request_ids
+    from conformance.checks.problem import Problem
     from conformance.checks.registry import whole_run_checks
     from conformance.contract.profiles import load_profile
 
@@ -163,14 +164,22 @@ def contradictions(certificate: dict[str, Any], evidence: dict[str, Any]) -> lis
     except Exception:  # noqa: BLE001 -- recompute() already named it
         return []
     base = str(evidence["log"].get("_baseUrl") or "").rstrip("/")
-    exchanges = [har.exchange(e) for e in evidence["log"]["entries"]
-                 if e.get("_inference") and not e.get("_truncated") and e["response"].get("status")
-                 and (not base or e["request"]["url"].startswith(base + "/v1/"))]
+    entries = [e for e in evidence["log"]["entries"]
+               if e.get("_inference") and not e.get("_truncated") and e["response"].get("status")
+               and (not base or e["request"]["url"].startswith(base + "/v1/"))]
+    exchanges = [har.exchange(e) for e in entries]
+    entry_of = {id(exchange): str(e.get("_id", "?")) for exchange, e in zip(exchanges, entries, strict=True)}
     found: dict[str, list[str]] = {}
+
+    def file(problems: list[Problem]) -> None:  # each problem names the HAR entry it re-judged
+        for problem in problems:
+            where = f" ({HAR} entry {entry_of[id(problem.exchange)]})" if id(problem.exchange) in entry_of else ""
+            found.setdefault(problem.requirement, []).append(f"{problem}{where}")
+
     for check in whole_run_checks():
         for exchange in exchanges:
-            found.setdefault(check.requirement, []).extend(check(exchange, profile))
-    found.setdefault("HDR-1", []).extend(duplicate_request_ids(exchanges, profile))
+            file(check(exchange, profile))
+    file(duplicate_request_ids(exchanges, profile))
     problems = []
     for row in certificate["requirements"]:
         seen = found.get(row["id"])

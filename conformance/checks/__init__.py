@@ -26,8 +26,8 @@ from conformance.checks.headers import (
     request_id_problems,
     retry_after_problems,
 )
-from conformance.checks.retry_after import parse_retry_after
 from conformance.checks.security import credential_echo_problems, echoes_credential
+from conformance.protocol.retry_after import parse_retry_after
 
 __all__ = [
     "JSON_TYPES", "code_of", "code_problems", "credential_echo_problems", "duplicate_request_ids", "echoes_credential",

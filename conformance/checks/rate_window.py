@@ -10,7 +10,8 @@ upstream limit may refuse a key whose window still has room, so the caller decid
 (`own_window`) before asking these questions.
 
 The reset header's format is the profile's choice (`headers.rate_limit_reset_format`; `any` by
-default: delta seconds, epoch seconds, RFC 3339, HTTP-date or a duration like `6m0s`). Values are
+default: delta seconds, epoch seconds, RFC 3339, HTTP-date or a duration like `6m0s`), read by the
+one parser in `conformance.protocol.ratelimit_reset`. Values are
 compared as instants: a relative value (delta, duration, delta-seconds Retry-After) is seconds
 after the response, an absolute one (epoch, dates) a POSIX time; a comparison that mixes the two
 is anchored at the response's `Date` header (the gateway's own clock, so no skew with ours) and
@@ -21,100 +22,26 @@ test reports it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from conformance.checks.problem import Problem
 from conformance.checks.registry import check
-from conformance.checks.retry_after import parse_http_date
 from conformance.contract.profiles import Profile
+from conformance.protocol.http_date import http_date_seconds
+from conformance.protocol.instant import Instant, parse_rfc3339
+from conformance.protocol.ratelimit_reset import parse_reset
+from conformance.protocol.retry_after import parse_retry_after_instant
 from conformance.transport.client import Exchange
 
-RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
-# An integer this large is a POSIX time (2001-09-09 onwards), not a wait: how `any` tells them apart.
-EPOCH_FLOOR = 1_000_000_000
 # Whole-second values rounded independently (one floor, one ceiling) may differ by one second.
 ROUNDING_S = 1.0
 # Placing a wait on a Date header adds that header's own whole-second truncation and the second a
 # server may cache it for (uvicorn refreshes it once a second): three seconds in all.
 ANCHORED_SLACK_S = 3.0
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-@dataclass(frozen=True)
-class Instant:
-    """A point in time as a header gives it: `absolute` POSIX seconds, or seconds after the response."""
-
-    seconds: float
-    absolute: bool
-
-    def describe(self) -> str:
-        if self.absolute:
-            try:
-                return datetime.fromtimestamp(self.seconds, timezone.utc).isoformat(timespec="seconds")
-            except (OverflowError, OSError, ValueError):  # past year 9999: say the number
-                return f"{self.seconds:.0f} (POSIX seconds)"
-        return f"{self.seconds:g}s after the response"
-
-
-def _number(value: str) -> float | None:
-    return float(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
-
-
-def _duration(value: str) -> float | None:
-    if not value or not re.fullmatch(r"(?:\d+(?:\.\d+)?(?:h|ms|us|µs|ns|m|s))+", value):
-        return None
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", value))
-
-
-def _rfc3339(value: str) -> float | None:
-    if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.timestamp()
-
-
-def _http_date(value: str) -> float | None:
-    """Any of RFC 9110 §5.6.7's three HTTP-date forms → POSIX seconds (the one parser, checks.retry_after)."""
-    when = parse_http_date(value)
-    return None if when is None else when.timestamp()
-
-
-def parse_reset(value: str | None, fmt: str = "any") -> Instant | None:
-    """The reset header as an instant, in the profile's format (`any`: whichever fits), or None."""
-    if value is None:
-        return None
-    value = value.strip()
-    number = _number(value)
-    if fmt in ("any", "delta_seconds", "epoch_seconds") and number is not None:
-        if fmt == "epoch_seconds" or (fmt == "any" and number >= EPOCH_FLOOR):
-            return Instant(number, absolute=True)
-        return Instant(number, absolute=False)
-    if fmt in ("any", "rfc3339") and (at := _rfc3339(value)) is not None:
-        return Instant(at, absolute=True)
-    if fmt in ("any", "http_date") and (at := _http_date(value)) is not None:
-        return Instant(at, absolute=True)
-    if fmt in ("any", "duration") and (wait := _duration(value)) is not None:
-        return Instant(wait, absolute=False)
-    return None
-
-
-def parse_retry_after_instant(value: str | None) -> Instant | None:
-    """RFC 9110 §10.2.3 Retry-After: delta-seconds (relative) or an HTTP-date (absolute)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+", value):
-        return Instant(float(value), absolute=False)
-    at = _http_date(value)
-    return None if at is None else Instant(at, absolute=True)
 
 
 def _header_int(exchange: Exchange, name: str | None) -> int | None:
     value = exchange.header(name) if name else None
-    return int(value.strip()) if value is not None and re.fullmatch(r"\s*\d+\s*", value) else None
+    return int(value.strip()) if value is not None and re.fullmatch(r"\s*[0-9]+\s*", value) else None
 
 
 def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None,
@@ -145,7 +72,7 @@ def own_window(burst: list[Exchange], profile: Profile, known_limit: int | None,
     return True, ""
 
 
-def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[Problem], str]:
     """Remaining is 0 on a 429 from the key's own window. → (problems, why inconclusive)."""
     name = profile.rate_limit_headers.get("remaining")
     if not name:
@@ -155,12 +82,13 @@ def remaining_problems(exchange: Exchange, profile: Profile) -> tuple[list[str],
     if remaining is None:
         return [], f"{exchange.describe()}: {name} {value!r} is not an integer (HDR-3's format test reports it)"
     if remaining != 0:
-        return [f"{exchange.describe()}: {name} is {remaining} on the 429 that refused the key for its own window: "
-                "a client is told calls remain while it is refused"], ""
+        return [Problem.at(exchange, f"{name} is {remaining} on the 429 that refused the key for its own window: "
+                           "a client is told calls remain while it is refused",
+                           title=f"{name} not 0 on the key's own 429", subject=name, requirement="HDR-3")], ""
     return [], ""
 
 
-def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[str], str]:
+def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> tuple[list[Problem], str]:
     """HDR-6: Retry-After is not before the reset on a 429 from the key's own window.
     → (problems, why inconclusive)."""
     name = profile.rate_limit_headers.get("reset")
@@ -177,26 +105,26 @@ def retry_after_before_reset_problems(exchange: Exchange, profile: Profile) -> t
     if retry is None:
         return [], f"{exchange.describe()}: Retry-After {raw_retry!r} does not parse (HDR-2 reports it)"
     return compare_retry_after(reset, retry, exchange.header("date"), f"{exchange.describe()}: {name} {raw_reset!r}",
-                               f"Retry-After {raw_retry!r}")
+                               f"Retry-After {raw_retry!r}", exchange=exchange)
 
 
 # Registered for the report's "which checks back a requirement"; never whole-run: each holds only on a
 # 429 the caller has tied to the key's own window (`own_window`).
 @check("HDR-3", applies=lambda exchange, profile: exchange.status == 429)
-def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[str]:
+def own_window_remaining_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     return remaining_problems(exchange, profile)[0]
 
 
 @check("HDR-6", applies=lambda exchange, profile: exchange.status == 429)
-def own_window_retry_after_problems(exchange: Exchange, profile: Profile) -> list[str]:
+def own_window_retry_after_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     return retry_after_before_reset_problems(exchange, profile)[0]
 
 
-def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str
-                        ) -> tuple[list[str], str]:
+def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_what: str, retry_what: str,
+                        exchange: Exchange | None = None) -> tuple[list[Problem], str]:
     """Retry-After not before the reset, within whole-second rounding. → (problems, why inconclusive)."""
     if reset.absolute != retry.absolute:
-        anchor = _http_date(date) if date else None
+        anchor = http_date_seconds(date)
         if anchor is None:
             return [], (f"{reset_what} and {retry_what} mix an absolute time and a wait, and the response has no "
                         "Date header to place the wait in the gateway's time")
@@ -206,14 +134,15 @@ def compare_retry_after(reset: Instant, retry: Instant, date: str | None, reset_
     else:
         slack = ROUNDING_S
     if retry.seconds < reset.seconds - slack:
-        return [f"{retry_what} lets the client retry at {retry.describe()}, before {reset_what} says the window "
-                f"reopens ({reset.describe()}): honouring it meets the same refusal"], ""
+        return [Problem("HDR-6", f"{retry_what} lets the client retry at {retry.describe()}, before {reset_what} says "
+                        f"the window reopens ({reset.describe()}): honouring it meets the same refusal", exchange,
+                        "Retry-After before the window's reset", "Retry-After")], ""
     return [], ""
 
 
 # --- a cap's reset the config knows (RTY-2: "wait until the cap resets") ---------------------------
 
-_TIME_OF_DAY = re.compile(r"(\d\d):(\d\d)(?::(\d\d))?([Zz]|[+-]\d\d:\d\d)")
+_TIME_OF_DAY = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 def next_reset(resets_at: str, after: float) -> float | None:
@@ -222,7 +151,7 @@ def next_reset(resets_at: str, after: float) -> float | None:
     value = resets_at.strip()
     match = _TIME_OF_DAY.fullmatch(value)
     if match is None:
-        return _rfc3339(value)
+        return parse_rfc3339(value)
     hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
     if hour > 23 or minute > 59 or second > 59:
         return None
@@ -236,14 +165,14 @@ def next_reset(resets_at: str, after: float) -> float | None:
     return at - offset
 
 
-def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[str], str]:
+def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) -> tuple[list[Problem], str]:
     """Retry-After points no earlier than the cap's next reset (within whole-second rounding).
     `fact` names the config field for messages. → (problems, why inconclusive)."""
     raw = exchange.header("retry-after")
     retry = parse_retry_after_instant(raw)
     if retry is None:
         return [], f"{exchange.describe()}: Retry-After {raw!r} does not parse (HDR-2 / RTY-2 report it)"
-    anchor = _http_date(exchange.header("date") or "")
+    anchor = http_date_seconds(exchange.header("date"))
     if anchor is None:
         return [], (f"{exchange.describe()}: no Date header, so the cap's next reset ({fact} {resets_at!r}) cannot be "
                     "placed in the gateway's time")
@@ -252,7 +181,8 @@ def retry_after_reset_problems(exchange: Exchange, resets_at: str, fact: str) ->
         return [], f"{fact} {resets_at!r} is neither a time of day like 00:00Z nor an RFC 3339 date-time"
     retry_at = retry.seconds if retry.absolute else anchor + retry.seconds
     if retry_at < reset_at - ANCHORED_SLACK_S:
-        return [f"{exchange.describe()}: Retry-After {raw!r} lets the client retry at "
-                f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
-                f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again"], ""
+        return [Problem.at(exchange, f"Retry-After {raw!r} lets the client retry at "
+                           f"{Instant(retry_at, True).describe()}, {reset_at - retry_at:.0f}s before the cap resets "
+                           f"({Instant(reset_at, True).describe()}, {fact} {resets_at!r}): the retry is refused again",
+                           title="Retry-After before the cap's reset", subject="Retry-After", requirement="RTY-4")], ""
     return [], ""

@@ -9,16 +9,19 @@ imported (`import conformance.checks` imports them all); this module imports non
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from conformance.checks.problem import Problem
+
 if TYPE_CHECKING:
     from conformance.contract.profiles import Profile
     from conformance.transport.client import Exchange
 
-Problems = list[str]
+Problems = list[Problem]
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,17 @@ def _takes_profile(function: Callable[..., Any]) -> bool:
 
 def check(requirement: str, *, whole_run: bool = False,
           applies: Callable[[Exchange, Profile], bool] | None = None) -> Callable[[Callable[..., Problems]], Callable[..., Problems]]:
-    """Register the decorated `(exchange[, profile]) -> problems` function under `requirement`."""
+    """Register the decorated `(exchange[, profile]) -> problems` function under `requirement`. Its
+    problems come back filed under `requirement` (where they name none), whoever calls it: the
+    observer, replay or a suite test."""
 
     def register(function: Callable[..., Problems]) -> Callable[..., Problems]:
-        _REGISTRY.append(Check(requirement, function.__name__, function, whole_run, applies))
-        return function
+        @functools.wraps(function)
+        def filed(*args: Any, **kwargs: Any) -> Problems:
+            return [problem.for_requirement(requirement) for problem in function(*args, **kwargs)]
+
+        _REGISTRY.append(Check(requirement, function.__name__, filed, whole_run, applies))
+        return filed
 
     return register
 

@@ -1,147 +1,30 @@
 """RTY-3: the official `openai` Python SDK, pointed at the gateway, raises the exception class the
 status calls for, exposes the code as the profile's field, and retries exactly when the code's
 rule says (the SDK's behaviour is what clients get, so the suite asks the SDK, not a model of it).
+
+Pure: `scenarios.sdk` drives the SDK and hands over an `SdkEvidence`; this module only reads it.
 """
 
 from __future__ import annotations
 
-import functools
-import secrets
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
-
-import pytest
-
-from conformance.checks.retry_after import retry_after_s
+from conformance.checks.problem import Problem
+from conformance.checks.retry import retry_after_s
 from conformance.contract.profiles import Code, Profile
-from conformance.contract.target_config import TargetConfig
-from conformance.outcomes import cite, inconclusive
-from conformance.scenarios.inference import ScenarioBook
-from conformance.transport.client import Exchange, GatewayClient
-from conformance.transport.gather import run_lanes
-from conformance.transport.sdk import SdkOutcome, _openai, call_chat, expected_exception, exposed_code, sdk_decision
+from conformance.transport.client import Exchange
+from conformance.transport.sdk import SdkEvidence, SdkOutcome, expected_exception, exposed_code, waits_for_reset
 
-# Retry-After is whole seconds and the SDK's wait is computed a moment later: a wait this much
-# shorter than the Retry-After still waits for the reset.
-RESET_SLACK_S = 1.0
+_BEFORE_RESET = "the SDK retries before the cap resets"
 
 
-def _sdk_request(
-    code: Code, book: ScenarioBook, need_role: Callable[[str], dict[str, Any]], billable_allowed: bool,
-) -> tuple[str, str, dict[str, str] | None]:
-    """(api_key, model, extra headers) that make the SDK's request produce `code`."""
-    model = book.model()
-    if code.trigger == "no_credentials":  # the SDK always sends a key: an unknown one gets the same code
-        return "sk-" + secrets.token_hex(24), model, None
-    if code.role is None:  # as for the targeted scenarios: no role in the profile, no key that meets the code
-        pytest.skip(f"the profile names no role that provokes {code.code}")
-    role = need_role(code.role)
-    if code.trigger == "forbidden_model":
-        if not role.get("forbidden_model"):
-            pytest.skip(f"role '{code.role}' has no forbidden_model in the target config")
-        return role["api_key"], role["forbidden_model"], None
-    if code.trigger == "disallowed_origin":
-        if not role.get("disallowed_origin"):
-            pytest.skip(f"role '{code.role}' has no disallowed_origin in the target config")
-        return role["api_key"], model, {"origin": role["disallowed_origin"]}
-    if code.trigger == "burst" and not billable_allowed:
-        pytest.skip("driving a key into its rate limit sends billable requests: pass --allow-billable")
-    return role["api_key"], model, None
+def decision_rule(code: Code) -> str:
+    """The profile's catalogue row for `code`: what a client must do on it."""
+    return f'[{code.code}] "{code.action}"' if code.action else f"[{code.code}] retry rule {code.retry!r}"
 
 
-def first_call_retries(code: Code) -> int | None:
-    """max_retries of the SDK call that opens `code`'s check when that call depends on nothing
-    before it (so the calls of several codes may go out side by side), else None: a code a burst
-    provokes (its role's rate-limit window stays in order) or one judged on a handshake."""
-    if code.plane != "inference" or code.trigger == "burst":
-        return None
-    return 2 if code.retry in ("never", "unstated") else 0
-
-
-class SdkCalls:
-    """The opening SDK call of each code's check, made once per session: `prefetch` makes those of
-    the codes the selected tests check side by side, and the test finds its call made."""
-
-    def __init__(self, client: GatewayClient) -> None:
-        self.client = client
-        self._outcomes: dict[tuple[str, int], SdkOutcome] = {}
-        self._locks: dict[tuple[str, int], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def first(self, code: Code, api_key: str, model: str, headers: dict[str, str] | None,
-              max_retries: int) -> SdkOutcome:
-        key = (code.code, max_retries)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # being gathered right now: wait for that call, never make it twice
-            if key not in self._outcomes:
-                self._outcomes[key] = call_chat(self.client, api_key=api_key, model=model, max_retries=max_retries,
-                                                headers=headers, label="sdk")
-            outcome = self._outcomes[key]
-        cite(*outcome.attempts)  # the test's evidence, wherever the call was made (no-op while gathering)
-        return outcome
-
-    def prefetch(self, codes: Iterable[Code], book: ScenarioBook, need_role: Callable[[str], dict[str, Any]],
-                 billable_allowed: bool) -> None:
-        """Make the independent opening calls of `codes` side by side; one whose request cannot be
-        built here (a missing role or field) is left to its test, which skips with the reason."""
-        lanes = []
-        for code in dict.fromkeys(codes):
-            retries = first_call_retries(code)
-            if retries is None:
-                continue
-            try:
-                api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
-            except pytest.skip.Exception:
-                continue
-            lanes.append([functools.partial(self.first, code, api_key, model, headers, retries)])
-        if lanes:
-            _openai()  # imported once here, not by several threads at once
-            run_lanes(lanes, self.client.concurrency)
-
-
-def _cited(outcome: SdkOutcome) -> SdkOutcome:
-    """Cite the call's attempts: with one call made ahead (`SdkCalls`), what a test cites is its evidence."""
-    cite(*outcome.attempts)
-    return outcome
-
-
-def _classification_problems(outcome: SdkOutcome, code: Code, profile: Profile) -> list[str]:
-    error = outcome.error
-    if error is None:
-        return [f"the SDK raised nothing for {code.code} (the request succeeded)"]
-    expected = expected_exception(code.status)
-    problems = []
-    if type(error) is not expected:
-        problems.append(f"the SDK raised {type(error).__name__} for {code.code}, expected {expected.__name__} "
-                        f"(status {getattr(error, 'status_code', '?')})")
-    where, value = exposed_code(error, profile)
-    if value != code.code:
-        problems.append(f"the SDK exposes {where} = {value!r}, not {code.code!r}")
-    return problems
-
-
-def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[str]:
-    """Did the SDK retry after each response carrying the code exactly when the rule says?"""
-    attempts = outcome.attempts
-    problems = []
-    for _i, attempt in enumerate(attempts[:-1] if attempts else []):
-        if attempt.status == code.status and code.retry == "never":
-            problems.append(f"the SDK retried {attempt.describe()} ({len(attempts)} HTTP attempts); "
-                            f"{code.code}'s rule is \"don't retry\"")
-            break
-    last = attempts[-1] if attempts else None
-    if code.retry in ("backoff", "wait") and last is not None and last.status == code.status \
-            and len(attempts) < 3:
-        problems.append(f"the SDK did not retry {last.describe()} (max_retries=2, {len(attempts)} HTTP attempt(s)); "
-                        f"{code.code}'s rule is {code.retry!r}")
-    if code.retry == "wait_reset" and len(attempts) > 1 and _names_a_wait(attempts[0]):
-        wait = retry_after_s(attempts[0])
-        if wait is None or wait <= 0:
-            problems.append(f"the SDK retried {attempts[0].describe()} after its own back-off, before the cap resets "
-                            f"(no Retry-After to wait for)")
-    return [RetryProblem(p) for p in problems]
+def retry_problem(code: Code, message: str, exchange: Exchange | None, title: str) -> Problem:
+    """A problem with the SDK's retry decision (not its classification): it breaks the code's own
+    catalogue rule, which it cites (`decision_rule`), not the requirement's sentence on error.code."""
+    return Problem("RTY-3", message, exchange, title, cites=decision_rule(code))
 
 
 def _names_a_wait(exchange: Exchange) -> bool:
@@ -151,94 +34,108 @@ def _names_a_wait(exchange: Exchange) -> bool:
     return exchange.header("retry-after") is not None or exchange.header("retry-after-ms") is not None
 
 
-def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[str]:
-    """The SDK's retry decision on a realtime handshake answer, against the code's rule.
+def retries_before_reset(answer: Exchange, retried: bool) -> bool:
+    """The `wait_reset` rule, in one place: retrying is right only after a server-directed wait (a
+    Retry-After the gateway names for the reset: a daily cap hit a minute before midnight says so in
+    seconds). A retry on the SDK's own back-off, where the answer names a wait that is none (zero, or
+    unreadable), comes before the reset and meets the cap again."""
+    if not retried or not _names_a_wait(answer):
+        return False
+    directed = retry_after_s(answer)
+    return directed is None or directed <= 0
 
-    `wait_reset`: retrying is right only after a server-directed wait (Retry-After); a retry on
-    the SDK's own back-off would hit the cap again before it resets. `unstated`: any decision.
-    """
+
+def _classification_problems(outcome: SdkOutcome, code: Code, profile: Profile) -> list[Problem]:
+    error = outcome.error
+    answer = outcome.attempts[-1] if outcome.attempts else None
+    if error is None:
+        return [Problem("RTY-3", f"the SDK raised nothing for {code.code} (the request succeeded)", answer,
+                        "the SDK raised nothing")]
+    expected = expected_exception(code.status)
+    problems = []
+    if type(error) is not expected:
+        problems.append(Problem("RTY-3", f"the SDK raised {type(error).__name__} for {code.code}, expected "
+                                f"{expected.__name__} (status {getattr(error, 'status_code', '?')})", answer,
+                                "the SDK raised the wrong exception class"))
+    where, value = exposed_code(error, profile)
+    if value != code.code:
+        problems.append(Problem("RTY-3", f"the SDK exposes {where} = {value!r}, not {code.code!r}", answer,
+                                "the SDK exposes another code", where))
+    return problems
+
+
+def _retry_count_problems(outcome: SdkOutcome, code: Code) -> list[Problem]:
+    """Did the SDK retry after each response carrying the code exactly when the rule says?"""
+    attempts = outcome.attempts
+    problems = []
+    for attempt in attempts[:-1]:
+        if attempt.status == code.status and code.retry == "never":
+            problems.append(retry_problem(code, f"the SDK retried {attempt.describe()} ({len(attempts)} HTTP attempts); "
+                                          f"{code.code}'s rule is \"don't retry\"", attempt,
+                                          "the SDK retried a don't-retry code"))
+            break
+    last = attempts[-1] if attempts else None
+    if code.retry in ("backoff", "wait") and last is not None and last.status == code.status \
+            and len(attempts) < 3:
+        problems.append(retry_problem(code, f"the SDK did not retry {last.describe()} (max_retries=2, {len(attempts)} "
+                                      f"HTTP attempt(s)); {code.code}'s rule is {code.retry!r}", last,
+                                      "the SDK did not retry a retry code"))
+    if code.retry == "wait_reset" and attempts and retries_before_reset(attempts[0], len(attempts) > 1):
+        problems.append(retry_problem(code, f"the SDK retried {attempts[0].describe()} after its own back-off, before "
+                                      f"the cap resets (no Retry-After to wait for)", attempts[0], _BEFORE_RESET))
+    return problems
+
+
+def realtime_decision_problems(code: Code, exchange: Exchange, would_retry: bool, wait: float) -> list[Problem]:
+    """The SDK's retry decision on a realtime handshake answer, against the code's rule.
+    `wait_reset`: see `retries_before_reset`. `unstated`: any decision."""
     if code.retry == "unstated":
         return []
     if code.retry == "wait_reset":
-        directed = retry_after_s(exchange)
-        if would_retry and _names_a_wait(exchange) and (directed is None or directed <= 0):
-            return [RetryProblem(f"{exchange.describe()}: the SDK would retry this response after its own back-off "
-                                 f"({wait:g} s), before the cap resets (no Retry-After to wait for); {code.code}'s rule "
-                                 f"is 'wait_reset'")]
+        if retries_before_reset(exchange, would_retry):
+            return [retry_problem(code, f"{exchange.describe()}: the SDK would retry this response after its own "
+                                  f"back-off ({wait:g} s), before the cap resets (no Retry-After to wait for); "
+                                  f"{code.code}'s rule is 'wait_reset'", exchange, _BEFORE_RESET)]
         return []
     if would_retry == code.retryable:
         return []
-    return [RetryProblem(f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry this "
-                         f"response; {code.code}'s rule is {code.retry!r}")]
+    return [retry_problem(code, f"{exchange.describe()}: the SDK {'would' if would_retry else 'would not'} retry "
+                          f"this response; {code.code}'s rule is {code.retry!r}", exchange,
+                          "the SDK's retry decision breaks the code's rule")]
 
 
-class RetryProblem(str):
-    """A problem with the SDK's retry decision (not its classification): it breaks the code's own
-    catalogue rule, which `decision_rule` quotes, not the requirement's sentence on error.code."""
+def sdk_retry_problems(evidence: SdkEvidence, profile: Profile) -> tuple[list[Problem], str]:
+    """Where the SDK disagrees with the catalogue for `evidence.code`. → (problems, why inconclusive).
 
-
-def decision_rule(code: Code) -> str:
-    """The profile's catalogue row for `code`: what a client must do on it."""
-    return f'[{code.code}] "{code.action}"' if code.action else f"[{code.code}] retry rule {code.retry!r}"
-
-
-def sdk_retry_problems(code: Code, client: GatewayClient, book: ScenarioBook, profile: Profile,
-                       target_config: TargetConfig, billable_allowed: bool,
-                       need_role: Callable[[str], dict[str, Any]],
-                       coded_response: Callable[[Code], Exchange], calls: SdkCalls | None = None) -> list[str]:
-    """Call the SDK as a client would for `code` and say where it disagrees with the catalogue.
-
-    Realtime codes are judged by the SDK's decision on the recorded handshake answer (its HTTP
-    client cannot open a WebSocket). Inconclusive when the code was not met again or the SDK would
-    wait longer than `limits.retry_after_cap_s`.
+    Inconclusive when the code was not met again or the SDK would wait longer than the cap.
     """
-    if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
-        exchange = coded_response(code)
-        return realtime_decision_problems(code, exchange, *sdk_decision(exchange))
-    api_key, model, headers = _sdk_request(code, book, need_role, billable_allowed)
-    role = target_config.role(code.role) if code.role else None
-    problems: list[str] = []
-    calls = calls or SdkCalls(client)
-    if code.retry in ("never", "unstated"):  # one counted call: classification (and no retry, for never)
-        outcome = calls.first(code, api_key, model, headers, 2) if code.trigger != "burst" else \
-            _cited(call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk"))
-        problems += _classification_problems(outcome, code, profile)
-        problems += _retry_count_problems(outcome, code)
-        return problems
-    if code.trigger == "burst" and role is not None:
-        book.burst(role, label="sdk:exhaust")
-    first = calls.first(code, api_key, model, headers, 0) if code.trigger != "burst" else \
-        _cited(call_chat(client, api_key=api_key, model=model, max_retries=0, headers=headers, label="sdk"))
-    if first.attempts and first.attempts[0].status is not None and first.attempts[0].status < 400:
-        inconclusive(f"{first.attempts[0].describe()}: the SDK's request was served (the limit had reset), so "
-                     f"{code.code} was not met again")
-    problems += _classification_problems(first, code, profile)
-    if not first.attempts or first.attempts[0].status != code.status:
-        if problems:
-            return problems
-        inconclusive(f"the SDK's request did not meet {code.code} again, so its retry decision was not seen")
-    would_retry, wait = sdk_decision(first.attempts[0])
-    if code.retry == "wait_reset":
-        reset = retry_after_s(first.attempts[0])
-        if not would_retry or (reset is not None and wait + RESET_SLACK_S >= reset):
-            return problems  # it does not retry, or it waits until the reset: what the rule asks
-    cap = target_config.limits.retry_after_cap_s
-    if would_retry and wait > cap:
+    code = evidence.code
+    if evidence.handshake is not None and evidence.decision is not None:
+        return realtime_decision_problems(code, evidence.handshake, *evidence.decision), ""
+    if code.retry in ("never", "unstated") and evidence.counted is not None:
+        return (_classification_problems(evidence.counted, code, profile)
+                + _retry_count_problems(evidence.counted, code)), ""
+    first = evidence.first
+    if first is None:
+        return [], f"the SDK was not called for {code.code}"
+    answer = first.attempts[0] if first.attempts else None
+    if answer is not None and answer.status is not None and answer.status < 400:
+        return [], (f"{answer.describe()}: the SDK's request was served (the limit had reset), so "
+                    f"{code.code} was not met again")
+    problems = _classification_problems(first, code, profile)
+    if answer is None or answer.status != code.status or evidence.decision is None:
+        return problems, "" if problems else (f"the SDK's request did not meet {code.code} again, so its retry "
+                                              "decision was not seen")
+    would_retry, wait = evidence.decision
+    if code.retry == "wait_reset" and waits_for_reset(answer, evidence.decision):
+        return problems, ""  # it does not retry, or it waits until the reset: what the rule asks
+    if evidence.counted is None:  # the SDK would wait past the cap: its retries were not counted
         if code.retry == "wait_reset":
-            # A server-directed wait is the time the gateway names for the reset (a daily cap hit a
-            # minute before UTC midnight says so in seconds): retrying after it is the rule. Only
-            # a retry on the SDK's own back-off (no Retry-After) comes before the reset.
-            directed = retry_after_s(first.attempts[0])
-            if _names_a_wait(first.attempts[0]) and (directed is None or directed <= 0):
-                problems.append(RetryProblem(f"the SDK would retry {code.code} after its own back-off ({wait:g} s), "
-                                             f"before the cap resets (no Retry-After to wait for)"))
-            return problems
-        if problems:
-            return problems
-        inconclusive(f"the SDK would wait {wait:g} s before retrying, more than limits.retry_after_cap_s ({cap:g} s)")
-    else:
-        if code.trigger == "burst" and role is not None:
-            book.burst(role, label="sdk:exhaust")
-        counted = _cited(call_chat(client, api_key=api_key, model=model, max_retries=2, headers=headers, label="sdk"))
-        problems += _retry_count_problems(counted, code)
-    return problems
+            if retries_before_reset(answer, would_retry):
+                problems.append(retry_problem(code, f"the SDK would retry {code.code} after its own back-off "
+                                              f"({wait:g} s), before the cap resets (no Retry-After to wait for)",
+                                              answer, _BEFORE_RESET))
+            return problems, ""
+        return problems, "" if problems else (f"the SDK would wait {wait:g} s before retrying, more than "
+                                              f"limits.retry_after_cap_s ({evidence.cap_s:g} s)")
+    return problems + _retry_count_problems(evidence.counted, code), ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from conformance.checks.problem import Problem
 from conformance.checks.registry import check
 from conformance.transport.client import Exchange
 
@@ -60,16 +61,18 @@ def echoes_credential(haystack: str, credential: str) -> bool:
 
 
 @check("SEC-1")
-def credential_echo_problems(exchange: Exchange) -> list[str]:
+def credential_echo_problems(exchange: Exchange) -> list[Problem]:
     """SEC-1: neither the body nor any header echoes a credential the request presented."""
     if exchange.status is None:
         return []
-    problems = []
+    problems: list[Problem] = []
     body = exchange.text
     header_text = "\n".join(f"{k}: {v}" for k, v in exchange.headers.multi_items())
     for credential in exchange.presented_credentials:
         if echoes_credential(body, credential):
-            problems.append(f"{exchange.describe()}: the response body echoes the presented credential")
+            problems.append(Problem.at(exchange, "the response body echoes the presented credential",
+                                       title="credential echoed", subject="body"))
         if echoes_credential(header_text, credential):
-            problems.append(f"{exchange.describe()}: a response header echoes the presented credential")
+            problems.append(Problem.at(exchange, "a response header echoes the presented credential",
+                                       title="credential echoed", subject="headers"))
     return problems

@@ -24,8 +24,6 @@ from conformance.errors import ConfigError
 # and RTY-3 checks only the SDK's classification, never its retry decision.
 RETRY_RULES = ("never", "backoff", "wait", "wait_reset", "unstated")
 PROMISED_RETRY_RULES = ("backoff", "wait", "wait_reset")
-# X-RateLimit-Reset formats a profile may name (headers.rate_limit_reset_format; default `any`).
-RESET_FORMATS = ("any", "delta_seconds", "epoch_seconds", "rfc3339", "http_date", "duration")
 # HTTP-layer refusals (RFC 9110 §15.5.7 406, §15.5.11 410, §15.5.12 411, §15.5.15 414, RFC 6585 §5
 # 431): what an HTTP server in front of a gateway answers before any contract logic runs. A profile
 # that catalogues no code for one leaves its code open (any string or null).
@@ -105,6 +103,13 @@ class Profile:
         if entry is not None:
             return entry.charged
         return any(rule.charged for rule in self.open_status_rules if rule.matches(status))
+
+    def error_code(self, body: Any) -> tuple[bool, Any]:
+        """The error code in a parsed error body, at the envelope's code pointer → (found, value).
+        One reading for the checks (ENV-2) and the scenarios that wait for a code."""
+        if not isinstance(body, dict):
+            return False, None
+        return resolve_pointer(body, self.code_pointer)
 
     def code(self, name: str) -> Code | None:
         return next((c for c in self.codes if c.code == name), None)

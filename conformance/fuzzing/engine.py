@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from conformance import checks
 from conformance.checks.fuzz import timeout_problems
+from conformance.checks.problem import Problem
 from conformance.contract.profiles import Profile
 from conformance.fuzzing import codec_table
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
@@ -67,8 +68,8 @@ class FuzzFinding(Exception):
 
     requirement = "FUZ-1"
 
-    def __init__(self, problems: list[str], exchange: Exchange) -> None:
-        super().__init__(problems[0])
+    def __init__(self, problems: list[Problem], exchange: Exchange) -> None:
+        super().__init__(str(problems[0]))
         self.problems = problems
         self.exchange = exchange
 
@@ -77,12 +78,14 @@ class HangFinding(FuzzFinding):
     requirement = "FUZ-2"
 
 
-def malformed_problems(exchange: Exchange, profile: Profile) -> list[str]:
+def malformed_problems(exchange: Exchange, profile: Profile) -> list[Problem]:
     """FUZ-1: no 5xx, no dropped connection, and every error in the profile's envelope."""
     if exchange.status is None:
-        return [] if timeout_problems(exchange) else [f"{exchange.describe()}: the connection failed instead of an error response"]
+        return [] if timeout_problems(exchange) else [Problem.at(
+            exchange, "the connection failed instead of an error response", title="connection failed", requirement="FUZ-1")]
     if exchange.status >= 500:
-        return [f"{exchange.describe()}: a malformed request got a server error", *checks.envelope_problems(exchange, profile)]
+        return [Problem.at(exchange, "a malformed request got a server error", title="server error on a malformed request",
+                           requirement="FUZ-1"), *checks.envelope_problems(exchange, profile)]
     if exchange.status >= 400:
         return checks.envelope_problems(exchange, profile)
     return []
@@ -314,7 +317,7 @@ def describe_finding(finding: FuzzFinding, client: GatewayClient, seed: int | No
     if len(curl) > 600:
         curl = curl[:600] + f"… [{len(curl)} chars; full command in the report evidence]"
     extra = len(finding.problems) - 1
-    problem = finding.problems[0] + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
+    problem = str(finding.problems[0]) + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
     how = f"shrunk example (--hypothesis-seed {seed})" if seed is not None else "reproduce"
     return client.redactor.text(f"{problem}; {how}: {curl}")
 

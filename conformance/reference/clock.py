@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+from conformance.protocol.http_date import DAYS, LONG_DAYS, MONTHS
 
 
 def whole_seconds_from_now(seconds: int) -> datetime:
@@ -23,12 +21,12 @@ def http_date(seconds: int, form: str) -> str:
     """An HTTP-date (RFC 9110 §5.6.7) `seconds` from now, rounded up to the next whole second, in
     one of its three forms: imf_fixdate, rfc850 or asctime."""
     at = whole_seconds_from_now(seconds)
-    month = _MONTHS[at.month - 1]
+    month = MONTHS[at.month - 1]
     if form == "rfc850":
-        return f"{_LONG_DAYS[at.weekday()]}, {at.day:02d}-{month}-{at.year % 100:02d} {at:%H:%M:%S} GMT"
+        return f"{LONG_DAYS[at.weekday()]}, {at.day:02d}-{month}-{at.year % 100:02d} {at:%H:%M:%S} GMT"
     if form == "asctime":
-        return f"{_DAYS[at.weekday()]} {month} {at.day:2d} {at:%H:%M:%S} {at.year}"
-    return f"{_DAYS[at.weekday()]}, {at.day:02d} {month} {at.year} {at:%H:%M:%S} GMT"
+        return f"{DAYS[at.weekday()]} {month} {at.day:2d} {at:%H:%M:%S} {at.year}"
+    return f"{DAYS[at.weekday()]}, {at.day:02d} {month} {at.year} {at:%H:%M:%S} GMT"
 
 
 def seconds_to_utc_midnight(now: datetime | None = None) -> int:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from conformance.protocol import sse
 from conformance.reference.provision import MIDSTREAM_FAIL_MODEL
 from conformance.reference.types import Call
-from conformance.transport import sse
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway

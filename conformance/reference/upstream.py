@@ -22,17 +22,16 @@ import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.responses import Response, StreamingResponse
 
+from conformance.protocol import sse
+from conformance.protocol.retry_after import parse_retry_after
 from conformance.reference import streaming
 from conformance.servers import fake_model
 from conformance.servers.faults import FAULT_PREFIX, OK_MODEL
-from conformance.transport import sse
 
 if TYPE_CHECKING:
     from conformance.reference.app import Gateway
@@ -67,18 +66,9 @@ def routes_upstream(model: str) -> bool:
 
 
 def _retry_after_s(value: str | None) -> int | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0, math.ceil((when - datetime.now(timezone.utc)).total_seconds()))
+    """The provider's Retry-After in whole seconds (rounded up; capped at 2^31, RFC 9111 §1.2.2)."""
+    wait = parse_retry_after(value) if value else None
+    return None if wait is None else math.ceil(min(wait, 2**31))
 
 
 class Upstream:

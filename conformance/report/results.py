@@ -41,6 +41,9 @@ class TestResult:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     duration_s: float = 0.0
+    # The typed problems of a failure (`checks.problem.Problem.to_dict`, identical ones once with a
+    # `count`, each pointing at its exchange's HAR entry when there is one); empty otherwise.
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -127,6 +130,11 @@ class Results:
             row["evidence"] = evidence
             if omitted:
                 row["evidence_omitted"] = omitted
+            problems, left_out = bounded_problems(t for t in tests if t.outcome == "failed")
+            if problems:
+                row["problems"] = problems
+            if left_out:
+                row["problems_omitted"] = left_out
             rows.append(row)
         return rows
 
@@ -179,6 +187,25 @@ def bounded_evidence(items: Iterable[dict[str, Any]]) -> tuple[list[dict[str, An
         else:
             omitted += 1
     return kept, omitted
+
+
+MAX_PROBLEMS = 20
+
+
+def bounded_problems(tests: Iterable[TestResult]) -> tuple[list[dict[str, Any]], int]:
+    """The failed tests' typed problems, identical ones (same requirement, title, message, subject)
+    once with their summed `count` and the first test that found them; at most MAX_PROBLEMS, and how
+    many distinct ones were left out."""
+    kept: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for test in tests:
+        for problem in test.problems:
+            key = (problem["requirement"], problem["title"], problem["message"], problem.get("subject", ""))
+            if key in kept:
+                kept[key]["count"] = kept[key].get("count", 1) + problem.get("count", 1)
+            else:
+                kept[key] = {**problem, "test": test.nodeid}
+    rows = list(kept.values())
+    return rows[:MAX_PROBLEMS], max(0, len(rows) - MAX_PROBLEMS)
 
 
 def _cases_not_claimed(cases: list[str], every: bool) -> str:

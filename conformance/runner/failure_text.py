@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from conformance.checks.problem import Problem
     from conformance.contract.profiles import Profile
     from conformance.transport.client import Exchange
     from conformance.transport.redact import Redactor
@@ -67,7 +68,11 @@ def render(
     profile: Profile | None,
     exchanges: Sequence[Exchange],
     redactor: Redactor,
+    problems: Sequence[Problem] = (),
 ) -> str:
+    """`problems`: the failure's typed problems, when it has them: the first one's own exchange is the
+    one to reproduce (else the exchange the message names, else the last judged), and how many
+    distinct kinds there are is said when there are several."""
     from conformance.contract.requirements import get
 
     requirement = get(requirement_id)
@@ -79,7 +84,10 @@ def render(
         f"  problem:   {problem}",
         f"  contract:  {contract_line(requirement_id, profile)}",
     ]
-    exchange = pick_exchange(exchanges, problem)
+    kinds = {p.title or p.message for p in problems}
+    if len(kinds) > 1:
+        lines.insert(2, f"  kinds:     {len(problems)} problems of {len(kinds)} kinds: " + "; ".join(sorted(kinds))[:300])
+    exchange = next((p.exchange for p in problems if p.exchange is not None), None) or pick_exchange(exchanges, problem)
     if exchange is not None:
         lines.append(f"  reproduce: {exchange.curl(redactor)}")
     else:

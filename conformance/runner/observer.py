@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import conformance.checks  # noqa: F401  (every family registers its checks)
+from conformance.checks.problem import Problem, as_problems
 from conformance.checks.registry import whole_run_checks
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
@@ -32,7 +33,7 @@ MAX_SEEN_IDS = 100_000
 @dataclass
 class Finding:
     requirement: str
-    problems: list[str]
+    problems: list[Problem]
     exchanges: list[Exchange] = field(default_factory=list)
 
 
@@ -64,14 +65,18 @@ class Observer:
         if repeated:
             self.add("HDR-1", repeated, exchange)
 
-    def add(self, requirement: str, problems: list[str], exchange: Exchange | None = None, *, lead: bool = False) -> None:
-        """Record a violation; `lead` puts it first (a fuzzer's shrunk example beats the first one seen)."""
+    def add(self, requirement: str, problems: Sequence[Problem | str], exchange: Exchange | None = None, *,
+            lead: bool = False) -> None:
+        """Record a violation; `lead` puts it first (a fuzzer's shrunk example beats the first one seen).
+        A plain-text problem is filed under `requirement`, seen on `exchange`."""
+        typed = [p if p.exchange is not None or exchange is None else replace(p, exchange=exchange)
+                 for p in as_problems(problems, requirement)]
         with self._lock:
             finding = self._findings.setdefault(requirement, Finding(requirement, []))
             if lead:
-                finding.problems[:0] = problems
+                finding.problems[:0] = typed
             else:
-                finding.problems.extend(problems)
+                finding.problems.extend(typed)
             if exchange is None or exchange in finding.exchanges:
                 return
             if lead:
@@ -86,7 +91,7 @@ class Observer:
             self._findings.clear()
         return findings
 
-    def _repeated_request_id(self, exchange: Exchange) -> list[str]:
+    def _repeated_request_id(self, exchange: Exchange) -> list[Problem]:
         """HDR-1's uniqueness across the whole run (the registry's HDR-1 check sees one exchange)."""
         value = exchange.header(self.profile.request_id_header)
         if exchange.status is None or not value or not value.strip():
@@ -96,7 +101,8 @@ class Observer:
             if first is None and len(self._seen_ids) < MAX_SEEN_IDS:
                 self._seen_ids[value] = exchange.describe()
         if first is not None:
-            return [f"{exchange.describe()}: {self.profile.request_id_header} {value!r} was already sent for {first}"]
+            return [Problem.at(exchange, f"{self.profile.request_id_header} {value!r} was already sent for {first}",
+                               title="request id repeated", subject=self.profile.request_id_header, requirement="HDR-1")]
         return []
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from conformance import outcomes
 from conformance.certify.har import HAR_PROPERTY
+from conformance.checks.problem import Problem, ProblemsFound, grouped
 from conformance.errors import ConformanceError
 from conformance.report.results import OBSERVER_SUFFIX, TestResult
 from conformance.runner.collection import _in_suite
@@ -19,6 +20,7 @@ from conformance.runner.stash import (
     CLIENT,
     CONTEXT,
     EXCHANGE_MARK,
+    HAR_IDS,
     HAR_PENDING,
     PENDING,
     REDACTOR,
@@ -72,6 +74,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not done:
         return report
     outcome, reason = _classify(report, call)
+    problems = call.excinfo.value.problems if outcome == "failed" and call.excinfo is not None and isinstance(
+        call.excinfo.value, ProblemsFound) else []
     started = item.stash.get(EXCHANGE_MARK, 0)
     cited = item.stash.get(CITED, [])
     evidence = []
@@ -89,7 +93,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from conformance.runner import failure_text
 
         report.longrepr = failure_text.render(
-            marker.args[0], str(call.excinfo.value), context.profile, judged, redactor)
+            marker.args[0], str(call.excinfo.value), context.profile, judged, redactor, problems)
+    har_entries = None
+    if client is not None and getattr(item.config.option, "conformance_evidence_har", None):
+        from conformance.runner.har_recording import har_items
+
+        har_entries = har_items(item, client, context, redactor, marker.args[0], cited)
     result = TestResult(
         nodeid=item.nodeid,
         requirement=marker.args[0],
@@ -99,14 +108,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # Counted from this test's setup on, so requests a session fixture sends for it count too.
         requests=_sent(item) - item.stash.get(SENT_MARK, 0),
         duration_s=round(report.duration, 4),
+        problems=problem_dicts(problems, redactor, item.config),
     )
     report.user_properties.append((RESULT_PROPERTY, result.to_dict()))
-    report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client))
-    if client is not None and getattr(item.config.option, "conformance_evidence_har", None):
-        from conformance.runner.har_recording import har_items
-
-        report.user_properties.append((HAR_PROPERTY, har_items(item, client, context, redactor, marker.args[0], cited)))
+    report.user_properties.extend((RESULT_PROPERTY, r.to_dict()) for r in observer_results(item.nodeid, client, item.config))
+    if har_entries is not None:
+        report.user_properties.append((HAR_PROPERTY, har_entries))
     return report
+
+
+def problem_dicts(problems: list[Problem], redactor: Redactor | None, config: pytest.Config) -> list[dict[str, Any]]:
+    """Typed problems for the report: identical ones once with a `count`, each exchange pointing at
+    its `--evidence-har` entry (`har_entry`) when the run records one."""
+    entries = config.stash.get(HAR_IDS, {})
+    rows = []
+    for problem, count in grouped(problems):
+        row = problem.to_dict(redactor)
+        if count > 1:
+            row["count"] = count
+        if problem.exchange is not None and id(problem.exchange) in entries:
+            row["exchange"]["har_entry"] = entries[id(problem.exchange)]
+        rows.append(row)
+    return rows
 
 
 def _short_failures(config: pytest.Config) -> bool:
@@ -138,7 +161,7 @@ def _redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
         report.sections = [(title, redactor.text(content)) for title, content in report.sections]
 
 
-def observer_results(nodeid: str, client: Any) -> list[TestResult]:
+def observer_results(nodeid: str, client: Any, config: pytest.Config | None = None) -> list[TestResult]:
     """What the whole-run observer saw during this test, as failed results of the violated requirements."""
     from conformance.runner import observer
 
@@ -147,13 +170,14 @@ def observer_results(nodeid: str, client: Any) -> list[TestResult]:
     for finding in watcher.drain() if watcher is not None else []:
         redact = client.redactor if client is not None else None
         extra = len(finding.problems) - 1
-        reason = finding.problems[0] + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
+        reason = str(finding.problems[0]) + (f" (+{extra} more problem{'s' if extra > 1 else ''})" if extra else "")
         results.append(TestResult(
             nodeid=nodeid + OBSERVER_SUFFIX,
             requirement=finding.requirement,
             outcome="failed",
             reason=_one_line(redact.text(reason) if redact else reason),
             evidence=[e.evidence(redact) for e in finding.exchanges] if redact else [],
+            problems=problem_dicts(finding.problems, redact, config) if config is not None else [],
         ))
     return results
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from conformance.checks import code_of, parse_retry_after
+from conformance.protocol.retry_after import parse_retry_after
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable
 from conformance.transport.client import Exchange
 from conformance.transport.websocket import Handshake, RealtimeClient
@@ -173,7 +173,7 @@ def _agent_id_handshake(realtime: RealtimeClient, agent_id: str, key: str, label
 
 
 def _refused_with(exchange: Exchange, book: ScenarioBook, scenario: Scenario) -> bool:
-    found, code = code_of(exchange, book.profile)
+    found, code = book.profile.error_code(exchange.json())
     return exchange.status == scenario.expect_status and found and code == scenario.expect_code
 
 

@@ -5,11 +5,12 @@ Loaded only when the suite itself is collected, so the plugin stays inert everyw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
+from conformance.checks.problem import Problem, ProblemsFound, as_problems, shared_citation
 from conformance.contract.profiles import Profile, load_profile
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.target_config import TargetConfig
@@ -167,15 +168,21 @@ def rule_suffix(request: pytest.FixtureRequest, profile: Profile) -> str:
 
 
 @pytest.fixture
-def no_problems(rule_suffix: str) -> Callable[..., None]:
+def no_problems(rule_suffix: str, request: pytest.FixtureRequest) -> Callable[..., None]:
     """`no_problems(problems, why=…)`: fail with every problem on one line plus the rule this test's
-    requirement marker names; pass when the list is empty."""
+    requirement marker names; pass when the list is empty. The failure carries the typed problems
+    (each filed under the marker's requirement where it names none) for the report and the HAR."""
+    marker = request.node.get_closest_marker("requirement")
+    requirement = str(marker.args[0]) if marker else ""
 
-    def check(problems: list[str], *, why: str = "", cites: str | None = None) -> None:
+    def check(problems: Sequence[Problem | str], *, why: str = "", cites: str | None = None) -> None:
         """`cites`: the sentence these problems break, where it is not the requirement's own (a
-        requirement with several halves quotes the one sentence each half asks)."""
+        requirement with several halves quotes the one sentence each half asks); by default the one
+        every problem cites itself (RTY-3's retry decisions cite the code's catalogue row)."""
         if problems:
-            raise AssertionError("; ".join(problems) + why + (f"\n  rule: {cites}" if cites else rule_suffix))
+            typed = as_problems(problems, requirement)
+            cites = cites or shared_citation(typed)
+            raise ProblemsFound(typed, why + (f"\n  rule: {cites}" if cites else rule_suffix))
 
     return check
 

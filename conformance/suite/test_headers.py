@@ -61,7 +61,7 @@ def test_request_id_unique(book, client, profile, rule_suffix):
     problems = checks.duplicate_request_ids(seen, profile)
     # The evidence and reproduce line are the exchanges that repeated an id, not the two extra requests.
     cite(*(_first_repeat(seen, profile) or extra))
-    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(problems[:3]) + rule_suffix
+    assert not problems, f"{len(problems)} repeated request ids: " + "; ".join(map(str, problems[:3])) + rule_suffix
 
 
 def _first_repeat(exchanges, profile):

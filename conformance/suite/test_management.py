@@ -83,8 +83,8 @@ def _answers(
     return judged, config_problems
 
 
-def _verdict(found: list[str], config_problems: list[str], rule_suffix: str) -> None:
-    assert not found, "; ".join(found[:5]) + rule_suffix
+def _verdict(found: list[Any], config_problems: list[str], rule_suffix: str) -> None:
+    assert not found, "; ".join(map(str, found[:5])) + rule_suffix
     if config_problems:
         inconclusive(config_problems[0])
 

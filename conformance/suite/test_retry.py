@@ -12,13 +12,14 @@ from conformance.checks.retry import (
     cap_retry_problems,
     dont_retry_problems,
     dont_retry_signal_problems,
+    retry_after_s,
     retry_problems,
     rule_for,
 )
-from conformance.checks.retry_after import retry_after_s
 from conformance.contract.profiles import Code
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.inference import build_scenarios, name_for
+from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.suite.conftest import collection_profile, parametrize_cases, scoped
 
 
@@ -138,41 +139,26 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run_cont
     )
 
 
-@pytest.fixture(scope="session")
-def sdk_calls(request, client, book, profile, target_config, run_context):
-    """The SDK calls that open each selected code's RTY-3 check and depend on nothing before them,
-    made side by side before the first of those tests (`SdkCalls.prefetch`)."""
-    from conformance.checks.sdk_retry import SdkCalls
-
-    calls = SdkCalls(client)
-    if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        codes = [profile.code(item.callspec.params["catalogued_code"]) for item in request.session.items
-                 if getattr(item, "originalname", None) == "test_sdk_classifies"]
-
-        def role(name: str):
-            found = target_config.role(name)
-            if found is None:
-                pytest.skip(target_config.missing_role_reason(name))
-            return found
-
-        calls.prefetch([c for c in codes if c is not None], book, role, run_context.billable_allowed)
-    return calls
-
-
 @pytest.mark.requirement("RTY-3")
-def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, need_role, coded_response,
-                        no_problems, request):
+def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, coded_response,
+                        no_problems):
     """The official openai Python SDK raises the exception class matching the status for each catalogued code, exposes the code as e.code, and its retry decision agrees with the catalogue's rule (a cap that names no wait may be retried on the SDK's own back-off)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
-    from conformance.checks.sdk_retry import RetryProblem, decision_rule, sdk_retry_problems
+    from conformance.checks.sdk_retry import sdk_retry_problems
+    from conformance.scenarios.sdk import drive_sdk, realtime_sdk_evidence
 
     code = profile.code(catalogued_code)
-    calls = request.getfixturevalue("sdk_calls")  # after the SDK is known to be there
-    problems = sdk_retry_problems(code, client, book, profile, target_config, run_context.billable_allowed, need_role,
-                                  coded_response, calls)
-    # A retry decision breaks the code's own catalogue row, not the sentence on error.code.
-    retry_only = bool(problems) and all(isinstance(p, RetryProblem) for p in problems)
-    no_problems(problems, cites=decision_rule(code) if retry_only else None)
+    try:
+        if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
+            evidence = realtime_sdk_evidence(code, coded_response(code), target_config)
+        else:
+            evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed)
+    except ScenarioUnavailable as exc:
+        pytest.skip(str(exc))
+    problems, why = sdk_retry_problems(evidence, profile)
+    if why:
+        inconclusive(why)
+    no_problems(problems)  # a retry decision cites the code's own catalogue row, not the sentence on error.code
 
 
 # --- RTY-4: a cap's Retry-After points no earlier than its reset ----------------------------------

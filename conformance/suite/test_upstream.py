@@ -18,8 +18,8 @@ from conformance.billing.control import cost_shown
 from conformance.billing.oracle import EPSILON, BillingOracle
 from conformance.checks import sse
 from conformance.checks.headers import request_id_problems
-from conformance.checks.retry_after import parse_retry_after
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
+from conformance.protocol.retry_after import parse_retry_after
 from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
@@ -191,7 +191,7 @@ def test_provider_failure_is_5xx_envelope(fault, fault_book, records, profile, r
         f"{exchange.describe()}: the provider failed ({faults.CATALOGUE[fault]}), the client got "
         f"{exchange.status} instead of a 5xx" + rule_suffix)
     problems = checks.envelope_problems(exchange, profile) + request_id_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule_suffix
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 # --- UPS-2 -----------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def test_nothing_of_the_provider_leaks(fault_book, provider, records, run_contex
     exchanges = fault_book.sent()
     cite(*exchanges)
     problems = [p for exchange in exchanges for p in provider.leaks(exchange)]
-    assert not problems, "; ".join(problems) + rule_suffix
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
     if not any(played(records(marker), fault) for fault, (_, marker) in errors.items()):
         inconclusive(f"the provider played none of the errors asked of it ({', '.join(errors)}), so no error answer "
                      "could be read for what it reveals (see provider.models)")
@@ -438,7 +438,7 @@ def test_provider_cut_stream_ends_with_error_event(fault_book, billable, records
         problems = checks.envelope_problems(cut, profile)  # the gateway buffered: an error before the stream
     else:
         problems = sse.midstream_error_problems(cut, profile)
-    assert not problems, "; ".join(problems) + rule_suffix
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 @pytest.mark.requirement("UPS-10")
@@ -481,7 +481,7 @@ def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_
         f"{exchange.describe()}: a provider slower than the gateway's timeout must give 504, got {exchange.status}"
         + rule_suffix)
     problems = checks.envelope_problems(exchange, profile)
-    assert not problems, "; ".join(problems) + rule_suffix
+    assert not problems, "; ".join(map(str, problems)) + rule_suffix
 
 
 # --- RTY-3: the 5xx row ----------------------------------------------------------------------------

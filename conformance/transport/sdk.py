@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from conformance.contract.profiles import Profile, resolve_pointer
+from conformance.contract.profiles import Code, Profile, resolve_pointer
+from conformance.protocol.retry_after import wait_seconds
 from conformance.quarantine import openai_retry_decision
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.transport.deadline import CappedTransport
@@ -32,6 +33,26 @@ def _openai() -> Any:
 class SdkOutcome:
     error: Exception | None
     attempts: list[Exchange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SdkEvidence:
+    """What the SDK did for one catalogued code (RTY-3), gathered by `scenarios.sdk` and judged by
+    `checks.sdk_retry`: the scenario decides what to send, the check only reads this.
+
+    `handshake`: a realtime answer the SDK's HTTP client cannot fetch, judged by its `decision`.
+    `first`: one call with max_retries=0 (absent for never/unstated codes); `decision`: the SDK's
+    (would it retry, seconds it would wait) on the first call's answer, when that answer carried
+    the code's status; `counted`: one call with max_retries=2, every attempt counted (absent when
+    the SDK would wait longer than `cap_s`, `limits.retry_after_cap_s`).
+    """
+
+    code: Code
+    cap_s: float
+    first: SdkOutcome | None = None
+    decision: tuple[bool, float] | None = None
+    counted: SdkOutcome | None = None
+    handshake: Exchange | None = None
 
 
 def expected_exception(status: int) -> type[Exception]:
@@ -75,6 +96,19 @@ def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
         return openai_retry_decision(sdk, response)
     finally:
         sdk.close()
+
+
+# Retry-After is whole seconds and the SDK's wait is computed a moment later: a wait this much
+# shorter than the Retry-After still waits for the reset.
+RESET_SLACK_S = 1.0
+
+
+def waits_for_reset(answer: Exchange, decision: tuple[bool, float]) -> bool:
+    """Whether the SDK's decision on `answer` keeps away until the time the answer names: it does not
+    retry, or it waits no less than the answer's Retry-After (retry-after-ms first, as the SDK reads)."""
+    would_retry, wait = decision
+    reset = wait_seconds(answer.header("retry-after"), answer.header("retry-after-ms"))
+    return not would_retry or (reset is not None and wait + RESET_SLACK_S >= reset)
 
 
 class _Stop(BaseException):

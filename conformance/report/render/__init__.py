@@ -26,6 +26,28 @@ SECTIONS = (
 )
 
 
+MAX_PROBLEM_KINDS = 5
+
+
+def problem_kinds(row: dict[str, Any]) -> list[str]:
+    """A failed row's typed problems grouped by kind (`title`), each with how often it was seen and
+    one example: `no Retry-After header (×12), e.g. POST /v1/… → 429: no Retry-After header`. Empty
+    when there is a single problem, which the row's reason already says."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for problem in row.get("problems", []):
+        groups.setdefault(problem.get("title") or problem["message"], []).append(problem)
+    seen = sum(p.get("count", 1) for items in groups.values() for p in items)
+    if seen < 2:
+        return []
+    lines = []
+    for title, items in list(groups.items())[:MAX_PROBLEM_KINDS]:
+        count = sum(p.get("count", 1) for p in items)
+        lines.append(f"{title}{f' (×{count})' if count > 1 else ''}, e.g. {items[0]['message']}")
+    if len(groups) > MAX_PROBLEM_KINDS:
+        lines.append(f"… {len(groups) - MAX_PROBLEM_KINDS} more kind(s)")
+    return lines
+
+
 def load_report(path: str | Path) -> dict[str, Any]:
     """Read and validate a report; a missing, broken or foreign file is one line."""
     from conformance.report.json_report import validate_report

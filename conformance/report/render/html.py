@@ -15,7 +15,16 @@ from typing import Any
 
 from conformance.report.baseline import summary_line
 from conformance.report.grade import claims_text, practice_failures, practice_line, verdict_line
-from conformance.report.render import SECTIONS, basis_text, display_status, grouped, headline, section_of, target_label
+from conformance.report.render import (
+    SECTIONS,
+    basis_text,
+    display_status,
+    grouped,
+    headline,
+    problem_kinds,
+    section_of,
+    target_label,
+)
 
 COLOURS = {"failed": "#d73a49", "error": "#8250df", "known": "#e36209", "fixed": "#2da44e",
            "inconclusive": "#bf8700", "skipped": "#6e7781", "passed": "#2da44e", "not_claimed": "#8c959f"}
@@ -115,6 +124,7 @@ def _row(row: dict[str, Any]) -> str:
         detail.append(f'<div class="reason">basis: {escape(basis)}</div>')
     for evidence in row.get("evidence", []):
         detail.append(_evidence(evidence))
+    detail += [f'<div class="reason">problem: {escape(line)}</div>' for line in problem_kinds(row)]
     if row.get("evidence_omitted"):
         detail.append(f'<div class="reason">… {row["evidence_omitted"]} more distinct exchange(s) not shown (evidence is capped)</div>')
     if row["tests"]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from conformance.report.baseline import summary_line
 from conformance.report.grade import claims_text, practice_failures, practice_line, verdict_line
-from conformance.report.render import basis_text, deviation_state, grouped, headline, target_label
+from conformance.report.render import basis_text, deviation_state, grouped, headline, problem_kinds, target_label
 
 _VERDICT_ICON = {"conformant": "✅", "non-conformant": "❌", "incomplete": "⚠️"}
 _FOLDED = ("passed", "skipped", "not_claimed")
@@ -88,6 +88,7 @@ def _requirement(row: dict[str, Any]) -> list[str]:
     basis = basis_text(row)
     if basis:
         out.append(f"  - basis: {cell(basis)}")
+    out += [f"  - problem: {cell(line)}" for line in problem_kinds(row)]
     for evidence in row.get("evidence", [])[:3]:
         response = evidence.get("response")
         status = response["status"] if response else evidence.get("error", "no response")
