@@ -139,9 +139,23 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run_cont
     )
 
 
+@pytest.fixture(scope="session")
+def sdk_calls(request, client, book, profile, target_config, run_context):
+    """The SDK calls that open the selected codes' RTY-3 evidence and depend on nothing before them,
+    made side by side before the first of those tests (`scenarios.sdk.SdkCalls.prefetch`)."""
+    from conformance.scenarios.sdk import SdkCalls
+
+    calls = SdkCalls(client)
+    if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
+        codes = [profile.code(str(item.callspec.params.get("catalogued_code"))) for item in request.session.items
+                 if getattr(item, "originalname", None) == "test_sdk_classifies" and hasattr(item, "callspec")]
+        calls.prefetch([c for c in codes if c is not None], book, target_config, run_context.billable_allowed)
+    return calls
+
+
 @pytest.mark.requirement("RTY-3")
 def test_sdk_classifies(catalogued_code, client, book, profile, target_config, run_context, coded_response,
-                        no_problems):
+                        no_problems, request):
     """The official openai Python SDK raises the exception class matching the status for each catalogued code, exposes the code as e.code, and its retry decision agrees with the catalogue's rule (a cap that names no wait may be retried on the SDK's own back-off)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import sdk_retry_problems
@@ -152,9 +166,11 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
         if code.plane != "inference":  # the SDK's HTTP client cannot open a WebSocket: judge its decision
             evidence = realtime_sdk_evidence(code, coded_response(code), target_config)
         else:
-            evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed)
+            calls = request.getfixturevalue("sdk_calls")  # after the SDK is known to be there
+            evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed, calls)
     except ScenarioUnavailable as exc:
         pytest.skip(str(exc))
+    cite(*evidence.exchanges())  # its own calls' attempts, wherever they were made (gathered ahead or here)
     problems, why = sdk_retry_problems(evidence, profile)
     if why:
         inconclusive(why)

@@ -54,6 +54,12 @@ class SdkEvidence:
     counted: SdkOutcome | None = None
     handshake: Exchange | None = None
 
+    def exchanges(self) -> list[Exchange]:
+        """Every exchange this evidence rests on, to cite: a call made ahead of its test (gathered)
+        is in no test's own exchanges, so the test cites these."""
+        calls = [outcome.attempts for outcome in (self.first, self.counted) if outcome is not None]
+        return [attempt for attempts in calls for attempt in attempts] + ([self.handshake] if self.handshake else [])
+
 
 def expected_exception(status: int) -> type[Exception]:
     """The class the SDK raises for `status` (`_make_status_error`): 402 has none of its own."""
