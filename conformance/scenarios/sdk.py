@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from conformance.contract.profiles import Code
 from conformance.contract.target_config import TargetConfig
+from conformance.outcomes import billable_reason
 from conformance.scenarios.inference import ScenarioBook
 from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.transport.client import Exchange, GatewayClient
@@ -49,7 +50,7 @@ def sdk_request(code: Code, book: ScenarioBook, target_config: TargetConfig,
             raise ScenarioUnavailable(f"role '{code.role}' has no disallowed_origin in the target config")
         return str(role["api_key"]), model, {"origin": str(role["disallowed_origin"])}
     if code.trigger == "burst" and not billable_allowed:
-        raise ScenarioUnavailable("driving a key into its rate limit sends billable requests: pass --allow-billable")
+        raise ScenarioUnavailable(billable_reason("driving a key into its rate limit"))
     return str(role["api_key"]), model, None
 
 
