@@ -8,6 +8,7 @@ target must not hang or flood us), and every exchange kept, redacted, as evidenc
 
 from __future__ import annotations
 
+import errno
 import functools
 import json as jsonlib
 import re
@@ -302,7 +303,8 @@ class GatewayClient:
         self._timeouts_in_a_row = 0
         self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
-            limits=httpx.Limits(max_connections=max(100, self.concurrency), max_keepalive_connections=max(20, self.concurrency)),
+            limits=httpx.Limits(max_connections=max(100, self.concurrency), max_keepalive_connections=max(20, self.concurrency),
+                                keepalive_expiry=KEEPALIVE_EXPIRY_S),
             follow_redirects=False,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
             headers={"user-agent": "gateway-conformance"},
@@ -418,6 +420,18 @@ class GatewayClient:
         """Fill `exchange` with the answer; `read(response, deadline)` reads the body (default: all
         of it, capped)."""
         read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
+        for attempt in range(2):
+            if not self._send_once(exchange, timeout_s, read) or attempt:
+                return
+            # Our own socket was gone (EBADF): the target never had a fair chance to answer, so the
+            # request goes again once (counted against --max-requests like any other).
+            self.budget.acquire()
+            exchange.status, exchange.headers, exchange.body, exchange.truncated, exchange.error = (
+                None, httpx.Headers(), b"", False, None)
+
+    def _send_once(self, exchange: Exchange, timeout_s: float,
+                   read: Callable[[httpx.Response, float], tuple[bytes, bool]]) -> bool:
+        """One attempt; True when it failed on a fault of this process, not of the target."""
         started = time.monotonic()
         deadline = started + timeout_s
         try:
@@ -442,10 +456,12 @@ class GatewayClient:
             exchange.error = f"timed out after {timeout_s:g} s"
         except httpx.HTTPError as exc:
             exchange.error = _describe_transport_error(exc)
+            return _local_fault(exc)
         except DeadlineExceeded:
             exchange.error = f"timed out: the response body took longer than {timeout_s:g} s"
         finally:
             exchange.elapsed_s = time.monotonic() - started
+        return False
 
     def record(self, exchange: Exchange) -> None:
         """Keep an exchange sent by other means (the SDK, a WebSocket handshake) as evidence, and
@@ -475,6 +491,27 @@ def source_addresses(url: str) -> frozenset[str]:
         except OSError:
             continue
     return frozenset(found)
+
+
+# Servers close an idle connection after a few seconds (uvicorn and Node.js: 5 s, httpx's own default
+# expiry too). A request sent on a kept-alive connection just as the server closes it meets a reset
+# the suite would blame on the gateway (seen once in a loaded kill matrix: ENV-6 "Connection reset by
+# peer" on a stream). Reusing a connection only within a second stays clear of any such timeout.
+KEEPALIVE_EXPIRY_S = 1.0
+
+
+def _local_fault(exc: BaseException) -> bool:
+    """A failure of this process's own file descriptor (EBADF), never the target's doing: seen once
+    under a loaded kill matrix as `ReadError: [Errno 9] Bad file descriptor` on a fuzzed request,
+    which FUZ-1 would otherwise have blamed on the gateway as a dropped connection."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.EBADF:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
