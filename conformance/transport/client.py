@@ -420,14 +420,13 @@ class GatewayClient:
         """Fill `exchange` with the answer; `read(response, deadline)` reads the body (default: all
         of it, capped)."""
         read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
-        for attempt in range(2):
-            if not self._send_once(exchange, timeout_s, read) or attempt:
-                return
+        if self._send_once(exchange, timeout_s, read):
             # Our own socket was gone (EBADF): the target never had a fair chance to answer, so the
             # request goes again once (counted against --max-requests like any other).
             self.budget.acquire()
             exchange.status, exchange.headers, exchange.body, exchange.truncated, exchange.error = (
                 None, httpx.Headers(), b"", False, None)
+            self._send_once(exchange, timeout_s, read)
 
     def _send_once(self, exchange: Exchange, timeout_s: float,
                    read: Callable[[httpx.Response, float], tuple[bytes, bool]]) -> bool:
