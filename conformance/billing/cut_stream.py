@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -55,21 +56,42 @@ def cut_stream(client: GatewayClient, path: str, *, api_key: str, json: Any, aft
     return client.stream_until(exchange, lambda status, received: status >= 400 or content_events(received) >= after)
 
 
+def delivered_events(exchange: Exchange) -> int:
+    """Content events the gateway had delivered to this machine at the snapshot `stream_until`
+    took: parsed, or already waiting in the client's buffers (a loaded client reads late)."""
+    return content_events(exchange.delivered.body if exchange.delivered is not None else exchange.body)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the full stream came: `starting_s` from sending the request to reading its first content
+    event, `flowing_s` from then to its end (both as this client saw them)."""
+
+    starting_s: float
+    flowing_s: float
+
+
 def timed_stream(client: GatewayClient, path: str, *, api_key: str, json: Any,
-                 label: str = "full-stream") -> tuple[Exchange, float | None]:
-    """POST a streaming request and read it to the end → (the exchange, how long the gateway kept
-    sending after the first content event, or None without one). That spread is the stream's own:
-    a loaded client only stretches it, where comparing two requests' wall times made a loaded
-    machine look like a gateway that sends the whole stream at once."""
+                 label: str = "full-stream") -> tuple[Exchange, Timing | None]:
+    """POST a streaming request and read it to the end → (the exchange, its `Timing`, or None
+    without a content event). The exchange's `delivered` is what had already arrived when the first
+    content event was read: everything there already is a gateway that sends the whole stream at
+    once, however slowly a loaded client then reads it."""
     first_at: list[float] = []
 
-    def watch(status: int, received: bytes) -> bool:
+    def first_content(status: int, received: bytes) -> bool:
         if not first_at and status < 400 and content_events(received) >= 1:
             first_at.append(time.monotonic())
-        return False  # never cut: read the whole stream
+            return True
+        return False
 
-    exchange = client.stream_until(_streamed_post(client, path, api_key, json, label), watch)
-    return exchange, (time.monotonic() - first_at[0]) if first_at else None
+    sent_at = time.monotonic()
+    exchange = client.stream_until(_streamed_post(client, path, api_key, json, label),
+                                   lambda status, received: False,  # never cut: read the whole stream
+                                   mark=first_content)
+    if not first_at:
+        return exchange, None
+    return exchange, Timing(first_at[0] - sent_at, time.monotonic() - first_at[0])
 
 
 def _prompt(book: ScenarioBook, **overrides: Any) -> dict[str, Any]:
@@ -118,11 +140,46 @@ class _Pricer:
         return Reading(delta) if delta is not None else Reading(None, now.reason or "the spend view did not answer")
 
 
-# The cut proves something only if the gateway was still sending when the client closed: the same
-# stream run to completion must keep sending for this long after its first content event (its own
-# spread, measured on one request, so machine load cannot fake or hide it). A gateway that sends
-# the whole stream at once has delivered it all, and may bill it all.
+# The cut proves something only if the gateway was still sending when the client closed. Judged on
+# the same stream run to completion, three ways, any of which makes CHG-5 inconclusive:
+# * what had already arrived when its first content event was read (`timed_stream`): if all but
+#   fewer than MIN_UNDELIVERED events were there, the gateway sends the stream at once. Load only
+#   delays the client's read, so it can only find more already there.
+# * how long it kept flowing after the first content event, against how long it took to start
+#   (request to first content event): a gateway relaying an answer it already holds (its upstream
+#   done) sends the rest at its own speed, in about the time it took to start, and bills usage
+#   that was generated, if not yet delivered, when the client cut. A machine's load stretches both
+#   times alike (LiteLLM, 2 cores, load ~17: 0.06-0.2 s flowing after 0.06-0.18 s starting, ratio
+#   <= 2; the reference, paced by its generation: ratio >= 7). Under MIN_FLOWING_RATIO: inconclusive.
+# * under MIN_FLOWING_S flowing at all: sent at once, even where a quick client read its first
+#   event between two of the gateway's writes (microseconds apart).
 MIN_FLOWING_S = 0.1
+MIN_FLOWING_RATIO = 4.0
+
+
+def cannot_judge(delivered: int, events_full: int, at_first: int, whole_at_first: bool,
+                 timing: Timing | None) -> str | None:
+    """Why a cut after `delivered` (of `events_full`) content events cannot show an overcharge, or
+    None when it can. `at_first`, `whole_at_first`: what the full stream had delivered when its first
+    content event was read, and whether its end was there too (see the rules above)."""
+    if events_full - delivered < MIN_UNDELIVERED:
+        return (f"the full stream carried {events_full} content events and the cut one had delivered {delivered} "
+                f"(read, or waiting in the client's buffers, when it was cut): too few left undelivered "
+                f"(< {MIN_UNDELIVERED}) to tell a cut from a whole")
+    if events_full - at_first < MIN_UNDELIVERED or whole_at_first:
+        return (f"the same stream run to completion had already delivered {at_first} of its {events_full} content "
+                f"events when the client read the first: the gateway sends the stream at once, so a cut cannot show "
+                f"usage that was not delivered")
+    if timing is None or timing.flowing_s < MIN_FLOWING_S:
+        return (f"the same stream run to completion sent all it had within {timing.flowing_s if timing else 0:.3f} s "
+                f"of its first content event (< {MIN_FLOWING_S:g} s): a gateway that sends a stream that fast has "
+                f"likely delivered all of it before a client's cut, so the cut cannot show usage that was not delivered")
+    if timing.flowing_s < MIN_FLOWING_RATIO * timing.starting_s:
+        return (f"the same stream run to completion kept sending for {timing.flowing_s:.3f} s after its first content "
+                f"event, under {MIN_FLOWING_RATIO:g} times the {timing.starting_s:.3f} s it took to start: a gateway "
+                f"that relays an answer it already holds sends it at its own speed, so a cut cannot show usage that "
+                f"was not generated when the client closed")
+    return None
 
 
 def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control: Control, book: ScenarioBook,
@@ -140,7 +197,7 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     if cut.status != 200:
         pytest.skip(f"{cut.describe()}: the gateway did not stream this request, so there is no cut to bill")
     cut_cost = pricer.cost(cut)
-    full, flowing_s = timed_stream(client, CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS))
+    full, timing = timed_stream(client, CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS))
     cite(full)
     if full.status != 200:
         return [f"{full.describe()}: the same stream run to completion was not served"]
@@ -153,20 +210,17 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     if not (cut_cost.ok and full_cost.ok and one_cost.ok):
         inconclusive("the oracle could not price the three streams: "
                      + (cut_cost.reason or full_cost.reason or one_cost.reason))
-    delivered, events_full = content_events(cut.body), content_events(full.body)
-    if events_full - delivered < MIN_UNDELIVERED:
-        inconclusive(f"the full stream carried {events_full} content events and the cut one {delivered}: too few "
-                     f"left undelivered (< {MIN_UNDELIVERED}) to tell a cut from a whole")
-    if flowing_s is None or flowing_s < MIN_FLOWING_S:
-        inconclusive(f"the same stream run to completion sent all it had within {flowing_s or 0:.3f} s of its first "
-                     f"content event (< {MIN_FLOWING_S:g} s): a gateway that sends a stream that fast has likely "
-                     f"delivered all of it before a client's cut, so the cut cannot show usage that was not delivered")
+    delivered, events_full = delivered_events(cut), content_events(full.body)
+    reason = cannot_judge(delivered, events_full, delivered_events(full),
+                          full.delivered is not None and full.delivered.whole, timing)
+    if reason:
+        inconclusive(reason)
     cut_v, full_v, one_v = cut_cost.value or 0.0, full_cost.value or 0.0, one_cost.value or 0.0
     limit = allowed_cost(delivered, events_full, full_v, one_v)
     if cut_v > limit and not same_money(cut_v, limit):
         rid = cut.header(profile.request_id_header)
-        return [f"the stream cut after {delivered} of {events_full} content events (request id {rid}) cost {cut_v:g}; "
-                f"what it delivered is worth at most {limit:g} (prompt and first event {one_v:g}, the whole stream "
+        return [f"the stream cut after {delivered} of {events_full} content events had been delivered (request id "
+                f"{rid}) cost {cut_v:g}; what it delivered is worth at most {limit:g} (prompt and first event {one_v:g}, the whole stream "
                 f"{full_v:g}, tolerance {TOLERANCE_SHARE:.0%} of the undelivered events): it was billed for usage it "
                 f"never delivered"]
     return []

@@ -55,6 +55,11 @@ from conformance.servers import fake_model
 from conformance.servers.request_params import validate_chat, validate_completion, validate_embeddings
 
 STREAM_PACE_S = 0.02  # between stream events, so a client that cuts a stream stops delivery (CHG-5)
+# Under `bill_cutoff_stream_in_full`, slower on purpose (issue #21): CHG-5 judges a cut only when at
+# least 4 of the 16 events were still unsent when the client closed, counting all that had reached
+# its buffers. At 0.1 s a starved client may read its first event up to ~1.2 s late and the defect
+# still shows; the stream lasts ~1.6 s, in that one kill-matrix cell only.
+SLOW_STREAM_PACE_S = 0.1
 
 # What a production nginx in front of a gateway answers for a path it does not route.
 NGINX_404 = (
@@ -181,6 +186,8 @@ def _stream_chat(gateway: Gateway, call: Call) -> StreamingResponse:
     events = fake_model.chat_stream_events(call.params, "chatcmpl-" + secrets.token_hex(12), delivered)
     no_done = gateway.variants.on("stream_without_done")
     pace = 0.0 if gateway.variants.on("stream_sent_at_once") else STREAM_PACE_S
+    if pace and gateway.defects.on("bill_cutoff_stream_in_full"):
+        pace = SLOW_STREAM_PACE_S
     settle = gateway.billing.stream_settlement(call, fake_model.completion_tokens(call.params) * call.params["n"])
 
     async def body() -> AsyncIterator[bytes]:

@@ -26,6 +26,7 @@ import httpx
 from conformance.errors import ConformanceError
 from conformance.transport.deadline import DeadlineExceeded, deadline_transport, read_capped, within
 from conformance.transport.redact import Redactor
+from conformance.transport.wire_tap import Delivered, Tap, snapshot, tapping
 
 MAX_BODY_BYTES = 1_048_576
 # Evidence stays small however hostile the target or the request (FUZ-2 sends 1.1 MB bodies and
@@ -116,6 +117,10 @@ class Exchange:
     # ask for a long Retry-After, UPS-4): that requirement judges its timing, at its own level, and
     # the whole-run FUZ-2 check does not.
     slow_on_purpose: str | None = None
+    # `GatewayClient.stream_until` only: the body as far as it had reached this machine (parsed, or
+    # read and waiting in the parser or the kernel's receive buffer) when the stream was cut, or when
+    # its `mark` first held. None for every other exchange.
+    delivered: Delivered | None = None
     _json: Any = field(default=_UNSET, repr=False)
 
     def __repr__(self) -> str:
@@ -378,10 +383,14 @@ class GatewayClient:
         self._count_timeouts(exchange)
         return exchange
 
-    def stream_until(self, exchange: Exchange, stop: Callable[[int, bytes], bool]) -> Exchange:
+    def stream_until(self, exchange: Exchange, stop: Callable[[int, bytes], bool],
+                     mark: Callable[[int, bytes], bool] | None = None) -> Exchange:
         """Send `exchange`'s request and read its body only until `stop(status, received)` says so,
         then close the connection (a client cutting a stream off mid-way). Same budget, deadline,
-        size cap and evidence as `request`."""
+        size cap and evidence as `request`. `exchange.delivered` is what the gateway had delivered to
+        this machine (`received` plus what was already waiting in buffers) at the first moment
+        `mark(status, received)` held, or else when `stop` cut: a starved client reads late, but
+        what had arrived by then is counted all the same."""
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
 
@@ -391,12 +400,17 @@ class GatewayClient:
                 received += chunk
                 if len(received) >= self.max_body_bytes:
                     return bytes(received[: self.max_body_bytes]), True
-                if stop(response.status_code, bytes(received)):
+                marked = mark is not None and exchange.delivered is None and mark(response.status_code, bytes(received))
+                cut = stop(response.status_code, bytes(received))
+                if (marked or cut) and exchange.delivered is None:
+                    exchange.delivered = _delivered_now(tap, response.headers, bytes(received))
+                if cut:
                     break
             return bytes(received), False
 
         self.budget.acquire()
-        self._send(exchange, self.timeout_s, read_until_stop)  # closing the response is the cut
+        with tapping() as tap:
+            self._send(exchange, self.timeout_s, read_until_stop, restart=tap.restart)  # closing the response is the cut
         self.record(exchange)
         self._count_timeouts(exchange)
         return exchange
@@ -416,9 +430,10 @@ class GatewayClient:
         raise TargetTooSlow(self.too_slow)
 
     def _send(self, exchange: Exchange, timeout_s: float,
-              read: Callable[[httpx.Response, float], tuple[bytes, bool]] | None = None) -> None:
+              read: Callable[[httpx.Response, float], tuple[bytes, bool]] | None = None,
+              restart: Callable[[], None] | None = None) -> None:
         """Fill `exchange` with the answer; `read(response, deadline)` reads the body (default: all
-        of it, capped)."""
+        of it, capped); `restart()` runs before the one retry (a tap forgets the failed attempt)."""
         read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
         if self._send_once(exchange, timeout_s, read):
             # Our own socket was gone (EBADF): the target never had a fair chance to answer, so the
@@ -426,6 +441,9 @@ class GatewayClient:
             self.budget.acquire()
             exchange.status, exchange.headers, exchange.body, exchange.truncated, exchange.error = (
                 None, httpx.Headers(), b"", False, None)
+            exchange.delivered = None
+            if restart is not None:
+                restart()
             self._send_once(exchange, timeout_s, read)
 
     def _send_once(self, exchange: Exchange, timeout_s: float,
@@ -469,6 +487,15 @@ class GatewayClient:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
             listener(exchange)
+
+
+def _delivered_now(tap: Tap, headers: httpx.Headers, received: bytes) -> Delivered:
+    """What the tapped response had delivered by now; never less than what the client parsed (the
+    parsed bytes alone where the wire cannot be de-framed)."""
+    now = snapshot(tap, headers)
+    if now is None or not now.body.startswith(received):
+        return Delivered(received, whole=False, peeked=False)
+    return now
 
 
 @functools.lru_cache(maxsize=32)

@@ -26,6 +26,7 @@ import httpcore
 import httpx
 
 from conformance.quarantine import wrap_network_backend
+from conformance.transport import wire_tap
 
 _local = threading.local()
 
@@ -60,7 +61,9 @@ class _Stream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+        data = self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+        wire_tap.saw(self._stream, data)  # what a response had delivered, for `GatewayClient.stream_until`
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
