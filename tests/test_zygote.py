@@ -202,3 +202,12 @@ def test_child_needing_a_fresh_interpreter_is_refused(zygote: Zygote, tmp_path: 
     with pytest.raises(ZygoteUnavailable, match=refusal), open(os.devnull, "wb") as devnull:
         spawn(zygote.socket_path or "", [sys.executable, "-m", "conformance.provider", "--help"],
               {**os.environ, **env}, devnull)
+
+
+def test_preload_reads_no_environment_a_child_sets() -> None:
+    """The reference's __main__ sets WEBSOCKETS_MAX_LINE_LENGTH before `websockets` reads it at
+    import: were the zygote to preload `websockets`, every forked gateway would keep the default."""
+    code = ("import sys; from conformance.servers.zygote_client import SERVER_PRELOAD as P; "
+            "[__import__(m) for m in P]; print(sorted(m for m in sys.modules if m.split('.')[0] == 'websockets'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

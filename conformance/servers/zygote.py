@@ -192,6 +192,9 @@ class Zygote:
         except (ValueError, KeyError, TypeError) as exc:
             client.send({"error": f"bad request: {exc}"})
             return False
+        except OSError as exc:  # fork failed (EAGAIN, ENOMEM): this child starts the old way
+            client.send({"error": f"cannot fork: {exc.strerror or exc}"})
+            return False
         finally:
             for fd in fds:  # the child has its copies; ours would keep the client's pipes open
                 os.close(fd)

@@ -39,6 +39,8 @@ ZYGOTE_ENV = "GWC_SERVER_ZYGOTE"  # the socket path of a running zygote, for `Se
 ZYGOTE_MODULE = "conformance.servers.zygote"
 # What a zygote imports once for every child: the two servers' start-up stacks, by name (the
 # servers layer never imports reference/ or provider/; see pyproject's import-linter contracts).
+# Not `websockets`: it reads WEBSOCKETS_MAX_LINE_LENGTH at import, which the reference's __main__
+# sets first; a module that reads the environment at import must stay out of a preload.
 SERVER_PRELOAD = ("conformance.reference.startup", "conformance.provider.startup")
 MAX_MESSAGE = 1 << 20  # a request carries the child's whole environment
 START_TIMEOUT_S = 120.0  # a hang guard only, like ServerProcess's: imports on a loaded machine are slow
@@ -167,8 +169,11 @@ class ForkedProcess:
             left = 0.05 if deadline is None else deadline - time.monotonic()
             if deadline is not None and left <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-            # No fd to watch (no pidfd, zygote gone): poll the pid every 50 ms.
-            select.select([watched] if watched is not None else [], [], [], min(left, 0.05) if watched is None else left)
+            # No fd to watch (no pidfd, zygote gone): poll the pid every 50 ms. An fd another
+            # thread's poll() closed meanwhile: the next poll() above has the status.
+            with contextlib.suppress(OSError, ValueError):
+                select.select([watched] if watched is not None else [], [], [],
+                              min(left, 0.05) if watched is None else left)
 
     def send_signal(self, sig: int) -> None:
         with self._lock:
