@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,10 @@ elif mode == "raise":
     raise RuntimeError("boom from the probe")
 elif mode == "message":
     sys.exit("a one-line farewell")
+elif mode == "hang":
+    import time
+    print("hanging", flush=True)
+    time.sleep(600)
 """
 
 
@@ -97,6 +102,23 @@ def test_exit_status_is_what_python_gives(via_zygote: Zygote, probe_dir: Path, a
     assert (err.strip().splitlines() or [""])[-1] == last_line
 
 
+@pytest.mark.parametrize("stop, status", [("terminate", -15), ("kill", -9)])
+def test_terminate_and_kill_reach_the_child(via_zygote: Zygote, probe_dir: Path, stop: str, status: int) -> None:
+    with tempfile.TemporaryFile() as err:
+        child = spawn(via_zygote.socket_path or "", [sys.executable, "-m", "zygote_probe", "hang"], dict(os.environ), err)
+        assert child.stdout is not None and child.stdout.readline() == b"hanging\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=0.2)
+        assert child.poll() is None
+        getattr(child, stop)()
+        assert child.wait(timeout=CHILD_TIMEOUT_S) == status
+        child.stdout.close()
+        assert child.stdin is not None
+        child.stdin.close()
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)
+
+
 def test_server_through_zygote_says_ready_serves_and_stops(via_zygote: Zygote) -> None:
     provider = ProviderProcess().start()
     try:
@@ -131,6 +153,31 @@ def test_server_exits_when_its_parent_end_closes(via_zygote: Zygote) -> None:
     child.stdin.close()
     assert child.wait(timeout=CHILD_TIMEOUT_S) == 0
     provider.stop()
+
+
+def test_server_dies_with_its_parent(via_zygote: Zygote) -> None:
+    """No orphan: the parent killed outright, its end of the server's stdin closes with it."""
+    code = ("from conformance.servers.provider_link import ProviderProcess; import time; "
+            "p = ProviderProcess().start(); print(type(p.process).__name__, p.process.pid, flush=True); time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        kind, pid = parent.stdout.readline().split()
+        assert kind == "ForkedProcess"
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + CHILD_TIMEOUT_S  # a hang guard: the zygote reaps it once it exits
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the provider {pid} outlived its parent")
 
 
 def _socket_inodes(pid: int) -> set[str]:
