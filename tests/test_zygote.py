@@ -258,3 +258,11 @@ def test_preload_reads_no_environment_a_child_sets() -> None:
             "[__import__(m) for m in P]; print(sorted(m for m in sys.modules if m.split('.')[0] == 'websockets'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_child_of_another_interpreter_is_refused(zygote: Zygote, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client in another virtualenv (test_standalone's installed wheel) gets its own python."""
+    monkeypatch.setattr(sys, "executable", "/elsewhere/venv/bin/python")
+    with pytest.raises(ZygoteUnavailable, match="not /elsewhere/venv/bin/python"), open(os.devnull, "wb") as devnull:
+        spawn(zygote.socket_path or "", ["/elsewhere/venv/bin/python", "-m", "conformance.provider", "--help"],
+              dict(os.environ), devnull)

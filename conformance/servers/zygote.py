@@ -98,6 +98,7 @@ class Zygote:
         self.preloaded = sorted({name.split(".")[0] for name, module in sys.modules.items()
                                  if getattr(module, "__file__", None)})
         self.checked_paths: set[tuple[str, ...]] = {tuple(self.own_path)}
+        self.own_found: list[str | None] | None = None  # where our path finds them, once asked
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -168,6 +169,9 @@ class Zygote:
             if client.pid is not None or len(fds) != 3 or "argv" not in message:
                 client.send({"error": "a start request is argv, env, cwd and three fds, once per connection"})
                 return False
+            if message.get("executable") != sys.executable:  # another venv, another python: not ours to fork
+                client.send({"error": f"the zygote runs {sys.executable}, not {message.get('executable')}"})
+                return False
             env = {str(k): str(v) for k, v in message.get("env", {}).items()}
             if _startup_variables(env) != self.startup_variables:
                 client.send({"error": "the child needs another interpreter set-up (PYTHON* variables differ)"})
@@ -210,7 +214,9 @@ class Zygote:
             return None
         key = tuple(path)
         if key not in self.checked_paths:
-            if _found_at(self.preloaded, path) != _found_at(self.preloaded, self.own_path):
+            if self.own_found is None:
+                self.own_found = _found_at(self.preloaded, self.own_path)
+            if _found_at(self.preloaded, path) != self.own_found:
                 return None
             self.checked_paths.add(key)
         return path

@@ -8,7 +8,8 @@ when `ZYGOTE_ENV` names its socket, and falls back to `Popen` whenever the zygot
 the optimisation never fails a run.
 
 Protocol, on a `SOCK_SEQPACKET` Unix socket in a private (0700) directory, one JSON message each
-way per step: the client sends `{"argv": ["-m", module, *args], "env": {...}, "cwd": "..."}` with
+way per step: the client sends `{"executable": ..., "argv": ["-m", module, *args], "env": {...},
+"cwd": "..."}` (refused unless the zygote runs that very interpreter) with
 the child's stdin, stdout and stderr as SCM_RIGHTS fds; the zygote answers `{"pid": N}` (or
 `{"error": "..."}`), and once it has reaped the child `{"status": returncode, "cpu_s": x}` (Popen's
 convention: negative for a signal). `{"signal": N}` asks it to signal the child it has not yet
@@ -218,7 +219,7 @@ def spawn(socket_path: str, command: Sequence[str], env: Mapping[str, str], stde
     try:
         conn.settimeout(timeout)
         conn.connect(socket_path)
-        request = encode({"argv": argv, "env": dict(env), "cwd": cwd or os.getcwd()})
+        request = encode({"executable": command[0], "argv": argv, "env": dict(env), "cwd": cwd or os.getcwd()})
         socket.send_fds(conn, [request], [in_r, out_w, stderr_fd])
         reply = decode(conn.recv(MAX_MESSAGE) or b'{"error": "the zygote closed the connection"}')
         if "pid" not in reply:
