@@ -266,3 +266,19 @@ def test_child_of_another_interpreter_is_refused(zygote: Zygote, monkeypatch: py
     with pytest.raises(ZygoteUnavailable, match="not /elsewhere/venv/bin/python"), open(os.devnull, "wb") as devnull:
         spawn(zygote.socket_path or "", ["/elsewhere/venv/bin/python", "-m", "conformance.provider", "--help"],
               dict(os.environ), devnull)
+
+
+def test_server_outlives_a_killed_zygote_and_still_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zygote killed under a running server: the handle watches the child's pidfd instead,
+    so `stop()` still ends it (its exit status is then unknown: 255)."""
+    with Zygote() as doomed:
+        assert doomed.socket_path is not None and doomed.process is not None
+        monkeypatch.setenv(ZYGOTE_ENV, doomed.socket_path)
+        provider = ProviderProcess().start()
+        child = provider.process
+        assert isinstance(child, ForkedProcess)
+        doomed.process.kill()
+        doomed.process.wait()
+        assert provider.url is not None and httpx.get(provider.url + "/v1/models", timeout=30).status_code in (200, 401)
+        provider.stop()
+        assert child.returncode == 255

@@ -133,9 +133,7 @@ class ForkedProcess:
             return
         try:
             os.kill(self.pid, 0)
-        except ProcessLookupError:
-            self._exited(255, 0.0)
-        except PermissionError:  # reaped and the pid reused by someone else's process
+        except (ProcessLookupError, PermissionError):  # gone (or reaped, the pid reused by another user)
             self._exited(255, 0.0)
 
     def _exited(self, status: int, cpu_s: float) -> None:
@@ -143,10 +141,9 @@ class ForkedProcess:
         self.returncode, self.cpu_s = status, cpu_s
         with _reaped_lock:
             _reaped_cpu_s += cpu_s
-        for fd_owner in (self._conn,):
-            if fd_owner is not None:
-                fd_owner.close()
-        self._conn = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
