@@ -100,6 +100,9 @@ class Run:
     unexplained: set[str] = field(default_factory=set)  # failed without a reason or evidence
     leaked: bool = False  # a reference key in the terminal output or the report
     failed_tests: set[str] = field(default_factory=set)  # test names (with parameters) pytest reported FAILED
+    # Why each failed or errored requirement did: its report row's reason (and first problem), so a
+    # cell failing for a reason nobody expected shows it, not only the last lines of a long output.
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def failed(self, level: str | None = None) -> set[str]:
         return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
@@ -256,8 +259,23 @@ def collect(job: Job, code: int, report: Path, output: str, elapsed: float = 0.0
     unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}
     leaked = bool(REFERENCE_KEY.search(output) or (report.exists() and REFERENCE_KEY.search(report.read_text())))
     failed_tests = set(FAILED_TEST.findall(output))
+    reasons = {r["id"]: _why(r) for r in rows if r["status"] in ("failed", "error")}
     return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
-               data["verdict"] if data else None, output[-4000:], elapsed, cpu, unexplained, leaked, failed_tests)
+               data["verdict"] if data else None, output[-4000:], elapsed, cpu, unexplained, leaked, failed_tests,
+               reasons)
+
+
+def _why(row: dict[str, Any]) -> str:
+    """A report row's reason, then its tests' first problem, on one line each, at most ~1500 characters."""
+    lines = [str(row.get("reason") or "")]
+    for problem in (row.get("problems") or [])[:3]:
+        lines.append(str(problem.get("message") if isinstance(problem, dict) else problem))
+    return "\n    ".join(line for line in lines if line)[:1500]
+
+
+def explain(run: Run, requirements: Iterable[str]) -> str:
+    """Each named requirement's status and why, one block each: for a matrix assertion's message."""
+    return "\n".join(f"  {rid} {run.statuses.get(rid, 'not run')}: {run.reasons.get(rid, '')}" for rid in sorted(requirements))
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
