@@ -47,7 +47,7 @@ GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+r
 # A hang guard per suite run, not a speed test: on a loaded machine a run of the matrix (8 beside
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
 RUN_TIMEOUT_S = 900.0
-_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm",
+_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm", "conformance.runner.warm",
             "conformance.reference.gateway_process", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
