@@ -123,7 +123,7 @@ class Pipeline:
 
     def __init__(self, concurrency: int, done: Callable[[int], bool]) -> None:
         self._done = done
-        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gwc-gather")
+        self._workers = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gwc-gather")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ended: list[bool] = []
@@ -140,7 +140,7 @@ class Pipeline:
             self._ended.append(False)
             self._started.append(False)
             self._errors.append(None)
-        self._pool.submit(self._run, i, call)
+        self._workers.submit(self._run, i, call)
 
     def _run(self, i: int, call: Call) -> None:
         try:
@@ -177,7 +177,7 @@ class Pipeline:
         self._stop.set()
 
     def finish(self) -> int:
-        self._pool.shutdown(wait=True)
+        self._workers.shutdown(wait=True)
         if self._error is not None:
             raise self._error
         return self.ran
@@ -185,7 +185,7 @@ class Pipeline:
     def abandon(self) -> None:
         """The caller failed: start nothing more, wait for the calls in flight."""
         self._stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.shutdown(wait=True, cancel_futures=True)
 
 
 def side_by_side(calls: Sequence[Callable[[], T]], concurrency: int) -> list[T]:
