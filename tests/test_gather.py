@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conformance.contract.profiles import load_profile
 from conformance.fuzzing.engine import Fuzzer, gathered_search, search
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
-from conformance.transport.gather import in_order, run_lanes, side_by_side
+from conformance.transport.gather import Pipeline, in_order, run_lanes, side_by_side
 
 
 def test_lanes_run_side_by_side_each_in_order() -> None:
@@ -135,3 +135,30 @@ def test_plain_search_is_untouched() -> None:
     seen: list[int] = []
     search(st.integers(0, 10), seen.append, examples=5, seed=1)
     assert seen
+
+
+def test_pipeline_starts_calls_as_they_come_and_judges_them_in_order() -> None:
+    started: list[int] = []
+    judged: list[int] = []
+    pipeline = Pipeline(3, done=lambda i: judged.append(i) or i == 4)
+    for i in range(20):
+        pipeline.submit(lambda i=i: (time.sleep(0.01 * (i % 3)), started.append(i)))
+        time.sleep(0.002)  # the caller is still working out the next call
+    assert pipeline.finish() == 5
+    assert judged == [0, 1, 2, 3, 4]  # in call order, whatever order they ended in
+    assert len(started) <= 5 + 3  # what was in flight at the finding, never the rest
+
+    def fails(message: str):
+        def go() -> None:
+            raise ValueError(message)
+        return go
+
+    pipeline = Pipeline(3, done=lambda i: False)
+    for call in (lambda: time.sleep(0.02), fails("first"), fails("second")):
+        pipeline.submit(call)
+    try:
+        pipeline.finish()
+    except ValueError as exc:
+        assert str(exc) == "first"
+    else:
+        raise AssertionError("the pipeline swallowed a failure")

@@ -73,6 +73,13 @@ class ChargeBook:
                            [(name, exchange) for name in self.judged if (exchange := self._judgeable(name)) is not None])
         return self._rejections
 
+    def prime(self) -> None:
+        """Run the rejection pass now, where the control is live, before a CHG test reads its own
+        rejection: the first test's rejection then goes out in the pass, side by side with the
+        others between the spend readings, instead of alone before them."""
+        if self.control().views:
+            self.rejections()
+
     def _judgeable(self, name: str) -> Exchange | None:
         """The rejection's exchange when `rejection_charges` would judge it by the oracle (as there)."""
         if not self.book.ran(name):

@@ -9,6 +9,7 @@ cost of a request served through the fault-injecting provider (`served_cost`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from conformance.billing.oracle import BillingOracle, Reading
 from conformance.contract.profiles import Profile
@@ -16,6 +17,7 @@ from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason, inconclusive
 from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import Exchange
+from conformance.transport.gather import side_by_side
 
 SPEND_VIEWS = ("key_spend", "balance")
 
@@ -99,13 +101,18 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
         return Control(unavailable=f"the billable control request was not served ({exchange.describe()})",
                        exchange=exchange)
     oracle.settle()
-    after = oracle.snapshot([key_id], views) if views else {}
+    # After the settle the key's views and the request's cost are read side by side: both only
+    # follow the control request, not each other.
+    read = side_by_side([lambda: oracle.snapshot([key_id], views) if views else {},
+                         lambda: cost_shown(oracle, book.profile, exchange) if oracle.has("request_cost") else None],
+                        oracle.client.concurrency)
+    after = cast("dict[tuple[str, str], Reading]", read[0])
+    cost = cast("CostShown | None", read[1])
     shown: list[str] = []
     silent: list[str] = []
     unreadable: list[str] = []
     request_id = exchange.header(book.profile.request_id_header)
-    if oracle.has("request_cost"):
-        cost = cost_shown(oracle, book.profile, exchange)
+    if cost is not None:
         if cost.unreadable:
             unreadable.append(cost.unreadable)
         elif cost.silent:

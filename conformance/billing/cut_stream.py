@@ -11,7 +11,7 @@ from __future__ import annotations
 import json as jsonlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -22,6 +22,7 @@ from conformance.outcomes import cite, inconclusive
 from conformance.protocol.sse import content_events
 from conformance.scenarios.inference import CHAT, ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.gather import side_by_side
 
 # What "charged no more than the usage actually delivered" allows, made explicit:
 #
@@ -128,16 +129,26 @@ class _Pricer:
         assert self.view is not None and self.key_id is not None
         return self.oracle.snapshot([self.key_id], [self.view])[(self.view, self.key_id)]
 
+    def by_request_id(self, exchange: Exchange) -> Reading:
+        """The cost billing.request_cost shows for `exchange` (read when it has settled)."""
+        return self.oracle.request_cost(exchange.header(self.profile.request_id_header))
+
     def cost(self, exchange: Exchange) -> Reading:
         """The cost of `exchange`, the request sent since the last call (settles first)."""
         self.oracle.settle()
         if self.by_id:
-            return self.oracle.request_cost(exchange.header(self.profile.request_id_header))
+            return self.by_request_id(exchange)
         assert self.last is not None and self.view is not None
         now = self._read()
         delta = moved(self.view, self.last, now)
         self.last = now
         return Reading(delta) if delta is not None else Reading(None, now.reason or "the spend view did not answer")
+
+
+def _one_token(client: GatewayClient, book: ScenarioBook, valid: dict[str, Any]) -> Exchange:
+    """The same stream with max_tokens 1: the price of the prompt and the first event."""
+    return client.request("POST", CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=1),
+                          label="one-token-stream")
 
 
 # The cut proves something only if the gateway was still sending when the client closed. Judged on
@@ -196,17 +207,36 @@ def cut_stream_overcharges(client: GatewayClient, oracle: BillingOracle, control
     cite(cut)
     if cut.status != 200:
         pytest.skip(f"{cut.describe()}: the gateway did not stream this request, so there is no cut to bill")
-    cut_cost = pricer.cost(cut)
-    full, timing = timed_stream(client, CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS))
-    cite(full)
-    if full.status != 200:
-        return [f"{full.describe()}: the same stream run to completion was not served"]
-    full_cost = pricer.cost(full)
-    one = client.request("POST", CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=1), label="one-token-stream")
-    cite(one)
-    if one.status != 200:
-        return [f"{one.describe()}: the same stream with max_tokens 1 was not served"]
-    one_cost = pricer.cost(one)
+    if pricer.by_id:
+        # Priced by request id, the three requests need no order among them: the whole stream and the
+        # one-token one go side by side once the cut showed the gateway streams, and the three costs
+        # are read side by side after one settle.
+        sent = side_by_side([lambda: timed_stream(client, CHAT, api_key=valid["api_key"],
+                                                  json=_prompt(book, max_tokens=MAX_TOKENS)),
+                             lambda: _one_token(client, book, valid)], client.concurrency)
+        full, timing = cast("tuple[Exchange, Timing | None]", sent[0])
+        one = cast(Exchange, sent[1])
+        cite(full, one)
+        if full.status != 200:
+            return [f"{full.describe()}: the same stream run to completion was not served"]
+        if one.status != 200:
+            return [f"{one.describe()}: the same stream with max_tokens 1 was not served"]
+        oracle.settle()
+        cut_cost, full_cost, one_cost = side_by_side(
+            [lambda: pricer.by_request_id(cut), lambda: pricer.by_request_id(full), lambda: pricer.by_request_id(one)],
+            client.concurrency)
+    else:
+        cut_cost = pricer.cost(cut)
+        full, timing = timed_stream(client, CHAT, api_key=valid["api_key"], json=_prompt(book, max_tokens=MAX_TOKENS))
+        cite(full)
+        if full.status != 200:
+            return [f"{full.describe()}: the same stream run to completion was not served"]
+        full_cost = pricer.cost(full)
+        one = _one_token(client, book, valid)
+        cite(one)
+        if one.status != 200:
+            return [f"{one.describe()}: the same stream with max_tokens 1 was not served"]
+        one_cost = pricer.cost(one)
     if not (cut_cost.ok and full_cost.ok and one_cost.ok):
         inconclusive("the oracle could not price the three streams: "
                      + (cut_cost.reason or full_cost.reason or one_cost.reason))

@@ -35,7 +35,7 @@ from conformance.checks.problem import Problem
 from conformance.contract.profiles import Profile
 from conformance.fuzzing import codec_table
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
-from conformance.transport.gather import in_order
+from conformance.transport.gather import Pipeline
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup as _GROUP
@@ -116,6 +116,8 @@ class Fuzzer:
     exchanges: list[Exchange] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Exchange] = field(default_factory=dict)
     _plan: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None  # set while a dry run plans requests
+    # Told of each request the dry run plans, as it plans it (the gathering sends it at once).
+    _planned: Callable[[tuple[Any, ...], dict[str, Any]], None] | None = None
 
     def send(self, method: str, path: str, *, authorization: str | None = None, headers: dict[str, str] | None = None,
              content: bytes | None = None, params: dict[str, Any] | None = None) -> Exchange | None:
@@ -123,13 +125,22 @@ class Fuzzer:
         headers = dict(headers or {})
         key = (method, path, authorization, tuple(sorted(headers.items())), content,
                tuple(sorted((str(k), str(v)) for k, v in (params or {}).items())))
+        if self._plan is not None:  # a dry run: note the request, send nothing, read no answer
+            if all(key != planned for planned, _ in self._plan):
+                request = {"method": method, "path": path, "authorization": authorization, "headers": headers,
+                           "content": content, "params": params}
+                self._plan.append((key, request))
+                if self._planned is not None:
+                    self._planned(key, request)
+            return None
+        return self.send_now(key, method, path, authorization=authorization, headers=headers, content=content,
+                             params=params)
+
+    def send_now(self, key: tuple[Any, ...], method: str, path: str, *, authorization: str | None,
+                 headers: dict[str, str], content: bytes | None, params: dict[str, Any] | None) -> Exchange | None:
+        """`send` for a request whose cache `key` is known (also while a dry run is still planning)."""
         if key in self._cache:
             return self._cache[key]
-        if self._plan is not None:  # a dry run: note the request, send nothing
-            if all(key != planned for planned, _ in self._plan):
-                self._plan.append((key, {"method": method, "path": path, "authorization": authorization,
-                                         "headers": headers, "content": content, "params": params}))
-            return None
         if self.budget_error is not None or self.sent >= self.max_sends:
             return None
         try:
@@ -173,14 +184,11 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     concurrency = fuzzer.client.concurrency
     if concurrency <= 1 or examples <= 0 or (stop is not None and stop()):
         return search(strategy, prop, examples=examples, seed=seed, stop=stop)
-    fuzzer._plan = []
-    try:
-        search(strategy, prop, examples=examples, seed=seed)
-    finally:
-        plan, fuzzer._plan = fuzzer._plan, None
+    plan: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     found = False
 
     def done(i: int) -> bool:
+        # Judges only (in order, from the worker that ended the call): pure, so any thread may.
         nonlocal found
         exchange = fuzzer._cache.get(plan[i][0])
         if exchange is None or not judged:
@@ -191,11 +199,22 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
             found = True
         return found or fuzzer.budget_error is not None
 
-    def send(request: dict[str, Any]) -> Exchange | None:
+    def send(key: tuple[Any, ...], request: dict[str, Any]) -> Exchange | None:
         # Once the budget refused a request nothing planned is sent (or even tried) any more.
-        return None if fuzzer.out_of_budget() else fuzzer.send(**request)
+        return None if fuzzer.out_of_budget() else fuzzer.send_now(key, **request)
 
-    in_order([functools.partial(send, request) for _, request in plan], concurrency, done)
+    # Each planned request goes out as the dry run plans it, so the answers come back while it is
+    # still drawing the next examples (a schema's strategies draw slowly), not after.
+    pipeline = Pipeline(concurrency, done)
+    fuzzer._plan, fuzzer._planned = plan, lambda key, request: pipeline.submit(functools.partial(send, key, request))
+    try:
+        search(strategy, prop, examples=examples, seed=seed)
+    except BaseException:
+        pipeline.abandon()
+        raise
+    finally:
+        fuzzer._plan, fuzzer._planned = None, None
+    pipeline.finish()
     order: dict[tuple[Any, ...] | None, int] = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:

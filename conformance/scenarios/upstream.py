@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig
@@ -27,6 +27,7 @@ CHAT = "/v1/chat/completions"
 SLOW_ON_PURPOSE = {"slow": "UPS-8", "rate_limited": "UPS-4"}
 PROMPT = "Count from one to twenty in words please"  # the same word count in every UPS request
 MARKERS_PER_READ = 40  # markers one read of the provider's log asks for (its URL stays short)
+T = TypeVar("T")
 
 
 class ProviderUnavailable(Exception):
@@ -131,7 +132,10 @@ class FaultBook:
         self._read: dict[tuple[str, bool], None] = {}  # what tests asked for, in order (`sent`)
         self._locks: dict[tuple[str, bool], threading.Lock] = {}
         self._guard = threading.Lock()
-        self.control: tuple[Exchange, float] | None = None  # a served request and its cost (UPS-6/7)
+        # `once`'s memo: what the UPS tests send or read besides the faults (a control, a rejection,
+        # a request cost), made by whichever comes first, a gathering lane or the test.
+        self._once: dict[Any, Any] = {}
+        self._once_locks: dict[Any, threading.Lock] = {}
 
     def send(self, fault: str, *, stream: bool = False, label: str | None = None, **overrides: Any) -> tuple[Exchange, str]:
         """A fresh request playing `fault` → (exchange, its marker)."""
@@ -146,9 +150,11 @@ class FaultBook:
     def get(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:
         key = (fault, stream)
         self._read[key] = None
-        return self._fetch(key)
+        return self.fetch(fault, stream=stream)
 
-    def _fetch(self, key: tuple[str, bool]) -> tuple[Exchange, str]:
+    def fetch(self, fault: str, *, stream: bool = False) -> tuple[Exchange, str]:
+        """`get` without listing the exchange among what tests read (`sent`)."""
+        key = (fault, stream)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # being gathered right now: wait for that answer, never send twice
@@ -156,13 +162,38 @@ class FaultBook:
                 self._sent[key] = self.send(key[0], stream=key[1])
             return self._sent[key]
 
-    def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = ()) -> None:
+    def once(self, key: Any, make: Callable[[], T]) -> T:
+        """`make()`'s result the first time `key` is asked for, the same result after (a gathering
+        lane and the test that reads it share one request). A raise is not kept: the next asker
+        meets it again (a skip raised before anything was sent)."""
+        with self._guard:
+            lock = self._once_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._once:
+                self._once[key] = make()
+            result: T = self._once[key]
+            return result
+
+    def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = (),
+                 lanes: Sequence[Sequence[Callable[[], object]]] = ()) -> None:
         """Send the (non-streaming) faults, and the (fault, stream) `keys`, side by side before the
-        tests that read them: each is its own request with its own marker, so none waits on another."""
-        todo = list(dict.fromkeys([*((fault, False) for fault in faults), *keys]))
-        run_lanes([[functools.partial(self._fetch, key)] for key in todo if key not in self._sent],
-                  self.client.concurrency)
+        tests that read them: each is its own request with its own marker, so none waits on another.
+        `lanes`: further calls the tests will make (each lane's in order), side by side with them.
+        The faults that keep a correct gateway slow on purpose (a stalled provider) go first, so the
+        rest is sent while they wait instead of after."""
+        todo = [key for key in dict.fromkeys([*((fault, False) for fault in faults), *keys]) if key not in self._sent]
+
+        def fetches(slow: bool) -> list[list[Callable[[], object]]]:
+            return [[functools.partial(self.fetch, fault, stream=stream)] for fault, stream in todo
+                    if faults_slow(fault) == slow]
+
+        run_lanes([*fetches(True), *lanes, *fetches(False)], self.client.concurrency)
 
     def sent(self) -> list[Exchange]:
         """The exchanges tests read so far (gathered ones only once a test read them)."""
         return [self._sent[key][0] for key in self._read if key in self._sent]
+
+
+def faults_slow(fault: str) -> bool:
+    """Whether a correct gateway may take long over `fault` (SLOW_ON_PURPOSE)."""
+    return faults.parse(faults.model_for(fault)).kind in SLOW_ON_PURPOSE

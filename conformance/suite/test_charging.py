@@ -66,24 +66,28 @@ def test_billable_success_visible(charge_book, no_problems):
 @pytest.mark.requirement("CHG-1")
 def test_unauthorized_not_charged(rejection, scenario, charge_book, no_problems):
     """401 rejections are not charged."""
+    charge_book.prime()
     no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-2")
 def test_rate_limited_not_charged(rejection, scenario, charge_book, no_problems):
     """429 rejections are not charged."""
+    charge_book.prime()
     no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-3")
 def test_bad_params_not_charged(rejection, scenario, charge_book, no_problems):
     """400 bad-parameter rejections are not charged."""
+    charge_book.prime()
     no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 
 @pytest.mark.requirement("CHG-4")
 def test_refusal_not_charged(rejection, scenario, charge_book, no_problems):
     """402 and 403 rejections are not charged."""
+    charge_book.prime()
     no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
 
 

@@ -6,6 +6,7 @@ must fail with); each is sent once per session and judged by all three requireme
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import cite, inconclusive, not_applicable
 from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.gather import side_by_side
 
 # Inference answers PRB-3 looks at, sent by the scenario book anyway (cheap, shared).
 INFERENCE_SCENARIOS = ("no_credentials", "unknown_path", "invalid_json")
@@ -35,15 +37,17 @@ def management_answers(client: GatewayClient, target_config: TargetConfig) -> li
     if role is None:
         pytest.skip(target_config.missing_role_reason(role_name))
     base = section["base_url"].rstrip("/")
-    answers = []
-    for spec in requests:
+
+    def send(spec: dict[str, Any]) -> Exchange:
         kwargs: dict[str, Any] = {"headers": spec.get("headers")}
         if "body" in spec:
             kwargs["json"] = spec["body"]
-        exchange = client.request(spec["method"], base + spec["path"], api_key=role["api_key"],
-                                  label="management", **kwargs)
-        answers.append((spec, exchange))
-    return answers
+        return client.request(spec["method"], base + spec["path"], api_key=role["api_key"], label="management",
+                              **kwargs)
+
+    # Each a request that fails on its own (nothing it changes): side by side, kept in the config's order.
+    exchanges = side_by_side([functools.partial(send, spec) for spec in requests], client.concurrency)
+    return list(zip(requests, exchanges, strict=True))
 
 
 def _config_problem(index: int, spec: dict[str, Any], exchange: Exchange, profile) -> str | None:

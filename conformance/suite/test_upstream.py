@@ -8,14 +8,16 @@ here skips naming it (the verdict is then incomplete, never conformant).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from conformance import checks
-from conformance.billing.control import cost_shown
-from conformance.billing.oracle import EPSILON, BillingOracle
+from conformance.billing.control import CostShown, cost_shown
+from conformance.billing.oracle import EPSILON, BillingOracle, Reading
 from conformance.checks import sse
 from conformance.checks.headers import request_id_problems
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
@@ -24,7 +26,6 @@ from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
 from conformance.suite.conftest import collection_profile, parametrize_cases
-from conformance.transport.gather import run_lanes
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
 FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
@@ -61,14 +62,16 @@ def provider(client, target_config) -> ProviderView:
 
 
 @pytest.fixture(scope="session")
-def fault_book(request, run_context, client, provider, target_config) -> FaultBook:
+def fault_book(request, run_context, client, provider, target_config, profile) -> FaultBook:
     role = target_config.role(provider.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
     book = FaultBook(client, provider, role["api_key"])
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        book.prefetch(gathered_faults(request.session.items),
-                      gathered_streams(request.session.items) if run_context.billable_allowed else ())
+        items = request.session.items
+        book.prefetch(gathered_faults(items), gathered_streams(items) if run_context.billable_allowed else (),
+                      lanes=gathered_lanes(items, book, BillingOracle(client, target_config), profile, target_config,
+                                           run_context))
     return book
 
 
@@ -145,11 +148,30 @@ def _reached(records, exchange, marker: str, fault: str = "ok") -> None:
                      "the gateway forwards unchanged in provider.models)")
 
 
-def _cost(oracle: BillingOracle, profile, exchange) -> float:
-    reading = oracle.request_cost(exchange.header(profile.request_id_header))
+def _cost(oracle: BillingOracle, profile, exchange, fault_book: FaultBook) -> float:
+    reading = _read_cost(oracle, profile, exchange, fault_book)
     if not reading.ok:
         inconclusive(f"the billing oracle cannot tell what {exchange.describe()} cost: {reading.reason}")
     return float(reading.value or 0.0)
+
+
+def _read_cost(oracle: BillingOracle, profile, exchange, fault_book: FaultBook) -> Reading:
+    """The request cost of `exchange`, read once (gathered or by its test)."""
+    return fault_book.once(("cost", id(exchange)),
+                           lambda: oracle.request_cost(exchange.header(profile.request_id_header)))
+
+
+def _price_control(fault_book: FaultBook, oracle: BillingOracle, profile) -> tuple[Any, CostShown | None]:
+    """UPS-6/UPS-10's control, once per session: a served provider request and what its cost shows
+    (None: it was not served). The charge is read after one settle."""
+    def make() -> tuple[Any, CostShown | None]:
+        control, _ = fault_book.send("ok", label="provider:ok:control")
+        if control.status != 200:
+            return control, None
+        oracle.settle()
+        return control, cost_shown(oracle, profile, control)
+
+    return fault_book.once("priced-control", make)
 
 
 @pytest.fixture
@@ -159,22 +181,84 @@ def priced(billable, client, target_config, profile, fault_book):
     oracle = BillingOracle(client, target_config)
     if not oracle.has("request_cost"):
         inconclusive("UPS billing checks need billing.request_cost (the charge of one request id)")
-    if fault_book.control is not None:  # one control per session (per xdist worker)
-        cite(fault_book.control[0])
-        return oracle, fault_book.control[1]
-    control, _ = fault_book.send("ok", label="provider:ok:control")
+    control, shown = _price_control(fault_book, oracle, profile)  # one control per session (per xdist worker)
     cite(control)
-    if control.status != 200:
+    if shown is None:
         pytest.fail(f"{control.describe()}: the provider's success model was not served (status {control.status})")
-    oracle.settle()
-    shown = cost_shown(oracle, profile, control)
     if shown.unreadable:
         inconclusive(f"the billing oracle cannot tell what {control.describe()} cost: {shown.unreadable}")
     if shown.cost is None:
         inconclusive(f"{control.describe()}: a served request shows no charge in the billing oracle, so "
                      "'charged nothing' proves nothing")
-    fault_book.control = (control, shown.cost)
     return oracle, shown.cost
+
+
+def _flaky(fault_book: FaultBook) -> tuple[Any, str]:
+    """UPS-6's upstream retry: a request the provider fails once, then serves (its own marker)."""
+    return fault_book.once("flaky", lambda: fault_book.send("flaky"))
+
+
+def _whole_stream(fault_book: FaultBook) -> tuple[Any, str]:
+    """UPS-10's comparison: the same stream from a healthy provider, its own request (not UPS-2's)."""
+    return fault_book.once("whole-stream", lambda: fault_book.send("ok", stream=True, label="provider:ok:stream"))
+
+
+def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: BillingOracle, profile, target_config,
+                   run_context) -> list[list[Callable[[], object]]]:
+    """What the selected UPS tests send and read besides the faults, as lanes to gather beside
+    them (each lane in the order its test would make the calls; a lane's call that raises leaves
+    the rest of its lane to the test, which meets the same raise):
+
+    - UPS-5's rejected requests and UPS-9's bad-params one, each its own lane; the rate-limited
+      case's burst is one lane, in order (nothing else drives that key while the faults are gathered);
+    - where billable requests are allowed and `billing.request_cost` is configured, UPS-6 and
+      UPS-10's control, their requests (the flaky one, the whole stream) and, one settle after each
+      answer, the costs their tests read, each only where the test would read it."""
+    selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
+                 .get("case") or getattr(getattr(item, "callspec", None), "params", {}).get("fault"))
+                for item in items}
+    names = {name for name, _ in selected}
+    lanes: list[list[Callable[[], object]]] = []
+    for case in REJECTIONS:
+        if ("test_rejected_requests_never_reach_the_provider", case) in selected:
+            lanes.append([functools.partial(_rejection, case, fault_book, target_config, run_context)])
+    if "test_bad_params_not_forwarded" in names:
+        lanes.append([functools.partial(_rejection, "bad_params", fault_book, target_config, run_context)])
+    if not (run_context.billable_allowed and oracle.has("request_cost")
+            and any("priced" in getattr(item, "fixturenames", ()) for item in items)):
+        return [[_quietly(call) for call in lane] for lane in lanes]
+    lanes.insert(0, [functools.partial(_price_control, fault_book, oracle, profile)])
+
+    def cost_after(send: Callable[[], tuple[Any, str]], wanted: Callable[[Any], bool]) -> Callable[[], object]:
+        def call() -> object:
+            exchange, _ = send()
+            if not wanted(exchange):
+                return None
+            oracle.settle()
+            return _read_cost(oracle, profile, exchange, fault_book)
+        return call
+
+    for fault in ("503", "reset"):
+        if ("test_failed_request_not_charged", fault) in selected:
+            lanes.append([cost_after(functools.partial(fault_book.fetch, fault),
+                                     lambda e: e.status is not None and e.status >= 500)])
+    if "test_upstream_retry_charged_once" in names:
+        lanes.append([cost_after(functools.partial(_flaky, fault_book), lambda e: e.status is not None)])
+    if "test_provider_cut_stream_charged_less" in names:
+        lanes.append([cost_after(functools.partial(_whole_stream, fault_book), lambda e: e.status == 200),
+                      cost_after(functools.partial(fault_book.fetch, "cut", stream=True),
+                                 lambda e: e.status is not None and _whole_stream(fault_book)[0].status == 200)])
+    return [[_quietly(call) for call in lane] for lane in lanes]
+
+
+def _quietly(call: Callable[[], object]) -> Callable[[], object]:
+    """A gathering call never judges: a skip, an inconclusive or a failure is left for its test."""
+    def run() -> object:
+        try:
+            return call()
+        except (pytest.skip.Exception, pytest.fail.Exception):
+            return None
+    return run
 
 
 # --- UPS-1 -----------------------------------------------------------------------------------------
@@ -319,42 +403,22 @@ def _bad_params(fault_book: FaultBook) -> tuple[Any, str]:
                                      label="provider:bad-params"), marker
 
 
-@pytest.fixture(scope="session")
-def gathered_rejections(request, fault_book, target_config, run_context) -> dict[str, tuple[Any, str]]:
-    """UPS-5's rejected requests that depend on nothing before them (not the rate-limited case: its
-    burst stays in order) and UPS-9's bad-params one, sent side by side before the first test reads
-    one; case → (exchange, marker). A case that cannot be built here is left to its test."""
-    gathered: dict[str, tuple[Any, str]] = {}
-    if run_context.workers > 1:  # an xdist worker holds every collected item, not the ones it will run
-        return gathered
-    selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
-                 .get("case")) for item in request.session.items}
-    cases = [c for c in REJECTIONS if c != "rate_limited"
-             and ("test_rejected_requests_never_reach_the_provider", c) in selected]
-    if ("test_bad_params_not_forwarded", None) in selected:
-        cases.append("bad_params")
-
-    def send(case: str):
-        def call() -> None:
-            try:
-                sent = _bad_params(fault_book) if case == "bad_params" else \
-                    _rejected(case, fault_book, target_config, run_context)
-            except pytest.skip.Exception:
-                return  # its test meets the same reason
-            gathered[case] = sent
-            fault_book.view.answered(sent[1])
-        return call
-
-    run_lanes([[send(case)] for case in cases], fault_book.client.concurrency)
-    return gathered
+def _rejection(case: str, fault_book: FaultBook, target_config, run_context) -> tuple[Any, str]:
+    """UPS-5's rejected request for `case` (or UPS-9's "bad_params"), sent once: gathered with the
+    faults, or by its test."""
+    def make() -> tuple[Any, str]:
+        sent = _bad_params(fault_book) if case == "bad_params" else _rejected(case, fault_book, target_config,
+                                                                              run_context)
+        fault_book.view.answered(sent[1])
+        return sent
+    return fault_book.once(("rejection", case), make)
 
 
 @pytest.mark.requirement("UPS-5")
 @pytest.mark.parametrize("case", REJECTIONS)
-def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix,
-                                                    gathered_rejections):
+def test_rejected_requests_never_reach_the_provider(case, fault_book, records, target_config, run_context, rule_suffix):
     """Requests the gateway rejects for auth, scope, credit or rate limit never reach the provider (its record shows none of them)."""
-    exchange, marker = gathered_rejections.get(case) or _rejected(case, fault_book, target_config, run_context)
+    exchange, marker = _rejection(case, fault_book, target_config, run_context)
     cite(exchange)
     if exchange is None or exchange.status is None or exchange.status < 400:
         model = _sent_model(exchange)  # not applicable: whether it should have been refused, MAP-3 judges
@@ -368,12 +432,12 @@ def test_rejected_requests_never_reach_the_provider(case, fault_book, records, t
 
 
 @pytest.mark.requirement("UPS-9")
-def test_bad_params_not_forwarded(fault_book, records, rule_suffix, gathered_rejections):
+def test_bad_params_not_forwarded(fault_book, records, target_config, run_context, rule_suffix):
     """A request the gateway rejects for bad parameters did not reach the provider first.
 
     A request rejected for bad parameters never reached the provider: a gateway that validates
     after forwarding spends a provider call (and its cost) on a request it then refuses."""
-    exchange, marker = gathered_rejections.get("bad_params") or _bad_params(fault_book)
+    exchange, marker = _rejection("bad_params", fault_book, target_config, run_context)
     cite(exchange)
     if exchange.status is None or exchange.status < 400:
         not_applicable(f"{exchange.describe()}: temperature 7 was not rejected, so there is no rejection to check")
@@ -396,7 +460,7 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
     if exchange.status is None or exchange.status < 500:
         not_applicable(f"{exchange.describe()}: not answered as a failure (UPS-1 judges that), so no failed request "
                     "to bill")
-    cost = _cost(oracle, profile, exchange)
+    cost = _cost(oracle, profile, exchange, fault_book)
     assert cost <= EPSILON, f"{exchange.describe()}: failed at the provider ({fault}) and charged {cost:g}" + rule_suffix
 
 
@@ -405,12 +469,12 @@ def test_failed_request_not_charged(fault, fault_book, priced, records, profile,
 def test_upstream_retry_charged_once(fault_book, priced, records, profile, rule_suffix):
     """a gateway that retries upstream charges at most once"""
     oracle, control_cost = priced
-    exchange, marker = fault_book.send("flaky")
+    exchange, marker = _flaky(fault_book)
     cite(exchange)
     assert exchange.status is not None, f"{exchange.describe()}: no answer ({exchange.error})" + rule_suffix
     _reached(records, exchange, marker, "flaky")
     attempts = len(records(marker))
-    cost = _cost(oracle, profile, exchange)
+    cost = _cost(oracle, profile, exchange, fault_book)
     if exchange.status >= 400:
         assert cost <= EPSILON, (f"{exchange.describe()}: failed ({attempts} provider attempt(s)) and charged {cost:g}"
                                  + rule_suffix)
@@ -449,7 +513,7 @@ def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, 
     A stream the provider cuts is charged less than the same stream delivered whole."""
     oracle, _ = priced
     cut, marker = fault_book.get("cut", stream=True)
-    full, _ = fault_book.send("ok", stream=True, label="provider:ok:stream")
+    full, _ = _whole_stream(fault_book)
     cite(cut, full)
     _reached(records, cut, marker, "cut")
     if full.status != 200:
@@ -458,7 +522,7 @@ def test_provider_cut_stream_charged_less(fault_book, priced, records, profile, 
     if cut.status is None:
         inconclusive(f"{cut.describe()}: no answer to price (UPS-7 judges it)")
     oracle.settle()
-    cut_cost, full_cost = _cost(oracle, profile, cut), _cost(oracle, profile, full)
+    cut_cost, full_cost = _cost(oracle, profile, cut, fault_book), _cost(oracle, profile, full, fault_book)
     if full_cost <= 0:
         inconclusive(f"{full.describe()}: a whole stream shows no charge, so the cut one's cannot be compared")
     assert cut_cost < full_cost - EPSILON, (

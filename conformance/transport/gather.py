@@ -113,6 +113,81 @@ def in_order(calls: Sequence[Call], concurrency: int, done: Callable[[int], bool
     return ran
 
 
+class Pipeline:
+    """`in_order` fed one call at a time, while the caller is still working out the next ones (a
+    fuzz test's dry run draws its examples one by one): each call starts as soon as a worker is free,
+    at most `concurrency` in flight; `done(i)` sees each ended call in call order, from the worker
+    that ended it (so it must only judge: pure and thread-safe), and once it returns True no
+    further call starts. `finish()` waits for the calls started, raises the first error in call
+    order, and returns how many calls were handed to `done`."""
+
+    def __init__(self, concurrency: int, done: Callable[[int], bool]) -> None:
+        self._done = done
+        self._workers = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gwc-gather")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ended: list[bool] = []
+        self._started: list[bool] = []
+        self._errors: list[BaseException | None] = []
+        self._next = 0  # the next call `done` sees
+        self._halted = False  # `done` said stop, or a call raised / never started: nothing more is judged
+        self._error: BaseException | None = None
+        self.ran = 0
+
+    def submit(self, call: Call) -> None:
+        with self._lock:
+            i = len(self._ended)
+            self._ended.append(False)
+            self._started.append(False)
+            self._errors.append(None)
+        self._workers.submit(self._run, i, call)
+
+    def _run(self, i: int, call: Call) -> None:
+        try:
+            if not self._stop.is_set():
+                self._started[i] = True
+                call()
+        except BaseException as exc:  # noqa: BLE001 - raised by finish() in the caller's thread, in order
+            self._errors[i] = exc
+        finally:
+            with self._lock:
+                self._ended[i] = True
+                self._judge_ended()
+
+    def _judge_ended(self) -> None:
+        """Hand `done` every call ended in order so far (under the lock)."""
+        while not self._halted and self._next < len(self._ended) and self._ended[self._next]:
+            i = self._next
+            self._next += 1
+            error = self._errors[i]
+            if not self._started[i] or error is not None:
+                self._error = error
+                self._halt()
+                return
+            self.ran = i + 1
+            try:
+                if self._done(i):
+                    self._halt()
+            except BaseException as exc:  # noqa: BLE001 - as a call's error
+                self._error = exc
+                self._halt()
+
+    def _halt(self) -> None:
+        self._halted = True
+        self._stop.set()
+
+    def finish(self) -> int:
+        self._workers.shutdown(wait=True)
+        if self._error is not None:
+            raise self._error
+        return self.ran
+
+    def abandon(self) -> None:
+        """The caller failed: start nothing more, wait for the calls in flight."""
+        self._stop.set()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+
+
 def side_by_side(calls: Sequence[Callable[[], T]], concurrency: int) -> list[T]:
     """Run independent `calls` with up to `concurrency` in flight and return their results in call
     order, as a loop over them would; the first call (in order) that raised raises here."""

@@ -100,6 +100,11 @@ def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
     return openai_retry_decision(_deciding_sdk(), response)
 
 
+def warm_deciding_sdk() -> None:
+    """Build the deciding client now (`conformance.runner.warm`: once in a process that forks runs)."""
+    _deciding_sdk()
+
+
 @functools.lru_cache(maxsize=1)
 def _deciding_sdk() -> Any:
     """One SDK client per process that only ever decides (it never sends: its base URL is a
