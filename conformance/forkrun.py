@@ -31,7 +31,10 @@ from functools import cache
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
+import pytest
+
 from conformance.quarantine import run_exit_handlers
+from conformance.runner.tidy import drop_rewrite_warnings
 
 # Imported once by the fork server. No module here may leave a thread, an event loop or a socket
 # behind (every fork would share it): tests/test_forkrun.py checks a fork of the server has none.
@@ -97,24 +100,24 @@ def _redirected(stdout: str, stderr: str) -> Iterator[None]:
             err.close()
 
 
-_preloaded: frozenset[str] = frozenset()
+class _Preloaded:
+    """A plugin for the forked run: pytest warns it cannot rewrite the plugin packages the server
+    imported (hypothesis, schemathesis), where a fresh process would have imported them after it
+    could. Those warnings are the fork's, not the run's: out of the tally before anything prints."""
 
+    def __init__(self, modules: frozenset[str]) -> None:
+        self.modules = modules
 
-def preloaded() -> frozenset[str]:
-    """The modules imported before this process's forked pytest run began (none in any other
-    process): pytest warns it cannot rewrite the plugin packages among them, where a fresh process
-    would have imported them after pytest could (`conformance.runner.tidy` drops those warnings)."""
-    return _preloaded
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        drop_rewrite_warnings(session.config, self.modules.__contains__)
 
 
 def pytest_here(args: Sequence[str], stdout: str, stderr: str, prepare: Callable[[], None] | None = None) -> int:
     """In a forked process: `prepare()`, then `pytest.main(args)`, with their output in these files,
     then the exit handlers; the status `python -m pytest` would have exited with (negative: killed
     by a signal)."""
-    import pytest
-
-    global _preloaded
-    _preloaded = frozenset(sys.modules)
+    preloaded = _Preloaded(frozenset(sys.modules))
     # Everything the server preloaded is never garbage: out of the collector's sight, every
     # collection in the run (and the ~5 full ones pytest makes at its end) no longer walks it.
     # Measured in the kill matrix: 5.0 -> 4.3 CPU-s a run.
@@ -123,7 +126,7 @@ def pytest_here(args: Sequence[str], stdout: str, stderr: str, prepare: Callable
         try:
             if prepare is not None:
                 prepare()
-            code = int(pytest.main(list(args)))
+            code = int(pytest.main(list(args), plugins=[preloaded]))
         except SystemExit as exc:  # what Python does with an uncaught SystemExit
             code = _exit_status(exc.code)
         except KeyboardInterrupt:  # Python prints it and ends killed by the signal
@@ -211,7 +214,5 @@ def _become(args: list[str], cwd: str, env: dict[str, str], fresh_path: list[str
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     sys.path[:] = [cwd, *fresh_path[1:]] if fresh_path[:1] == [""] else fresh_path
-    import pytest
-
     sys.argv[:] = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *args]
     sys.orig_argv[:] = [sys.executable, "-m", "pytest", *args]
