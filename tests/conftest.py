@@ -35,6 +35,7 @@ SLOW_USES: tuple[frozenset[str], ...] = tuple(frozenset(words.split()) for words
     "killmatrix compute",         # the kill matrix
     "subprocess", "Popen", "venv", "runpytest_subprocess",
     "ReferenceProcess", "ProviderProcess",
+    "forkrun run",                # a pytest run forked from the warm server (conformance.forkrun)
 ))
 
 
