@@ -40,7 +40,8 @@ from conformance.runner.tidy import drop_rewrite_warnings
 # behind (every fork would share it): tests/test_forkrun.py checks a fork of the server has none.
 PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session",
            "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary",
-           "conformance.suite.conftest", "conformance.fuzzing.prewarm", "conformance.reference.gateway_process",
+           "conformance.suite.conftest", "conformance.fuzzing.prewarm", "conformance.runner.warm",
+           "conformance.reference.gateway_process",
            "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 # What the interpreter reads as it starts (PYTHON*, the locale, the time zone) and what the
@@ -74,7 +75,8 @@ def server() -> ForkServerContext:
 
 
 def cpu_s() -> float:
-    """CPU seconds this process and its reaped children used (a forked process starts at zero)."""
+    """CPU seconds this process and its reaped children used (a forked process starts at zero; a
+    server the zygote forked for it is the zygote's child, not counted here)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 

@@ -24,7 +24,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +38,13 @@ from conformance.reference.defects import DefectInfo, load_catalogue
 from conformance.reference.variants import ALL as ALL_VARIANTS
 from conformance.reference.variants import alone, family_groups
 from conformance.reference.variants import load_catalogue as load_variants
+from conformance.servers import zygote_client
 
 GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+retry_after_rfc850"
 
 # A hang guard per suite run, not a speed test: on a loaded machine a run of the matrix (8 beside
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
 RUN_TIMEOUT_S = 900.0
-
 
 
 def shipped_profiles() -> list[str]:
@@ -96,6 +96,9 @@ class Run:
     unexplained: set[str] = field(default_factory=set)  # failed without a reason or evidence
     leaked: bool = False  # a reference key in the terminal output or the report
     failed_tests: set[str] = field(default_factory=set)  # test names (with parameters) pytest reported FAILED
+    # Why each failed or errored requirement did: its report row's reason (and first problem), so a
+    # cell failing for a reason nobody expected shows it, not only the last lines of a long output.
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def failed(self, level: str | None = None) -> set[str]:
         return {r for r, s in self.statuses.items() if s == "failed" and (level is None or self.levels[r] == level)}
@@ -176,25 +179,51 @@ def suite_args(job: Job, report: Path) -> list[str]:
     return args
 
 
-def _run_in_child(job: Job, workdir: str) -> Run:
-    """Runs in a pool process (forked, plugins already imported): one full suite run, one report."""
+def _run_in_child(job: Job, workdir: str, zygote: str | None = None) -> Run:
+    """Runs in a pool process (forked, plugins already imported): one full suite run, one report;
+    its gateway and provider forked from the matrix's zygote (`zygote`, a socket path) if it has one."""
     started = time.monotonic()
     report = Path(workdir) / f"{job.profile}-{job.name}.json"
     log = str(Path(workdir) / f"{job.profile}-{job.name}.log")
     os.environ.pop("GWC_REFERENCE_DEFECTS", None)
     os.environ.pop("GWC_REFERENCE_VARIANTS", None)
+    _export_zygote(os.environ, zygote)
     code = forkrun.pytest_here(suite_args(job, report), log, log)
-    return collect(job, code, report, Path(log).read_text(errors="replace"), time.monotonic() - started,
-                   forkrun.cpu_s())
+    return collect(job, code, report, Path(log).read_text(errors="replace"), time.monotonic() - started, _cpu_s())
 
 
-def _run_subprocess(job: Job, workdir: str) -> Run:
+def _cpu_s() -> float:
+    """CPU seconds this process and its reaped children used (a forked pool process starts at zero),
+    with the servers the zygote forked for it (the zygote reaped those, so RUSAGE_CHILDREN misses them)."""
+    return forkrun.cpu_s() + zygote_client.reaped_cpu_s()
+
+
+def _export_zygote(env: MutableMapping[str, str], zygote: str | None) -> None:
+    """Name the matrix's zygote for `ServerProcess` (or none: a run never uses a stale one)."""
+    if zygote:
+        env[zygote_client.ZYGOTE_ENV] = zygote
+    else:
+        env.pop(zygote_client.ZYGOTE_ENV, None)
+
+
+def _start_zygote() -> zygote_client.Zygote | None:
+    """One zygote for the whole matrix: every run's gateway and provider fork from it instead of
+    re-importing the server stack (~0.7 CPU-s a run). None when it cannot start: runs then Popen."""
+    try:
+        return zygote_client.Zygote().start()
+    except zygote_client.ZygoteUnavailable as exc:
+        print(f"kill matrix: {exc}; servers start as fresh processes", file=sys.stderr)
+        return None
+
+
+def _run_subprocess(job: Job, workdir: str, zygote: str | None = None) -> Run:
     """The portable way (no fork server): a fresh `python -m pytest` per run."""
     import subprocess
 
     started = time.monotonic()
     report = Path(workdir) / f"{job.profile}-{job.name}.json"
     env = {k: v for k, v in os.environ.items() if k not in ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS")}
+    _export_zygote(env, zygote)
     done = subprocess.run([sys.executable, "-m", "pytest", *suite_args(job, report)], env=env,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     # No CPU figure here: runs in threads share one RUSAGE_CHILDREN, a difference would mix them.
@@ -209,23 +238,44 @@ def collect(job: Job, code: int, report: Path, output: str, elapsed: float = 0.0
     unexplained = {r["id"] for r in rows if r["status"] == "failed" and not (r.get("reason") and r.get("evidence"))}
     leaked = bool(REFERENCE_KEY.search(output) or (report.exists() and REFERENCE_KEY.search(report.read_text())))
     failed_tests = set(FAILED_TEST.findall(output))
+    reasons = {r["id"]: _why(r) for r in rows if r["status"] in ("failed", "error")}
     return Run(job, code, {r["id"]: r["status"] for r in rows}, {r["id"]: r["level"] for r in rows},
-               data["verdict"] if data else None, output[-4000:], elapsed, cpu, unexplained, leaked, failed_tests)
+               data["verdict"] if data else None, output[-4000:], elapsed, cpu, unexplained, leaked, failed_tests,
+               reasons)
+
+
+def _why(row: dict[str, Any]) -> str:
+    """A report row's reason, then its tests' first problem, on one line each, at most ~1500 characters."""
+    lines = [str(row.get("reason") or "")]
+    for problem in (row.get("problems") or [])[:3]:
+        lines.append(str(problem.get("message") if isinstance(problem, dict) else problem))
+    return "\n    ".join(line for line in lines if line)[:1500]
+
+
+def explain(run: Run, requirements: Iterable[str]) -> str:
+    """Each named requirement's status and why, one block each: for a matrix assertion's message."""
+    return "\n".join(f"  {rid} {run.statuses.get(rid, 'not run')}: {run.reasons.get(rid, '')}" for rid in sorted(requirements))
 
 
 def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
     """Every job, `workers` at a time (default: four per core: a suite run spends much of its
     time waiting — Retry-After, paced streams, timeouts — not computing)."""
     workers = max(1, workers or 4 * (os.cpu_count() or 1))
-    with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
-        if forkrun.available():
-            with ProcessPoolExecutor(workers, mp_context=forkrun.server(), max_tasks_per_child=1) as pool:
-                futures = [pool.submit(_run_in_child, job, workdir) for job in jobs]
-                return [f.result(timeout=RUN_TIMEOUT_S) for f in futures]
-        from concurrent.futures import ThreadPoolExecutor
+    zygote = _start_zygote()
+    path = zygote.socket_path if zygote else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
+            if forkrun.available():
+                with ProcessPoolExecutor(workers, mp_context=forkrun.server(), max_tasks_per_child=1) as pool:
+                    futures = [pool.submit(_run_in_child, job, workdir, path) for job in jobs]
+                    return [f.result(timeout=RUN_TIMEOUT_S) for f in futures]
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda job: _run_subprocess(job, workdir), jobs))
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(lambda job: _run_subprocess(job, workdir, path), jobs))
+    finally:
+        if zygote is not None:
+            zygote.stop()
 
 
 # --- judging ------------------------------------------------------------------------------------

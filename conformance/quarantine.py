@@ -157,9 +157,10 @@ def openai_retry_decision(sdk: Any, response: Any) -> tuple[bool, float]:
     return sdk._should_retry(response), sdk._calculate_retry_timeout(2, options, response.headers)
 
 
-def seed_codec_table(codec_name: str, intervals: list[tuple[int, int]]) -> bool:
-    """Write `intervals` where hypothesis looks for its table of the codepoints `codec_name` can
-    encode (`intervals_from_codec`), unless one is there; False when hypothesis moved it. The
+def seed_codec_table(codec_name: str, intervals: Callable[[], list[tuple[int, int]]]) -> bool:
+    """Write `intervals()` where hypothesis looks for its table of the codepoints `codec_name` can
+    encode (`intervals_from_codec`), unless one is there (then `intervals` is not called: it costs
+    ~0.3 CPU-s, and the lasting cache has it from the first run on); False when hypothesis moved it. The
     table is a pure function of Python's codec, so a correct one read from the file and the one
     hypothesis would build are the same data (the generated examples do not change)."""
     import gzip
@@ -174,7 +175,7 @@ def seed_codec_table(codec_name: str, intervals: list[tuple[int, int]]) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".gwc-tmp")
         with gzip.GzipFile(tmp, "wb", mtime=1) as out:
-            out.write(json.dumps([list(pair) for pair in intervals]).encode())
+            out.write(json.dumps([list(pair) for pair in intervals()]).encode())
         tmp.replace(path)
     except Exception:  # noqa: BLE001 - another library's internals; hypothesis builds it itself
         return False

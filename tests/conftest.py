@@ -25,7 +25,7 @@ from conformance import forkrun
 from tests import runcost
 
 REPO = Path(__file__).resolve().parents[1]
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.zygote_session"]  # one server zygote per session
 
 # What makes a self-test slow, by what it uses: a suite run, the kill matrix, LiteLLM, any child
 # process (pytest, the CLI, a build, the reference gateway or provider served as a process). A rule

@@ -78,8 +78,8 @@ def _run(matrix: Matrix, profile: str, defect: str | None, variant: str | None =
 def test_clean_reference(matrix, profile):
     """No requirement fails on the clean gateway; conformant once nothing applicable is planned."""
     run = _run(matrix, profile, None)
-    assert not run.failed(), run.output[-3000:]
-    assert not run.errored, run.output[-3000:]
+    assert not run.failed(), f"{killmatrix.explain(run, run.failed())}\n{run.output[-3000:]}"
+    assert not run.errored, f"{killmatrix.explain(run, run.errored)}\n{run.output[-3000:]}"
     planned = [r.id for r in registry().values() if r.planned and r.applies_to(load_profile(profile))]
     if not planned:
         assert run.verdict == "conformant", run.statuses
@@ -94,8 +94,9 @@ def test_defect_kills_its_requirements(matrix, job: Job):
     missed = expected_kills(info, job.profile) - run.failed()
     assert not missed, f"{job.defect} on {job.profile}: {sorted(missed)} did not fail\n{run.output[-3000:]}"
     stray = run.failed() - set(info.kills) - set(info.may_also_fail)
-    assert not stray, f"{job.defect} on {job.profile}: {sorted(stray)} failed too\n{run.output[-3000:]}"
-    assert not run.errored, run.output[-3000:]
+    assert not stray, (f"{job.defect} on {job.profile}: {sorted(stray)} failed too\n"
+                       f"{killmatrix.explain(run, stray)}\n{run.output[-3000:]}")
+    assert not run.errored, f"{killmatrix.explain(run, run.errored)}\n{run.output[-3000:]}"
     # The verdict is the contract's: a failed contract/rfc MUST makes it non-conformant; a defect that
     # breaks only practice requirements (or SHOULDs) leaves it conformant, and the grade says so.
     contract_failures = {r for r in run.failed("MUST") if not registry()[r].basis(job.profile).is_practice}
@@ -110,8 +111,9 @@ def test_variant_fails_nothing(matrix, job: Job):
     """A correct gateway that differs from the reference passes: no failed requirement, no suite
     error, and the clean reference's verdict (or the one the catalogue names)."""
     run = _run(matrix, job.profile, None, job.variant)
-    assert not run.failed(), f"variant {job.variant} on {job.profile}: false failures {sorted(run.failed())}\n{run.output[-3000:]}"
-    assert not run.errored, run.output[-3000:]
+    assert not run.failed(), (f"variant {job.variant} on {job.profile}: false failures {sorted(run.failed())}\n"
+                              f"{killmatrix.explain(run, run.failed())}\n{run.output[-3000:]}")
+    assert not run.errored, f"{killmatrix.explain(run, run.errored)}\n{run.output[-3000:]}"
     assert run.verdict == killmatrix.expected_verdict(job), (run.verdict, run.output[-3000:])
 
 
@@ -238,3 +240,17 @@ def test_variant_catalogue_names_real_profiles_and_plans_every_variant():
         names = applicable(job.profile) if job.variant == ALL_VARIANTS else job.variants
         families = [load_variants()[n].family for n in names if load_variants()[n].family]
         assert len(families) == len(set(families)), job
+
+
+def test_a_failing_cell_says_why(tmp_path):
+    """A cell that fails for a reason nobody expected (a stray failure under load) shows each failed
+    requirement's reason and first problems in the assertion message, not only the output's tail."""
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"verdict": "non-conformant", "requirements": [
+        {"id": "FUZ-1", "level": "MUST", "status": "failed", "reason": "1 of 3 tests failed", "evidence": [],
+         "problems": [{"message": "POST /v1/chat/completions: connection failed (ReadError)"}]},
+        {"id": "ENV-1", "level": "MUST", "status": "passed", "reason": "", "evidence": []}]}))
+    run = killmatrix.collect(Job("pyai", "html_404"), 1, report, "short output")
+    text = killmatrix.explain(run, run.failed())
+    assert "FUZ-1 failed: 1 of 3 tests failed" in text and "connection failed (ReadError)" in text, text
+    assert "ENV-1" not in text

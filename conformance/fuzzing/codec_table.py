@@ -47,4 +47,4 @@ def seed(codec_name: str = "utf-8") -> bool:
     """Put the codec's table where hypothesis's storage directory keeps it (see module doc)."""
     from conformance.quarantine import seed_codec_table
 
-    return seed_codec_table(codec_name, encodable_intervals(codec_name))
+    return seed_codec_table(codec_name, lambda: encodable_intervals(codec_name))

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from conformance.contract.requirements import get as get_requirement
-from conformance.contract.resources import SUITE_DIR
 from conformance.report.results import applicable_requirements
-from conformance.runner.selection import Selection, suite_file
+from conformance.runner.selection import Selection, in_suite, suite_file
 from conformance.runner.stash import CONTEXT, SELECTION
 
 
@@ -46,7 +45,7 @@ def _count(items: list[pytest.Item]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:
         marker = item.get_closest_marker("requirement")
-        if marker is not None and marker.args and _in_suite(item):
+        if marker is not None and marker.args and in_suite(item):
             counts[marker.args[0]] = counts.get(marker.args[0], 0) + 1
     return counts
 
@@ -60,7 +59,7 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
     keep, drop = [], []
     for item in items:
         markers = list(item.iter_markers("requirement"))
-        if not _in_suite(item):
+        if not in_suite(item):
             keep.append(item)
             continue
         if len(markers) != 1 or len(markers[0].args) != 1:
@@ -86,8 +85,3 @@ def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item], co
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
     return not_claimed
-
-
-def _in_suite(item: pytest.Item) -> bool:
-    path = Path(str(item.path)).resolve()
-    return SUITE_DIR.resolve() in path.parents

@@ -13,8 +13,8 @@ from conformance.certify.har import HAR_PROPERTY
 from conformance.checks.problem import Problem, ProblemsFound, grouped
 from conformance.errors import ConformanceError
 from conformance.report.results import OBSERVER_SUFFIX, TestResult
-from conformance.runner.collection import _in_suite
 from conformance.runner.context import RunContext
+from conformance.runner.selection import in_suite
 from conformance.runner.stash import (
     CITED,
     CLIENT,
@@ -62,7 +62,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Gen
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     context = item.config.stash.get(CONTEXT, None)
-    if context is None or not _in_suite(item):
+    if context is None or not in_suite(item):
         return report
     client = item.config.stash.get(CLIENT, None)
     redactor = client.redactor if client is not None else _config_redactor(item.config, context)
@@ -216,7 +216,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[CITED] = []
     outcomes.collect_citations(item.stash[CITED])
     client = item.config.stash.get(CLIENT, None)
-    if client is not None and client.budget.spent and _in_suite(item):
+    if client is not None and client.budget.spent and in_suite(item):
         pytest.skip(client.budget.spent_reason())
 
 

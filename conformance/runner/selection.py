@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conformance.contract.resources import SUITE_DIR
 
 _MARK = re.compile(r"""mark\.requirement\(\s*["']([A-Z]+-[0-9]+)["']""")
@@ -95,5 +97,17 @@ class Selection:
 
 def suite_file(path: Any) -> str | None:
     """The suite file name of a collected item's path, or None when it is not a suite test."""
-    resolved = Path(str(path)).resolve()
-    return resolved.name if resolved.parent == SUITE_DIR.resolve() else None
+    return _where(str(path))[0]
+
+
+def in_suite(item: pytest.Item) -> bool:
+    """Whether a collected item is one of the suite's tests (under the suite directory, at any depth)."""
+    return _where(str(item.path))[1]
+
+
+@lru_cache(maxsize=1024)
+def _where(path: str) -> tuple[str | None, bool]:
+    """(suite file name or None, under the suite directory): asked for every item by several hooks,
+    and resolving a path walks the file system (measured: ~5,000 `resolve()` calls a run)."""
+    resolved, suite_dir = Path(path).resolve(), SUITE_DIR.resolve()
+    return (resolved.name if resolved.parent == suite_dir else None), suite_dir in resolved.parents

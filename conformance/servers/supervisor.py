@@ -4,7 +4,8 @@ gateway, the fault-injecting provider), for the plugin and the self-tests.
 A subprocess rather than a thread so the gateway's event loop, signal handling and crashes stay
 out of pytest's process, and under xdist one gateway serves every worker. The child watches its
 stdin (`loopback.watch_stdin`): when this process dies, the pipe closes and the gateway exits
-with it.
+with it. Where `GWC_SERVER_ZYGOTE` names a zygote (`servers.zygote`), the child is forked from it
+instead of a fresh `python -m` (the server stack already imported), with the same promises.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import IO, Any, TypeVar
 
 from conformance.contract.safe_yaml import load_document
 from conformance.errors import ConformanceError
+from conformance.servers.zygote_client import ZYGOTE_ENV, ForkedProcess, ZygoteUnavailable, spawn
 
 # How long a child that is still running may take to say READY. Only a hang should reach it: a
 # child that exits fails at once, and on a loaded machine (CI beside other jobs, the kill matrix's
@@ -46,7 +48,7 @@ class ServerProcess:
         self.config_path = Path(config_path)
         self.url: str | None = None
         self.config: dict[str, Any] = {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._stderr: IO[bytes] | None = None
         self._ready = threading.Event()
         self._stdout_lines: list[str] = []
@@ -66,13 +68,8 @@ class ServerProcess:
             raise ConformanceError(f"the {self.what} is already started")
         self.before_start(timeout)
         self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-        )
+        self.process = self._spawn(self.command(), {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}, self._stderr)
+        assert self.process.stdout is not None
         threading.Thread(target=self._read_stdout, args=(self.process.stdout,), daemon=True).start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.02):
@@ -84,6 +81,19 @@ class ServerProcess:
                 raise ConformanceError(f"the {self.what} did not start{status}: {reason or 'no output'}")
         self.config = load_document(self.config_path, f"{self.what} target config")
         return self
+
+    @staticmethod
+    def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> subprocess.Popen[bytes] | ForkedProcess:
+        """Fork it from the zygote `ZYGOTE_ENV` names (`servers.zygote`: the server stack already
+        imported) when there is one and the command is `python -m …`; else, or when the zygote
+        cannot, a fresh process as always. Either way the child's env travels out of sight of argv."""
+        zygote = os.environ.get(ZYGOTE_ENV)
+        if zygote:
+            try:
+                return spawn(zygote, command, env, stderr)
+            except ZygoteUnavailable:
+                pass
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
 
     def _read_stdout(self, stream: IO[bytes]) -> None:
         """Find READY, then keep draining so the child never blocks on a full pipe."""

@@ -10,6 +10,7 @@ own decision functions are applied to the recorded status and headers instead.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,14 +95,21 @@ def sdk_decision(exchange: Exchange) -> tuple[bool, float]:
     """The SDK's own answer for a recorded response: (would it retry, seconds it would wait)."""
     import httpx2  # the SDK's HTTP layer
 
-    openai = _openai()
-    sdk = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=2)
-    try:
-        response = httpx2.Response(exchange.status or 0, headers=list(exchange.headers.multi_items()),
-                                   request=httpx2.Request("POST", "http://127.0.0.1:9/v1/x"))
-        return openai_retry_decision(sdk, response)
-    finally:
-        sdk.close()
+    response = httpx2.Response(exchange.status or 0, headers=list(exchange.headers.multi_items()),
+                               request=httpx2.Request("POST", "http://127.0.0.1:9/v1/x"))
+    return openai_retry_decision(_deciding_sdk(), response)
+
+
+def warm_deciding_sdk() -> None:
+    """Build the deciding client now (`conformance.runner.warm`: once in a process that forks runs)."""
+    _deciding_sdk()
+
+
+@functools.lru_cache(maxsize=1)
+def _deciding_sdk() -> Any:
+    """One SDK client per process that only ever decides (it never sends: its base URL is a
+    discard port): a client per decision built a TLS context each time (~0.1 CPU-s, 4 a run)."""
+    return _openai().OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=2)
 
 
 # Retry-After is whole seconds and the SDK's wait is computed a moment later: a wait this much
