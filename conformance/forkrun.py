@@ -45,20 +45,22 @@ PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conforman
            "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 # What the interpreter reads as it starts (PYTHON*, the locale, the time zone) and what the
-# preloaded modules read as they import (hypothesis's settings and CI detection, openai's logging,
-# websockets' limits, pydantic's plugins; tests/test_forkrun.py lists them afresh and compares).
+# preloaded modules read as they import: hypothesis's settings and CI detection, openai's logging,
+# websockets' limits, pydantic's plugins, and for the TLS context and SDK client `runner.warm`
+# builds, OpenSSL's and httpx's certificate and key-log variables and urllib's proxies (a scan of
+# the whole environment for `*_proxy`). tests/test_forkrun.py lists the Python-level reads afresh.
 _READ_AT_START_PREFIXES = ("PYTHON", "_PYTHON", "LC_", "HYPOTHESIS_", "SCHEMATHESIS_", "OPENAI_", "AZURE_OPENAI_",
-                           "WEBSOCKETS_", "PYDANTIC_", "DEFER_PYDANTIC_")
+                           "WEBSOCKETS_", "PYDANTIC_", "DEFER_PYDANTIC_", "SSL", "OPENSSL_")
 _READ_AT_START = frozenset({"LANG", "TZ", "HOME", "CI", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
                             "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION", "TF_BUILD",
-                            "bamboo.buildKey", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI"})
+                            "bamboo.buildKey", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "REQUEST_METHOD"})
 # Read at start but applied to the fork as a fresh process would have it: only bytecode caching.
 _APPLIED = frozenset({"PYTHONDONTWRITEBYTECODE"})
 
 
 def read_at_start(name: str) -> bool:
     """Whether a process's behaviour depends on `name`'s value when it started, not only later."""
-    return name in _READ_AT_START or name.startswith(_READ_AT_START_PREFIXES)
+    return name in _READ_AT_START or name.startswith(_READ_AT_START_PREFIXES) or name.lower().endswith("_proxy")
 
 
 def available() -> bool:

@@ -110,17 +110,33 @@ def test_a_run_past_its_limit_is_killed_and_fails_the_test(tmp_path):
         run_pytest(args, timeout=3)
 
 
+# Python-level reads of os.environ while the preload imports. A scan of the whole environment (urllib's
+# proxy lookup reads every value to find `*_proxy`) is not a read of each name: `read_at_start`
+# names what such a scan looks for.
 ENV_PROBE = '''
-import importlib, json, os, sys
-seen = set()
+import importlib, json, os
+seen, scanning = set(), [0]
 cls = type(os.environ)
-getitem, contains = cls.__getitem__, cls.__contains__
-cls.__getitem__ = lambda self, key: (seen.add(key), getitem(self, key))[1]
+getitem, contains, iterate = cls.__getitem__, cls.__contains__, cls.__iter__
+
+def read(self, key):
+    if not scanning[0]:
+        seen.add(key)
+    return getitem(self, key)
+
+def scan(self):
+    scanning[0] += 1
+    try:
+        yield from iterate(self)
+    finally:
+        scanning[0] -= 1
+
+cls.__getitem__, cls.__iter__ = read, scan
 cls.__contains__ = lambda self, key: (seen.add(key), contains(self, key))[1]
 from conformance.forkrun import PRELOAD
 for name in PRELOAD:
     importlib.import_module(name)
-cls.__getitem__, cls.__contains__ = getitem, contains
+cls.__getitem__, cls.__contains__, cls.__iter__ = getitem, contains, iterate
 print(json.dumps(sorted(seen)))
 '''
 
