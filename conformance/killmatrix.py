@@ -18,12 +18,9 @@ saves most of pytest's start-up per run; each run starts its own reference gatew
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import multiprocessing
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -33,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import forkrun
 from conformance.contract.profiles import load_profile
 from conformance.contract.requirements import Requirement, registry
 from conformance.contract.resources import PROFILES_DIR, SUITE_DIR
@@ -47,8 +45,6 @@ GROUP_SEPARATOR = "+"  # a variant job naming several variants: "reset_rfc3339+r
 # A hang guard per suite run, not a speed test: on a loaded machine a run of the matrix (8 beside
 # each other on 2 cores) took minutes, and a run past this limit makes the whole matrix error.
 RUN_TIMEOUT_S = 900.0
-_PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session", "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary", "conformance.suite.conftest", "conformance.fuzzing.prewarm", "conformance.runner.warm",
-            "conformance.reference.gateway_process", "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi"]
 
 
 def shipped_profiles() -> list[str]:
@@ -186,37 +182,20 @@ def suite_args(job: Job, report: Path) -> list[str]:
 def _run_in_child(job: Job, workdir: str, zygote: str | None = None) -> Run:
     """Runs in a pool process (forked, plugins already imported): one full suite run, one report;
     its gateway and provider forked from the matrix's zygote (`zygote`, a socket path) if it has one."""
-    import pytest
-
-    # Everything the fork server preloaded (pytest, hypothesis, schemathesis, openai, warmed
-    # strategies) is never garbage: out of the collector's sight, every collection in the run (and
-    # the ~5 full ones pytest makes at its end) no longer walks it. Measured: 5.0 -> 4.3 CPU-s a run.
-    gc.freeze()
     started = time.monotonic()
     report = Path(workdir) / f"{job.profile}-{job.name}.json"
-    log = Path(workdir) / f"{job.profile}-{job.name}.log"
+    log = str(Path(workdir) / f"{job.profile}-{job.name}.log")
     os.environ.pop("GWC_REFERENCE_DEFECTS", None)
     os.environ.pop("GWC_REFERENCE_VARIANTS", None)
     _export_zygote(os.environ, zygote)
-    with open(log, "w") as out:
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
-        try:
-            code = int(pytest.main(suite_args(job, report)))
-        except SystemExit as exc:  # pragma: no cover - pytest.main returns, a plugin may still exit
-            code = int(exc.code or 0)
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return collect(job, code, report, log.read_text(errors="replace"), time.monotonic() - started, _cpu_s())
+    code = forkrun.pytest_here(suite_args(job, report), log, log)
+    return collect(job, code, report, Path(log).read_text(errors="replace"), time.monotonic() - started, _cpu_s())
 
 
 def _cpu_s() -> float:
     """CPU seconds this process and its reaped children used (a forked pool process starts at zero),
     with the servers the zygote forked for it (the zygote reaped those, so RUSAGE_CHILDREN misses them)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + zygote_client.reaped_cpu_s()
+    return forkrun.cpu_s() + zygote_client.reaped_cpu_s()
 
 
 def _export_zygote(env: MutableMapping[str, str], zygote: str | None) -> None:
@@ -286,10 +265,8 @@ def run_all(jobs: list[Job], workers: int | None = None) -> list[Run]:
     path = zygote.socket_path if zygote else None
     try:
         with tempfile.TemporaryDirectory(prefix="gwc-killmatrix-") as workdir:
-            if "forkserver" in multiprocessing.get_all_start_methods():
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(_PRELOAD)
-                with ProcessPoolExecutor(workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+            if forkrun.available():
+                with ProcessPoolExecutor(workers, mp_context=forkrun.server(), max_tasks_per_child=1) as pool:
                     futures = [pool.submit(_run_in_child, job, workdir, path) for job in jobs]
                     return [f.result(timeout=RUN_TIMEOUT_S) for f in futures]
             from concurrent.futures import ThreadPoolExecutor

@@ -30,7 +30,29 @@ PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
     ("argparse", "argparse._ActionsContainer._handle_conflict_error", "as for _handle_conflict_resolve"),
     ("hypothesis", "hypothesis.internal.charmap.charmap_file",
      "each run rebuilds hypothesis's utf-8 codec table codepoint by codepoint (~2-5 s of CPU per run)"),
+    ("hypothesis", "hypothesis.configuration.notice_initialization_restarted",
+     "every run forked from the warm server warns (HypothesisSideeffectWarning) of the server's own strategy warm-up"),
+    ("atexit", "atexit._run_exitfuncs",
+     "a pytest run forked from the warm server (conformance.forkrun) skips the exit handlers a fresh process runs"),
 )
+
+
+def forget_side_effects_so_far() -> None:
+    """hypothesis remembers the first thing that built a strategy after it was imported and, when its
+    pytest plugin loads later, warns that some plugin did slow work too early. The warm-up of
+    `conformance.fuzzing.prewarm` is deliberate and happens outside any pytest run: forget it, so
+    a run forked from the warmed process starts as quiet as a fresh one."""
+    from hypothesis.configuration import notice_initialization_restarted
+
+    notice_initialization_restarted(warn=False)
+
+
+def run_exit_handlers() -> None:
+    """What a Python process does as it exits, for a forked one that ends with `os._exit`: every
+    `atexit` handler, last registered first (hypothesis's temporary home is removed, logs flushed)."""
+    import atexit
+
+    atexit._run_exitfuncs()
 
 
 def reseat_rootdir(config: Any, ns: Any, paths: list[str], args: list[str]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from conformance import forkrun
 from tests import runcost
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,7 @@ SLOW_USES: tuple[frozenset[str], ...] = tuple(frozenset(words.split()) for words
     "killmatrix compute",         # the kill matrix
     "subprocess", "Popen", "venv", "runpytest_subprocess",
     "ReferenceProcess", "ProviderProcess",
+    "forkrun run",                # a pytest run forked from the warm server (conformance.forkrun)
 ))
 
 
@@ -208,11 +210,11 @@ CHILD_TIMEOUT_S = 600.0
 
 
 def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: dict[str, str] | None = None,
-              timeout: float = CHILD_TIMEOUT_S, cwd: Path | None = None) -> SuiteRun:
-    """`pytest conformance/suite …` in a subprocess, with a report; returns code, output and report."""
+              timeout: float = CHILD_TIMEOUT_S, cwd: Path | None = None, fresh_process: bool = False) -> SuiteRun:
+    """`pytest conformance/suite …` in a child process, with a report; returns code, output and report.
+    `fresh_process`: a real `python -m pytest`, never a fork (see `run_pytest`)."""
     report = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(REPO / "conformance" / "suite"),
-               "--report", str(report), *args]
+    command = ["-q", "-p", "no:cacheprovider", str(REPO / "conformance" / "suite"), "--report", str(report), *args]
     for defect in defects:
         command += ["--reference-defect", defect]
     # Inner runs must not inherit: defects meant for another run, a bytecode switch that makes every
@@ -220,10 +222,35 @@ def run_suite(tmp_path: Path, *args: str, defects: tuple[str, ...] = (), env: di
     inherited = ("GWC_REFERENCE_DEFECTS", "GWC_REFERENCE_VARIANTS", "PYTHONDONTWRITEBYTECODE", "GITHUB_STEP_SUMMARY")
     full_env = {k: v for k, v in os.environ.items() if k not in inherited}
     full_env.update(env or {})
-    with runcost.measured("suite runs"):
-        done = subprocess.run(command, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    code, output = run_pytest(command, cwd=cwd or REPO, env=full_env, timeout=timeout, fresh_process=fresh_process)
     data = json.loads(report.read_text()) if report.exists() else None
-    return SuiteRun(done.returncode, done.stdout + done.stderr, data)
+    return SuiteRun(code, output, data)
+
+
+def run_pytest(args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None,
+               timeout: float = CHILD_TIMEOUT_S, kind: str = "suite runs", fresh_process: bool = False) -> tuple[int, str]:
+    """`python -m pytest ARGS` in CWD with exactly ENV (default: this process's): its exit status and
+    its stdout followed by its stderr. A fork of this worker's warm fork server (conformance.forkrun:
+    ~1.8 CPU-s of start-up saved a run) unless it cannot be faithful there (an environment that
+    changes how Python or a preloaded module starts) or `fresh_process` asks for a real process (a
+    test of how pytest starts from elsewhere). Its CPU goes to the ledger (tests/runcost.py)."""
+    env = dict(os.environ) if env is None else env
+    limit = (f"`pytest {' '.join(args)}` ran past its {timeout:.0f} s limit (a guard against a hang) "
+             "and was killed; its output so far:\n")
+    finished = None if fresh_process or not forkrun.available() else forkrun.run(args, cwd=cwd, env=env, timeout=timeout)
+    if finished is not None:
+        runcost.record(kind, 1, finished.cpu_s)
+        if finished.timed_out:
+            pytest.fail(limit + (finished.stdout + finished.stderr)[-3000:], pytrace=False)
+        return finished.returncode, finished.stdout + finished.stderr
+    with runcost.measured(f"{kind} (fresh process)"):
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env, capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            so_far = b"".join(x if isinstance(x, bytes) else x.encode() for x in (exc.stdout, exc.stderr) if x)
+            pytest.fail(limit + so_far.decode(errors="replace")[-3000:], pytrace=False)
+    return done.returncode, done.stdout + done.stderr
 
 
 @pytest.fixture

@@ -14,10 +14,14 @@ from tests.conftest import run_suite
 
 pytestmark = pytest.mark.slow
 QUIET = {"GITHUB_STEP_SUMMARY": ""}
+# Every run here is a fresh process (`fresh_process`), not a fork of the warm server (run_pytest):
+# the plugin arms its SIGINT handler as it is imported, which for a fork happened once, in the
+# server, under the server's signal disposition (ignored when the self-tests run as a background job).
 
 
 def _interrupted(tmp_path, spec: str, *args: str):
-    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", *args, env={**QUIET, "GWC_SELFTEST_SIGINT": spec})
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", *args, env={**QUIET, "GWC_SELFTEST_SIGINT": spec},
+                    fresh_process=True)
     assert run.returncode == 2, run.output[-3000:]
     assert "exit 2: interrupted; incomplete" in run.output, run.output[-3000:]
     assert run.report is not None and run.verdict == "incomplete", run.output[-3000:]
@@ -46,7 +50,8 @@ def test_an_interrupt_anywhere_ends_with_status_2(tmp_path, spec, keyword):
 
 def test_an_interrupt_while_plugins_load_ends_with_status_2(tmp_path):
     """Recorded by the handler the plugin arms at its import, not raised mid-import (status 130)."""
-    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", env={**QUIET, "GWC_SELFTEST_SIGINT": "loading:"})
+    run = run_suite(tmp_path, "-p", "tests.sigint_plugin", env={**QUIET, "GWC_SELFTEST_SIGINT": "loading:"},
+                    fresh_process=True)
     assert run.returncode == 2, run.output[-3000:]
     assert "interrupted during start-up: no report; verdict: incomplete (exit 2)" in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
@@ -56,7 +61,7 @@ def test_an_interrupt_after_the_closing_line_changes_nothing_printed(tmp_path):
     """The verdict and status are printed; a signal then must not make the process return another
     status (Python's 130, a traceback) nor be half-swallowed: the printed line is the status."""
     run = run_suite(tmp_path, "-p", "tests.sigint_plugin", "-p", "no:randomly", "-k", "test_unknown_path_not_found",
-                    env={**QUIET, "GWC_SELFTEST_SIGINT": "late:"})
+                    env={**QUIET, "GWC_SELFTEST_SIGINT": "late:"}, fresh_process=True)
     assert f"exit {run.returncode}: " in run.output, run.output[-3000:]
     assert "Traceback" not in run.output and "KeyboardInterrupt" not in run.output, run.output[-3000:]
 
@@ -66,7 +71,7 @@ def test_an_interrupt_pytest_cannot_render_still_ends_with_status_2(tmp_path):
     number): the process returned 1 after its closing line said 2."""
     run = run_suite(tmp_path, "-p", "tests.sigint_plugin", "-p", "no:randomly", "-k", "test_fuzz_raw_body",
                     env={**QUIET, "GWC_SELFTEST_SIGINT": "fuzzing:test_fuzz_raw_body:3",
-                         "GWC_SELFTEST_SIGINT_UNRENDERABLE": "1"})
+                         "GWC_SELFTEST_SIGINT_UNRENDERABLE": "1"}, fresh_process=True)
     assert run.returncode == 2 and "exit 2: interrupted" in run.output, run.output[-3000:]
 
 

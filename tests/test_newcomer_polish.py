@@ -56,19 +56,15 @@ def test_an_unset_variable_outside_roles_names_its_field():
 
 
 def test_an_unset_valid_variable_stops_the_run_in_one_line_exit_4(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import CHILD_TIMEOUT_S, REPO
+    from tests.conftest import run_pytest
 
     config = tmp_path / "target.yaml"
     config.write_text('roles:\n  valid: {api_key: "${GW_VALID_NOT_SET}"}\n', encoding="utf-8")
     env = {k: v for k, v in __import__("os").environ.items() if k != "GW_VALID_NOT_SET"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", "http://127.0.0.1:9",
-                           "--target-config", str(config)], cwd=REPO, capture_output=True, text=True, env=env,
-                          timeout=CHILD_TIMEOUT_S)
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    assert done.returncode == 4 and len(lines) == 1, lines
+    code, output = run_pytest(["-q", "-p", "no:cacheprovider", "--target", "http://127.0.0.1:9",
+                               "--target-config", str(config)], env=env, kind="user-error runs")
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code == 4 and len(lines) == 1, lines
     assert "roles.valid.api_key: environment variable GW_VALID_NOT_SET is not set" in lines[0], lines
 
 

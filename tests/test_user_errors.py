@@ -11,6 +11,7 @@ import pytest
 
 from conformance.runner.session import PROBE_TIMEOUT_S
 from tests.conftest import CHILD_TIMEOUT_S, REPO
+from tests.conftest import run_pytest as pytest_child
 
 # Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
 pytestmark = pytest.mark.xdist_group("heavy")
@@ -18,9 +19,8 @@ pytestmark = pytest.mark.xdist_group("heavy")
 
 def run_pytest(*args: str, cwd=REPO, timeout: float = CHILD_TIMEOUT_S) -> tuple[int, str, float]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    return done.returncode, (done.stdout + done.stderr).strip(), time.monotonic() - started
+    code, output = pytest_child(["-q", "-p", "no:cacheprovider", *args], cwd=cwd, timeout=timeout, kind="user-error runs")
+    return code, output.strip(), time.monotonic() - started
 
 
 def assert_one_line(output: str, needle: str) -> None:

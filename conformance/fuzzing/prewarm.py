@@ -3,7 +3,7 @@
 Why: schemathesis and hypothesis-jsonschema build a body strategy from the schema the first time
 a process draws from it (~3.5 s of CPU for the four operations); a process that has drawn once
 draws again in a tenth of that. The kill matrix forks every suite run from one server process:
-importing this module there (`killmatrix._PRELOAD`) means each forked run inherits resolved
+importing this module there (`forkrun.PRELOAD`) means each forked run inherits resolved
 strategies instead of rebuilding them, with 150 runs on 2 cores that is minutes of CI. Importing
 it anywhere else only costs that time once; the generated data do not change (they depend on the
 seed, not on the strategy objects' history).
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conformance.contract.profiles import load_profile, shipped_profiles
 from conformance.fuzzing.openapi import operation, operation_labels
+from conformance.quarantine import forget_side_effects_so_far
 
 WARM_EXAMPLES = 3
 
@@ -40,3 +41,4 @@ def warm(profile_ref: str) -> None:
 
 for _profile in shipped_profiles():
     warm(_profile)
+forget_side_effects_so_far()

@@ -14,6 +14,7 @@ own package: `pytest --pyargs conformance.suite` from anywhere behaves as `gatew
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,22 +30,28 @@ def block_cache_provider(config: pytest.Config) -> None:
 
 def drop_own_rewrite_warnings(config: pytest.Config) -> None:
     """Remove the config-time rewrite warnings about `conformance` modules from the terminal's tally."""
+    drop_rewrite_warnings(config, lambda name: name == "conformance" or name.startswith("conformance."))
+
+
+def drop_rewrite_warnings(config: pytest.Config, about: Callable[[str], bool]) -> None:
+    """Remove the config-time rewrite warnings about the modules `about` accepts from the terminal's
+    tally (also for `conformance.forkrun`: the packages a fork server imported before the run)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     stats: dict[str, list[Any]] = getattr(reporter, "stats", None) or {}
     warnings = stats.get("warnings")
     if not warnings:
         return
-    kept = [w for w in warnings if not _own_rewrite_warning(str(getattr(w, "message", "")))]
+    kept = [w for w in warnings if not _rewrite_warning_about(str(getattr(w, "message", "")), about)]
     if len(kept) != len(warnings):
         warnings[:] = kept
         if not kept:
             del stats["warnings"]
 
 
-def _own_rewrite_warning(message: str) -> bool:
+def _rewrite_warning_about(message: str, about: Callable[[str], bool]) -> bool:
     """`…: PytestAssertRewriteWarning: Module already imported so cannot be rewritten; conformance` (and
-    the source line pytest adds below it): one module name, ours."""
+    the source line pytest adds below it): one module name, one `about` accepts."""
     if REWRITE_NOTICE not in message:
         return False
     words = message.split(REWRITE_NOTICE, 1)[1].lstrip(";: ").split()
-    return bool(words) and (words[0] == "conformance" or words[0].startswith("conformance."))
+    return bool(words) and about(words[0])
