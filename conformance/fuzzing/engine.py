@@ -207,8 +207,13 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     # still drawing the next examples (a schema's strategies draw slowly), not after.
     pipeline = Pipeline(concurrency, done)
     fuzzer._plan, fuzzer._planned = plan, lambda key, request: pipeline.submit(functools.partial(send, key, request))
+    def planning_over() -> bool:
+        # Once the budget refused a request, or an answer already failed, drawing further examples
+        # only plans requests that will never go (the search below starts from the answers cached).
+        return found or fuzzer.budget_error is not None or (stop is not None and stop())
+
     try:
-        search(strategy, prop, examples=examples, seed=seed)
+        search(strategy, prop, examples=examples, seed=seed, stop=planning_over)
     except BaseException:
         pipeline.abandon()
         raise
