@@ -27,3 +27,38 @@ def test_a_reset_or_refusal_is_the_targets() -> None:
     assert not _local_fault(_read_error(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")))
     assert not _local_fault(httpx.ConnectError("refused"))
 
+
+
+def test_a_connection_closed_before_any_answer_goes_once_more() -> None:
+    """A real loopback server that closes its first connection without answering, then answers:
+    the client sends the request again once (both counted) and reports the answer; a server that
+    always closes is still reported as a dropped request."""
+    import socket
+    import threading
+
+    from conformance.transport.client import GatewayClient, RequestBudget
+
+    def serve(listener: socket.socket, answers: list[bool]) -> None:
+        for answer in answers:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                if answer:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                                 b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    for answers, status in (([False, True], 400), ([False, False], None)):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            thread = threading.Thread(target=serve, args=(listener, answers), daemon=True)
+            thread.start()
+            budget = RequestBudget(10)
+            client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", budget=budget)
+            exchange = client.request("POST", "/v1/chat/completions", api_key="sk-x", json={})
+            client.close()
+            thread.join(5)
+        assert exchange.status == status, exchange
+        assert budget.sent == 2, budget.sent
+        if status is None:
+            assert "without sending a response" in (exchange.error or ""), exchange.error

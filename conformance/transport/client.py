@@ -436,8 +436,10 @@ class GatewayClient:
         of it, capped); `restart()` runs before the one retry (a tap forgets the failed attempt)."""
         read = read or (lambda response, deadline: read_capped(response, self.max_body_bytes, deadline))
         if self._send_once(exchange, timeout_s, read):
-            # Our own socket was gone (EBADF): the target never had a fair chance to answer, so the
-            # request goes again once (counted against --max-requests like any other).
+            # Our own socket was gone (EBADF), or the connection closed before a byte of an answer:
+            # the target may never have had a fair chance to answer, so the request goes again once
+            # (counted against --max-requests like any other). A target that drops the request
+            # drops it again, and is judged on that.
             self.budget.acquire()
             exchange.status, exchange.headers, exchange.body, exchange.truncated, exchange.error = (
                 None, httpx.Headers(), b"", False, None)
@@ -473,7 +475,7 @@ class GatewayClient:
             exchange.error = f"timed out after {timeout_s:g} s"
         except httpx.HTTPError as exc:
             exchange.error = _describe_transport_error(exc)
-            return _local_fault(exc)
+            return _local_fault(exc) or _closed_before_answering(exc)
         except DeadlineExceeded:
             exchange.error = f"timed out: the response body took longer than {timeout_s:g} s"
         finally:
@@ -538,6 +540,14 @@ def _local_fault(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _closed_before_answering(exc: BaseException) -> bool:
+    """The connection closed before the target sent a byte of an answer (httpcore: "Server
+    disconnected without sending a response"): on a loaded machine this met a fuzzed request the
+    gateway answers at once when sent again (a stray FUZ-1 in a kill-matrix cell, 2026-12-03). One
+    resend tells a transient close from a gateway that drops the request."""
+    return isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
