@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar
 
 from conformance.contract.safe_yaml import load_document
 from conformance.errors import ConformanceError
-from conformance.servers.zygote_client import ZYGOTE_ENV, ForkedProcess, ZygoteUnavailable, spawn
+from conformance.servers.zygote_client import ZYGOTE_ENV, ForkedProcess, ZygoteUnavailable, spawn, stop_child
 
 # How long a child that is still running may take to say READY. Only a hang should reach it: a
 # child that exits fails at once, and on a loaded machine (CI beside other jobs, the kill matrix's
@@ -123,19 +123,7 @@ class ServerProcess:
         """Close stdin (the child exits by itself), then terminate, then kill."""
         process, self.process = self.process, None
         if process is not None:
-            try:
-                if process.stdin:
-                    process.stdin.close()
-                process.wait(timeout=min(1.0, timeout))
-            except (OSError, subprocess.TimeoutExpired):
-                process.terminate()
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if process.stdout:
-                process.stdout.close()
+            stop_child(process, min(1.0, timeout), timeout)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

@@ -76,6 +76,24 @@ def module_command(command: Sequence[str]) -> list[str] | None:
     return None
 
 
+def stop_child(process: Any, grace: float, timeout: float) -> None:
+    """End a child that exits when its stdin closes (a `Popen` or a `ForkedProcess`): close stdin
+    and wait `grace` seconds, then terminate and wait `timeout`, then kill; close its stdout."""
+    try:
+        if process.stdin:
+            process.stdin.close()
+        process.wait(timeout=grace)
+    except (OSError, subprocess.TimeoutExpired):
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
 class ZygoteUnavailable(OSError):
     """The zygote could not start this child (gone, refused, or no answer): use Popen instead."""
 
@@ -283,19 +301,7 @@ class Zygote:
         """Close its stdin (it exits once its running children's clients are done), then terminate."""
         process, self.process = self.process, None
         if process is not None:
-            try:
-                if process.stdin:
-                    process.stdin.close()
-                process.wait(timeout=timeout)
-            except (OSError, subprocess.TimeoutExpired):
-                process.terminate()
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if process.stdout:
-                process.stdout.close()
+            stop_child(process, timeout, timeout)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
