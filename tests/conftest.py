@@ -86,14 +86,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _heaviest_first(item: pytest.Item) -> int:
-    """Order for `-n 2 --dist loadgroup` (a stable sort): the `heavy` group first, the kill matrix
-    at its head. xdist hands out work in this order, so the matrix (most of the session's CPU, one
-    test item no second worker can share) starts at once, and the other worker's runs fill the
-    cores beside it, instead of the matrix starting minutes in and finishing alone."""
+    """Order for `-n 2 --dist loadgroup` (a stable sort): the kill matrix first, then the other
+    grouped runs (the hostile targets' nine suite runs), then the rest. xdist hands out work in this
+    order, so the matrix (most of the session's CPU, one test item no second worker can share)
+    starts at once, and the other worker's runs fill the cores beside it, instead of the matrix
+    starting minutes in and finishing alone. Nothing waits for the matrix to end: every self-test
+    must pass beside it as it must beside two CPU hogs (no outcome may depend on load)."""
     groups = [m.args[0] for m in item.iter_markers("xdist_group") if m.args]
-    if "heavy" not in groups:
-        return 2
-    return 0 if item.nodeid.split("::")[0].endswith("test_kill_matrix.py") else 1
+    if "kill-matrix" in groups:
+        return 0
+    return 1 if "hostile" in groups else 2
 
 
 def _tracked_state() -> dict[str, str] | None:

@@ -28,10 +28,10 @@ from conformance.reference.variants import load_catalogue as load_variants
 from tests import runcost
 from tests.conftest import REPO
 
-# Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
-# The first test that reads `matrix` computes it (every suite run of the matrix) inside its timeout:
+# One worker runs this module (its own xdist group, handed out first: tests/conftest.py). The first
+# test that reads `matrix` computes it (every suite run of the matrix) inside its timeout:
 # ~32 min on 2 cores beside six other jobs' load, so an hour is a hang guard, not a speed test.
-pytestmark = [pytest.mark.xdist_group("heavy"), pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.xdist_group("kill-matrix"), pytest.mark.timeout(3600)]
 
 PROFILES = killmatrix.shipped_profiles()
 DEFECT_JOBS = [job for job in killmatrix.plan(PROFILES) if job.defect]

@@ -13,9 +13,6 @@ from conformance.runner.session import PROBE_TIMEOUT_S
 from tests.conftest import CHILD_TIMEOUT_S, REPO
 from tests.conftest import run_pytest as pytest_child
 
-# Time and memory are measured here: run in turn with the kill matrix, never beside it (tests/pytest.ini).
-pytestmark = pytest.mark.xdist_group("heavy")
-
 
 def run_pytest(*args: str, cwd=REPO, timeout: float = CHILD_TIMEOUT_S) -> tuple[int, str, float]:
     started = time.monotonic()
