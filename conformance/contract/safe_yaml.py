@@ -47,8 +47,10 @@ class _LimitedLoader(yaml.SafeLoader):
 _LimitedLoader.add_constructor("tag:yaml.org,2002:timestamp", _LimitedLoader.construct_yaml_timestamp)
 
 
-def load_document(path: Path, what: str) -> Any:
-    """Parse a YAML or JSON file; every failure is a one-line `ConfigError` naming the file."""
+def load_document(path: Path, what: str, *, ours: bool = False) -> Any:
+    """Parse a YAML or JSON file; every failure is a one-line `ConfigError` naming the file. `ours`:
+    written by this package (a server we started wrote its target config there), so libyaml may
+    parse it like the package's own data files; a user's file never is."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -59,7 +61,7 @@ def load_document(path: Path, what: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} {path}: cannot read as UTF-8: {exc}") from None
-    return parse_text(text, f"{what} {path}", json_only=path.suffix == ".json", shipped=_shipped(path))
+    return parse_text(text, f"{what} {path}", json_only=path.suffix == ".json", shipped=ours or _shipped(path))
 
 
 def _shipped(path: Path) -> bool:

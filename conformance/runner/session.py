@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.contract.target_config import parse_config
 from conformance.errors import ConformanceError
 from conformance.report.results import Results
 from conformance.runner.context import RunContext, resolve
@@ -115,6 +116,8 @@ def _start(config: pytest.Config) -> RunContext:
         assert process.url is not None  # start() returns once the child said `READY <url>`
         context.target_url = process.url
         context.config_ref = str(process.config_path)
+        # The document the gateway wrote is already parsed (`start`): read it once, not twice.
+        context.config = parse_config(process.config, context.config_ref)
         context.defects = list(defects)
         context.variants = list(variants)
     elif context.defects:

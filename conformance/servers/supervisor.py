@@ -79,7 +79,7 @@ class ServerProcess:
                 status = "" if timed_out else f" (exit status {self.process.returncode})"
                 self.stop()
                 raise ConformanceError(f"the {self.what} did not start{status}: {reason or 'no output'}")
-        self.config = load_document(self.config_path, f"{self.what} target config")
+        self.config = load_document(self.config_path, f"{self.what} target config", ours=True)
         return self
 
     @staticmethod
