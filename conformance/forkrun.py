@@ -40,7 +40,7 @@ from conformance.runner.tidy import drop_rewrite_warnings
 # behind (every fork would share it): tests/test_forkrun.py checks a fork of the server has none.
 PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conformance.plugin", "conformance.runner.session",
            "conformance.runner.collection", "conformance.runner.recording", "conformance.runner.summary",
-           "conformance.suite.conftest", "conformance.fuzzing.prewarm", "conformance.runner.warm",
+           "conformance.suite.conftest", "conformance.runner.warm",
            "conformance.reference.gateway_process",
            "conformance.fuzzing.engine", "conformance.transport.sdk", "conformance.fuzzing.openapi",
            # what every suite run imports after start-up (found by diffing sys.modules around one:
@@ -51,6 +51,13 @@ PRELOAD = ["pytest", "httpx", "openai", "hypothesis", "schemathesis", "conforman
            "conformance.report.gate", "conformance.report.baseline", "conformance.report.render.junit",
            "conformance.runner.failure_text", "conformance.runner.har_recording", "conformance.runner.progress",
            "conformance.scenarios.sdk", "conformance.scenarios.upstream", "conformance.servers.faults",
+           "conformance.billing.charge_book", "conformance.contract.url_credentials",
+           # what a forked process imports to run its target: this module, and the kill matrix's
+           "conformance.forkrun", "conformance.killmatrix",
+           # after every module of ours: it draws the FUZ-1 examples forked runs reuse, valid while no
+           # module of ours is loaded after it (hypothesis mixes constants from each into its draws:
+           # `fuzzing.draw_memo`); before pytest's plugins: hypothesis's counts it as plugin set-up
+           "conformance.fuzzing.prewarm",
            "openai.resources.chat", "openai.lib.streaming.chat", "openai.pagination",
            "_pytest.junitxml", "_pytest.skipping", "_pytest.unittest", "_pytest.warnings", "_pytest.faulthandler",
            "_pytest.helpconfig", "_pytest.pastebin", "_pytest.setuponly", "_pytest.setupplan",

@@ -21,7 +21,7 @@ import re
 import sys
 import unittest
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from conformance import checks
 from conformance.checks.fuzz import timeout_problems
 from conformance.checks.problem import Problem
 from conformance.contract.profiles import Profile
-from conformance.fuzzing import codec_table
+from conformance.fuzzing import codec_table, draw_memo
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.transport.gather import Pipeline
 
@@ -170,7 +170,8 @@ class Fuzzer:
 
 
 def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int,
-                    seed: int, judged: bool = True, stop: Callable[[], bool] | None = None) -> list[FuzzFinding]:
+                    seed: int, judged: bool = True, stop: Callable[[], bool] | None = None,
+                    drawn_as: Hashable | None = None) -> list[FuzzFinding]:
     """`search`, with the examples' requests sent side by side first (`client.concurrency` at once).
 
     Hypothesis draws the examples from the seed alone while none fails, so a dry run whose sends
@@ -180,7 +181,9 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     budget) no further example is started, and the real search runs on the answers already
     cached: it reaches the same failing example and shrinks it as a serial run does. `judged`:
     whether `prop` judges its exchanges (FUZ-3's only collects them); `stop` as for `search` (a
-    spent budget ends the search: nothing is planned or sent after it)."""
+    spent budget ends the search: nothing is planned or sent after it). `drawn_as`: the key under
+    which a warm server may have drawn this strategy's examples already (`draw_memo`); the dry
+    run then goes through them instead of drawing them again."""
     concurrency = fuzzer.client.concurrency
     if concurrency <= 1 or examples <= 0 or (stop is not None and stop()):
         return search(strategy, prop, examples=examples, seed=seed, stop=stop)
@@ -212,8 +215,15 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
         # only plans requests that will never go (the search below starts from the answers cached).
         return found or fuzzer.budget_error is not None or (stop is not None and stop())
 
+    drawn = draw_memo.recall((drawn_as, seed, examples)) if drawn_as is not None else None
     try:
-        search(strategy, prop, examples=examples, seed=seed, stop=planning_over)
+        if drawn is None:
+            search(strategy, prop, examples=examples, seed=seed, stop=planning_over)
+        else:
+            for value in drawn:  # what `search` would do: the same values, the same stop before each
+                if planning_over():
+                    break
+                prop(value)
     except BaseException:
         pipeline.abandon()
         raise
@@ -294,6 +304,14 @@ _storage_moved = False
 
 class _Stop(unittest.SkipTest):
     """`stop()` said so: hypothesis re-raises a skip at once (no further example, no shrinking)."""
+
+
+def draw_once(key: Hashable, strategy: st.SearchStrategy[Any], *, examples: int, seed: int) -> None:
+    """Draw what `gathered_search(..., drawn_as=key)` would, with no request sent, and keep it for
+    the processes forked from this one (`draw_memo`)."""
+    values: list[Any] = []
+    search(strategy, values.append, examples=examples, seed=seed)
+    draw_memo.remember((key, seed, examples), values)
 
 
 def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int,

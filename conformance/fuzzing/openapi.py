@@ -82,3 +82,35 @@ def request_of(case: Any, *, unbillable_model: str | None = None) -> tuple[str, 
         body = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
     params = {str(k): v for k, v in (kwargs.get("params") or {}).items()}
     return kwargs["method"], path, headers, body, params
+
+
+# The suite's OpenAPI fuzz test: its node name (`test_fuzz_openapi[POST /v1/chat/completions]`)
+# seeds its search (`engine.seed_for`), so a warm server drawing its examples ahead names it too.
+OPENAPI_FUZZ_TEST = "test_fuzz_openapi"
+
+
+def openapi_fuzz_test_name(label: str) -> str:
+    return f"{OPENAPI_FUZZ_TEST}[{label}]"
+
+
+def _positive_too(label: str, billable_allowed: bool) -> bool:
+    # A schema-valid request to a billable route is a billable success: only where spending is allowed.
+    return billable_allowed or label.startswith("GET ")
+
+
+def case_strategy(profile: Profile, label: str, *, billable_allowed: bool) -> Any:
+    """The cases FUZ-1 sends to `label`: schema-breaking ones, and schema-valid ones where they
+    cannot spend money."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    op = operation(profile, label)
+    modes = [op.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
+    if _positive_too(label, billable_allowed):
+        modes.insert(0, op.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    return st.one_of(*modes)
+
+
+def case_strategy_key(profile: Profile, label: str, *, billable_allowed: bool) -> tuple[str, ...]:
+    """What decides `case_strategy`'s draws besides the seed: its key in `draw_memo`."""
+    return ("openapi", str(profile.path), profile.envelope_schema, label, str(_positive_too(label, billable_allowed)))

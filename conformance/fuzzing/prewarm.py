@@ -1,42 +1,35 @@
-"""Build and resolve every OpenAPI operation's fuzz strategies for every shipped profile, once.
+"""Draw every OpenAPI operation's fuzz examples for every shipped profile, once, in a fork server.
 
-Why: schemathesis and hypothesis-jsonschema build a body strategy from the schema the first time
-a process draws from it (~3.5 s of CPU for the four operations); a process that has drawn once
-draws again in a tenth of that. The kill matrix forks every suite run from one server process:
-importing this module there (`forkrun.PRELOAD`) means each forked run inherits resolved
-strategies instead of rebuilding them, with 150 runs on 2 cores that is minutes of CI. Importing
-it anywhere else only costs that time once; the generated data do not change (they depend on the
-seed, not on the strategy objects' history).
+Why: drawing the operations' bodies is the costliest part of a run's fuzzing (~0.7 CPU-s at 5
+examples, ~1.4 at 15), and building their strategies the first time a process draws costs ~3.5 s
+more. The kill matrix and the self-tests fork every suite run from a server that imports this
+module (`forkrun.PRELOAD`, last: see `draw_memo` on the constants hypothesis mixes into its draws),
+so each forked run inherits built strategies and the examples its FUZ-1 test would draw, at the
+numbers of examples those runs use. Importing it anywhere else only costs that time once; the
+generated data do not change (they depend on the strategy and seed, which `draw_memo` keys on).
 """
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
 from conformance.contract.profiles import load_profile, shipped_profiles
-from conformance.fuzzing.openapi import operation, operation_labels
+from conformance.fuzzing.engine import draw_once, seed_for
+from conformance.fuzzing.openapi import case_strategy, case_strategy_key, openapi_fuzz_test_name, operation_labels
 from conformance.quarantine import forget_side_effects_so_far
 
-WARM_EXAMPLES = 3
+# The numbers of examples forked runs fuzz with: the default (`runner.options`), and the kill
+# matrix's (its cells that target no FUZ requirement); any other number draws in the run as always.
+# tests/test_draw_memo.py holds them to those two.
+DRAWN_EXAMPLES = (15, 5)
 
 
 def warm(profile_ref: str) -> None:
-    from schemathesis import GenerationMode
-
     profile = load_profile(profile_ref)
     for label in operation_labels():
-        op = operation(profile, label)
-        strategy = st.one_of(op.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-                             op.as_strategy(generation_mode=GenerationMode.POSITIVE))
-
-        @settings(max_examples=WARM_EXAMPLES, database=None, deadline=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-        @given(strategy)
-        def draw(case: object) -> None:
-            pass
-
-        draw()
+        # Forked runs certify the reference, where spending is allowed.
+        strategy = case_strategy(profile, label, billable_allowed=True)
+        key = case_strategy_key(profile, label, billable_allowed=True)
+        for examples in DRAWN_EXAMPLES:
+            draw_once(key, strategy, examples=examples, seed=seed_for(openapi_fuzz_test_name(label), None))
 
 
 for _profile in shipped_profiles():

@@ -9,7 +9,6 @@ requirement through the observer, with the shrunk example.
 from __future__ import annotations
 
 import pytest
-from hypothesis import strategies as st
 
 from conformance.fuzzing.billed_rejections import fuzzed_rejection_charges
 from conformance.fuzzing.engine import (
@@ -27,7 +26,7 @@ from conformance.fuzzing.engine import (
     raw_bodies,
     seed_for,
 )
-from conformance.fuzzing.openapi import operation, operation_labels, request_of
+from conformance.fuzzing.openapi import case_strategy, case_strategy_key, operation_labels, request_of
 from conformance.outcomes import cite
 from conformance.runner import observer
 from conformance.transport.client import BudgetExhausted
@@ -48,14 +47,15 @@ def fuzz(request, run_context, client, profile, need_role):
     name = request.node.name
     seed = seed_for(name, run_context.fuzz_seed)
 
-    def go(strategy, send_one, *, examples=None):
+    def go(strategy, send_one, *, examples=None, drawn_as=None):
         examples = examples or run_context.fuzz_examples
         fuzzer = Fuzzer(client, profile, label=f"fuzz:{name}", max_sends=examples * SHRINK_FACTOR)
 
         def prop(value):
             fuzzer.check(send_one(fuzzer, key, value))
 
-        findings = gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed, stop=fuzzer.out_of_budget)
+        findings = gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed, stop=fuzzer.out_of_budget,
+                                   drawn_as=drawn_as)
         _report(findings, fuzzer, client, seed)
         return fuzzer
 
@@ -80,21 +80,15 @@ def _report(findings, fuzzer, client, seed):
 @pytest.mark.requirement("FUZ-1")
 def test_fuzz_openapi(openapi_operation, fuzz, profile, run_context):
     """Property-based malformed requests (wrong types, missing / unknown fields, bad JSON, odd encodings, control characters and oversized values in headers and bodies) never get a 5xx and always get a valid envelope."""
-    from schemathesis import GenerationMode
-
-    op = operation(profile, openapi_operation)
-    modes = [op.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
-    # A schema-valid request to a billable route is a billable success: only where spending is allowed.
-    if run_context.billable_allowed or openapi_operation.startswith("GET "):
-        modes.insert(0, op.as_strategy(generation_mode=GenerationMode.POSITIVE))
-
-    unbillable_model = None if run_context.billable_allowed else NO_SUCH_MODEL
+    billable = run_context.billable_allowed
+    unbillable_model = None if billable else NO_SUCH_MODEL
 
     def send_one(fuzzer, key, case):
         method, path, headers, body, params = request_of(case, unbillable_model=unbillable_model)
         return fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    fuzz(st.one_of(*modes), send_one)
+    fuzz(case_strategy(profile, openapi_operation, billable_allowed=billable), send_one,
+         drawn_as=case_strategy_key(profile, openapi_operation, billable_allowed=billable))
 
 
 @pytest.mark.requirement("FUZ-1")
