@@ -78,12 +78,14 @@ PRELOAD += [name for name in _installed_pytest_plugins() if name not in PRELOAD]
 
 # What the interpreter reads as it starts (PYTHON*, the locale, the time zone) and what the
 # preloaded modules read as they import: hypothesis's settings and CI detection, openai's logging,
-# websockets' limits, pydantic's plugins, execnet's debug switch (xdist's plugin imports it), and for the TLS context and SDK client `runner.warm`
-# builds, OpenSSL's and httpx's certificate and key-log variables and urllib's proxies (a scan of
-# the whole environment for `*_proxy`). tests/test_forkrun.py lists the Python-level reads afresh.
+# websockets' limits, pydantic's plugins, execnet's debug switch (xdist's plugin imports it), where
+# `fuzzing.prewarm` keeps hypothesis's cache while it draws (XDG_CACHE_HOME, HOME), and for the TLS
+# context and SDK client `runner.warm` builds, OpenSSL's and httpx's certificate and key-log
+# variables and urllib's proxies (a scan of the whole environment for `*_proxy`).
+# tests/test_forkrun.py lists the Python-level reads afresh.
 _READ_AT_START_PREFIXES = ("PYTHON", "_PYTHON", "LC_", "HYPOTHESIS_", "SCHEMATHESIS_", "OPENAI_", "AZURE_OPENAI_",
                            "WEBSOCKETS_", "PYDANTIC_", "DEFER_PYDANTIC_", "SSL", "OPENSSL_", "EXECNET_")
-_READ_AT_START = frozenset({"LANG", "TZ", "HOME", "CI", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
+_READ_AT_START = frozenset({"LANG", "TZ", "HOME", "XDG_CACHE_HOME", "CI", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
                             "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION", "TF_BUILD",
                             "bamboo.buildKey", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "REQUEST_METHOD"})
 # Read at start but applied to the fork as a fresh process would have it: only bytecode caching.

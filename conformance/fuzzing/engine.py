@@ -271,6 +271,17 @@ def _keep_hypothesis_out_of_cwd() -> None:
     _storage_moved = True
 
 
+def leave_storage_to_each_run() -> None:
+    """After drawing in a fork server (`prewarm`): hypothesis's storage is chosen again by each
+    forked run, from its own directory and environment, as a fresh process chooses it (the server
+    chose from its own to draw)."""
+    global _storage_moved
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(None)
+    _storage_moved = False
+
+
 def _cache_home() -> str | None:
     import hypothesis
 

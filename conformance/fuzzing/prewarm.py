@@ -12,7 +12,7 @@ generated data do not change (they depend on the strategy and seed, which `draw_
 from __future__ import annotations
 
 from conformance.contract.profiles import load_profile, shipped_profiles
-from conformance.fuzzing.engine import draw_once, seed_for
+from conformance.fuzzing.engine import draw_once, leave_storage_to_each_run, seed_for
 from conformance.fuzzing.openapi import case_strategy, case_strategy_key, openapi_fuzz_test_name, operation_labels
 from conformance.quarantine import forget_side_effects_so_far
 
@@ -34,4 +34,5 @@ def warm(profile_ref: str) -> None:
 
 for _profile in shipped_profiles():
     warm(_profile)
+leave_storage_to_each_run()
 forget_side_effects_so_far()
