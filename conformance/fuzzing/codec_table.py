@@ -3,7 +3,7 @@
 Why: strategies with `characters(codec="utf-8")` (schemathesis's JSON-schema strings, our header
 text) make hypothesis build this table once per storage directory by encoding all 1.1 million
 codepoints one at a time: 2-5 s of CPU, the heaviest item of a certification run, paid on every
-run because a run's hypothesis storage is a temporary directory (`engine._keep_hypothesis_out_of_cwd`).
+run because a run's hypothesis storage is a temporary directory (`storage.keep_hypothesis_out_of_cwd`).
 Encoding blocks of codepoints at once gives the same table (a block encodes exactly when each of
 its characters does) at a fraction of the cost; `quarantine.seed_codec_table` puts it where
 hypothesis looks for it, so the examples generated do not change.

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from conformance.fuzzing import storage
+
 _DRAWN: dict[Hashable, tuple[int | None, tuple[Any, ...]]] = {}
 
 
@@ -29,6 +31,7 @@ def constant_pool() -> int | None:
         from hypothesis.internal.conjecture.providers import _get_local_constants
     except ImportError:  # pragma: no cover - another hypothesis: no memo, draws as always
         return None
+    storage.keep_hypothesis_out_of_cwd()  # reading a module's constants writes them to hypothesis's cache
     pool = _get_local_constants()
     return hash(tuple(tuple(getattr(pool, kind, ())) for kind in ("integers", "floats", "bytes", "strings")))
 

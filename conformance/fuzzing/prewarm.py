@@ -12,8 +12,9 @@ generated data do not change (they depend on the strategy and seed, which `draw_
 from __future__ import annotations
 
 from conformance.contract.profiles import load_profile, shipped_profiles
-from conformance.fuzzing.engine import draw_once, leave_storage_to_each_run, seed_for
+from conformance.fuzzing.engine import draw_once, seed_for
 from conformance.fuzzing.openapi import case_strategy, case_strategy_key, openapi_fuzz_test_name, operation_labels
+from conformance.fuzzing.storage import leave_storage_to_each_run
 from conformance.quarantine import forget_side_effects_so_far
 
 # The numbers of examples forked runs fuzz with: the default (`runner.options`), and the kill
