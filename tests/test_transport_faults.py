@@ -62,3 +62,53 @@ def test_a_connection_closed_before_any_answer_goes_once_more() -> None:
         assert budget.sent == 2, budget.sent
         if status is None:
             assert "without sending a response" in (exchange.error or ""), exchange.error
+
+
+def test_a_connection_reset_before_any_answer_goes_once_more() -> None:
+    """A real loopback server that resets its first connection with the request unread (what a
+    server's kernel does when it closes a kept-alive connection just as the request arrives), then
+    answers: sent again once; one that always resets is reported as a reset, and a reset after the
+    status line is never a reason to send again."""
+    import socket
+    import struct
+    import threading
+    import time
+
+    from conformance.transport.client import GatewayClient, RequestBudget
+
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    def serve(listener: socket.socket, answers: list[str]) -> None:
+        for answer in answers:
+            conn, _ = listener.accept()
+            conn.recv(16)  # most of the request stays unread: the close resets
+            time.sleep(0.2)  # the client waits for a status line by then (else it sees the close first: still resent)
+            if answer == "reset":
+                reset(conn)
+                continue
+            head = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n"
+            conn.sendall(head + (b"" if answer == "reset-after-status" else b'{"error": "bad"}    '))
+            if answer == "reset-after-status":
+                reset(conn)
+            else:
+                conn.close()
+
+    cases = ((["reset", "answer"], 400, 2), (["reset", "reset"], None, 2), (["reset-after-status"], 400, 1))
+    for answers, status, sent in cases:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            thread = threading.Thread(target=serve, args=(listener, answers), daemon=True)
+            thread.start()
+            budget = RequestBudget(10)
+            client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", budget=budget)
+            exchange = client.request("POST", "/v1/chat/completions", api_key="sk-x", json={"pad": "x" * 4000})
+            client.close()
+            thread.join(5)
+        assert exchange.status == status, (answers, exchange)
+        assert budget.sent == sent, (answers, budget.sent)
+        if status is None:  # the client reads the reset, or finds the connection gone first
+            error = (exchange.error or "").lower()
+            assert "reset" in error or "without sending a response" in error, exchange.error

@@ -475,7 +475,7 @@ class GatewayClient:
             exchange.error = f"timed out after {timeout_s:g} s"
         except httpx.HTTPError as exc:
             exchange.error = _describe_transport_error(exc)
-            return _local_fault(exc) or _closed_before_answering(exc)
+            return _local_fault(exc) or _closed_before_answering(exc, answered=exchange.status is not None)
         except DeadlineExceeded:
             exchange.error = f"timed out: the response body took longer than {timeout_s:g} s"
         finally:
@@ -532,22 +532,32 @@ def _local_fault(exc: BaseException) -> bool:
     """A failure of this process's own file descriptor (EBADF), never the target's doing: seen once
     under a loaded kill matrix as `ReadError: [Errno 9] Bad file descriptor` on a fuzzed request,
     which FUZ-1 would otherwise have blamed on the gateway as a dropped connection."""
+    return _caused_by(exc, errno.EBADF)
+
+
+def _caused_by(exc: BaseException, code: int) -> bool:
+    """Whether an OSError with errno `code` is in `exc`'s chain of causes."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno == errno.EBADF:
+        if isinstance(current, OSError) and current.errno == code:
             return True
         current = current.__cause__ or current.__context__
     return False
 
 
-def _closed_before_answering(exc: BaseException) -> bool:
+def _closed_before_answering(exc: BaseException, *, answered: bool) -> bool:
     """The connection closed before the target sent a byte of an answer (httpcore: "Server
-    disconnected without sending a response"): on a loaded machine this met a fuzzed request the
-    gateway answers at once when sent again (a stray FUZ-1 in a kill-matrix cell, 2026-12-03). One
-    resend tells a transient close from a gateway that drops the request."""
-    return isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)
+    disconnected without sending a response"), or was reset before a status line: a server's
+    kernel resets a connection closed with the request still unread, so it was never handled (a
+    kept-alive connection the server let go just as the request went out). On a loaded machine each
+    met a request the gateway answers at once when sent again (a stray FUZ-1 and a stray ENV-6 in
+    kill-matrix cells, 2026-12-03). One resend tells a transient close from a gateway that drops
+    the request; a reset once an answer has begun is the target's."""
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
+        return True
+    return not answered and _caused_by(exc, errno.ECONNRESET)
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
