@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import errno
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-from conformance.transport.client import _local_fault
+from conformance.transport.client import Exchange, GatewayClient, RequestBudget, _local_fault
 
 
 def _read_error(cause: OSError) -> httpx.ReadError:
@@ -33,11 +39,6 @@ def test_a_connection_closed_before_any_answer_goes_once_more() -> None:
     """A real loopback server that closes its first connection without answering, then answers:
     the client sends the request again once (both counted) and reports the answer; a server that
     always closes is still reported as a dropped request."""
-    import socket
-    import threading
-
-    from conformance.transport.client import GatewayClient, RequestBudget
-
     def serve(listener: socket.socket, answers: list[bool]) -> None:
         for answer in answers:
             conn, _ = listener.accept()
@@ -48,16 +49,7 @@ def test_a_connection_closed_before_any_answer_goes_once_more() -> None:
                                  b"content-length: 2\r\nconnection: close\r\n\r\n{}")
 
     for answers, status in (([False, True], 400), ([False, False], None)):
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            thread = threading.Thread(target=serve, args=(listener, answers), daemon=True)
-            thread.start()
-            budget = RequestBudget(10)
-            client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", budget=budget)
-            exchange = client.request("POST", "/v1/chat/completions", api_key="sk-x", json={})
-            client.close()
-            thread.join(5)
+        exchange, budget = _post_to(serve, answers, {})
         assert exchange.status == status, exchange
         assert budget.sent == 2, budget.sent
         if status is None:
@@ -69,13 +61,6 @@ def test_a_connection_reset_before_any_answer_goes_once_more() -> None:
     server's kernel does when it closes a kept-alive connection just as the request arrives), then
     answers: sent again once; one that always resets is reported as a reset, and a reset after the
     status line is never a reason to send again."""
-    import socket
-    import struct
-    import threading
-    import time
-
-    from conformance.transport.client import GatewayClient, RequestBudget
-
     def reset(conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
@@ -97,18 +82,26 @@ def test_a_connection_reset_before_any_answer_goes_once_more() -> None:
 
     cases = ((["reset", "answer"], 400, 2), (["reset", "reset"], None, 2), (["reset-after-status"], 400, 1))
     for answers, status, sent in cases:
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            thread = threading.Thread(target=serve, args=(listener, answers), daemon=True)
-            thread.start()
-            budget = RequestBudget(10)
-            client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", budget=budget)
-            exchange = client.request("POST", "/v1/chat/completions", api_key="sk-x", json={"pad": "x" * 4000})
-            client.close()
-            thread.join(5)
+        exchange, budget = _post_to(serve, answers, {"pad": "x" * 4000})
         assert exchange.status == status, (answers, exchange)
         assert budget.sent == sent, (answers, budget.sent)
         if status is None:  # the client reads the reset, or finds the connection gone first
             error = (exchange.error or "").lower()
             assert "reset" in error or "without sending a response" in error, exchange.error
+
+
+def _post_to(serve: Callable[[socket.socket, list[Any]], None], answers: list[Any],
+             body: dict[str, Any]) -> tuple[Exchange, RequestBudget]:
+    """One POST through `GatewayClient` to a real loopback server `serve(listener, answers)` runs:
+    the exchange, and the budget that counted every send."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        thread = threading.Thread(target=serve, args=(listener, answers), daemon=True)
+        thread.start()
+        budget = RequestBudget(10)
+        client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", budget=budget)
+        exchange = client.request("POST", "/v1/chat/completions", api_key="sk-x", json=body)
+        client.close()
+        thread.join(5)
+    return exchange, budget
