@@ -66,6 +66,12 @@ class DelayProxy:
             self._loop.run_forever()
         finally:
             self._server.close()
+            # Connections still open end here, while the loop runs: closed later, by the garbage
+            # collector, they would close their sockets on a closed loop ("Event loop is closed").
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
     async def _connection(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:

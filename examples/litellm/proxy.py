@@ -105,10 +105,16 @@ class LiteLLMProxy:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                # uvicorn then waits for LiteLLM's background tasks (its retries of provider faults
+                # the client gave up on), for good; a SIGINT after the first signal is its force quit.
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         self.process = None
         if self.provider is not None:
             self.provider.stop()
