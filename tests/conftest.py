@@ -86,10 +86,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _heaviest_first(item: pytest.Item) -> int:
-    """Order for `-n 2 --dist loadgroup` (a stable sort): the kill matrix first, then the other
+    """Order for `-n 3 --dist loadgroup` (a stable sort): the kill matrix first, then the other
     grouped runs (the hostile targets' nine suite runs), then the rest. xdist hands out work in this
     order, so the matrix (most of the session's CPU, one test item no second worker can share)
-    starts at once, and the other worker's runs fill the cores beside it, instead of the matrix
+    starts at once, and the other workers' runs fill the cores beside it, instead of the matrix
     starting minutes in and finishing alone. Nothing waits for the matrix to end: every self-test
     must pass beside it as it must beside two CPU hogs (no outcome may depend on load)."""
     groups = [m.args[0] for m in item.iter_markers("xdist_group") if m.args]
@@ -148,7 +148,7 @@ _TRACKED = pytest.StashKey[dict[str, str] | None]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The suite runs these tests start are sessions of their own: under `-n 2` (tests/pytest.ini)
+    """The suite runs these tests start are sessions of their own: under `-n 3` (tests/pytest.ini)
     they must not inherit the worker's PYTEST_XDIST_* variables and believe they are xdist workers
     (pytest-benchmark, for one, then prints a warning line into output we assert on)."""
     for name in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
