@@ -36,6 +36,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {p} | {c['serial_wall_s']} | {c['n2_wall_s']} | {c['n2_speedup']}x | {c.get('serial_cpu_s')} "
                      f"| {c.get('n2_cpu_s')} | {c['serial_wall_s_all']} "
                      f"| {c['n2_wall_s_all']} | {', '.join(c['verdicts'])} | {c['requests_total']} | {c['peak_rss_mb']} |")
+    if r.get("collect_only"):
+        lines += ["", "Bare `pytest --co` (start-up and collection, no request), median wall time: "
+                  + "; ".join(f"{p} {c['wall_s']} s ({c['cpu_s']} CPU-s)" for p, c in r["collect_only"].items()) + "."]
     groups = list(dict.fromkeys(GROUPS.values()))
     groups += sorted({g for c in r["certification"].values() for g in c["requests_by_group"]} - set(groups))
     lines += ["", "## Requests sent to the target per requirement group", "",

@@ -24,6 +24,12 @@ GOALS = {
     "client_overhead_ratio_max": 1.3,     # GatewayClient / bare httpx
     "first_429_headroom": 1,              # first 429 within limit + 1 requests
     "n2_speedup_min": 1.6,                # -n 2 vs serial
+    # issue 21: a bare run against the reference, and one against a gateway 150 ms away
+    "bare_vs_collect_only_max": 3.0,      # bare `pytest` wall / bare `pytest --co` wall, each profile
+    "bare_requests_max": 300,             # requests of a bare `pytest`, each profile
+    "latency_ms": 150,
+    "latency_wall_ratio_max": 1.5,        # default (concurrent) certification N ms away / 0 ms away
+    "latency_requests_tolerance": 0.05,   # same requests as 0 ms away, +-5 %
 }
 
 
@@ -40,6 +46,25 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "measured": data["serial_wall_s"], "met": data["serial_wall_s"] <= GOALS["certification_wall_s_max"]})
         out.append({"goal": f"{profile}: -n 2 at least {GOALS['n2_speedup_min']:g}x faster than serial",
                     "measured": data["n2_speedup"], "met": (data["n2_speedup"] or 0) >= GOALS["n2_speedup_min"]})
+    for profile, data in results["certification"].items():
+        co = results.get("collect_only", {}).get(profile)
+        if co and co["wall_s"]:
+            ratio = round(data["serial_wall_s"] / co["wall_s"], 2)
+            out.append({"goal": f"{profile}: bare pytest <= {GOALS['bare_vs_collect_only_max']:g}x bare pytest --co",
+                        "measured": f"{ratio} ({data['serial_wall_s']} s / {co['wall_s']} s)",
+                        "met": ratio <= GOALS["bare_vs_collect_only_max"]})
+        out.append({"goal": f"{profile}: bare pytest <= {GOALS['bare_requests_max']} requests",
+                    "measured": data["requests_total"], "met": data["requests_total"] <= GOALS["bare_requests_max"]})
+    for profile, data in results.get("latency", {}).items():
+        far = next((r for r in data["rows"] if r["mode"] == "concurrent" and r["delay_ms"] == GOALS["latency_ms"]), None)
+        if far is None or far["wall_vs_0ms"] is None or far["requests_vs_0ms"] is None:
+            continue
+        tolerance = GOALS["latency_requests_tolerance"]
+        out.append({"goal": f"{profile}: {GOALS['latency_ms']} ms away <= {GOALS['latency_wall_ratio_max']:g}x "
+                            f"its 0 ms time, requests +-{tolerance:.0%}",
+                    "measured": f"{far['wall_vs_0ms']}x, requests {far['requests_vs_0ms']}x",
+                    "met": far["wall_vs_0ms"] <= GOALS["latency_wall_ratio_max"]
+                    and abs(far["requests_vs_0ms"] - 1) <= tolerance})
     if "pyai" in results["certification"]:
         total = results["certification"]["pyai"]["requests_total"]
         out.append({"goal": f"pyai: <= {GOALS['pyai_requests_max']} requests", "measured": total,
@@ -77,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     for profile in args.profiles:
         print(f"bench: certification --profile {profile} ({args.runs} runs serial + -n 2)", flush=True)
         results["certification"][profile] = certify.measure(profile, args.runs)
+    results["collect_only"] = {}
+    for profile in args.profiles:
+        print(f"bench: bare pytest --co --profile {profile} ({args.runs} runs)", flush=True)
+        results["collect_only"][profile] = certify.collect_only(profile, args.runs)
     for profile in args.profiles:
         with ReferenceProcess(profile) as gateway:
             print(f"bench: first 429 ({profile})", flush=True)
