@@ -34,6 +34,12 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def user_env() -> dict[str, str]:
+    """This environment as a user's shell would have it: without the variables our own test
+    harness sets (no bytecode writes, defects for the reference) that would change what is measured."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "GWC_REFERENCE_DEFECTS")}
+
+
 def run_once(profile: str, workers: int | None) -> dict[str, Any]:
     """One `pytest` run as a user types it; returns wall time, verdict, request counts, RSS."""
     with tempfile.TemporaryDirectory(prefix="gwc-bench-") as tmp:
@@ -42,7 +48,7 @@ def run_once(profile: str, workers: int | None) -> dict[str, Any]:
                    "--profile", profile, "--report", str(report)]
         if workers:
             command += ["-n", str(workers)]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "GWC_REFERENCE_DEFECTS")}
+        env = user_env()
         env["GWC_BENCH_PROBE"] = str(probe)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         cpu_before = _children_cpu_s()
@@ -98,7 +104,7 @@ def collect_only(profile: str, runs: int) -> dict[str, Any]:
     walls: list[float] = []
     cpus: list[float] = []
     command = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", "--profile", profile]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "GWC_REFERENCE_DEFECTS")}
+    env = user_env()
     for i in range(runs + 1):  # the first is a warm-up (bytecode caches), not counted
         cpu_before = _children_cpu_s()
         started = time.perf_counter()
@@ -112,4 +118,3 @@ def collect_only(profile: str, runs: int) -> dict[str, Any]:
             cpus.append(_children_cpu_s() - cpu_before)
     return {"wall_s": round(statistics.median(walls), 2), "wall_s_all": [round(w, 2) for w in walls],
             "cpu_s": round(statistics.median(cpus), 2)}
-

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.certify import user_env
 
 REPO = Path(__file__).resolve().parents[1]
 DELAYS_MS = (0, 50, 150)
@@ -120,7 +121,7 @@ def _certify(url: str, config: Path, profile: str, args: list[str], workdir: Pat
     report.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--profile", profile,
                "--target", url + "/v1", "--target-config", str(config), "--report", str(report), *args]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "GWC_REFERENCE_DEFECTS")}
+    env = user_env()
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     wall = time.perf_counter() - started
