@@ -144,6 +144,21 @@ def test_certify_reference_then_verify_exits_0(clean_bundle):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_gathered_ahead_evidence_is_no_tests_own_and_misses_every_spend_window(clean_bundle):
+    """The UPS evidence gathered in the background while other tests ran is recorded as gathered
+    ahead (no test sent it, the UPS tests cite it), and every request of a test that reads a key's
+    spend (CHG-*, FUZ-3) was recorded before the first of it."""
+    entries = json.loads((clean_bundle / "evidence.har").read_text())["log"]["entries"]
+    ahead = [i for i, e in enumerate(entries) if e["_test"].startswith("gathered ahead: ")]
+    assert ahead, "nothing was gathered ahead"
+    assert {entries[i]["_test"] for i in ahead} == {"gathered ahead: upstream"}
+    assert all(entries[i]["_requirement"] == "" for i in ahead)
+    cited = {m["requirement"] for i in ahead for m in entries[i].get("_citedBy", [])}
+    assert {"UPS-1", "UPS-8"} <= cited, cited
+    windows = [i for i, e in enumerate(entries) if e["_requirement"].startswith("CHG-") or e["_requirement"] == "FUZ-3"]
+    assert windows and max(windows) < min(ahead)
+
+
 def test_defect_bundle_verifies_and_names_the_failure(defect_bundle):
     certificate = json.loads((defect_bundle / "certificate.json").read_text())
     assert certificate["verdict"] == "non-conformant"

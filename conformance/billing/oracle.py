@@ -77,7 +77,10 @@ class BillingOracle:
         return self._lookup(view, {"key_id": key_id})
 
     def snapshot(self, key_ids: list[str], views: list[str]) -> dict[tuple[str, str], Reading]:
-        """(view, key_id) → reading for every pair, fetching each distinct URL once."""
+        """(view, key_id) → reading for every pair, fetching each distinct URL once. Reads only once
+        nothing is gathered ahead in the background: a snapshot opens or closes a spend window, and
+        no request of ours but the ones it prices may land in it."""
+        self.client.quiesce()
         fetched: dict[tuple[str, str], Exchange] = {}
         pairs = [(view, key_id) for key_id in dict.fromkeys(key_ids) for view in views]
         readings: dict[tuple[str, str], Reading] = {}

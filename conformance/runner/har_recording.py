@@ -38,11 +38,15 @@ def har_items(item: pytest.Item, client: GatewayClient, context: RunContext, red
     items: list[dict[str, Any]] = []
     for exchange in sent:
         uid = ids[id(exchange)] = f"{worker}-{len(ids) + 1}"
-        items.append(har.entry(exchange, redactor, uid=uid, test=item.nodeid, requirement=requirement, roles=roles,
+        # Gathered ahead in the background while this test ran: no test of its own sent it, the
+        # tests that read it cite it (`_citedBy`).
+        test, judged_by = (item.nodeid, requirement) if exchange.ahead is None else (
+            f"gathered ahead: {exchange.ahead}", "")
+        items.append(har.entry(exchange, redactor, uid=uid, test=test, requirement=judged_by, roles=roles,
                                inference=bool(watcher and watcher.is_inference(exchange))))
     for exchange in cited:
         ref = ids.get(id(exchange))
-        if ref is not None and exchange not in sent:
+        if ref is not None and (exchange not in sent or exchange.ahead is not None):
             items.append({"_ref": ref, "_test": item.nodeid, "_requirement": requirement})
     return items
 

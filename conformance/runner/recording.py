@@ -16,6 +16,7 @@ from conformance.report.results import OBSERVER_SUFFIX, TestResult
 from conformance.runner.context import RunContext
 from conformance.runner.selection import in_suite
 from conformance.runner.stash import (
+    AHEAD_COUNTED,
     CITED,
     CLIENT,
     CONTEXT,
@@ -81,7 +82,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     evidence = []
     if outcome == "failed" and client is not None:
         seen = []
-        for exchange in cited + client.exchanges[started:]:
+        # What was gathered ahead in the background while it ran belongs to the tests that read it.
+        for exchange in cited + [e for e in client.exchanges[started:] if e.ahead is None]:
             if exchange not in seen:
                 seen.append(exchange)
         # What the test cited is its evidence (a fuzzer's shrunk example, not its last attempt).
@@ -105,8 +107,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         outcome=outcome,
         reason=redactor.text(reason),
         evidence=evidence,
-        # Counted from this test's setup on, so requests a session fixture sends for it count too.
-        requests=_sent(item) - item.stash.get(SENT_MARK, 0),
+        # Counted from this test's setup on, so requests a session fixture sends for it count too;
+        # plus those gathered ahead in the background since the last result (their exchanges are
+        # the tests' that read them; the run's count is the sum of the results').
+        requests=_sent(item) - item.stash.get(SENT_MARK, 0) + _gathered_ahead(item),
         duration_s=round(report.duration, 4),
         problems=problem_dicts(problems, redactor, item.config),
     )
@@ -225,9 +229,20 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def _sent(item: pytest.Item) -> int:
-    """Requests the run's client has sent so far (0 before its session fixture made it)."""
+    """Requests the run's tests have sent so far (0 before the client's session fixture made it),
+    not counting those gathered ahead in the background (`_gathered_ahead`)."""
     client = item.config.stash.get(CLIENT, None)
-    return client.budget.sent if client is not None else 0
+    return client.budget.sent - client.budget.sent_ahead if client is not None else 0
+
+
+def _gathered_ahead(item: pytest.Item) -> int:
+    """Requests gathered ahead in the background since the last result counted them."""
+    client = item.config.stash.get(CLIENT, None)
+    if client is None:
+        return 0
+    sent, counted = client.budget.sent_ahead, item.config.stash.get(AHEAD_COUNTED, 0)
+    item.config.stash[AHEAD_COUNTED] = sent
+    return sent - counted
 
 
 class ResultInbox:

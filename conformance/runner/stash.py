@@ -24,6 +24,9 @@ HAR_PENDING = pytest.StashKey[list[dict[str, Any]]]()  # HAR entries received (c
 HAR_CURSOR = pytest.StashKey[int]()  # index of the client's first exchange not yet put in a HAR entry
 HAR_IDS = pytest.StashKey[dict[int, str]]()  # id(exchange) → its HAR entry id (this process)
 JUNIT_CLEANED = pytest.StashKey[bool]()
+# nodeid → the test modules whose `gather_ahead` starts at that test's setup (conftest `_gather_ahead`)
+AHEAD_PLAN = pytest.StashKey[dict[str, list[Any]]]()
+AHEAD_COUNTED = pytest.StashKey[int]()  # the requests gathered ahead already counted in a test's result
 
 # item.stash: one test
 EXCHANGE_MARK = pytest.StashKey[int]()  # index of the client's first exchange this test sent

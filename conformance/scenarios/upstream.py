@@ -175,19 +175,19 @@ class FaultBook:
             return result
 
     def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = (),
-                 lanes: Sequence[Sequence[Callable[[], object]]] = ()) -> None:
+                 lanes: Sequence[Sequence[Callable[[], object]]] = (), stop_when: threading.Event | None = None) -> None:
         """Send the (non-streaming) faults, and the (fault, stream) `keys`, side by side before the
         tests that read them: each is its own request with its own marker, so none waits on another.
         `lanes`: further calls the tests will make (each lane's in order), side by side with them.
         The faults that keep a correct gateway slow on purpose (a stalled provider) go first, so the
-        rest is sent while they wait instead of after."""
+        rest is sent while they wait instead of after. `stop_when`: see `run_lanes`."""
         todo = [key for key in dict.fromkeys([*((fault, False) for fault in faults), *keys]) if key not in self._sent]
 
         def fetches(slow: bool) -> list[list[Callable[[], object]]]:
             return [[functools.partial(self.fetch, fault, stream=stream)] for fault, stream in todo
                     if faults_slow(fault) == slow]
 
-        run_lanes([*fetches(True), *lanes, *fetches(False)], self.client.concurrency)
+        run_lanes([*fetches(True), *lanes, *fetches(False)], self.client.concurrency, stop_when=stop_when)
 
     def sent(self) -> list[Exchange]:
         """The exchanges tests read so far (gathered ones only once a test read them)."""

@@ -17,7 +17,7 @@ from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason, cite, inconclusive
 from conformance.runner.context import DEFAULT_PROFILE, RunContext
 from conformance.runner.observer import attach_observer
-from conformance.runner.stash import CLIENT, CONTEXT, EXCHANGE_MARK
+from conformance.runner.stash import AHEAD_PLAN, CLIENT, CONTEXT, EXCHANGE_MARK
 from conformance.scenarios.inference import ScenarioBook, build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioInconclusive, ScenarioUnavailable
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
@@ -76,6 +76,7 @@ def client(request: pytest.FixtureRequest, run_context: RunContext, target_confi
     attach_observer(gateway, run_context.profile, target_config)
     request.config.stash[CLIENT] = gateway
     yield gateway
+    gateway.stop_ahead()
     gateway.close()
 
 
@@ -86,6 +87,51 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
         return
     gateway = request.getfixturevalue("client")
     request.node.stash[EXCHANGE_MARK] = len(gateway.exchanges)
+
+
+# The requirements whose tests read a key's spend before and after what they send (a spend window).
+# Gathering ahead starts after the last of them, so no window waits for it; one that did would
+# still be right: a spend reading waits until nothing is gathered ahead (`GatewayClient.quiesce`).
+SPEND_WINDOWS = ("CHG-", "FUZ-3")
+
+
+@pytest.fixture(autouse=True)
+def _gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Start a test module's `gather_ahead(request)` (the evidence its tests read, sent in the
+    background while the tests before them run) at the setup of the first test after the last one
+    with a spend window, when that is before the module's first test. Not under xdist (a worker
+    holds every item, not the ones it runs) nor with --gather-concurrency 1 (one after another)."""
+    context = _context(request.config)
+    if context is None or context.workers > 1 or context.gather_concurrency <= 1:
+        return
+    plan = request.config.stash.get(AHEAD_PLAN, None)
+    if plan is None:
+        plan = request.config.stash[AHEAD_PLAN] = ahead_plan(request.session.items)
+    for module in plan.pop(request.node.nodeid, []):
+        try:
+            module.gather_ahead(request)
+        except pytest.skip.Exception:  # a fixture it asked for skips: the module's own tests meet that again
+            continue
+
+
+def ahead_plan(items: list[pytest.Item]) -> dict[str, list[Any]]:
+    """nodeid → the modules (with a `gather_ahead`) whose gathering starts at that test's setup."""
+    def reads_spend(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("requirement")
+        return marker is not None and str(marker.args[0]).startswith(SPEND_WINDOWS)
+
+    windows = [i for i, item in enumerate(items) if reads_spend(item)]
+    start = windows[-1] + 1 if windows else 0
+    plan: dict[str, list[Any]] = {}
+    seen: set[int] = set()
+    for i, item in enumerate(items):
+        module = getattr(item, "module", None)
+        if not hasattr(module, "gather_ahead") or id(module) in seen:
+            continue
+        seen.add(id(module))
+        if start < i:
+            plan.setdefault(items[start].nodeid, []).append(module)
+    return plan
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ here skips naming it (the verdict is then incomplete, never conformant).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from collections.abc import Callable
 from typing import Any
@@ -53,12 +54,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                           "the profile has no 5xx rule saying clients retry")
 
 
+# The FaultBook `gather_ahead` made and started filling in the background, for the fixtures.
+_AHEAD = pytest.StashKey[FaultBook]()
+
+
 @pytest.fixture(scope="session")
-def provider(client, target_config) -> ProviderView:
+def provider(request, client, target_config) -> ProviderView:
     if target_config.section("provider") is None:
         pytest.skip(target_config.missing_section_reason("provider")
                     + ": route the gateway to `gateway-conformance provider` and describe it there")
-    return ProviderView(client, target_config)
+    ahead = request.config.stash.get(_AHEAD, None)
+    return ahead.view if ahead is not None else ProviderView(client, target_config)
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +72,42 @@ def fault_book(request, run_context, client, provider, target_config, profile) -
     role = target_config.role(provider.role)
     if role is None:
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
-    book = FaultBook(client, provider, role["api_key"])
+    book = request.config.stash.get(_AHEAD, None) or FaultBook(client, provider, role["api_key"])
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        items = request.session.items
-        book.prefetch(gathered_faults(items), gathered_streams(items) if run_context.billable_allowed else (),
-                      lanes=gathered_lanes(items, book, BillingOracle(client, target_config), profile, target_config,
-                                           run_context))
+        # What was gathered ahead is there (waited for: every request of it is then counted before
+        # the UPS tests' results); what was not is gathered now.
+        client.quiesce()
+        _prefetch(book, request.session.items, client, target_config, profile, run_context)
     return book
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Start gathering what the UPS tests read in the background (called by conftest's
+    `_gather_ahead` once no test that reads a key's spend is left before them): the faults, the
+    streams and the lanes `fault_book` would send, each its own request with its own marker, so
+    nothing the tests in between do changes them. A stalled provider then waits beside those tests
+    instead of in front of UPS-1. The rate-limited key's burst (UPS-5) is left to `fault_book`: the
+    retry tests drive that key in the meantime."""
+    client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
+    profile, run_context = request.getfixturevalue("profile"), request.getfixturevalue("run_context")
+    if target_config.section("provider") is None:
+        return
+    view = ProviderView(client, target_config)
+    role = target_config.role(view.role)
+    if role is None:
+        return  # `fault_book` skips with the reason
+    book = request.config.stash[_AHEAD] = FaultBook(client, view, role["api_key"])
+    items = list(request.session.items)
+    client.gather_ahead("upstream", lambda stop: _prefetch(book, items, client, target_config, profile, run_context,
+                                                           key_bursts=False, stop_when=stop))
+
+
+def _prefetch(book: FaultBook, items: list[pytest.Item], client, target_config, profile, run_context, *,
+              key_bursts: bool = True, stop_when=None) -> None:
+    book.prefetch(gathered_faults(items), gathered_streams(items) if run_context.billable_allowed else (),
+                  lanes=gathered_lanes(items, book, BillingOracle(client, target_config), profile, target_config,
+                                       run_context, key_bursts=key_bursts),
+                  stop_when=stop_when)
 
 
 # What the tests read with `fault_book.get(fault)` (non-streaming), by test name.
@@ -204,7 +239,7 @@ def _whole_stream(fault_book: FaultBook) -> tuple[Any, str]:
 
 
 def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: BillingOracle, profile, target_config,
-                   run_context) -> list[list[Callable[[], object]]]:
+                   run_context, *, key_bursts: bool = True) -> list[list[Callable[[], object]]]:
     """What the selected UPS tests send and read besides the faults, as lanes to gather beside
     them (each lane in the order its test would make the calls; a lane's call that raises leaves
     the rest of its lane to the test, which meets the same raise):
@@ -213,17 +248,24 @@ def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: Bill
       case's burst is one lane, in order (nothing else drives that key while the faults are gathered);
     - where billable requests are allowed and `billing.request_cost` is configured, UPS-6 and
       UPS-10's control, their requests (the flaky one, the whole stream) and, one settle after each
-      answer, the costs their tests read, each only where the test would read it."""
+      answer, the costs their tests read, each only where the test would read it.
+
+    `key_bursts=False` leaves out the rate-limited case (gathering ahead, while other tests drive
+    that key)."""
     selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
                  .get("case") or getattr(getattr(item, "callspec", None), "params", {}).get("fault"))
                 for item in items}
     names = {name for name, _ in selected}
     lanes: list[list[Callable[[], object]]] = []
     for case in REJECTIONS:
+        if case == "rate_limited" and not key_bursts:
+            continue
         if ("test_rejected_requests_never_reach_the_provider", case) in selected:
             lanes.append([functools.partial(_rejection, case, fault_book, target_config, run_context)])
     if "test_bad_params_not_forwarded" in names:
         lanes.append([functools.partial(_rejection, "bad_params", fault_book, target_config, run_context)])
+    if "test_sdk_retries_provider_5xx" in names and importlib.util.find_spec("openai") is not None:
+        lanes.append([functools.partial(_sdk_5xx, fault_book)])
     if not (run_context.billable_allowed and oracle.has("request_cost")
             and any("priced" in getattr(item, "fixturenames", ()) for item in items)):
         return [[_quietly(call) for call in lane] for lane in lanes]
@@ -550,6 +592,16 @@ def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_
 
 # --- RTY-3: the 5xx row ----------------------------------------------------------------------------
 
+def _sdk_5xx(fault_book: FaultBook) -> Any:
+    """RTY-3's SDK call on the provider's 503 (up to 3 attempts, the SDK's back-off between them),
+    made once: gathered with the faults, or by its test."""
+    from conformance.transport.sdk import call_chat
+
+    return fault_book.once("sdk-5xx", lambda: call_chat(
+        fault_book.client, api_key=fault_book.api_key, model=fault_book.view.model("503"), max_retries=2,
+        label="sdk:provider-503"))
+
+
 @pytest.mark.requirement("RTY-3")
 def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule_suffix):
     """its retry decision agrees with the catalogue's rule
@@ -557,10 +609,7 @@ def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule_s
     The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
     5xx row of RTY-3 because only the provider can make a gateway fail on purpose)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
-    from conformance.transport.sdk import call_chat
-
-    outcome = call_chat(client, api_key=fault_book.api_key, model=provider.model("503"), max_retries=2,
-                        label="sdk:provider-503")
+    outcome = _sdk_5xx(fault_book)
     cite(*outcome.attempts)
     attempts = outcome.attempts
     if not attempts or attempts[0].status is None or not 500 <= attempts[0].status <= 599:

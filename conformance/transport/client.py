@@ -16,7 +16,8 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +38,11 @@ EVIDENCE_MAX_HEADERS = 40
 # A presented credential shorter than this is a fuzzer's junk ("Bearer", "null"), not a key to mask.
 MIN_SECRET_CHARS = 12
 _UNSET: Any = object()
+# Threads of the gathering pools (`transport.gather`) are named with this prefix; those that gather
+# ahead of the tests in the background (`GatewayClient.gather_ahead`, and the pools they start) with
+# AHEAD_THREAD + the lane's name.
+GATHER_THREAD = "gwc-gather"
+AHEAD_THREAD = "gwc-gather-ahead:"
 
 
 class BudgetExhausted(ConformanceError):
@@ -69,6 +75,7 @@ class RequestBudget:
         self.max_requests = max_requests
         self.max_rps = max_rps
         self.sent = 0
+        self.sent_ahead = 0  # of `sent`, those gathered ahead in the background (`GatewayClient.gather_ahead`)
         self._next_slot = 0.0
         self._lock = threading.Lock()
 
@@ -85,6 +92,8 @@ class RequestBudget:
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise BudgetExhausted(self.spent_reason())
             self.sent += 1
+            if threading.current_thread().name.startswith(AHEAD_THREAD):
+                self.sent_ahead += 1
             wait = 0.0
             if self.max_rps:
                 now = time.monotonic()
@@ -121,6 +130,10 @@ class Exchange:
     # read and waiting in the parser or the kernel's receive buffer) when the stream was cut, or when
     # its `mark` first held. None for every other exchange.
     delivered: Delivered | None = None
+    # The gathering-ahead lane that sent it (`GatewayClient.gather_ahead`), None for a request sent
+    # by the test then running or for it: an exchange gathered ahead belongs to the test that reads
+    # (cites) it, not to whichever test was running when it came back.
+    ahead: str | None = None
     _json: Any = field(default=_UNSET, repr=False)
 
     def __repr__(self) -> str:
@@ -305,6 +318,10 @@ class GatewayClient:
         self.listeners: list[Listener] = []
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
+        # Gathered requests in flight at once, whichever pool sends them: a pool gathering in the
+        # background beside a test's own never makes it more than `concurrency`.
+        self._gather_slots = threading.BoundedSemaphore(self.concurrency)
+        self._ahead: list[tuple[threading.Thread, threading.Event]] = []
         self._timeouts_in_a_row = 0
         self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
@@ -378,7 +395,8 @@ class GatewayClient:
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
         self.budget.acquire()
-        self._send(exchange, timeout_s or self.timeout_s)
+        with self._gathered(exchange):
+            self._send(exchange, timeout_s or self.timeout_s)
         self.record(exchange)
         self._count_timeouts(exchange)
         return exchange
@@ -409,11 +427,58 @@ class GatewayClient:
             return bytes(received), False
 
         self.budget.acquire()
-        with tapping() as tap:
+        with self._gathered(exchange), tapping() as tap:
             self._send(exchange, self.timeout_s, read_until_stop, restart=tap.restart)  # closing the response is the cut
         self.record(exchange)
         self._count_timeouts(exchange)
         return exchange
+
+    @contextmanager
+    def _gathered(self, exchange: Exchange) -> Iterator[None]:
+        """A request sent by a gathering pool holds one of the `concurrency` slots while in flight."""
+        if not threading.current_thread().name.startswith(GATHER_THREAD):
+            yield
+            return
+        with self._gather_slots:
+            yield
+
+    def gather_ahead(self, lane: str, work: Callable[[threading.Event], object]) -> None:
+        """Run `work(stop)` in a background thread while the tests go on: evidence that nothing the
+        tests do before its readers can change, gathered ahead of them. Its requests (and those of
+        the pools it starts) share the `concurrency` slots and are marked `Exchange.ahead`; `stop`
+        is set when the run ends before `work` does. `quiesce()` waits for every such thread."""
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                work(stop)
+            except Exception:  # noqa: BLE001 - gathering never judges: the readers meet it again
+                pass
+
+        thread = threading.Thread(target=run, name=AHEAD_THREAD + lane, daemon=True)
+        with self._lock:
+            self._ahead.append((thread, stop))
+        thread.start()
+
+    def quiesce(self) -> None:
+        """Wait until nothing is gathered ahead in the background (a spend reading about to open a
+        window: no request of ours may land in it but the ones it prices). A no-op in a thread that
+        gathers ahead itself."""
+        if threading.current_thread().name.startswith(AHEAD_THREAD):
+            return
+        with self._lock:
+            running = list(self._ahead)
+        for thread, _ in running:
+            thread.join()
+
+    def stop_ahead(self) -> None:
+        """The run is ending: start no further gathered-ahead call, wait for the ones in flight
+        (each bounded by the request timeout)."""
+        with self._lock:
+            running = list(self._ahead)
+        for _, stop in running:
+            stop.set()
+        self.quiesce()
 
     def _count_timeouts(self, exchange: Exchange) -> None:
         with self._lock:
@@ -484,7 +549,11 @@ class GatewayClient:
 
     def record(self, exchange: Exchange) -> None:
         """Keep an exchange sent by other means (the SDK, a WebSocket handshake) as evidence, and
-        show it to the listeners (the whole-run observer), like every request of this client."""
+        show it to the listeners (the whole-run observer), like every request of this client. One
+        sent from a thread that gathers ahead is marked with its lane (`Exchange.ahead`)."""
+        name = threading.current_thread().name
+        if name.startswith(AHEAD_THREAD):
+            exchange.ahead = name[len(AHEAD_THREAD):].split("/", 1)[0]
         with self._lock:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):

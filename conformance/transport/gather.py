@@ -16,17 +16,24 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from conformance.transport.client import BudgetExhausted
+from conformance.transport.client import AHEAD_THREAD, GATHER_THREAD, BudgetExhausted
 
 Call = Callable[[], object]
 T = TypeVar("T")
 
 
-def run_lanes(lanes: Sequence[Sequence[Call]], concurrency: int) -> None:
+def _pool_name() -> str:
+    """The name prefix of a new pool's threads: a pool started while gathering ahead keeps the lane
+    in its threads' names (`GatewayClient` marks their requests), every other one is a gathering pool."""
+    current = threading.current_thread().name
+    return f"{current}/pool" if current.startswith(AHEAD_THREAD) else GATHER_THREAD
+
+
+def run_lanes(lanes: Sequence[Sequence[Call]], concurrency: int, *, stop_when: threading.Event | None = None) -> None:
     """Run every lane (its calls in order), at most `concurrency` lanes at once; return when all
     ended. A spent budget stops every lane before its next call; an interrupt (Ctrl-C) stops them
     too and is re-raised once the calls in flight have returned (each bounded by the request
-    timeout)."""
+    timeout); so does `stop_when` once set (the run ends while this gathers ahead)."""
     lanes = [lane for lane in lanes if lane]
     if not lanes:
         return
@@ -34,7 +41,7 @@ def run_lanes(lanes: Sequence[Sequence[Call]], concurrency: int) -> None:
 
     def run(lane: Sequence[Call]) -> None:
         for call in lane:
-            if stop.is_set():
+            if stop.is_set() or (stop_when is not None and stop_when.is_set()):
                 return
             try:
                 call()
@@ -48,7 +55,7 @@ def run_lanes(lanes: Sequence[Sequence[Call]], concurrency: int) -> None:
         for lane in lanes:
             run(lane)
         return
-    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(lanes)), thread_name_prefix="gwc-gather")
+    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(lanes)), thread_name_prefix=_pool_name())
     try:
         futures = [pool.submit(run, lane) for lane in lanes]
         wait(futures)
@@ -87,7 +94,7 @@ def in_order(calls: Sequence[Call], concurrency: int, done: Callable[[int], bool
         finally:
             results[i].set()
 
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gwc-gather")
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=_pool_name())
     ran = 0
     try:
         for i in range(len(calls)):
@@ -123,7 +130,7 @@ class Pipeline:
 
     def __init__(self, concurrency: int, done: Callable[[int], bool]) -> None:
         self._done = done
-        self._workers = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gwc-gather")
+        self._workers = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=_pool_name())
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ended: list[bool] = []

@@ -1,0 +1,121 @@
+"""Gathering ahead (`GatewayClient.gather_ahead`): evidence sent in the background while other tests
+run must never land in a spend window, never raise the number of gathered requests in flight
+above --gather-concurrency, and never be taken for the evidence of the test that happened to run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conformance.transport.client import Exchange, GatewayClient, RequestBudget
+from conformance.transport.gather import run_lanes
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """Answers 200 after a short hold, counting how many requests it holds at once."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        with server.lock:  # type: ignore[attr-defined]
+            server.now += 1  # type: ignore[attr-defined]
+            server.most = max(server.most, server.now)  # type: ignore[attr-defined]
+        time.sleep(0.05)
+        with server.lock:  # type: ignore[attr-defined]
+            server.now -= 1  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadingHTTPServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    httpd.lock, httpd.now, httpd.most = threading.Lock(), 0, 0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _client(server: ThreadingHTTPServer, concurrency: int) -> GatewayClient:
+    host, port = server.server_address[:2]
+    return GatewayClient(f"http://{host}:{port}", concurrency=concurrency, timeout_s=10,
+                         budget=RequestBudget(max_requests=100))
+
+
+def test_gathered_ahead_and_gathered_now_share_the_concurrency(server) -> None:
+    """A pool gathering ahead beside a pool a test gathers with: together never more in flight than
+    --gather-concurrency (each pool alone may fill it)."""
+    client = _client(server, concurrency=2)
+    calls = [[lambda: client.request("GET", "/x", label="x")] for _ in range(6)]
+    client.gather_ahead("lane", lambda stop: run_lanes(calls, client.concurrency, stop_when=stop))
+    run_lanes(calls, client.concurrency)
+    client.quiesce()
+    client.close()
+    assert len(client.exchanges) == 12 and all(e.status == 200 for e in client.exchanges)
+    assert server.most <= 2, f"{server.most} gathered requests were in flight at once, more than 2"
+
+
+def test_quiesce_waits_for_what_is_gathered_ahead_and_marks_it() -> None:
+    """A spend reading waits (`quiesce`) until the lane gathering ahead has ended; what the lane sent
+    carries its name (its evidence belongs to the tests that read it)."""
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+    gate, order = threading.Event(), []
+
+    def lane(stop: threading.Event) -> None:
+        gate.wait()
+        client.record(Exchange("GET", "http://127.0.0.1:9/x", {}, None, status=200))
+        order.append("lane ended")
+
+    client.gather_ahead("upstream", lane)
+    waiter = threading.Thread(target=lambda: (client.quiesce(), order.append("quiesced")))
+    waiter.start()
+    order.append("released")
+    gate.set()
+    waiter.join(timeout=30)
+    assert order == ["released", "lane ended", "quiesced"]
+    assert [e.ahead for e in client.exchanges] == ["upstream"]
+    client.record(Exchange("GET", "http://127.0.0.1:9/y", {}, None, status=200))
+    assert client.exchanges[-1].ahead is None
+    client.close()
+
+
+def test_stop_ahead_starts_no_further_call() -> None:
+    """The run ends first: the lane's calls not started yet are never made."""
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+    started, gate = [], threading.Event()
+
+    def call(i: int):
+        def run() -> None:
+            started.append(i)
+            gate.wait()
+        return run
+
+    given: list[threading.Event] = []
+
+    def lane(stop: threading.Event) -> None:
+        given.append(stop)
+        run_lanes([[call(i) for i in range(5)]], 1, stop_when=stop)
+
+    client.gather_ahead("lane", lane)
+    while not started:
+        time.sleep(0.01)
+    stopper = threading.Thread(target=client.stop_ahead)
+    stopper.start()
+    while not given[0].is_set():
+        time.sleep(0.01)
+    gate.set()
+    stopper.join(timeout=30)
+    assert started == [0]
+    client.close()
