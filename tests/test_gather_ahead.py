@@ -119,3 +119,67 @@ def test_stop_ahead_starts_no_further_call() -> None:
     stopper.join(timeout=30)
     assert started == [0]
     client.close()
+
+
+def test_a_held_key_waits_for_its_lane_and_a_planned_reader_for_its_evidence() -> None:
+    """A lane that drives a key ahead (a rate-limit window) holds it: a request of anyone else with
+    that key waits until the lane ends, another key's does not; a test reading the lane's planned
+    evidence waits for the lane to make it instead of making it itself (it is made once)."""
+    from conformance.scenarios.inference import ScenarioBook
+
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+    gate, order, made = threading.Event(), [], []
+
+    def evidence() -> str:
+        gate.wait()
+        made.append("lane")
+        order.append("evidence made")
+        return "evidence"
+
+    class _Book(ScenarioBook):
+        def __init__(self) -> None:  # no profile or config needed for the lane and its memo
+            self.client = client
+            self._guard = threading.Lock()
+            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
+            self.draws_over = threading.Event()
+
+    fake = _Book()
+    fake.chain_ahead("sk-held", "held", ("T", 1), evidence)
+    fake.start_chains()
+    other = threading.Thread(target=lambda: (client.wait_for_keys(("sk-other",)), order.append("other key passed")))
+    other.start()
+    other.join(timeout=30)
+    reader = threading.Thread(target=lambda: order.append(fake.once(("T", 1), lambda: made.append("reader") or "own")))
+    held = threading.Thread(target=lambda: (client.wait_for_keys(("sk-held",)), order.append("held key passed")))
+    reader.start()
+    held.start()
+    order.append("released")
+    gate.set()
+    reader.join(timeout=30)
+    held.join(timeout=30)
+    client.quiesce()
+    assert made == ["lane"]
+    assert order[:3] == ["other key passed", "released", "evidence made"], order
+    assert set(order[3:]) == {"evidence", "held key passed"}, order
+    client.close()
+
+
+def test_a_spend_reading_waits_only_for_lanes_that_may_present_its_keys() -> None:
+    """`quiesce(keys)`: a lane that presents one other key only is not waited for; one that may
+    present any key is."""
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+    gate = threading.Event()
+    client.gather_ahead("keyed", lambda stop: gate.wait(), only=("sk-limited",))
+    done = []
+    reading = threading.Thread(target=lambda: (client.quiesce(["sk-valid"]), done.append("valid read")))
+    reading.start()
+    reading.join(timeout=30)
+    assert done == ["valid read"]  # not held up by the lane on another key
+    blocked = threading.Thread(target=lambda: (client.quiesce(["sk-limited"]), done.append("limited read")))
+    blocked.start()
+    blocked.join(timeout=0.2)
+    assert done == ["valid read"]  # the lane on its key is still running: the reading waits
+    gate.set()
+    blocked.join(timeout=30)
+    assert done == ["valid read", "limited read"]
+    client.close()

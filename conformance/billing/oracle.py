@@ -76,11 +76,19 @@ class BillingOracle:
             return Reading(None, "the role has no key_id in the target config")
         return self._lookup(view, {"key_id": key_id})
 
+    def _api_keys(self, key_ids: list[str]) -> list[str] | None:
+        """The api keys of the roles whose key_id is one of `key_ids`; None (every key) where one
+        names no role of the config."""
+        roles = [r for r in self.config.roles.values() if isinstance(r, dict)]
+        keys = [str(r["api_key"]) for r in roles if r.get("key_id") in key_ids and r.get("api_key")]
+        known = {r.get("key_id") for r in roles}
+        return keys if all(k in known for k in key_ids) else None
+
     def snapshot(self, key_ids: list[str], views: list[str]) -> dict[tuple[str, str], Reading]:
         """(view, key_id) → reading for every pair, fetching each distinct URL once. Reads only once
         nothing is gathered ahead in the background: a snapshot opens or closes a spend window, and
         no request of ours but the ones it prices may land in it."""
-        self.client.quiesce()
+        self.client.quiesce(self._api_keys(key_ids))
         fetched: dict[tuple[str, str], Exchange] = {}
         pairs = [(view, key_id) for key_id in dict.fromkeys(key_ids) for view in views]
         readings: dict[tuple[str, str], Reading] = {}

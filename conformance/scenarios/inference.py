@@ -12,14 +12,14 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.contract.profiles import Code, Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason
 from conformance.scenarios.realtime import ConcurrencyProbe, realtime_scenarios
 from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
-from conformance.transport.client import Exchange, GatewayClient
+from conformance.transport.client import Exchange, GatewayClient, ahead_lane
 from conformance.transport.gather import run_lanes
 from conformance.transport.websocket import RealtimeClient
 
@@ -27,6 +27,7 @@ CHAT = "/v1/chat/completions"
 DEFAULT_MODEL = "gpt-4o-mini"
 BURST_HEADROOM = 10
 BURST_UNKNOWN_LIMIT = 60
+T = TypeVar("T")
 
 
 # MAP-2's wrong scheme: an auth-scheme no specification defines, so no gateway can read the valid key
@@ -78,6 +79,15 @@ class ScenarioBook:
         self.concurrency_probes: dict[str, ConcurrencyProbe] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._once: dict[Any, Any] = {}
+        self._once_locks: dict[Any, threading.Lock] = {}
+        self._planned: dict[Any, tuple[str, threading.Event]] = {}  # `plan`: key → (lane, made)
+        # api key → (lane, its `once` calls in order): what `start_chains` drives ahead on that key
+        self._chains: dict[str, tuple[str, list[tuple[Any, Callable[[], object], bool]]]] = {}
+        # Set once no test will draw with hypothesis any more: a lane's call that may use the global
+        # `random` module (the SDK's back-off jitter) waits for it, so that hypothesis, which watches
+        # that module while it draws, never sees another thread move it.
+        self.draws_over = threading.Event()
 
     # --- what tests call -------------------------------------------------------------------
     def names(self, *kinds: str) -> list[str]:
@@ -104,6 +114,71 @@ class ScenarioBook:
                 raise
             self._results[name] = exchange
             return exchange
+
+    def once(self, key: Any, make: Callable[[], T]) -> T:
+        """`make()`'s result the first time `key` is asked for, the same result after: evidence a
+        test reads, made by whichever comes first, a lane gathering it ahead or the test. A raise is
+        not kept: the next asker meets it again. A key a lane `plan`ned is waited for by everyone
+        else until the lane made it (or ended without it)."""
+        planned = self._planned.get(key)
+        if planned is not None and planned[0] != ahead_lane():
+            planned[1].wait()
+        with self._guard:
+            lock = self._once_locks.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                if key not in self._once:
+                    self._once[key] = make()
+                result: T = self._once[key]
+                return result
+        finally:
+            if planned is not None and planned[0] == ahead_lane():
+                planned[1].set()
+
+    def plan(self, lane: str, keys: list[Any]) -> Callable[[], None]:
+        """The `once` keys lane `lane` (gathering ahead) will make, in its order: a reader of one
+        waits for the lane to make it rather than make it itself (the lane holds the key its requests
+        need, so it would wait for the lane anyway, and could not start before it). Returns what the
+        lane calls when it ends: whatever it did not make, its readers then make themselves."""
+        made = {key: threading.Event() for key in keys}
+        with self._guard:
+            self._planned.update({key: (lane, event) for key, event in made.items()})
+
+        def ended() -> None:
+            for event in made.values():
+                event.set()
+        return ended
+
+    def chain_ahead(self, api_key: str, lane: str, key: Any, make: Callable[[], object], *,
+                    after_draws: bool = False) -> None:
+        """Queue `once(key, make)` on the lane that will drive `api_key` ahead (`start_chains`), after
+        what is queued on it already: the evidence a key's rate-limit window orders (a burst, the wait
+        it asks for, the request after it) stays in one lane, in the order the tests read it.
+        `after_draws`: the call waits for `draws_over` first."""
+        self._chains.setdefault(api_key, (lane, []))[1].append((key, make, after_draws))
+
+    def start_chains(self) -> None:
+        """Start one lane gathering ahead per queued key (`chain_ahead`): it holds the key (nobody else
+        presents it meanwhile) and plans its `once` keys (their readers wait for the lane). A call that
+        raises ends the lane; the readers of it and of the calls after it make their own."""
+        chains, self._chains = self._chains, {}
+        for api_key, (lane, calls) in chains.items():
+            ended = self.plan(lane, [key for key, _, _ in calls])
+
+            def run(stop: threading.Event, calls: list[tuple[Any, Callable[[], object], bool]] = calls,
+                    ended: Callable[[], None] = ended) -> None:
+                try:
+                    for key, make, after_draws in calls:
+                        while after_draws and not self.draws_over.wait(0.05):
+                            if stop.is_set():
+                                return
+                        if stop.is_set():
+                            return
+                        self.once(key, make)
+                finally:
+                    ended()
+
+            self.client.gather_ahead(lane, run, holds=(api_key,), only=(api_key,))
 
     def prefetch(self, names: list[str]) -> None:
         """Send the scenarios among `names` not sent yet side by side (`client.concurrency` at once),

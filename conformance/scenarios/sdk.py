@@ -115,6 +115,15 @@ class SdkCalls:
                 self._outcomes.pop((code.code, max_retries), None)
 
 
+# Bursts a code provoked by one may take before the SDK's opening call meets the refusal.
+BURST_TRIES = 3
+
+
+def _served(outcome: SdkOutcome) -> bool:
+    answer = outcome.attempts[0] if outcome.attempts else None
+    return answer is not None and answer.status is not None and answer.status < 400
+
+
 def realtime_sdk_evidence(code: Code, handshake: Exchange, target_config: TargetConfig) -> SdkEvidence:
     """The SDK's decision on a recorded realtime handshake answer (its HTTP client cannot open a WebSocket)."""
     return SdkEvidence(code, target_config.limits.retry_after_cap_s, decision=sdk_decision(handshake),
@@ -136,15 +145,22 @@ def drive_sdk(code: Code, client: GatewayClient, book: ScenarioBook, target_conf
     cap_s = target_config.limits.retry_after_cap_s
     role = target_config.role(code.role) if code.role else None
 
-    def exhaust() -> None:
+    def exhaust() -> bool:
+        """Drive the key into its limit where a burst provokes the code → whether it was refused."""
         if code.trigger == "burst" and role is not None:
-            book.burst(role, label="sdk:exhaust")
+            return book.burst(role, label="sdk:exhaust").refused is not None
+        return False
 
     if code.retry in ("never", "unstated"):  # one counted call: classification (and no retry, for never)
         counted = opening_call(2)
         return SdkEvidence(code, cap_s, counted=counted)
-    exhaust()
-    first = opening_call(0)
+    for _ in range(BURST_TRIES):
+        refused = exhaust()
+        first = opening_call(0)
+        if not (refused and _served(first)):
+            break  # the refusal was met, or no burst refused (judged as it is)
+        # The burst was refused, yet the key's window reset before the SDK's request (a slow round
+        # trip, a busy machine): one more burst refuses it sooner, as ENV-6's streaming burst does.
     if not first.attempts or first.attempts[0].status != code.status:
         return SdkEvidence(code, cap_s, first=first)  # the code was not met again: nothing to decide on
     decision = sdk_decision(first.attempts[0])

@@ -91,53 +91,98 @@ def _track_exchanges(request: pytest.FixtureRequest) -> None:
 
 # The requirements whose tests read a key's spend before and after what they send (a spend window).
 # Gathering ahead starts after the last of them, so no window waits for it; one that did would
-# still be right: a spend reading waits until nothing is gathered ahead (`GatewayClient.quiesce`).
+# still be right: a spend reading waits until nothing is gathered ahead on its keys
+# (`GatewayClient.quiesce`).
 SPEND_WINDOWS = ("CHG-", "FUZ-3")
+
+
+def reads_spend(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("requirement")
+    return marker is not None and str(marker.args[0]).startswith(SPEND_WINDOWS)
+
+
+def reads_rejection_pass(item: pytest.Item) -> bool:
+    """A CHG test of a rejection: the rejection pass (`billing.rejection_pass`), the only window on
+    the keys the rejections present (a rate-limited key among them), runs in the first of them."""
+    return "rejection" in getattr(getattr(item, "callspec", None), "params", {})
+
+
+# A test module's functions that gather ahead, and the tests after the last of which each starts:
+# `chain_ahead` queues evidence on a key's lane (`ScenarioBook.chain_ahead`: the lanes present that
+# key only, so the windows on other keys need not wait for them); `gather_ahead` starts lanes that
+# may present any key.
+AHEAD_PHASES = (("chain_ahead", reads_rejection_pass), ("gather_ahead", reads_spend))
 
 
 @pytest.fixture(autouse=True)
 def _gather_ahead(request: pytest.FixtureRequest) -> None:
-    """Start a test module's `gather_ahead(request)` (the evidence its tests read, sent in the
-    background while the tests before them run) at the setup of the first test after the last one
-    with a spend window, when that is before the module's first test. Not under xdist (a worker
-    holds every item, not the ones it runs) nor with --gather-concurrency 1 (one after another)."""
+    """Start test modules' `chain_ahead(request)` / `gather_ahead(request)` (the evidence their tests
+    read, sent in the background while the tests before them run) at the setup of the first test
+    after the last one whose spend window they could disturb (`AHEAD_PHASES`), when that is before
+    the module's first test. Not under xdist (a worker holds every item, not the ones it runs) nor
+    with --gather-concurrency 1 (one after another)."""
     context = _context(request.config)
     if context is None or context.workers > 1 or context.gather_concurrency <= 1:
         return
     plan = request.config.stash.get(AHEAD_PLAN, None)
     if plan is None:
         plan = request.config.stash[AHEAD_PLAN] = ahead_plan(request.session.items)
-    for module in plan.pop(request.node.nodeid, []):
+    starts = plan.pop(request.node.nodeid, [])
+    for module, phase in starts:
         try:
-            module.gather_ahead(request)
+            getattr(module, phase)(request)
         except pytest.skip.Exception:  # a fixture it asked for skips: the module's own tests meet that again
             continue
+    book = request.config.stash.get(_BOOK, None)
+    if book is None:
+        return
+    if not book.draws_over.is_set() and not any(draws(item) for item in request.session.items[_index(request):]):
+        book.draws_over.set()
+    if starts:
+        book.start_chains()  # the key lanes the modules queued (`ScenarioBook.chain_ahead`), in module order
 
 
-def ahead_plan(items: list[pytest.Item]) -> dict[str, list[Any]]:
-    """nodeid → the modules (with a `gather_ahead`) whose gathering starts at that test's setup."""
-    def reads_spend(item: pytest.Item) -> bool:
-        marker = item.get_closest_marker("requirement")
-        return marker is not None and str(marker.args[0]).startswith(SPEND_WINDOWS)
+def draws(item: pytest.Item) -> bool:
+    """A fuzz test: it draws with hypothesis, which must not see another thread move `random`."""
+    marker = item.get_closest_marker("requirement")
+    return marker is not None and str(marker.args[0]).startswith("FUZ-")
 
-    windows = [i for i, item in enumerate(items) if reads_spend(item)]
-    start = windows[-1] + 1 if windows else 0
-    plan: dict[str, list[Any]] = {}
-    seen: set[int] = set()
-    for i, item in enumerate(items):
-        module = getattr(item, "module", None)
-        if not hasattr(module, "gather_ahead") or id(module) in seen:
-            continue
-        seen.add(id(module))
-        if start < i:
-            plan.setdefault(items[start].nodeid, []).append(module)
+
+def _index(request: pytest.FixtureRequest) -> int:
+    """This test's place in the session (the draws still to come are after it)."""
+    index = request.config.stash.get(ITEM_INDEX, None)
+    if index is None:
+        index = request.config.stash[ITEM_INDEX] = {item.nodeid: i for i, item in enumerate(request.session.items)}
+    return index.get(request.node.nodeid, 0)
+
+
+def ahead_plan(items: list[pytest.Item]) -> dict[str, list[tuple[Any, str]]]:
+    """nodeid → the (module, phase function) whose gathering starts at that test's setup."""
+    plan: dict[str, list[tuple[Any, str]]] = {}
+    for phase, disturbs in AHEAD_PHASES:
+        windows = [i for i, item in enumerate(items) if disturbs(item)]
+        start = windows[-1] + 1 if windows else 0
+        seen: set[int] = set()
+        for i, item in enumerate(items):
+            module = getattr(item, "module", None)
+            if not hasattr(module, phase) or id(module) in seen:
+                continue
+            seen.add(id(module))
+            if start < i:
+                plan.setdefault(items[start].nodeid, []).append((module, phase))
     return plan
+
+
+# The session's scenario book, once its fixture made it (for `_gather_ahead`).
+_BOOK = pytest.StashKey[ScenarioBook]()
+ITEM_INDEX = pytest.StashKey[dict[str, int]]()  # nodeid → its place in the session's items
 
 
 @pytest.fixture(scope="session")
 def book(request: pytest.FixtureRequest, client: GatewayClient, profile: Profile, target_config: TargetConfig,
          run_context: RunContext) -> ScenarioBook:
-    book = ScenarioBook(client, profile, target_config, allow_billable=run_context.billable_allowed)
+    book = request.config.stash[_BOOK] = ScenarioBook(client, profile, target_config,
+                                                      allow_billable=run_context.billable_allowed)
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
         book.prefetch(gathered_scenarios(request.session.items, book))
     return book

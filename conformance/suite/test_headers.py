@@ -7,6 +7,7 @@ import pytest
 from conformance import checks
 from conformance.checks.rate_window import own_window, remaining_problems, retry_after_before_reset_problems
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
+from conformance.transport.client import Exchange
 from conformance.transport.gather import side_by_side
 
 
@@ -33,15 +34,13 @@ def test_request_id_present(error_scenario, scenario, profile, no_problems):
 def test_request_id_on_success(client, book, run_context, need_role, profile, no_problems):
     """Every response, success or error, carries the profile's request-id header, non-empty and unique per request."""
     key = need_role("valid")["api_key"]
-    exchanges = side_by_side([lambda: client.request("GET", "/v1/models", api_key=key, label="models")] * 2,
-                             client.concurrency)
-    if any(e.status is None or e.status >= 400 for e in exchanges):
+    exchanges, chats = _successes(book, key, run_context.billable_allowed)  # gathered ahead, or sent here
+    if chats is None:
         # No contract promises GET /v1/models: a gateway without it answers chat completions.
-        if not run_context.billable_allowed:
-            cite(*exchanges)
-            inconclusive(f"{exchanges[0].describe()}: no free success response to check, and "
-                         + billable_reason("a chat completion"))
-        exchanges = side_by_side([lambda: book.chat(key, label="success")] * 2, client.concurrency)
+        cite(*exchanges)
+        inconclusive(f"{exchanges[0].describe()}: no free success response to check, and "
+                     + billable_reason("a chat completion"))
+    exchanges = chats or exchanges
     cite(*exchanges)
     for exchange in exchanges:
         if exchange.status is None or exchange.status >= 400:
@@ -49,6 +48,33 @@ def test_request_id_on_success(client, book, run_context, need_role, profile, no
     problems = [p for e in exchanges for p in checks.request_id_problems(e, profile)]
     problems += checks.duplicate_request_ids(exchanges, profile)
     no_problems(problems)
+
+
+def _successes(book, key: str, billable_allowed: bool) -> tuple[list[Exchange], list[Exchange] | None]:
+    """HDR-1's two successes, sent once: (two GET /v1/models; where either failed, two chat
+    completions, or None when billable requests are not allowed; else [])."""
+    def make() -> tuple[list[Exchange], list[Exchange] | None]:
+        client = book.client
+        models = side_by_side([lambda: client.request("GET", "/v1/models", api_key=key, label="models")] * 2,
+                              client.concurrency)
+        if not any(e.status is None or e.status >= 400 for e in models):
+            return models, []
+        if not billable_allowed:
+            return models, None
+        return models, side_by_side([lambda: book.chat(key, label="success")] * 2, client.concurrency)
+    return book.once(("HDR-1", "successes"), make)
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Send HDR-1's two successes in the background (called by conftest's `_gather_ahead` once no test
+    that reads a key's spend is left before this module): they depend on nothing the tests in
+    between do."""
+    valid = request.getfixturevalue("target_config").role("valid")
+    if valid is None or not any(getattr(item, "originalname", None) == "test_request_id_on_success"
+                                for item in request.session.items):
+        return
+    book, billable = request.getfixturevalue("book"), request.getfixturevalue("run_context").billable_allowed
+    book.client.gather_ahead("headers", lambda stop: _successes(book, valid["api_key"], billable))
 
 
 @pytest.mark.requirement("HDR-1")

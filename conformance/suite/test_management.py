@@ -23,9 +23,34 @@ from conformance.transport.gather import side_by_side
 INFERENCE_SCENARIOS = ("no_credentials", "unknown_path", "invalid_json")
 
 
+# What `gather_ahead` is sending in the background, and the event set once it has ended.
+_AHEAD_ANSWERS = pytest.StashKey[tuple[list[Any], Any]]()
+
+
 @pytest.fixture(scope="session")
-def management_answers(client: GatewayClient, target_config: TargetConfig) -> list[tuple[dict[str, Any], Exchange]]:
-    """(failing request as configured, its exchange), each sent once; skips naming what is missing."""
+def management_answers(request: pytest.FixtureRequest, client: GatewayClient,
+                       target_config: TargetConfig) -> list[tuple[dict[str, Any], Exchange]]:
+    """(failing request as configured, its exchange), each sent once (or gathered ahead: waited
+    for); skips naming what is missing."""
+    ahead = request.config.stash.get(_AHEAD_ANSWERS, None)
+    if ahead is not None:
+        ahead[1].wait()
+        if ahead[0]:
+            return ahead[0][0]
+    return _answers_of(client, target_config)
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Send the configured failing management requests in the background (called by conftest's
+    `_gather_ahead` once no test that reads a key's spend is left before this module): each fails on
+    its own and changes nothing, so the tests in between cannot change its answer."""
+    client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
+    done: list[Any] = []
+    ended = client.gather_ahead("management", lambda stop: done.append(_answers_of(client, target_config)))
+    request.config.stash[_AHEAD_ANSWERS] = (done, ended)
+
+
+def _answers_of(client: GatewayClient, target_config: TargetConfig) -> list[tuple[dict[str, Any], Exchange]]:
     section = target_config.section("management")
     if section is None:
         pytest.skip(target_config.missing_section_reason("management"))

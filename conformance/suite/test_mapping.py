@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
 
 from conformance import checks
 from conformance.contract.profiles import resolve_pointer
 from conformance.outcomes import cite, inconclusive
+from conformance.transport.client import Exchange
+from conformance.transport.gather import run_lanes
 
 
 def _code(exchange, profile):
@@ -168,7 +173,7 @@ def test_allowed_origin_served(origin_code, book, scenario, profile, billable, r
     allowed = role.get("allowed_origin")
     if not allowed:
         pytest.skip(f"role '{code.role}' has no allowed_origin in the target config")
-    exchange = book.chat(role["api_key"], headers={"origin": allowed}, label="publishable:allowed-origin")
+    exchange = _allowed_origin(book, role)  # gathered ahead, or sent here
     actual = _refused_code(exchange, profile)
     if actual is None:
         return
@@ -191,7 +196,7 @@ def test_test_key_served_without_credit(book, profile, need_role, rule_suffix):
     """
     role = need_role("test_key")
     credit = next((c for c in profile.codes if c.role == "no_credit"), None)
-    exchange = book.chat(role["api_key"], label="test-key:out-of-credit")
+    exchange = _test_key(book, role)  # gathered ahead, or sent here
     actual = _refused_code(exchange, profile)
     if actual is None:
         return
@@ -201,3 +206,35 @@ def test_test_key_served_without_credit(book, profile, need_role, rule_suffix):
         f"the contract offers a test key as the way on when the org is out of credit" + rule_suffix)
     inconclusive(f"{exchange.describe()}: the test key got {exchange.status} {actual!r}, an error that is not about "
                  "credit, so it could not be seen to be served")
+
+
+def _allowed_origin(book, role: dict[str, Any]) -> Exchange:
+    """MAP-3's positive control: the publishable token from its allowed origin, sent once."""
+    return book.once(("MAP-3", "allowed-origin", role["api_key"]), lambda: book.chat(
+        role["api_key"], headers={"origin": role["allowed_origin"]}, label="publishable:allowed-origin"))
+
+
+def _test_key(book, role: dict[str, Any]) -> Exchange:
+    """MAP-9's request with the test key, sent once."""
+    return book.once(("MAP-9", "test-key"), lambda: book.chat(role["api_key"], label="test-key:out-of-credit"))
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Send the single requests MAP-3's origin control and MAP-9 make in the background (called by
+    conftest's `_gather_ahead` once no test that reads a key's spend is left before this module):
+    each depends on nothing the tests in between do."""
+    book, profile = request.getfixturevalue("book"), request.getfixturevalue("profile")
+    run_context, config = request.getfixturevalue("run_context"), request.getfixturevalue("target_config")
+    names = {getattr(item, "originalname", None) for item in request.session.items}
+    calls = []
+    if "test_allowed_origin_served" in names and run_context.billable_allowed:
+        for code in profile.codes:
+            role = config.role(code.role) if code.trigger == "disallowed_origin" and code.role else None
+            if role is not None and role.get("allowed_origin"):
+                calls.append(functools.partial(_allowed_origin, book, role))
+    test_key = config.role("test_key")
+    if "test_test_key_served_without_credit" in names and test_key is not None:
+        calls.append(functools.partial(_test_key, book, test_key))
+    if calls:
+        book.client.gather_ahead("mapping", lambda stop: run_lanes([[call] for call in calls], book.client.concurrency,
+                                                                   stop_when=stop))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,8 +22,12 @@ from conformance.checks.retry import (
 )
 from conformance.contract.profiles import Code
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
-from conformance.scenarios.inference import build_scenarios, name_for
+from conformance.scenarios.inference import ScenarioBook, build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioUnavailable
+from conformance.transport.client import Exchange
+
+if TYPE_CHECKING:
+    from conformance.scenarios.sdk import SdkCalls
 from conformance.suite.conftest import collection_profile, parametrize_cases, scoped
 
 
@@ -112,6 +120,34 @@ def test_cap_retry_signals(cap_code, coded_response, profile, no_problems):
 
 # --- HDR-4: waiting Retry-After works ------------------------------------------------------------
 
+@dataclass
+class Honoured:
+    """HDR-4's evidence: the burst's last answer, the Retry-After it asked for, and the request sent
+    after waiting it (None where it was not waited: no 429, no usable Retry-After, or one past
+    limits.retry_after_cap_s)."""
+
+    refused: Exchange
+    wait: float | None = None
+    again: Exchange | None = None
+
+
+def honour_retry_after(book: ScenarioBook, role: dict[str, Any], cap_s: float) -> Honoured:
+    """Drive the key into its limit, wait the Retry-After it asked for (bounded by the cap), ask again."""
+    refused = book.burst(role, label="hdr4:exhaust").last
+    if refused.status != 429:
+        return Honoured(refused)
+    wait = retry_after_s(refused)
+    if wait is None or wait > cap_s:
+        return Honoured(refused, wait)
+    time.sleep(max(0.0, wait))
+    return Honoured(refused, wait, book.chat(role["api_key"], label="hdr4:after-wait"))
+
+
+def _honoured(book: ScenarioBook, code: Code, role: dict[str, Any], cap_s: float) -> Honoured:
+    """HDR-4's evidence for `code`, made once: gathered ahead (`gather_ahead`) or by its test."""
+    return book.once(("HDR-4", code.code), lambda: honour_retry_after(book, role, cap_s))
+
+
 @pytest.mark.requirement("HDR-4")
 def test_retry_after_honoured(burst_code, book, profile, target_config, run_context, need_role, rule_suffix):
     """Honouring Retry-After works: after waiting it (bounded by the config), the same key is served again."""
@@ -119,18 +155,19 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run_cont
     role = need_role(code.role)
     if not run_context.billable_allowed:
         pytest.skip(billable_reason("driving a key into its rate limit"))
-    refused = book.burst(role, label="hdr4:exhaust").last
+    cap = target_config.limits.retry_after_cap_s
+    evidence = _honoured(book, code, role, cap)  # gathered ahead, or made here
+    refused = evidence.refused
     cite(refused)
-    if refused is None or refused.status != 429:
-        not_applicable(f"{refused.describe() if refused else 'nothing sent'}: the key was not rate limited (MAP-3 reports it)")
-    wait = retry_after_s(refused)
+    if refused.status != 429:
+        not_applicable(f"{refused.describe()}: the key was not rate limited (MAP-3 reports it)")
+    wait = evidence.wait
     if wait is None:
         not_applicable(f"{refused.describe()}: no usable Retry-After to honour (HDR-2 reports it)")
-    cap = target_config.limits.retry_after_cap_s
     if wait > cap:
         inconclusive(f"Retry-After asks for {wait:g} s, more than limits.retry_after_cap_s ({cap:g} s)")
-    time.sleep(max(0.0, wait))
-    again = book.chat(role["api_key"], label="hdr4:after-wait")
+    again = evidence.again
+    assert again is not None
     cite(again)
     if again.status == 429 and run_context.workers > 1:
         inconclusive(f"{again.describe()}: still refused after the wait, but other xdist workers share this key")
@@ -139,18 +176,87 @@ def test_retry_after_honoured(burst_code, book, profile, target_config, run_cont
     )
 
 
+# Where `gather_ahead` keeps the SDK calls it started, for the `sdk_calls` fixture.
+_AHEAD_SDK: pytest.StashKey[SdkCalls] = pytest.StashKey()
+
+
 @pytest.fixture(scope="session")
 def sdk_calls(request, client, book, profile, target_config, run_context):
     """The SDK calls that open the selected codes' RTY-3 evidence and depend on nothing before them,
-    made side by side before the first of those tests (`scenarios.sdk.SdkCalls.prefetch`)."""
+    made side by side before the first of those tests (`scenarios.sdk.SdkCalls.prefetch`), or
+    gathered ahead (`gather_ahead`: what is being made is waited for, never made twice)."""
     from conformance.scenarios.sdk import SdkCalls
 
-    calls = SdkCalls(client)
+    calls = request.config.stash.get(_AHEAD_SDK, None) or SdkCalls(client)
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        codes = [profile.code(str(item.callspec.params.get("catalogued_code"))) for item in request.session.items
-                 if getattr(item, "originalname", None) == "test_sdk_classifies" and hasattr(item, "callspec")]
-        calls.prefetch([c for c in codes if c is not None], book, target_config, run_context.billable_allowed)
+        calls.prefetch(_sdk_codes(request.session.items, profile), book, target_config, run_context.billable_allowed)
     return calls
+
+
+def _sdk_codes(items: list[pytest.Item], profile) -> list[Code]:
+    """The codes of the selected RTY-3 SDK tests, in order."""
+    codes = [profile.code(str(item.callspec.params.get("catalogued_code"))) for item in items
+             if getattr(item, "originalname", None) == "test_sdk_classifies" and hasattr(item, "callspec")]
+    return [c for c in codes if c is not None]
+
+
+def _sdk_burst(code: Code, client, book: ScenarioBook, target_config, billable_allowed: bool, calls) -> Any:
+    """RTY-3's SDK evidence for a code a burst provokes, made once: gathered ahead or by its test
+    (its bursts and calls stay in order on the key)."""
+    from conformance.scenarios.sdk import drive_sdk
+
+    return book.once(("RTY-3", code.code), lambda: drive_sdk(code, client, book, target_config, billable_allowed, calls))
+
+
+def chain_ahead(request: pytest.FixtureRequest) -> None:
+    """Queue what the retry tests read of the rate-limited key on that key's lane (`ScenarioBook.
+    chain_ahead`, started by conftest's `_gather_ahead` once the rejection pass, the only spend
+    window on that key, is behind): HDR-4's burst, wait and request after it, then RTY-3's SDK
+    bursts and calls, in the order the tests would send them (ENV-6's refused stream and UPS-5's
+    burst follow). The lane holds the key (nobody else presents it meanwhile); each test waits for
+    its own evidence. What a run without it waits for in front of each test (the Retry-After, the
+    SDK's back-off) then passes beside the tests before them."""
+    from conformance.scenarios.sdk import drive_sdk
+    from conformance.transport.sdk import warm as warm_sdk
+
+    client, book = request.getfixturevalue("client"), request.getfixturevalue("book")
+    profile, target_config = request.getfixturevalue("profile"), request.getfixturevalue("target_config")
+    billable = request.getfixturevalue("run_context").billable_allowed
+    cap = target_config.limits.retry_after_cap_s
+    for item in request.session.items:
+        name = getattr(item, "originalname", None)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        code = profile.code(str(params.get("burst_code") or params.get("catalogued_code")))
+        if not billable or code is None or code.trigger != "burst" or code.plane != "inference" or code.role is None:
+            continue
+        role = target_config.role(code.role)
+        if role is None:
+            continue
+        if name == "test_retry_after_honoured":
+            book.chain_ahead(role["api_key"], code.role, ("HDR-4", code.code),
+                             functools.partial(honour_retry_after, book, role, cap))
+        elif name == "test_sdk_classifies" and importlib.util.find_spec("openai") is not None:
+            # The SDK imported before its first burst, not between a burst and the SDK call that
+            # must meet its refusal (the key's window may reset meanwhile).
+            # After the fuzz tests' draws: the SDK's back-off jitter uses the global `random` module.
+            book.chain_ahead(role["api_key"], code.role, ("warm", "openai"), warm_sdk, after_draws=True)
+            book.chain_ahead(role["api_key"], code.role, ("RTY-3", code.code), functools.partial(
+                drive_sdk, code, client, book, target_config, billable, None), after_draws=True)
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Make the SDK's opening calls of the selected codes (`sdk_calls`) in the background, importing
+    the SDK on the way (called by conftest's `_gather_ahead` once no test that reads a key's spend
+    is left before this module)."""
+    from conformance.scenarios.sdk import SdkCalls
+
+    client, book = request.getfixturevalue("client"), request.getfixturevalue("book")
+    profile, target_config = request.getfixturevalue("profile"), request.getfixturevalue("target_config")
+    billable = request.getfixturevalue("run_context").billable_allowed
+    codes = _sdk_codes(list(request.session.items), profile)
+    if codes and importlib.util.find_spec("openai") is not None:
+        calls = request.config.stash[_AHEAD_SDK] = SdkCalls(client)
+        client.gather_ahead("sdk", lambda stop: calls.prefetch(codes, book, target_config, billable))
 
 
 @pytest.mark.requirement("RTY-3")
@@ -167,7 +273,10 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
             evidence = realtime_sdk_evidence(code, coded_response(code), target_config)
         else:
             calls = request.getfixturevalue("sdk_calls")  # after the SDK is known to be there
-            evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed, calls)
+            if code.trigger == "burst":  # gathered ahead in order on the key, or made here
+                evidence = _sdk_burst(code, client, book, target_config, run_context.billable_allowed, calls)
+            else:
+                evidence = drive_sdk(code, client, book, target_config, run_context.billable_allowed, calls)
     except ScenarioUnavailable as exc:
         pytest.skip(str(exc))
     cite(*evidence.exchanges())  # its own calls' attempts, wherever they were made (gathered ahead or here)

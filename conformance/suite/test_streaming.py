@@ -8,7 +8,9 @@ be the envelope, and the stream must still end cleanly.
 
 from __future__ import annotations
 
+import functools
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from conformance import checks
 from conformance.checks import sse
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
+from conformance.scenarios.inference import Burst
 from conformance.scenarios.scenario import ScenarioUnavailable, unprovoked_burst_reason
 from conformance.transport.client import Exchange
 from conformance.transport.gather import run_lanes
@@ -42,16 +45,29 @@ def _midstream_overrides(target_config) -> dict[str, Any] | None:
     return {"max_tokens": MIDSTREAM_MAX_TOKENS, **overlay} if isinstance(overlay, dict) else None
 
 
+# The streams `gather_ahead` is sending in the background, and the event set once it has ended.
+_AHEAD_STREAMS = pytest.StashKey[tuple[dict[str, Exchange], Any]]()
+
+
 @pytest.fixture(scope="session")
 def gathered_streams(request, book, target_config, profile, run_context) -> dict[str, Exchange]:
     """The streaming requests of the selected ENV-6 tests that depend on nothing before them (not
     the rate-limited case: its burst stays in order), sent side by side before the first test
-    reads one; label → exchange. What cannot be built here is left to its test, which says why."""
-    gathered: dict[str, Exchange] = {}
+    reads one (or gathered ahead: waited for); label → exchange. What cannot be built here is left
+    to its test, which says why."""
     if run_context.workers > 1:  # an xdist worker holds every collected item, not the ones it will run
-        return gathered
+        return {}
+    ahead = request.config.stash.get(_AHEAD_STREAMS, None)
+    if ahead is not None:
+        ahead[1].wait()
+        return ahead[0]
+    return _gather_streams(request.session.items, book, target_config, profile, run_context)
+
+
+def _gather_streams(items, book, target_config, profile, run_context, stop_when=None) -> dict[str, Exchange]:
+    gathered: dict[str, Exchange] = {}
     selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
-                 .get("case")) for item in request.session.items}
+                 .get("case")) for item in items}
     valid, no_credit = target_config.role("valid"), target_config.role("no_credit")
     calls: dict[str, tuple[str | None, dict[str, Any]]] = {}
     if ("test_error_before_stream_is_json", "unauthorized") in selected:
@@ -73,7 +89,8 @@ def gathered_streams(request, book, target_config, profile, run_context) -> dict
             gathered[label] = _stream(book, api_key, label, **overrides)
         return call
 
-    run_lanes([[send(label, key, overrides)] for label, (key, overrides) in calls.items()], book.client.concurrency)
+    run_lanes([[send(label, key, overrides)] for label, (key, overrides) in calls.items()], book.client.concurrency,
+              stop_when=stop_when)
     return gathered
 
 
@@ -96,27 +113,78 @@ def _prestart(case: str, book, need_role, profile, run_context,
     role = need_role(code.role)
     if not run_context.billable_allowed:
         pytest.skip(billable_reason("a streaming burst"))
-    # Drive the key into its limit with plain requests (fast: a whole burst fits in one window even on
-    # a slow machine, where paced streams would not), then ask for a stream while it is refused. A
-    # gateway far away (or a loaded machine) may see the window reset between the 429 and the
-    # stream: the stream then opens the next window, and one more burst refuses it sooner.
-    for _ in range(STREAM_BURST_TRIES):
-        burst = book.burst(role, label=label)
-        if burst.refused is None or burst.refused.status != code.status:
-            cite(*burst.sent[-2:])
-            if not role.get("limit"):
-                inconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
-            # Whether the key keeps its limit is MAP-3's question (a slow round trip can outlast a
-            # short window); without the refusal there is no refused stream for ENV-6 to judge.
-            inconclusive(f"{burst.attempts} requests with role '{code.role}' drew no {code.status} here, so no "
-                         "refused stream to judge (MAP-3 judges the limit itself)")
-        stream = _stream(book, role["api_key"], label)
-        if not _served(stream, profile):
-            return stream, code.status, code.code, []
+    refused = book.once(("ENV-6", "rate_limited"),  # gathered ahead (`gather_ahead`), or sent here
+                        lambda: refused_stream(book, role, code, label, profile))
+    burst, stream = refused.burst, refused.stream
+    if stream is None:
+        cite(*burst.sent[-2:])
+        if not role.get("limit"):
+            inconclusive(unprovoked_burst_reason(str(code.role), burst.attempts))
+        # Whether the key keeps its limit is MAP-3's question (a slow round trip can outlast a
+        # short window); without the refusal there is no refused stream for ENV-6 to judge.
+        inconclusive(f"{burst.attempts} requests with role '{code.role}' drew no {code.status} here, so no "
+                     "refused stream to judge (MAP-3 judges the limit itself)")
+    if not _served(stream, profile):
+        return stream, code.status, code.code, []
+    assert burst.refused is not None
     cite(burst.refused, stream)
     inconclusive(f"{stream.describe()}: the key's rate-limit window had reset before the streaming request "
                  f"in {STREAM_BURST_TRIES} bursts (the last 429 came {burst.refused.elapsed_s:.2f} s earlier), "
                  "so no refused stream to judge")
+
+
+@dataclass
+class RefusedStream:
+    """ENV-6's rate-limited case: the last burst, and the stream asked for while the key was refused
+    (None: that burst drew no refusal; a served stream: every try met a window that had reset)."""
+
+    burst: Burst
+    stream: Exchange | None
+
+
+def refused_stream(book, role: dict[str, Any], code, label: str, profile) -> RefusedStream:
+    """Drive the key into its limit with plain requests (fast: a whole burst fits in one window even on
+    a slow machine, where paced streams would not), then ask for a stream while it is refused. A
+    gateway far away (or a loaded machine) may see the window reset between the 429 and the
+    stream: the stream then opens the next window, and one more burst refuses it sooner."""
+    for _ in range(STREAM_BURST_TRIES):
+        burst = book.burst(role, label=label)
+        if burst.refused is None or burst.refused.status != code.status:
+            return RefusedStream(burst, None)
+        stream = _stream(book, role["api_key"], label)
+        if not _served(stream, profile):
+            break
+    return RefusedStream(burst, stream)
+
+
+def gather_ahead(request: pytest.FixtureRequest) -> None:
+    """Send the independent ENV-6 streams (what `gathered_streams` would send) in a lane of their own
+    (called by conftest's `_gather_ahead` once no test that reads a key's spend is left before this
+    module)."""
+    run_context, profile = request.getfixturevalue("run_context"), request.getfixturevalue("profile")
+    target_config, book = request.getfixturevalue("target_config"), request.getfixturevalue("book")
+    items = list(request.session.items)
+    streams: dict[str, Exchange] = {}
+    ended = book.client.gather_ahead("streaming", lambda stop: streams.update(
+        _gather_streams(items, book, target_config, profile, run_context, stop_when=stop)))
+    request.config.stash[_AHEAD_STREAMS] = (streams, ended)
+
+
+def chain_ahead(request: pytest.FixtureRequest) -> None:
+    """Queue ENV-6's refused stream on the rate-limited key's lane (`ScenarioBook.chain_ahead`, after
+    the retry tests' evidence there; see `test_retry.chain_ahead`)."""
+    run_context, profile = request.getfixturevalue("run_context"), request.getfixturevalue("profile")
+    target_config = request.getfixturevalue("target_config")
+    selected = any(getattr(item, "originalname", None) == "test_error_before_stream_is_json"
+                   and getattr(getattr(item, "callspec", None), "params", {}).get("case") == "rate_limited"
+                   for item in request.session.items)
+    code = next((c for c in profile.codes if c.trigger == "burst"), None)
+    role = target_config.role(code.role) if code is not None and code.role else None
+    if not selected or not run_context.billable_allowed or code is None or role is None:
+        return
+    book = request.getfixturevalue("book")
+    book.chain_ahead(role["api_key"], str(code.role), ("ENV-6", "rate_limited"),
+                     functools.partial(refused_stream, book, role, code, "stream:rate_limited", profile))
 
 
 def _served(exchange: Exchange, profile) -> bool:

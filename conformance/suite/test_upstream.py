@@ -81,25 +81,60 @@ def fault_book(request, run_context, client, provider, target_config, profile) -
     return book
 
 
+def _ahead_book(request: pytest.FixtureRequest) -> FaultBook | None:
+    """The FaultBook gathering ahead fills (made once, kept for the fixtures); None where the config
+    has no provider or no provider role (`fault_book` skips with the reason)."""
+    if _AHEAD in request.config.stash:
+        return request.config.stash[_AHEAD]
+    client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
+    if target_config.section("provider") is None:
+        return None
+    view = ProviderView(client, target_config)
+    role = target_config.role(view.role)
+    if role is None:
+        return None
+    book = request.config.stash[_AHEAD] = FaultBook(client, view, role["api_key"])
+    return book
+
+
 def gather_ahead(request: pytest.FixtureRequest) -> None:
     """Start gathering what the UPS tests read in the background (called by conftest's
     `_gather_ahead` once no test that reads a key's spend is left before them): the faults, the
     streams and the lanes `fault_book` would send, each its own request with its own marker, so
-    nothing the tests in between do changes them. A stalled provider then waits beside those tests
-    instead of in front of UPS-1. The rate-limited key's burst (UPS-5) is left to `fault_book`: the
-    retry tests drive that key in the meantime."""
+    nothing the tests in between do changes them; then one read of the provider's log for every
+    request answered. A stalled provider then waits beside those tests instead of in front of
+    UPS-1. UPS-5's rate-limited case is `chain_ahead`'s."""
+    book = _ahead_book(request)
+    if book is None:
+        return
     client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
     profile, run_context = request.getfixturevalue("profile"), request.getfixturevalue("run_context")
-    if target_config.section("provider") is None:
-        return
-    view = ProviderView(client, target_config)
-    role = target_config.role(view.role)
-    if role is None:
-        return  # `fault_book` skips with the reason
-    book = request.config.stash[_AHEAD] = FaultBook(client, view, role["api_key"])
     items = list(request.session.items)
-    client.gather_ahead("upstream", lambda stop: _prefetch(book, items, client, target_config, profile, run_context,
-                                                           key_bursts=False, stop_when=stop))
+
+    def work(stop) -> None:
+        _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, stop_when=stop)
+        if not stop.is_set():
+            book.view.read_answered()
+
+    client.gather_ahead("upstream", work)
+
+
+def chain_ahead(request: pytest.FixtureRequest) -> None:
+    """Queue UPS-5's rate-limited case on that key's lane (`ScenarioBook.chain_ahead`, after what the
+    retry and streaming tests drive there; see `test_retry.chain_ahead`)."""
+    target_config, run_context = request.getfixturevalue("target_config"), request.getfixturevalue("run_context")
+    limited = target_config.role("rate_limited")
+    if limited is None or not run_context.billable_allowed or not any(
+            getattr(item, "originalname", None) == "test_rejected_requests_never_reach_the_provider"
+            and getattr(getattr(item, "callspec", None), "params", {}).get("case") == "rate_limited"
+            for item in request.session.items):
+        return
+    book = _ahead_book(request)
+    if book is None:
+        return
+    request.getfixturevalue("book").chain_ahead(
+        limited["api_key"], "rate_limited", ("UPS-5", "rate_limited"),
+        functools.partial(_rejection, "rate_limited", book, target_config, run_context))
 
 
 def _prefetch(book: FaultBook, items: list[pytest.Item], client, target_config, profile, run_context, *,

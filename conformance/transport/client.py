@@ -321,7 +321,12 @@ class GatewayClient:
         # Gathered requests in flight at once, whichever pool sends them: a pool gathering in the
         # background beside a test's own never makes it more than `concurrency`.
         self._gather_slots = threading.BoundedSemaphore(self.concurrency)
-        self._ahead: list[tuple[threading.Thread, threading.Event]] = []
+        # (thread, stop, the api keys its requests present: None when it may present any)
+        self._ahead: list[tuple[threading.Thread, threading.Event, frozenset[str] | None]] = []
+        # api key → the lane gathering ahead that holds it (drives it into its rate limit): nobody
+        # else presents it until the lane ends.
+        self._held: dict[str, str] = {}
+        self._keys_free = threading.Condition()
         self._timeouts_in_a_row = 0
         self.too_slow: str | None = None  # set once SLOW_STREAK requests in a row timed out
         self._http = httpx.Client(
@@ -394,6 +399,7 @@ class GatewayClient:
         )
         if self.too_slow is not None:
             raise TargetTooSlow(self.too_slow)
+        self.wait_for_keys(exchange.presented_credentials)
         self.budget.acquire()
         with self._gathered(exchange):
             self._send(exchange, timeout_s or self.timeout_s)
@@ -426,6 +432,7 @@ class GatewayClient:
                     break
             return bytes(received), False
 
+        self.wait_for_keys(exchange.presented_credentials)
         self.budget.acquire()
         with self._gathered(exchange), tapping() as tap:
             self._send(exchange, self.timeout_s, read_until_stop, restart=tap.restart)  # closing the response is the cut
@@ -442,41 +449,68 @@ class GatewayClient:
         with self._gather_slots:
             yield
 
-    def gather_ahead(self, lane: str, work: Callable[[threading.Event], object]) -> None:
+    def gather_ahead(self, lane: str, work: Callable[[threading.Event], object], *,
+                     holds: Sequence[str] = (), only: Sequence[str] | None = None) -> threading.Event:
         """Run `work(stop)` in a background thread while the tests go on: evidence that nothing the
         tests do before its readers can change, gathered ahead of them. Its requests (and those of
         the pools it starts) share the `concurrency` slots and are marked `Exchange.ahead`; `stop`
-        is set when the run ends before `work` does. `quiesce()` waits for every such thread."""
-        stop = threading.Event()
+        is set when the run ends before `work` does. `quiesce()` waits for every such thread.
+        `holds`: api keys whose order of requests the lane needs (a rate-limit window): from now
+        until `work` ends, a request of anyone else presenting one waits (`wait_for_keys`).
+        `only`: the api keys its requests present, if it presents no other (a spend reading of
+        other keys then need not wait for it, `quiesce`). Returns an event set once `work` has
+        ended (its readers wait for it)."""
+        stop, ended = threading.Event(), threading.Event()
+        with self._keys_free:
+            self._held.update(dict.fromkeys(holds, lane))
 
         def run() -> None:
             try:
                 work(stop)
-            except Exception:  # noqa: BLE001 - gathering never judges: the readers meet it again
+            except BaseException:  # noqa: BLE001 - gathering never judges (a skip included): the readers meet it again
                 pass
+            finally:
+                with self._keys_free:
+                    for key in holds:
+                        if self._held.get(key) == lane:
+                            del self._held[key]
+                    self._keys_free.notify_all()
+                ended.set()
 
         thread = threading.Thread(target=run, name=AHEAD_THREAD + lane, daemon=True)
         with self._lock:
-            self._ahead.append((thread, stop))
+            self._ahead.append((thread, stop, None if only is None else frozenset(only)))
         thread.start()
+        return ended
 
-    def quiesce(self) -> None:
-        """Wait until nothing is gathered ahead in the background (a spend reading about to open a
-        window: no request of ours may land in it but the ones it prices). A no-op in a thread that
-        gathers ahead itself."""
+    def wait_for_keys(self, presented: Sequence[str]) -> None:
+        """Wait while a lane gathering ahead holds one of the `presented` keys (a caller that reads
+        what the lane gathers calls it first, holding no lock the lane could need)."""
+        if not self._held or not presented:
+            return
+        lane = ahead_lane()
+        with self._keys_free:
+            while any(self._held.get(key) not in (None, lane) for key in presented):
+                self._keys_free.wait()
+
+    def quiesce(self, keys: Sequence[str] | None = None) -> None:
+        """Wait until nothing is gathered ahead in the background that may present one of `keys`
+        (None: any key) — a spend reading about to open a window on them: no request of ours may
+        land in it but the ones it prices. A no-op in a thread that gathers ahead itself."""
         if threading.current_thread().name.startswith(AHEAD_THREAD):
             return
         with self._lock:
             running = list(self._ahead)
-        for thread, _ in running:
-            thread.join()
+        for thread, _, only in running:
+            if keys is None or only is None or only & set(keys):
+                thread.join()
 
     def stop_ahead(self) -> None:
         """The run is ending: start no further gathered-ahead call, wait for the ones in flight
         (each bounded by the request timeout)."""
         with self._lock:
             running = list(self._ahead)
-        for _, stop in running:
+        for _, stop, _ in running:
             stop.set()
         self.quiesce()
 
@@ -551,13 +585,17 @@ class GatewayClient:
         """Keep an exchange sent by other means (the SDK, a WebSocket handshake) as evidence, and
         show it to the listeners (the whole-run observer), like every request of this client. One
         sent from a thread that gathers ahead is marked with its lane (`Exchange.ahead`)."""
-        name = threading.current_thread().name
-        if name.startswith(AHEAD_THREAD):
-            exchange.ahead = name[len(AHEAD_THREAD):].split("/", 1)[0]
+        exchange.ahead = exchange.ahead or ahead_lane()
         with self._lock:
             self.exchanges.append(exchange)
         for listener in list(self.listeners):
             listener(exchange)
+
+
+def ahead_lane() -> str | None:
+    """The lane gathering ahead the current thread works for (`GatewayClient.gather_ahead`), if any."""
+    name = threading.current_thread().name
+    return name[len(AHEAD_THREAD):].split("/", 1)[0] if name.startswith(AHEAD_THREAD) else None
 
 
 def _delivered_now(tap: Tap, headers: httpx.Headers, received: bytes) -> Delivered:

@@ -30,6 +30,17 @@ def _openai() -> Any:
     return openai
 
 
+def warm() -> None:
+    """Import the SDK and load what its first chat call would (its resources load lazily): made
+    before a burst, not between the burst's refusal and the SDK call that must still meet it."""
+    openai = _openai()
+    sdk = openai.OpenAI(api_key="sk-warm", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    try:
+        sdk.chat.completions  # noqa: B018 - the attribute access is the load
+    finally:
+        sdk.close()
+
+
 @dataclass
 class SdkOutcome:
     error: Exception | None
@@ -138,6 +149,7 @@ def call_chat(client: GatewayClient, *, api_key: str, model: str, max_retries: i
     pending: dict[int, tuple[Exchange, float]] = {}
 
     def on_request(request: httpx.Request) -> None:
+        client.wait_for_keys((api_key,))
         try:
             client.budget.acquire()
         except BudgetExhausted as exc:
