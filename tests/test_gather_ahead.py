@@ -183,3 +183,31 @@ def test_a_spend_reading_waits_only_for_lanes_that_may_present_its_keys() -> Non
     blocked.join(timeout=30)
     assert done == ["valid read", "limited read"]
     client.close()
+
+
+def test_a_spend_reading_on_a_lanes_key_stops_it_instead_of_waiting_for_the_draws() -> None:
+    """A key lane whose next call waits for hypothesis's draws to end, and a spend reading on its key
+    made meanwhile (by the last fuzz test, say): the reading stops the lane rather than wait for it
+    (which would wait for itself); the reader of the call it never made makes its own."""
+    from conformance.scenarios.inference import ScenarioBook
+
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+
+    class _Book(ScenarioBook):
+        def __init__(self) -> None:
+            self.client = client
+            self._guard = threading.Lock()
+            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
+            self.draws_over = threading.Event()
+
+    book = _Book()
+    book.chain_ahead("sk-held", "held", ("T", "first"), lambda: "lane made it")
+    book.chain_ahead("sk-held", "held", ("T", "sdk"), lambda: "lane made it", after_draws=True)
+    book.start_chains()
+    assert book.once(("T", "first"), lambda: "reader made it") == "lane made it"
+    stopper = threading.Thread(target=client.quiesce, args=(["sk-held"],), daemon=True)
+    stopper.start()
+    stopper.join(timeout=30)
+    assert not stopper.is_alive(), "the spend reading waited for the lane, which waited for the draws"
+    assert book.once(("T", "sdk"), lambda: "reader made it") == "reader made it"
+    client.close()

@@ -74,8 +74,8 @@ def fault_book(request, run_context, client, provider, target_config, profile) -
         pytest.skip(target_config.missing_role_reason(provider.role) + " (provider.role)")
     book = request.config.stash.get(_AHEAD, None) or FaultBook(client, provider, role["api_key"])
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
-        # What was gathered ahead is there (waited for: every request of it is then counted before
-        # the UPS tests' results); what was not is gathered now.
+        # What was gathered ahead is there; the lanes still running are stopped and waited for (every
+        # request of them is then counted before the UPS tests' results); the rest is gathered now.
         client.quiesce()
         _prefetch(book, request.session.items, client, target_config, profile, run_context)
     return book

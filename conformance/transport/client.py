@@ -494,24 +494,24 @@ class GatewayClient:
                 self._keys_free.wait()
 
     def quiesce(self, keys: Sequence[str] | None = None) -> None:
-        """Wait until nothing is gathered ahead in the background that may present one of `keys`
-        (None: any key) — a spend reading about to open a window on them: no request of ours may
-        land in it but the ones it prices. A no-op in a thread that gathers ahead itself."""
+        """Stop every lane gathering ahead that may present one of `keys` (None: any key) and wait
+        for it: a spend reading is about to open a window on them, and no request of ours may land
+        in it but the ones it prices. A stopped lane starts no further call (its readers make what it
+        did not, in their order); the calls in flight end, each bounded by the request timeout (a
+        Retry-After wait, by limits.retry_after_cap_s). Never waits for a lane to reach something
+        the caller would have to do first. A no-op in a thread that gathers ahead itself."""
         if threading.current_thread().name.startswith(AHEAD_THREAD):
             return
         with self._lock:
-            running = list(self._ahead)
-        for thread, _, only in running:
-            if keys is None or only is None or only & set(keys):
-                thread.join()
+            running = [(thread, stop) for thread, stop, only in self._ahead
+                       if keys is None or only is None or only & set(keys)]
+        for _, stop in running:
+            stop.set()
+        for thread, _ in running:
+            thread.join()
 
     def stop_ahead(self) -> None:
-        """The run is ending: start no further gathered-ahead call, wait for the ones in flight
-        (each bounded by the request timeout)."""
-        with self._lock:
-            running = list(self._ahead)
-        for _, stop, _ in running:
-            stop.set()
+        """The run is ending: start no further gathered-ahead call, wait for the ones in flight."""
         self.quiesce()
 
     def _count_timeouts(self, exchange: Exchange) -> None:
