@@ -150,12 +150,27 @@ class ScenarioBook:
         return ended
 
     def chain_ahead(self, api_key: str, lane: str, key: Any, make: Callable[[], object], *,
-                    after_draws: bool = False) -> None:
+                    after_draws: bool = False, first: bool = False) -> None:
         """Queue `once(key, make)` on the lane that will drive `api_key` ahead (`start_chains`), after
         what is queued on it already: the evidence a key's rate-limit window orders (a burst, the wait
         it asks for, the request after it) stays in one lane, in the order the tests read it.
-        `after_draws`: the call waits for `draws_over` first."""
-        self._chains.setdefault(api_key, (lane, []))[1].append((key, make, after_draws))
+        `after_draws`: the call waits for `draws_over` first. `first`: before the calls queued
+        already (a preparation the lane makes before it drives the key; once per key)."""
+        calls = self._chains.setdefault(api_key, (lane, []))[1]
+        if any(queued == key for queued, _, _ in calls):
+            return
+        if first:
+            calls.insert(0, (key, make, after_draws))
+        else:
+            calls.append((key, make, after_draws))
+
+    def after_draws(self, stop: threading.Event) -> bool:
+        """Wait until no test will draw with hypothesis any more (`draws_over`) → False when the run
+        stopped the lane first (a lane's call that may move the global `random` module: the SDK)."""
+        while not self.draws_over.wait(0.05):
+            if stop.is_set():
+                return False
+        return not stop.is_set()
 
     def start_chains(self) -> None:
         """Start one lane gathering ahead per queued key (`chain_ahead`): it holds the key (nobody else
@@ -169,10 +184,7 @@ class ScenarioBook:
                     ended: Callable[[], None] = ended) -> None:
                 try:
                     for key, make, after_draws in calls:
-                        while after_draws and not self.draws_over.wait(0.05):
-                            if stop.is_set():
-                                return
-                        if stop.is_set():
+                        if stop.is_set() or (after_draws and not self.after_draws(stop)):
                             return
                         self.once(key, make)
                 finally:

@@ -112,11 +112,17 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
     items = list(request.session.items)
 
     def work(stop) -> None:
-        _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, stop_when=stop)
+        _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
+                  stop_when=stop)
         if not stop.is_set():
             book.view.read_answered()
 
     client.gather_ahead("upstream", work)
+    if any(getattr(item, "originalname", None) == "test_sdk_retries_provider_5xx" for item in items) \
+            and importlib.util.find_spec("openai") is not None:
+        scenarios = request.getfixturevalue("book")
+        # After the fuzz tests' draws: the SDK's back-off jitter moves the global `random` module.
+        client.gather_ahead("upstream", lambda stop: scenarios.after_draws(stop) and _sdk_5xx(book))
 
 
 def chain_ahead(request: pytest.FixtureRequest) -> None:
@@ -138,10 +144,10 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
 
 
 def _prefetch(book: FaultBook, items: list[pytest.Item], client, target_config, profile, run_context, *,
-              key_bursts: bool = True, stop_when=None) -> None:
+              key_bursts: bool = True, sdk: bool = True, stop_when=None) -> None:
     book.prefetch(gathered_faults(items), gathered_streams(items) if run_context.billable_allowed else (),
                   lanes=gathered_lanes(items, book, BillingOracle(client, target_config), profile, target_config,
-                                       run_context, key_bursts=key_bursts),
+                                       run_context, key_bursts=key_bursts, sdk=sdk),
                   stop_when=stop_when)
 
 
@@ -274,7 +280,7 @@ def _whole_stream(fault_book: FaultBook) -> tuple[Any, str]:
 
 
 def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: BillingOracle, profile, target_config,
-                   run_context, *, key_bursts: bool = True) -> list[list[Callable[[], object]]]:
+                   run_context, *, key_bursts: bool = True, sdk: bool = True) -> list[list[Callable[[], object]]]:
     """What the selected UPS tests send and read besides the faults, as lanes to gather beside
     them (each lane in the order its test would make the calls; a lane's call that raises leaves
     the rest of its lane to the test, which meets the same raise):
@@ -286,7 +292,7 @@ def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: Bill
       answer, the costs their tests read, each only where the test would read it.
 
     `key_bursts=False` leaves out the rate-limited case (gathering ahead, while other tests drive
-    that key)."""
+    that key), `sdk=False` RTY-3's SDK call (gathering ahead: it waits for the fuzz draws to end)."""
     selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
                  .get("case") or getattr(getattr(item, "callspec", None), "params", {}).get("fault"))
                 for item in items}
@@ -299,7 +305,7 @@ def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: Bill
             lanes.append([functools.partial(_rejection, case, fault_book, target_config, run_context)])
     if "test_bad_params_not_forwarded" in names:
         lanes.append([functools.partial(_rejection, "bad_params", fault_book, target_config, run_context)])
-    if "test_sdk_retries_provider_5xx" in names and importlib.util.find_spec("openai") is not None:
+    if sdk and "test_sdk_retries_provider_5xx" in names and importlib.util.find_spec("openai") is not None:
         lanes.append([functools.partial(_sdk_5xx, fault_book)])
     if not (run_context.billable_allowed and oracle.has("request_cost")
             and any("priced" in getattr(item, "fixturenames", ()) for item in items)):
