@@ -211,3 +211,30 @@ def test_a_spend_reading_on_a_lanes_key_stops_it_instead_of_waiting_for_the_draw
     assert not stopper.is_alive(), "the spend reading waited for the lane, which waited for the draws"
     assert book.once(("T", "sdk"), lambda: "reader made it") == "reader made it"
     client.close()
+
+
+def test_a_reader_before_the_draws_end_stops_the_lane_and_makes_its_own() -> None:
+    """Tests in another order (`--ff`, `-p randomly`): a test reads the key lane's SDK evidence while
+    fuzz tests are still to come, and the lane waits for their draws to end. The reader stops the
+    lane and makes its own, instead of waiting for tests that run after it."""
+    from conformance.scenarios.inference import ScenarioBook
+
+    client = GatewayClient("http://127.0.0.1:9", concurrency=2)
+
+    class _Book(ScenarioBook):
+        def __init__(self) -> None:
+            self.client = client
+            self._guard = threading.Lock()
+            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
+            self.draws_over = threading.Event()
+            self._awaiting_draws = {}
+
+    book = _Book()
+    book.chain_ahead("sk-held", "held", ("T", "sdk"), lambda: "lane made it", after_draws=True)
+    book.start_chains()
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(book.once(("T", "sdk"), lambda: "reader made it")), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert got == ["reader made it"], "the reader waited for a lane that waited for draws still to come"
+    client.close()

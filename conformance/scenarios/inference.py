@@ -88,6 +88,7 @@ class ScenarioBook:
         # `random` module (the SDK's back-off jitter) waits for it, so that hypothesis, which watches
         # that module while it draws, never sees another thread move it.
         self.draws_over = threading.Event()
+        self._awaiting_draws: dict[str, str] = {}  # lane → its key, while the lane waits for `draws_over`
 
     # --- what tests call -------------------------------------------------------------------
     def names(self, *kinds: str) -> list[str]:
@@ -122,7 +123,8 @@ class ScenarioBook:
         else until the lane made it (or ended without it)."""
         planned = self._planned.get(key)
         if planned is not None and planned[0] != ahead_lane():
-            planned[1].wait()
+            while not planned[1].wait(0.05):
+                self._unstall(planned[0])
         with self._guard:
             lock = self._once_locks.setdefault(key, threading.Lock())
         try:
@@ -164,6 +166,15 @@ class ScenarioBook:
         else:
             calls.append((key, make, after_draws))
 
+    def _unstall(self, lane: str) -> None:
+        """A reader waits for `lane` while the lane waits for the draws to end, and draws are still to
+        come (tests run in another order: `--ff`, `-p randomly`): the lane could only go on after
+        tests that come after this reader. Stop it; its readers make what it did not."""
+        with self._guard:
+            key = self._awaiting_draws.get(lane)
+        if key is not None and not self.draws_over.is_set():
+            self.client.quiesce([key])
+
     def after_draws(self, stop: threading.Event) -> bool:
         """Wait until no test will draw with hypothesis any more (`draws_over`) → False when the run
         stopped the lane first (a lane's call that may move the global `random` module: the SDK)."""
@@ -181,10 +192,19 @@ class ScenarioBook:
             ended = self.plan(lane, [key for key, _, _ in calls])
 
             def run(stop: threading.Event, calls: list[tuple[Any, Callable[[], object], bool]] = calls,
-                    ended: Callable[[], None] = ended) -> None:
+                    ended: Callable[[], None] = ended, lane: str = lane, api_key: str = api_key) -> None:
                 try:
                     for key, make, after_draws in calls:
-                        if stop.is_set() or (after_draws and not self.after_draws(stop)):
+                        if after_draws and not self.draws_over.is_set():
+                            with self._guard:
+                                self._awaiting_draws[lane] = api_key
+                            try:
+                                if not self.after_draws(stop):
+                                    return
+                            finally:
+                                with self._guard:
+                                    self._awaiting_draws.pop(lane, None)
+                        if stop.is_set():
                             return
                         self.once(key, make)
                 finally:
