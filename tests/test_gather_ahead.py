@@ -12,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from conformance.contract.profiles import load_profile
+from conformance.contract.target_config import TargetConfig
+from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
 from conformance.transport.gather import run_lanes
 
@@ -46,6 +49,11 @@ def server() -> Iterator[ThreadingHTTPServer]:
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+def _book(client: GatewayClient) -> ScenarioBook:
+    """A real scenario book on `client` (its lanes and memo need no role of a config)."""
+    return ScenarioBook(client, load_profile("pyai"), TargetConfig({"roles": {}}), allow_billable=True)
 
 
 def _client(server: ThreadingHTTPServer, concurrency: int) -> GatewayClient:
@@ -125,8 +133,6 @@ def test_a_held_key_waits_for_its_lane_and_a_planned_reader_for_its_evidence() -
     """A lane that drives a key ahead (a rate-limit window) holds it: a request of anyone else with
     that key waits until the lane ends, another key's does not; a test reading the lane's planned
     evidence waits for the lane to make it instead of making it itself (it is made once)."""
-    from conformance.scenarios.inference import ScenarioBook
-
     client = GatewayClient("http://127.0.0.1:9", concurrency=2)
     gate, order, made = threading.Event(), [], []
 
@@ -136,20 +142,13 @@ def test_a_held_key_waits_for_its_lane_and_a_planned_reader_for_its_evidence() -
         order.append("evidence made")
         return "evidence"
 
-    class _Book(ScenarioBook):
-        def __init__(self) -> None:  # no profile or config needed for the lane and its memo
-            self.client = client
-            self._guard = threading.Lock()
-            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
-            self.draws_over = threading.Event()
-
-    fake = _Book()
-    fake.chain_ahead("sk-held", "held", ("T", 1), evidence)
-    fake.start_chains()
+    book = _book(client)
+    book.chain_ahead("sk-held", "held", ("T", 1), evidence)
+    book.start_chains()
     other = threading.Thread(target=lambda: (client.wait_for_keys(("sk-other",)), order.append("other key passed")))
     other.start()
     other.join(timeout=30)
-    reader = threading.Thread(target=lambda: order.append(fake.once(("T", 1), lambda: made.append("reader") or "own")))
+    reader = threading.Thread(target=lambda: order.append(book.once(("T", 1), lambda: made.append("reader") or "own")))
     held = threading.Thread(target=lambda: (client.wait_for_keys(("sk-held",)), order.append("held key passed")))
     reader.start()
     held.start()
@@ -189,18 +188,9 @@ def test_a_spend_reading_on_a_lanes_key_stops_it_instead_of_waiting_for_the_draw
     """A key lane whose next call waits for hypothesis's draws to end, and a spend reading on its key
     made meanwhile (by the last fuzz test, say): the reading stops the lane rather than wait for it
     (which would wait for itself); the reader of the call it never made makes its own."""
-    from conformance.scenarios.inference import ScenarioBook
-
     client = GatewayClient("http://127.0.0.1:9", concurrency=2)
 
-    class _Book(ScenarioBook):
-        def __init__(self) -> None:
-            self.client = client
-            self._guard = threading.Lock()
-            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
-            self.draws_over = threading.Event()
-
-    book = _Book()
+    book = _book(client)
     book.chain_ahead("sk-held", "held", ("T", "first"), lambda: "lane made it")
     book.chain_ahead("sk-held", "held", ("T", "sdk"), lambda: "lane made it", after_draws=True)
     book.start_chains()
@@ -217,19 +207,9 @@ def test_a_reader_before_the_draws_end_stops_the_lane_and_makes_its_own() -> Non
     """Tests in another order (`--ff`, `-p randomly`): a test reads the key lane's SDK evidence while
     fuzz tests are still to come, and the lane waits for their draws to end. The reader stops the
     lane and makes its own, instead of waiting for tests that run after it."""
-    from conformance.scenarios.inference import ScenarioBook
-
     client = GatewayClient("http://127.0.0.1:9", concurrency=2)
 
-    class _Book(ScenarioBook):
-        def __init__(self) -> None:
-            self.client = client
-            self._guard = threading.Lock()
-            self._once, self._once_locks, self._planned, self._chains = {}, {}, {}, {}
-            self.draws_over = threading.Event()
-            self._awaiting_draws = {}
-
-    book = _Book()
+    book = _book(client)
     book.chain_ahead("sk-held", "held", ("T", "sdk"), lambda: "lane made it", after_draws=True)
     book.start_chains()
     got: list[str] = []
