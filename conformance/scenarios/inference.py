@@ -18,7 +18,13 @@ from conformance.contract.profiles import Code, Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason
 from conformance.scenarios.realtime import ConcurrencyProbe, realtime_scenarios
-from conformance.scenarios.scenario import Scenario, ScenarioInconclusive, ScenarioUnavailable, unprovoked_burst_reason
+from conformance.scenarios.scenario import (
+    Memo,
+    Scenario,
+    ScenarioInconclusive,
+    ScenarioUnavailable,
+    unprovoked_burst_reason,
+)
 from conformance.transport.client import Exchange, GatewayClient, ahead_lane
 from conformance.transport.gather import run_lanes
 from conformance.transport.websocket import RealtimeClient
@@ -79,8 +85,7 @@ class ScenarioBook:
         self.concurrency_probes: dict[str, ConcurrencyProbe] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._once: dict[Any, Any] = {}
-        self._once_locks: dict[Any, threading.Lock] = {}
+        self._once = Memo()
         self._planned: dict[Any, tuple[str, threading.Event]] = {}  # `plan`: key → (lane, made)
         # api key → (lane, its `once` calls in order): what `start_chains` drives ahead on that key
         self._chains: dict[str, tuple[str, list[tuple[Any, Callable[[], object], bool]]]] = {}
@@ -125,14 +130,8 @@ class ScenarioBook:
         if planned is not None and planned[0] != ahead_lane():
             while not planned[1].wait(0.05):
                 self._unstall(planned[0])
-        with self._guard:
-            lock = self._once_locks.setdefault(key, threading.Lock())
         try:
-            with lock:
-                if key not in self._once:
-                    self._once[key] = make()
-                result: T = self._once[key]
-                return result
+            return self._once(key, make)
         finally:
             if planned is not None and planned[0] == ahead_lane():
                 planned[1].set()

@@ -6,9 +6,14 @@ each other.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from conformance.errors import ConformanceError
+
+T = TypeVar("T")
 
 
 class ScenarioUnavailable(ConformanceError):
@@ -35,3 +40,24 @@ class Scenario:
     param: str | None = None  # for bad-parameter scenarios: the field at fault
     billable: bool = False
     description: str = ""
+
+
+class Memo:
+    """`memo(key, make)`: `make()`'s result the first time `key` is asked for, the same result after
+    (a gathering lane and the test that reads it share one request; one asking while the other
+    makes it waits). A raise is not kept: the next asker meets it again (a skip raised before
+    anything was sent). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._made: dict[Any, Any] = {}
+        self._locks: dict[Any, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: Any, make: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._made:
+                self._made[key] = make()
+            result: T = self._made[key]
+            return result

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from conformance.contract.target_config import TargetConfig
+from conformance.scenarios.scenario import Memo
 from conformance.servers import faults
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
 from conformance.transport.gather import run_lanes
@@ -142,8 +143,7 @@ class FaultBook:
         self._guard = threading.Lock()
         # `once`'s memo: what the UPS tests send or read besides the faults (a control, a rejection,
         # a request cost), made by whichever comes first, a gathering lane or the test.
-        self._once: dict[Any, Any] = {}
-        self._once_locks: dict[Any, threading.Lock] = {}
+        self._once = Memo()
 
     def send(self, fault: str, *, stream: bool = False, label: str | None = None, **overrides: Any) -> tuple[Exchange, str]:
         """A fresh request playing `fault` → (exchange, its marker)."""
@@ -174,13 +174,7 @@ class FaultBook:
         """`make()`'s result the first time `key` is asked for, the same result after (a gathering
         lane and the test that reads it share one request). A raise is not kept: the next asker
         meets it again (a skip raised before anything was sent)."""
-        with self._guard:
-            lock = self._once_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._once:
-                self._once[key] = make()
-            result: T = self._once[key]
-            return result
+        return self._once(key, make)
 
     def prefetch(self, faults: list[str], keys: Iterable[tuple[str, bool]] = (),
                  lanes: Sequence[Sequence[Callable[[], object]]] = (), stop_when: threading.Event | None = None) -> None:
