@@ -21,6 +21,8 @@ PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
     ("openai", "openai._models.FinalRequestOptions", "RTY-3 cannot ask the SDK for its retry decision"),
     ("openai", "openai.OpenAI._should_retry", "RTY-3 cannot ask the SDK whether it retries a response"),
     ("openai", "openai.OpenAI._calculate_retry_timeout", "RTY-3 cannot ask the SDK how long it waits"),
+    ("openai", "openai._base_client.random",
+     "the SDK's back-off jitter moves the global `random` module, which hypothesis warns of when an SDK call gathered ahead meets a fuzz test's draws"),
     ("pytest", "_pytest.config.findpaths.determine_setup",
      "`pytest --report /elsewhere/r.json` (a space, an existing file) keeps the rootdir pytest guessed before our options were known"),
     ("pytest", "_pytest.config.Config._getini",
@@ -155,6 +157,20 @@ def openai_retry_decision(sdk: Any, response: Any) -> tuple[bool, float]:
 
     options = FinalRequestOptions.construct(method="post", url="/x")
     return sdk._should_retry(response), sdk._calculate_retry_timeout(2, options, response.headers)
+
+
+def own_openai_jitter(draw: Callable[[], float]) -> bool:
+    """Have the SDK draw its back-off jitter from `draw` instead of the global `random.random`;
+    False when its jitter is no longer drawn there (it then moves the global module as before)."""
+    import random
+
+    try:
+        import openai._base_client as base
+    except ImportError:
+        return False
+    if getattr(base, "random", None) == random.random:
+        base.random = draw
+    return getattr(base, "random", None) == draw
 
 
 def seed_codec_table(codec_name: str, intervals: Callable[[], list[tuple[int, int]]]) -> bool:

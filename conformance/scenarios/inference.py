@@ -88,12 +88,7 @@ class ScenarioBook:
         self._once = Memo()
         self._planned: dict[Any, tuple[str, threading.Event]] = {}  # `plan`: key → (lane, made)
         # api key → (lane, its `once` calls in order): what `start_chains` drives ahead on that key
-        self._chains: dict[str, tuple[str, list[tuple[Any, Callable[[], object], bool]]]] = {}
-        # Set once no test will draw with hypothesis any more: a lane's call that may use the global
-        # `random` module (the SDK's back-off jitter) waits for it, so that hypothesis, which watches
-        # that module while it draws, never sees another thread move it.
-        self.draws_over = threading.Event()
-        self._awaiting_draws: dict[str, str] = {}  # lane → its key, while the lane waits for `draws_over`
+        self._chains: dict[str, tuple[str, list[tuple[Any, Callable[[], object]]]]] = {}
 
     # --- what tests call -------------------------------------------------------------------
     def names(self, *kinds: str) -> list[str]:
@@ -128,8 +123,7 @@ class ScenarioBook:
         else until the lane made it (or ended without it)."""
         planned = self._planned.get(key)
         if planned is not None and planned[0] != ahead_lane():
-            while not planned[1].wait(0.05):
-                self._unstall(planned[0])
+            planned[1].wait()
         try:
             return self._once(key, make)
         finally:
@@ -151,36 +145,16 @@ class ScenarioBook:
         return ended
 
     def chain_ahead(self, api_key: str, lane: str, key: Any, make: Callable[[], object], *,
-                    after_draws: bool = False, first: bool = False) -> None:
+                    first: bool = False) -> None:
         """Queue `once(key, make)` on the lane that will drive `api_key` ahead (`start_chains`), after
         what is queued on it already: the evidence a key's rate-limit window orders (a burst, the wait
         it asks for, the request after it) stays in one lane, in the order the tests read it.
-        `after_draws`: the call waits for `draws_over` first. `first`: before the calls queued
-        already (a preparation the lane makes before it drives the key; once per key)."""
+        `first`: before the calls queued already (a preparation the lane makes before it drives the
+        key; once per key)."""
         calls = self._chains.setdefault(api_key, (lane, []))[1]
-        if any(queued == key for queued, _, _ in calls):
+        if any(queued == key for queued, _ in calls):
             return
-        if first:
-            calls.insert(0, (key, make, after_draws))
-        else:
-            calls.append((key, make, after_draws))
-
-    def _unstall(self, lane: str) -> None:
-        """A reader waits for `lane` while the lane waits for the draws to end, and draws are still to
-        come (tests run in another order: `--ff`, `-p randomly`): the lane could only go on after
-        tests that come after this reader. Stop it; its readers make what it did not."""
-        with self._guard:
-            key = self._awaiting_draws.get(lane)
-        if key is not None and not self.draws_over.is_set():
-            self.client.quiesce([key])
-
-    def after_draws(self, stop: threading.Event) -> bool:
-        """Wait until no test will draw with hypothesis any more (`draws_over`) → False when the run
-        stopped the lane first (a lane's call that may move the global `random` module: the SDK)."""
-        while not self.draws_over.wait(0.05):
-            if stop.is_set():
-                return False
-        return not stop.is_set()
+        calls.insert(0 if first else len(calls), (key, make))
 
     def start_chains(self) -> None:
         """Start one lane gathering ahead per queued key (`chain_ahead`): it holds the key (nobody else
@@ -188,21 +162,12 @@ class ScenarioBook:
         raises ends the lane; the readers of it and of the calls after it make their own."""
         chains, self._chains = self._chains, {}
         for api_key, (lane, calls) in chains.items():
-            ended = self.plan(lane, [key for key, _, _ in calls])
+            ended = self.plan(lane, [key for key, _ in calls])
 
-            def run(stop: threading.Event, calls: list[tuple[Any, Callable[[], object], bool]] = calls,
-                    ended: Callable[[], None] = ended, lane: str = lane, api_key: str = api_key) -> None:
+            def run(stop: threading.Event, calls: list[tuple[Any, Callable[[], object]]] = calls,
+                    ended: Callable[[], None] = ended) -> None:
                 try:
-                    for key, make, after_draws in calls:
-                        if after_draws and not self.draws_over.is_set():
-                            with self._guard:
-                                self._awaiting_draws[lane] = api_key
-                            try:
-                                if not self.after_draws(stop):
-                                    return
-                            finally:
-                                with self._guard:
-                                    self._awaiting_draws.pop(lane, None)
+                    for key, make in calls:
                         if stop.is_set():
                             return
                         self.once(key, make)

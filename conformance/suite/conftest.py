@@ -109,8 +109,8 @@ def reads_rejection_pass(item: pytest.Item) -> bool:
 
 # A test module's functions that gather ahead, and the tests after the last of which each starts:
 # `chain_ahead` queues evidence on a key's lane (`ScenarioBook.chain_ahead`: the lanes present that
-# key only, so the windows on other keys need not wait for them); `gather_ahead` starts lanes that
-# may present any key.
+# key only, so the windows that cannot move with that key need not wait for them,
+# `BillingOracle.moved_by`); `gather_ahead` starts lanes that may present any key.
 AHEAD_PHASES = (("chain_ahead", reads_rejection_pass), ("gather_ahead", reads_spend))
 
 
@@ -134,26 +134,8 @@ def _gather_ahead(request: pytest.FixtureRequest) -> None:
         except pytest.skip.Exception:  # a fixture it asked for skips: the module's own tests meet that again
             continue
     book = request.config.stash.get(_BOOK, None)
-    if book is None:
-        return
-    if not book.draws_over.is_set() and not any(draws(item) for item in request.session.items[_index(request):]):
-        book.draws_over.set()
-    if starts:
+    if book is not None and starts:
         book.start_chains()  # the key lanes the modules queued (`ScenarioBook.chain_ahead`), in module order
-
-
-def draws(item: pytest.Item) -> bool:
-    """A fuzz test: it draws with hypothesis, which must not see another thread move `random`."""
-    marker = item.get_closest_marker("requirement")
-    return marker is not None and str(marker.args[0]).startswith("FUZ-")
-
-
-def _index(request: pytest.FixtureRequest) -> int:
-    """This test's place in the session (the draws still to come are after it)."""
-    index = request.config.stash.get(ITEM_INDEX, None)
-    if index is None:
-        index = request.config.stash[ITEM_INDEX] = {item.nodeid: i for i, item in enumerate(request.session.items)}
-    return index.get(request.node.nodeid, 0)
 
 
 def ahead_plan(items: list[pytest.Item]) -> dict[str, list[tuple[Any, str]]]:
@@ -175,7 +157,6 @@ def ahead_plan(items: list[pytest.Item]) -> dict[str, list[tuple[Any, str]]]:
 
 # The session's scenario book, once its fixture made it (for `_gather_ahead`).
 _BOOK = pytest.StashKey[ScenarioBook]()
-ITEM_INDEX = pytest.StashKey[dict[str, int]]()  # nodeid → its place in the session's items
 
 
 @pytest.fixture(scope="session")

@@ -236,19 +236,17 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
             book.chain_ahead(role["api_key"], code.role, ("HDR-4", code.code),
                              functools.partial(honour_retry_after, book, role, cap))
         elif name == "test_sdk_classifies" and importlib.util.find_spec("openai") is not None:
-            # The SDK loaded first thing on the lane (importing and building it moves no `random`),
-            # not between a burst and the SDK call that must meet its refusal (the key's window may
-            # reset meanwhile); its calls after the fuzz tests' draws: its back-off jitter uses the
-            # global `random` module, which hypothesis watches while it draws.
+            # The SDK loaded first thing on the lane, not between a burst and the SDK call that must
+            # meet its refusal (the key's window may reset meanwhile).
             book.chain_ahead(role["api_key"], code.role, ("warm", "openai"), warm_sdk, first=True)
             book.chain_ahead(role["api_key"], code.role, ("RTY-3", code.code), functools.partial(
-                drive_sdk, code, client, book, target_config, billable, None), after_draws=True)
+                drive_sdk, code, client, book, target_config, billable, None))
 
 
 def gather_ahead(request: pytest.FixtureRequest) -> None:
-    """Make the SDK's opening calls of the selected codes (`sdk_calls`) in the background once the
-    fuzz tests' draws are over, importing the SDK on the way (called by conftest's `_gather_ahead`
-    once no test that reads a key's spend is left before this module)."""
+    """Make the SDK's opening calls of the selected codes (`sdk_calls`) in the background, importing
+    the SDK on the way (called by conftest's `_gather_ahead` once no test that reads a key's spend is
+    left before this module)."""
     from conformance.scenarios.sdk import SdkCalls
     from conformance.transport.sdk import warm as warm_sdk
 
@@ -258,11 +256,10 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
     codes = _sdk_codes(list(request.session.items), profile)
     if codes and importlib.util.find_spec("openai") is not None:
         calls = request.config.stash[_AHEAD_SDK] = SdkCalls(client)
-        # After the fuzz tests' draws (`ScenarioBook.after_draws`): the SDK's back-off jitter moves
-        # the global `random` module.
+
         def work(stop) -> None:
-            warm_sdk()  # loading it moves no `random`; its calls wait for the draws
-            if book.after_draws(stop):
+            warm_sdk()
+            if not stop.is_set():
                 calls.prefetch(codes, book, target_config, billable)
 
         client.gather_ahead("sdk", work)

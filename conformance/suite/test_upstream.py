@@ -120,9 +120,7 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
     client.gather_ahead("upstream", work)
     if any(getattr(item, "originalname", None) == "test_sdk_retries_provider_5xx" for item in items) \
             and importlib.util.find_spec("openai") is not None:
-        scenarios = request.getfixturevalue("book")
-        # After the fuzz tests' draws: the SDK's back-off jitter moves the global `random` module.
-        client.gather_ahead("upstream", lambda stop: scenarios.after_draws(stop) and _sdk_5xx(book))
+        client.gather_ahead("upstream", lambda stop: _sdk_5xx(book))
 
 
 def chain_ahead(request: pytest.FixtureRequest) -> None:
@@ -292,7 +290,7 @@ def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: Bill
       answer, the costs their tests read, each only where the test would read it.
 
     `key_bursts=False` leaves out the rate-limited case (gathering ahead, while other tests drive
-    that key), `sdk=False` RTY-3's SDK call (gathering ahead: it waits for the fuzz draws to end)."""
+    that key), `sdk=False` RTY-3's SDK call (gathering ahead: a lane of its own)."""
     selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
                  .get("case") or getattr(getattr(item, "callspec", None), "params", {}).get("fault"))
                 for item in items}

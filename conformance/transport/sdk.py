@@ -11,6 +11,7 @@ own decision functions are applied to the recorded status and headers instead.
 from __future__ import annotations
 
 import functools
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +20,22 @@ import httpx
 
 from conformance.contract.profiles import Code, Profile, resolve_pointer
 from conformance.protocol.retry_after import wait_seconds
-from conformance.quarantine import openai_retry_decision
+from conformance.quarantine import openai_retry_decision, own_openai_jitter
 from conformance.transport.client import BudgetExhausted, Exchange, GatewayClient
 from conformance.transport.deadline import CappedTransport
+
+# The SDK draws its back-off jitter (0-25 % off a wait it computes) from the global `random`
+# module. Its calls run on gathering lanes beside the fuzz tests, and hypothesis, while it draws,
+# warns of any change another thread makes to that module's state (and could not replay a draw
+# that met one). A generator of its own gives the SDK the same jitter and leaves the global one to
+# hypothesis alone.
+_JITTER = random.Random()
 
 
 def _openai() -> Any:
     import openai
 
+    own_openai_jitter(_JITTER.random)
     return openai
 
 
