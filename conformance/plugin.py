@@ -21,7 +21,7 @@ from conformance.runner.rootdir import pytest_load_initial_conftests  # noqa: F4
 interrupt.arm()
 
 # The runner's hook modules, registered for a conformance run only (in this order).
-HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary")
+HOOK_MODULES = ("interrupt", "session", "collection", "recording", "summary", "heap")
 
 
 def pytest_configure(config: pytest.Config) -> None:
