@@ -202,3 +202,23 @@ def test_an_sdk_back_off_leaves_the_global_random_to_hypothesis() -> None:
     assert random.getstate() == state, "the SDK's jitter moved the global random module"
     assert len(waits) > 1, "the SDK's waits carried no jitter at all: not the back-off this test is about"
 
+
+def test_a_balance_reading_waits_for_lanes_on_every_key() -> None:
+    """A key's spend moves with its own requests only; a balance may be its wallet's or its
+    organisation's, shared with keys the config does not say: a window that reads one waits for the
+    lanes on every role's key (else a lane's billable burst lands in it), but those of keys a charge
+    showed apart (`BillingOracle.note_apart`, from the CHG control's readings)."""
+    from conformance.billing.oracle import BillingOracle
+
+    config = TargetConfig({"roles": {"valid": {"api_key": "sk-valid", "key_id": "k-valid"},
+                                     "rate_limited": {"api_key": "sk-limited", "key_id": "k-limited"}},
+                           "billing": {"api_key": "sk-admin",
+                                       "key_spend": {"url": "http://127.0.0.1:9/k/{key_id}", "pointer": "/s"},
+                                       "balance": {"url": "http://127.0.0.1:9/b/{key_id}", "pointer": "/b"}}})
+    oracle = BillingOracle(GatewayClient("http://127.0.0.1:9", concurrency=2), config)
+    assert oracle.moved_by(["k-valid"], ["key_spend"]) == ["sk-valid"]
+    assert oracle.moved_by(["k-valid"], ["key_spend", "balance"]) == ["sk-valid", "sk-limited"]
+    assert oracle.moved_by(["k-unknown"], ["key_spend"]) is None  # a key_id no role names: any key
+    oracle.note_apart("k-valid", "k-limited")  # the control's charge left the limited key's balance alone
+    assert oracle.moved_by(["k-valid"], ["key_spend", "balance"]) == ["sk-valid"]
+    assert oracle.moved_by(["k-valid", "k-limited"], ["balance"]) == ["sk-valid", "sk-limited"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from conformance.billing.oracle import BillingOracle, Reading
+from conformance.billing.oracle import EPSILON, BillingOracle, Reading
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
 from conformance.outcomes import billable_reason, inconclusive
@@ -95,7 +95,11 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
         return Control(unavailable=config.missing_role_reason("valid"))
     key_id: str = valid.get("key_id") or ""  # "": no key views to read
     views = [v for v in SPEND_VIEWS if oracle.has(v)] if key_id else []
-    before = oracle.snapshot([key_id], views) if views else {}
+    # The balances of the keys driven ahead in lanes of their own (a burst role's), read in the same
+    # snapshots: if the control's charge leaves one alone, that lane may go on beside the later
+    # windows on `valid`'s balance (`BillingOracle.moved_by`); if not, those windows wait for it.
+    apart = _lane_key_ids(book, config, key_id) if "balance" in views else []
+    before = oracle.snapshot([key_id, *apart], views) if views else {}
     exchange = book.chat(valid["api_key"], label="billing-control")
     if exchange.status is None or not 200 <= exchange.status < 300:
         return Control(unavailable=f"the billable control request was not served ({exchange.describe()})",
@@ -103,7 +107,7 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
     oracle.settle()
     # After the settle the key's views and the request's cost are read side by side: both only
     # follow the control request, not each other.
-    read = side_by_side([lambda: oracle.snapshot([key_id], views) if views else {},
+    read = side_by_side([lambda: oracle.snapshot([key_id, *apart], views) if views else {},
                          lambda: cost_shown(oracle, book.profile, exchange) if oracle.has("request_cost") else None],
                         oracle.client.concurrency)
     after = cast("dict[tuple[str, str], Reading]", read[0])
@@ -128,6 +132,7 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
         else:
             silent.append(f"billing.{view} of key {key_id} went {before[(view, key_id)].value:g} → "
                           f"{after[(view, key_id)].value:g}")
+    _note_apart(oracle, key_id, apart, before, after)
     if not key_id and (oracle.has("key_spend") or oracle.has("balance")):
         unreadable.append("role 'valid' has no key_id, so key_spend / balance cannot be read")
     said = "; ".join(silent + unreadable) or "no view configured"
@@ -139,3 +144,23 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
         problem = (f"a billable success (request id {request_id}) shows in {', '.join(shown)} but not in the other "
                    f"view: " + "; ".join(silent))
     return Control(tuple(shown), problem=problem, exchange=exchange)
+
+
+def _lane_key_ids(book: ScenarioBook, config: TargetConfig, valid_key_id: str) -> list[str]:
+    """The key_ids of the roles whose codes a burst provokes (each driven ahead on its own lane)."""
+    roles = {code.role for code in book.profile.inference_codes() if code.trigger == "burst" and code.role}
+    key_ids = [str((config.role(name) or {}).get("key_id") or "") for name in sorted(roles)]
+    return [k for k in dict.fromkeys(key_ids) if k and k != valid_key_id]
+
+
+def _note_apart(oracle: BillingOracle, key_id: str, others: list[str],
+                before: dict[tuple[str, str], Reading], after: dict[tuple[str, str], Reading]) -> None:
+    """Each of `others` whose balance stayed put while the control's charge moved `key_id`'s."""
+    charged = moved("balance", before.get(("balance", key_id), Reading(None)), after.get(("balance", key_id), Reading(None)))
+    if charged is None or charged <= EPSILON:
+        return
+    for other in others:
+        delta = moved("balance", before.get(("balance", other), Reading(None)), after.get(("balance", other), Reading(None)))
+        if delta is not None and abs(delta) <= EPSILON:
+            oracle.note_apart(key_id, other)
+

@@ -45,6 +45,7 @@ class BillingOracle:
         self.config = config
         self.section = config.section("billing")
         self.settle_s = float((self.section or {}).get("settle_s", 0) or 0)
+        self._apart: set[frozenset[str]] = set()  # key_id pairs a charge showed do not share a balance
 
     # --- what the config offers -------------------------------------------------------------
     @property
@@ -84,11 +85,29 @@ class BillingOracle:
         known = {r.get("key_id") for r in roles}
         return keys if all(k in known for k in key_ids) else None
 
+    def moved_by(self, key_ids: list[str], views: list[str]) -> list[str] | None:
+        """The api keys whose requests may move these readings (None: any key). A key's spend is its
+        own. A balance may be its wallet's or its organisation's, shared with keys the config does
+        not say (SPEC: "a key whose wallet/org has no balance"): every role's key may move it but
+        the ones a charge showed apart from each of `key_ids` (`note_apart`)."""
+        keys = self._api_keys(key_ids)
+        if keys is None or "balance" not in views:
+            return keys
+        roles = [r for r in self.config.roles.values() if isinstance(r, dict) and r.get("api_key")]
+        return [str(r["api_key"]) for r in roles
+                if not r.get("key_id") or not all(frozenset((r["key_id"], k)) in self._apart for k in key_ids)]
+
+    def note_apart(self, charged: str, unmoved: str) -> None:
+        """A charge on key `charged` moved its balance and left `unmoved`'s alone: the two keys do not
+        share a balance, so requests with one need not wait for a window on the other's."""
+        if charged != unmoved:
+            self._apart.add(frozenset((charged, unmoved)))
+
     def snapshot(self, key_ids: list[str], views: list[str]) -> dict[tuple[str, str], Reading]:
         """(view, key_id) → reading for every pair, fetching each distinct URL once. Reads only once
-        nothing is gathered ahead in the background: a snapshot opens or closes a spend window, and
-        no request of ours but the ones it prices may land in it."""
-        self.client.quiesce(self._api_keys(key_ids))
+        nothing is gathered ahead in the background that could move these readings: a snapshot
+        opens or closes a spend window, and no request of ours but the ones it prices may land in it."""
+        self.client.quiesce(self.moved_by(key_ids, views))
         fetched: dict[tuple[str, str], Exchange] = {}
         pairs = [(view, key_id) for key_id in dict.fromkeys(key_ids) for view in views]
         readings: dict[tuple[str, str], Reading] = {}
