@@ -95,7 +95,11 @@ class BillingOracle:
             return keys
         roles = [r for r in self.config.roles.values() if isinstance(r, dict) and r.get("api_key")]
         return [str(r["api_key"]) for r in roles
-                if not r.get("key_id") or not all(frozenset((r["key_id"], k)) in self._apart for k in key_ids)]
+                if not r.get("key_id") or not all(self.apart(r["key_id"], k) for k in key_ids)]
+
+    def apart(self, key_id: str, other: str) -> bool:
+        """A charge showed these two keys do not share a balance (`note_apart`)."""
+        return frozenset((key_id, other)) in self._apart
 
     def note_apart(self, charged: str, unmoved: str) -> None:
         """A charge on key `charged` moved its balance and left `unmoved`'s alone: the two keys do not

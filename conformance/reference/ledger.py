@@ -140,6 +140,7 @@ class Ledger:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.realtime_agents: set[str] | None = None  # None: any well-formed agent id exists
+        self._organisation_wallet: str | None = None
         with self._lock:
             self._conn.executescript(_SCHEMA)
 
@@ -157,6 +158,13 @@ class Ledger:
                 (wallet_id, _money(balance), int(plan_exhausted)),
             )
         return wallet_id
+
+    def organisation_wallet(self, balance: float) -> str:
+        """One wallet many keys draw on, an organisation's (made on first use, `balance` then):
+        a charge on any of them moves the balance of all (variant `org_balance_only`)."""
+        if self._organisation_wallet is None:
+            self._organisation_wallet = self.create_wallet(balance)
+        return self._organisation_wallet
 
     def create_key(
         self,

@@ -63,10 +63,18 @@ def publishable_key(label: str = "") -> str:
     return "pk_ref_" + (label.replace("_", "-") + "-" if label else "") + secrets.token_hex(16)
 
 
+# The working keys that draw on one organisation's wallet under variant `org_balance_only` (the
+# others keep a wallet of their own: an empty one, an exhausted plan).
+ORGANISATION_ROLES = ("valid", "rate_limited", "concurrency_limited", "restricted", "upstream")
+
+
 def _role_key(ledger: Ledger, role: str, variants: Variants) -> tuple[str, str, dict[str, Any]]:
     """Create the wallet and key that put the gateway in `role`'s state → (token, key_id, extra facts)."""
     balance = 0.0 if role in ("no_credit", TEST_KEY_ROLE) else STARTING_BALANCE
-    wallet = ledger.create_wallet(balance, plan_exhausted=role == "over_plan_quota")
+    if role in ORGANISATION_ROLES and variants.on("org_balance_only"):
+        wallet = ledger.organisation_wallet(balance)
+    else:
+        wallet = ledger.create_wallet(balance, plan_exhausted=role == "over_plan_quota")
     label = role if variants.on("readable_keys") else ""
     token = publishable_key(label) if role == "publishable" else secret_key(label)
     if role == TEST_KEY_ROLE:
@@ -150,6 +158,8 @@ def provision(
             "settle_s": 0,
         },
     }
+    if variants.on("org_balance_only"):  # its console shows each key's organisation balance only
+        del config["billing"]["key_spend"]
     config.update(plane_sections(base_url, management=management, realtime=realtime))
     if realtime and variants.on("agent_ids_from_config"):
         agent_id = "agent_" + secrets.token_hex(6)
