@@ -30,6 +30,7 @@ class Control:
     unavailable: str = ""  # why no view could be used (→ inconclusive)
     problem: str = ""  # a configured view that answered but did not show the charge (→ CHG-0 fails)
     exchange: Exchange | None = None
+    apart: frozenset[str] = frozenset()  # key_ids whose balance the control's charge left alone
 
     def spend_views(self) -> list[str]:
         return [v for v in SPEND_VIEWS if v in self.views]
@@ -75,10 +76,19 @@ def cost_shown(oracle: BillingOracle, profile: Profile, exchange: Exchange) -> C
     return CostShown(silent=f"billing.request_cost shows {cost.value:g} for request id {request_id}")
 
 
+def _control_key(billable_allowed: bool) -> str:
+    return f"billing-control:{billable_allowed}"
+
+
+def control_so_far(book: ScenarioBook, billable_allowed: bool) -> Control | None:
+    """The control, if it ran in this session already (None: not yet)."""
+    return book.shared.get(_control_key(billable_allowed))
+
+
 def run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig, billable_allowed: bool) -> Control:
     """CHG-0's control, run once per session (per xdist worker) and shared by every test that
     needs it (the CHG tests, FUZ-3): one billable request and its readings, not one per caller."""
-    key = f"billing-control:{billable_allowed}"
+    key = _control_key(billable_allowed)
     if key not in book.shared:
         book.shared[key] = _run_control(oracle, book, config, billable_allowed)
     return book.shared[key]
@@ -132,7 +142,7 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
         else:
             silent.append(f"billing.{view} of key {key_id} went {before[(view, key_id)].value:g} → "
                           f"{after[(view, key_id)].value:g}")
-    _note_apart(oracle, key_id, apart, before, after)
+    shown_apart = _note_apart(oracle, key_id, apart, before, after)
     if not key_id and (oracle.has("key_spend") or oracle.has("balance")):
         unreadable.append("role 'valid' has no key_id, so key_spend / balance cannot be read")
     said = "; ".join(silent + unreadable) or "no view configured"
@@ -143,24 +153,31 @@ def _run_control(oracle: BillingOracle, book: ScenarioBook, config: TargetConfig
     if silent:
         problem = (f"a billable success (request id {request_id}) shows in {', '.join(shown)} but not in the other "
                    f"view: " + "; ".join(silent))
-    return Control(tuple(shown), problem=problem, exchange=exchange)
+    return Control(tuple(shown), problem=problem, exchange=exchange, apart=shown_apart)
 
 
 def _lane_key_ids(book: ScenarioBook, config: TargetConfig, valid_key_id: str) -> list[str]:
-    """The key_ids of the roles whose codes a burst provokes (each driven ahead on its own lane)."""
+    """The key_ids of the roles whose requests are gathered ahead on lanes of their own: those whose
+    codes a burst provokes, and the provider's role (the UPS faults)."""
     roles = {code.role for code in book.profile.inference_codes() if code.trigger == "burst" and code.role}
+    provider_role = (config.section("provider") or {}).get("role")
+    if provider_role:
+        roles.add(str(provider_role))
     key_ids = [str((config.role(name) or {}).get("key_id") or "") for name in sorted(roles)]
     return [k for k in dict.fromkeys(key_ids) if k and k != valid_key_id]
 
 
 def _note_apart(oracle: BillingOracle, key_id: str, others: list[str],
-                before: dict[tuple[str, str], Reading], after: dict[tuple[str, str], Reading]) -> None:
+                before: dict[tuple[str, str], Reading], after: dict[tuple[str, str], Reading]) -> frozenset[str]:
     """Each of `others` whose balance stayed put while the control's charge moved `key_id`'s."""
     charged = moved("balance", before.get(("balance", key_id), Reading(None)), after.get(("balance", key_id), Reading(None)))
     if charged is None or charged <= EPSILON:
-        return
+        return frozenset()
+    apart: set[str] = set()
     for other in others:
         delta = moved("balance", before.get(("balance", other), Reading(None)), after.get(("balance", other), Reading(None)))
         if delta is not None and abs(delta) <= EPSILON:
             oracle.note_apart(key_id, other)
+            apart.add(other)
+    return frozenset(apart)
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conformance import checks
-from conformance.billing.control import CostShown, cost_shown
+from conformance.billing.control import CostShown, control_so_far, cost_shown
 from conformance.billing.oracle import EPSILON, BillingOracle, Reading
 from conformance.checks import sse
 from conformance.checks.headers import request_id_problems
@@ -56,6 +56,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # The FaultBook `gather_ahead` made and started filling in the background, for the fixtures.
 _AHEAD = pytest.StashKey[FaultBook]()
+# Set once the provider role's own lane started early (`chain_ahead`): `gather_ahead` then adds
+# only what presents other keys.
+_PROVIDER_LANE = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -117,15 +120,30 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
         if not stop.is_set():
             book.view.read_answered()
 
+    if request.config.stash.get(_PROVIDER_LANE, False):  # the provider role's own work is under way
+        def rejections(stop) -> None:
+            _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
+                      provider_key=False, stop_when=stop)
+            if not stop.is_set():
+                book.view.read_answered()
+
+        client.gather_ahead("upstream", rejections)
+        return
     client.gather_ahead("upstream", work)
-    if any(getattr(item, "originalname", None) == "test_sdk_retries_provider_5xx" for item in items) \
-            and importlib.util.find_spec("openai") is not None:
+    if _sdk_5xx_selected(items):
         client.gather_ahead("upstream", lambda stop: _sdk_5xx(book))
+
+
+def _sdk_5xx_selected(items: list[pytest.Item]) -> bool:
+    return (any(getattr(item, "originalname", None) == "test_sdk_retries_provider_5xx" for item in items)
+            and importlib.util.find_spec("openai") is not None)
 
 
 def chain_ahead(request: pytest.FixtureRequest) -> None:
     """Queue UPS-5's rate-limited case on that key's lane (`ScenarioBook.chain_ahead`, after what the
-    retry and streaming tests drive there; see `test_retry.chain_ahead`)."""
+    retry and streaming tests drive there; see `test_retry.chain_ahead`), and start the provider
+    role's own lane where it may go on beside the windows still to come (`_provider_lane`)."""
+    _provider_lane(request)
     target_config, run_context = request.getfixturevalue("target_config"), request.getfixturevalue("run_context")
     limited = target_config.role("rate_limited")
     if limited is None or not run_context.billable_allowed or not any(
@@ -141,11 +159,71 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
         functools.partial(_rejection, "rate_limited", book, target_config, run_context))
 
 
+def _provider_lane(request: pytest.FixtureRequest) -> None:
+    """Start what the UPS tests send with the provider role's key — the faults (the stalled provider's
+    wait among them), their costs, the SDK's 5xx row — on a lane that presents that key only,
+    right after the rejection pass, when no spend window still to come can move with it
+    (`_beside_later_windows`); else `gather_ahead` starts it with the rest, after the last window."""
+    book = _ahead_book(request)
+    if book is None or not _beside_later_windows(request, book.api_key):
+        return
+    client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
+    profile, run_context = request.getfixturevalue("profile"), request.getfixturevalue("run_context")
+    items = list(request.session.items)
+
+    def work(stop) -> None:
+        _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
+                  rejections=False, stop_when=stop)
+
+    request.config.stash[_PROVIDER_LANE] = True
+    client.gather_ahead("upstream", work, only=(book.api_key,))
+    if _sdk_5xx_selected(items):
+        client.gather_ahead("upstream", lambda stop: _sdk_5xx(book), only=(book.api_key,))
+
+
+def _beside_later_windows(request: pytest.FixtureRequest, api_key: str) -> bool:
+    """Whether requests with `api_key` may go on beside the spend windows after the rejection pass
+    without a spend reading stopping them: CHG-5's stream cut (`valid`'s first live spend view),
+    CHG-6's tasks (every live spend view of tasks.role, `valid` by default), FUZ-3 (the first live
+    spend view of `fuzzing`, else `valid`). Never with one of their keys; where one of them reads a
+    balance (a balance may be shared by keys), only with a key the CHG control showed apart from
+    `valid`'s, and only while that balance is `valid`'s. Were this wrong, a reading would stop the
+    lane (`BillingOracle.moved_by`) and its readers make what it did not: slower, never wrong."""
+    from conformance.billing.tasks import DEFAULT_ROLE as TASKS_ROLE
+    from conformance.fuzzing.billed_rejections import FUZZ_ROLE
+
+    target_config, run_context = request.getfixturevalue("target_config"), request.getfixturevalue("run_context")
+    control = control_so_far(request.getfixturevalue("book"), run_context.billable_allowed)
+    if control is None:
+        return False
+    tasks_role = str((target_config.section("tasks") or {}).get("role") or TASKS_ROLE)
+    fuzz_role = FUZZ_ROLE if target_config.role(FUZZ_ROLE) is not None else "valid"
+    has_tasks = request.getfixturevalue("profile").has_tasks
+    read = [role for role in map(target_config.role, {"valid", fuzz_role, *([tasks_role] if has_tasks else [])})
+            if role is not None]
+    if any(role.get("api_key") == api_key for role in read):
+        return False
+    views = control.spend_views()
+    balances = ({tasks_role} if has_tasks and "balance" in views else set()) | (
+        {"valid", fuzz_role} if views[:1] == ["balance"] else set())
+    if not balances:
+        return True
+    own = next((role for role in target_config.roles.values()
+                if isinstance(role, dict) and role.get("api_key") == api_key), None)
+    return balances == {"valid"} and own is not None and own.get("key_id") in control.apart
+
+
 def _prefetch(book: FaultBook, items: list[pytest.Item], client, target_config, profile, run_context, *,
-              key_bursts: bool = True, sdk: bool = True, stop_when=None) -> None:
-    book.prefetch(gathered_faults(items), gathered_streams(items) if run_context.billable_allowed else (),
+              key_bursts: bool = True, sdk: bool = True, provider_key: bool = True, rejections: bool = True,
+              stop_when=None) -> None:
+    """`provider_key=False`: only the rejections (other keys); `rejections=False`: only what the
+    provider role's key sends (see `gathered_lanes`)."""
+    faults_ = gathered_faults(items) if provider_key else []
+    streams = gathered_streams(items) if provider_key and run_context.billable_allowed else ()
+    book.prefetch(faults_, streams,
                   lanes=gathered_lanes(items, book, BillingOracle(client, target_config), profile, target_config,
-                                       run_context, key_bursts=key_bursts, sdk=sdk),
+                                       run_context, key_bursts=key_bursts, sdk=sdk, provider_key=provider_key,
+                                       rejections=rejections),
                   stop_when=stop_when)
 
 
@@ -278,7 +356,8 @@ def _whole_stream(fault_book: FaultBook) -> tuple[Any, str]:
 
 
 def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: BillingOracle, profile, target_config,
-                   run_context, *, key_bursts: bool = True, sdk: bool = True) -> list[list[Callable[[], object]]]:
+                   run_context, *, key_bursts: bool = True, sdk: bool = True, provider_key: bool = True,
+                   rejections: bool = True) -> list[list[Callable[[], object]]]:
     """What the selected UPS tests send and read besides the faults, as lanes to gather beside
     them (each lane in the order its test would make the calls; a lane's call that raises leaves
     the rest of its lane to the test, which meets the same raise):
@@ -290,22 +369,24 @@ def gathered_lanes(items: list[pytest.Item], fault_book: FaultBook, oracle: Bill
       answer, the costs their tests read, each only where the test would read it.
 
     `key_bursts=False` leaves out the rate-limited case (gathering ahead, while other tests drive
-    that key), `sdk=False` RTY-3's SDK call (gathering ahead: a lane of its own)."""
+    that key), `sdk=False` RTY-3's SDK call (gathering ahead: a lane of its own), `rejections=False`
+    UPS-5's rejections (other roles' keys), `provider_key=False` everything the provider role's key
+    sends (UPS-9's request, the costs' lanes)."""
     selected = {(getattr(item, "originalname", item.name), getattr(getattr(item, "callspec", None), "params", {})
                  .get("case") or getattr(getattr(item, "callspec", None), "params", {}).get("fault"))
                 for item in items}
     names = {name for name, _ in selected}
     lanes: list[list[Callable[[], object]]] = []
-    for case in REJECTIONS:
+    for case in REJECTIONS if rejections else ():
         if case == "rate_limited" and not key_bursts:
             continue
         if ("test_rejected_requests_never_reach_the_provider", case) in selected:
             lanes.append([functools.partial(_rejection, case, fault_book, target_config, run_context)])
-    if "test_bad_params_not_forwarded" in names:
+    if provider_key and "test_bad_params_not_forwarded" in names:
         lanes.append([functools.partial(_rejection, "bad_params", fault_book, target_config, run_context)])
-    if sdk and "test_sdk_retries_provider_5xx" in names and importlib.util.find_spec("openai") is not None:
+    if provider_key and sdk and "test_sdk_retries_provider_5xx" in names and importlib.util.find_spec("openai") is not None:
         lanes.append([functools.partial(_sdk_5xx, fault_book)])
-    if not (run_context.billable_allowed and oracle.has("request_cost")
+    if not (provider_key and run_context.billable_allowed and oracle.has("request_cost")
             and any("priced" in getattr(item, "fixturenames", ()) for item in items)):
         return [[_quietly(call) for call in lane] for lane in lanes]
     lanes.insert(0, [functools.partial(_price_control, fault_book, oracle, profile)])
