@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -223,6 +225,7 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
     profile, target_config = request.getfixturevalue("profile"), request.getfixturevalue("target_config")
     billable = request.getfixturevalue("run_context").billable_allowed
     cap = target_config.limits.retry_after_cap_s
+    warmed: threading.Event | None = None
     for item in request.session.items:
         name = getattr(item, "originalname", None)
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -236,11 +239,21 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
             book.chain_ahead(role["api_key"], code.role, ("HDR-4", code.code),
                              functools.partial(honour_retry_after, book, role, cap))
         elif name == "test_sdk_classifies" and importlib.util.find_spec("openai") is not None:
-            # The SDK loaded first thing on the lane, not between a burst and the SDK call that must
+            # The SDK loaded on a lane of its own (it presents no key) while HDR-4's burst and wait go
+            # on, and before the SDK's first burst: not between a burst and the SDK call that must
             # meet its refusal (the key's window may reset meanwhile).
-            book.chain_ahead(role["api_key"], code.role, ("warm", "openai"), warm_sdk, first=True)
+            if warmed is None:
+                warmed = client.gather_ahead("sdk-import", lambda stop: warm_sdk(), only=())
             book.chain_ahead(role["api_key"], code.role, ("RTY-3", code.code), functools.partial(
-                drive_sdk, code, client, book, target_config, billable, None))
+                _after, warmed, functools.partial(drive_sdk, code, client, book, target_config, billable, None)))
+
+
+T = TypeVar("T")
+
+
+def _after(ready: threading.Event, make: Callable[[], T]) -> T:
+    ready.wait()
+    return make()
 
 
 def gather_ahead(request: pytest.FixtureRequest) -> None:
