@@ -147,8 +147,9 @@ def test_certify_reference_then_verify_exits_0(clean_bundle):
 def test_gathered_ahead_evidence_is_no_tests_own_and_misses_every_spend_window(clean_bundle):
     """The evidence gathered in the background while other tests ran is recorded as gathered ahead
     (no test sent it; the tests that read it cite it). The rate-limited key's lane presents that key
-    only and starts after the rejection pass (the one spend window on it); every other lane starts
-    after the last test that reads a key's spend (CHG-*, FUZ-3)."""
+    only and starts after the rejection pass (the one spend window on it); so does the provider
+    role's (`upstream`, a key the CHG control showed apart from `valid`'s); every other request
+    gathered ahead goes after the last test that reads a key's spend (CHG-*, FUZ-3)."""
     entries = json.loads((clean_bundle / "evidence.har").read_text())["log"]["entries"]
     ahead = [i for i, e in enumerate(entries) if e["_test"].startswith("gathered ahead: ")]
     lanes = {entries[i]["_test"].removeprefix("gathered ahead: ") for i in ahead}
@@ -166,6 +167,9 @@ def test_gathered_ahead_evidence_is_no_tests_own_and_misses_every_spend_window(c
         lane = entries[i]["_test"].removeprefix("gathered ahead: ")
         if lane == "rate_limited":
             assert i > max(rejections) and entries[i].get("_role") in ("rate_limited", None), entries[i]["_label"]
+        elif i < max(windows):
+            assert lane == "upstream" and i > max(rejections) and entries[i].get("_role") in ("upstream", None), (
+                lane, entries[i]["_label"], entries[i].get("_role"))
         else:
             assert i > max(windows), (lane, entries[i]["_label"])
 

@@ -63,6 +63,15 @@ def test_billable_success_visible(charge_book, no_problems):
     no_problems([control.problem] if control.problem else [])
 
 
+# CHG-5 before the rejections: nothing is gathered ahead beside it yet (the lanes start after the
+# rejection pass), so how fast this machine reads the stream it cuts depends on nothing else.
+@pytest.mark.requirement("CHG-5")
+def test_cut_stream_not_overcharged(client, oracle, charge_book, book, profile, need_role, no_problems):
+    """A stream cut off by the client is charged no more than the usage actually delivered."""
+    valid = need_role("valid")
+    no_problems(cut_stream_overcharges(client, oracle, charge_book.live(), book, profile, valid))
+
+
 @pytest.mark.requirement("CHG-1")
 def test_unauthorized_not_charged(rejection, scenario, charge_book, no_problems):
     """401 rejections are not charged."""
@@ -89,13 +98,6 @@ def test_refusal_not_charged(rejection, scenario, charge_book, no_problems):
     """402 and 403 rejections are not charged."""
     charge_book.prime()
     no_problems(charge_book.rejection_charges(rejection, scenario(rejection)))
-
-
-@pytest.mark.requirement("CHG-5")
-def test_cut_stream_not_overcharged(client, oracle, charge_book, book, profile, need_role, no_problems):
-    """A stream cut off by the client is charged no more than the usage actually delivered."""
-    valid = need_role("valid")
-    no_problems(cut_stream_overcharges(client, oracle, charge_book.live(), book, profile, valid))
 
 
 @pytest.mark.requirement("CHG-6")
