@@ -108,55 +108,33 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
     request answered. A stalled provider then waits beside those tests instead of in front of
     UPS-1. UPS-5's rate-limited case is `chain_ahead`'s."""
     book = _ahead_book(request)
-    if book is None:
-        return
+    if book is not None:  # the provider role's own work already under way, or not
+        _upstream_lane(request, book, provider_key=not request.config.stash.get(_PROVIDER_LANE, False))
+
+
+def _upstream_lane(request: pytest.FixtureRequest, book: FaultBook, *, provider_key: bool = True,
+                   rejections: bool = True, only: tuple[str, ...] | None = None) -> None:
+    """Gather ahead on `upstream` lanes what `fault_book` would send (`_prefetch`, those parts), the
+    SDK's 5xx row with the provider role's key; after the rejections, one read of the provider's
+    log for every request answered. `only`: the keys its requests present (`gather_ahead`)."""
     client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
     profile, run_context = request.getfixturevalue("profile"), request.getfixturevalue("run_context")
     items = list(request.session.items)
 
     def work(stop) -> None:
         _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
-                  stop_when=stop)
-        if not stop.is_set():
+                  provider_key=provider_key, rejections=rejections, stop_when=stop)
+        if rejections and not stop.is_set():
             book.view.read_answered()
 
-    if request.config.stash.get(_PROVIDER_LANE, False):  # the provider role's own work is under way
-        def rejections(stop) -> None:
-            _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
-                      provider_key=False, stop_when=stop)
-            if not stop.is_set():
-                book.view.read_answered()
-
-        client.gather_ahead("upstream", rejections)
-        return
-    client.gather_ahead("upstream", work)
-    if _sdk_5xx_selected(items):
-        client.gather_ahead("upstream", lambda stop: _sdk_5xx(book))
+    client.gather_ahead("upstream", work, only=only)
+    if provider_key and _sdk_5xx_selected(items):
+        client.gather_ahead("upstream", lambda stop: _sdk_5xx(book), only=only)
 
 
 def _sdk_5xx_selected(items: list[pytest.Item]) -> bool:
     return (any(getattr(item, "originalname", None) == "test_sdk_retries_provider_5xx" for item in items)
             and importlib.util.find_spec("openai") is not None)
-
-
-def chain_ahead(request: pytest.FixtureRequest) -> None:
-    """Queue UPS-5's rate-limited case on that key's lane (`ScenarioBook.chain_ahead`, after what the
-    retry and streaming tests drive there; see `test_retry.chain_ahead`), and start the provider
-    role's own lane where it may go on beside the windows still to come (`_provider_lane`)."""
-    _provider_lane(request)
-    target_config, run_context = request.getfixturevalue("target_config"), request.getfixturevalue("run_context")
-    limited = target_config.role("rate_limited")
-    if limited is None or not run_context.billable_allowed or not any(
-            getattr(item, "originalname", None) == "test_rejected_requests_never_reach_the_provider"
-            and getattr(getattr(item, "callspec", None), "params", {}).get("case") == "rate_limited"
-            for item in request.session.items):
-        return
-    book = _ahead_book(request)
-    if book is None:
-        return
-    request.getfixturevalue("book").chain_ahead(
-        limited["api_key"], "rate_limited", ("UPS-5", "rate_limited"),
-        functools.partial(_rejection, "rate_limited", book, target_config, run_context))
 
 
 def _provider_lane(request: pytest.FixtureRequest) -> None:
@@ -167,18 +145,8 @@ def _provider_lane(request: pytest.FixtureRequest) -> None:
     book = _ahead_book(request)
     if book is None or not _beside_later_windows(request, book.api_key):
         return
-    client, target_config = request.getfixturevalue("client"), request.getfixturevalue("target_config")
-    profile, run_context = request.getfixturevalue("profile"), request.getfixturevalue("run_context")
-    items = list(request.session.items)
-
-    def work(stop) -> None:
-        _prefetch(book, items, client, target_config, profile, run_context, key_bursts=False, sdk=False,
-                  rejections=False, stop_when=stop)
-
     request.config.stash[_PROVIDER_LANE] = True
-    client.gather_ahead("upstream", work, only=(book.api_key,))
-    if _sdk_5xx_selected(items):
-        client.gather_ahead("upstream", lambda stop: _sdk_5xx(book), only=(book.api_key,))
+    _upstream_lane(request, book, rejections=False, only=(book.api_key,))
 
 
 def _beside_later_windows(request: pytest.FixtureRequest, api_key: str) -> bool:
@@ -723,7 +691,7 @@ def _sdk_5xx(fault_book: FaultBook) -> Any:
 
 
 @pytest.mark.requirement("RTY-3")
-def test_sdk_retries_provider_5xx(open_5xx, fault_book, client, provider, rule_suffix):
+def test_sdk_retries_provider_5xx(open_5xx, fault_book, rule_suffix):
     """its retry decision agrees with the catalogue's rule
 
     The contract's "5xx - retry later": the official SDK retries the gateway's 5xx (here lives the
