@@ -163,8 +163,16 @@ def test_gathered_ahead_evidence_is_no_tests_own_and_misses_every_spend_window(c
     windows = [i for i, e in enumerate(entries) if e["_requirement"].startswith("CHG-") or e["_requirement"] == "FUZ-3"]
     rejections = [i for i, e in enumerate(entries) if e["_requirement"] in ("CHG-1", "CHG-2", "CHG-3", "CHG-4")]
     assert windows and rejections
+    def lane_of(i: int) -> str:
+        return entries[i]["_test"].removeprefix("gathered ahead: ")
+
+    # The provider role's lane did start before the last window, and UPS-5's rate-limited case went
+    # on the rate-limited key's lane.
+    assert any(lane_of(i) == "upstream" and max(rejections) < i < max(windows) for i in ahead)
+    assert any(lane_of(i) == "rate_limited" and "UPS-5" in {m["requirement"] for m in entries[i].get("_citedBy", [])}
+               for i in ahead)
     for i in ahead:
-        lane = entries[i]["_test"].removeprefix("gathered ahead: ")
+        lane = lane_of(i)
         if lane == "rate_limited":
             assert i > max(rejections) and entries[i].get("_role") in ("rate_limited", None), entries[i]["_label"]
         elif i < max(windows):

@@ -137,6 +137,26 @@ def _sdk_5xx_selected(items: list[pytest.Item]) -> bool:
             and importlib.util.find_spec("openai") is not None)
 
 
+def chain_ahead(request: pytest.FixtureRequest) -> None:
+    """Queue UPS-5's rate-limited case on that key's lane (`ScenarioBook.chain_ahead`, after what the
+    retry and streaming tests drive there; see `test_retry.chain_ahead`), and start the provider
+    role's own lane where it may go on beside the windows still to come (`_provider_lane`)."""
+    _provider_lane(request)
+    target_config, run_context = request.getfixturevalue("target_config"), request.getfixturevalue("run_context")
+    limited = target_config.role("rate_limited")
+    if limited is None or not run_context.billable_allowed or not any(
+            getattr(item, "originalname", None) == "test_rejected_requests_never_reach_the_provider"
+            and getattr(getattr(item, "callspec", None), "params", {}).get("case") == "rate_limited"
+            for item in request.session.items):
+        return
+    book = _ahead_book(request)
+    if book is None:
+        return
+    request.getfixturevalue("book").chain_ahead(
+        limited["api_key"], "rate_limited", ("UPS-5", "rate_limited"),
+        functools.partial(_rejection, "rate_limited", book, target_config, run_context))
+
+
 def _provider_lane(request: pytest.FixtureRequest) -> None:
     """Start what the UPS tests send with the provider role's key — the faults (the stalled provider's
     wait among them), their costs, the SDK's 5xx row — on a lane that presents that key only,
