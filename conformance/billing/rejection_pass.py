@@ -69,7 +69,7 @@ def rejection_pass(oracle: BillingOracle, control: Control, book: ScenarioBook, 
     result = RejectionPass(key_of, sent=[name for name in names if not book.ran(name)])
     views = control.spend_views()
     result.before = oracle.snapshot(list(key_of.values()), views) if views and key_of else {}
-    book.prefetch([name for name in names if not book.ran(name)])  # side by side, between the readings
+    book.prefetch(result.sent)  # side by side, between the readings
     for name in names:
         try:
             book.get(name)
@@ -162,18 +162,17 @@ def rejection_problems(oracle: BillingOracle, control: Control, book: ScenarioBo
     key_id = passed.key_of.get(name)
     if key_id is None:
         return problems, used
+    def costs(pairs: list[tuple[str, Exchange]]) -> float:
+        if "request_cost" not in control.views:
+            return 0.0  # nothing served among them (below): nothing to explain
+        return sum(cost_of(oracle, profile, passed, e).value or 0.0 for _, e in pairs)
+
     siblings = pass_exchanges(book, passed, key_id)
     for view in control.spend_views():
-        sharing = sharing_keys(oracle, book, passed, key_id) if view == "balance" else {}
-        served = any(e.status is not None and e.status < 400
-                     for _, e in siblings + [pair for pairs in sharing.values() for pair in pairs])
+        sharing = sharing_keys(oracle, book, passed, key_id) if view == "balance" else {}  # served ones only
+        served = bool(sharing) or any(e.status is not None and e.status < 400 for _, e in siblings)
         if "request_cost" not in control.views and served:
             continue  # served requests in the pass, and no per-request view to explain them
-        def costs(pairs: list[tuple[str, Exchange]]) -> float:
-            if "request_cost" not in control.views:
-                return 0.0  # nothing served among them (above): nothing to explain
-            return sum(cost_of(oracle, profile, passed, e).value or 0.0 for _, e in pairs)
-
         explained = costs(siblings)
         # Each key that may share the balance shares it or not: the move must be the key's own
         # charges plus those of some of them (a charged rejection matches none but by chance).
