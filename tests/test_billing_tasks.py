@@ -114,3 +114,13 @@ def test_missing_facts_skip_naming_the_field(suite, tmp_path):
     rows = {r["id"]: r for r in run.report["requirements"]}
     assert rows["CHG-6"]["status"] == "skipped" and "expiring_body" in rows["CHG-6"]["reason"], rows["CHG-6"]
     assert rows["MAP-3"]["status"] == "skipped" and "disabled" in rows["MAP-3"]["reason"], rows["MAP-3"]
+
+
+def test_one_window_pins_a_defect_on_its_outcome(suite):
+    """The outcomes' tasks share one window; a kept hold moves its balance, and each outcome is then
+    judged again alone: the expired task fails, its neighbours in the shared window pass."""
+    run = suite("--profile", "mindproxy", "-k", "task_not_charged", "-rA", defects=("expired_task_keeps_hold",))
+    outcomes = {line.split("[", 1)[1].split("]", 1)[0]: line.split()[0] for line in run.output.splitlines()
+                if line.startswith(("PASSED", "FAILED")) and "test_task_not_charged[" in line}
+    assert outcomes == {"failed": "PASSED", "cancelled": "PASSED", "expired": "FAILED"}, run.output[-3000:]
+    assert "hold was not released" in run.output, run.output[-3000:]

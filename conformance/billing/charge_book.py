@@ -8,6 +8,7 @@ set-up), so their requests count in that test's evidence and request total.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,9 @@ from conformance.outcomes import inconclusive
 from conformance.scenarios.inference import ScenarioBook, build_scenarios
 from conformance.scenarios.scenario import ScenarioUnavailable
 from conformance.transport.client import Exchange
+
+if TYPE_CHECKING:
+    from conformance.billing.tasks import TaskJudgement
 
 
 def rejections_by_requirement(profile: Profile) -> dict[str, list[str]]:
@@ -53,6 +57,8 @@ class ChargeBook:
     names: list[str]
     judged: list[str] = field(default_factory=list)  # the rejections whose CHG tests will run here
     task_control: str | None = None  # memo of `billing.tasks.run_task_control`
+    task_outcomes: list[str] = field(default_factory=list)  # the CHG-6 outcomes whose tests will run here
+    task_judgements: dict[str, TaskJudgement] = field(default_factory=dict)  # memo of `billing.tasks.judge_tasks`
     _control: Control | None = field(default=None, repr=False)
     _rejections: RejectionPass | None = field(default=None, repr=False)
 

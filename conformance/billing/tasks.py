@@ -18,8 +18,9 @@ inconclusive, so the procedure can be read, reused and self-tested on its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from conformance.billing.control import Control, moved
@@ -27,6 +28,7 @@ from conformance.billing.oracle import BillingOracle, Reading, same_money
 from conformance.contract.profiles import Profile, resolve_pointer
 from conformance.contract.target_config import TargetConfig
 from conformance.transport.client import NOT_JSON, Exchange, GatewayClient
+from conformance.transport.gather import side_by_side
 from conformance.transport.uri_template import expand
 
 if TYPE_CHECKING:
@@ -216,35 +218,40 @@ def usable_views(control: Control, key_id: str | None, shared_key: bool) -> list
     return control.spend_views() if key_id and not shared_key else []
 
 
+Snapshot = dict[tuple[str, str], Reading]
+
+
 def run_task_control(driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
-                     profile: Profile, shared_key: bool) -> str:
-    """'' when a succeeded task showed its charge; else why the task judgements cannot be trusted."""
+                     profile: Profile, shared_key: bool) -> tuple[str, Snapshot | None]:
+    """'' when a succeeded task showed its charge, else why the task judgements cannot be trusted;
+    and the window's closing reading (None without one), which is the next window's opening one
+    when that follows at once."""
     if not control.views:
-        return control.not_live
+        return control.not_live, None
     views = usable_views(control, key_id, shared_key)
     if not views and "request_cost" not in control.views:
         return "no live billing view can see this task's key (no request_cost, and no key_id / a key shared with " \
-               "other workers)"
+               "other workers)", None
     kid = key_id or ""
     before = oracle.snapshot([kid], views) if views else {}
     try:
         run = driver.play("succeeded")
     except TaskUnavailable as exc:
-        return f"the control task: {exc}"
+        return f"the control task: {exc}", None
     if driver.words.outcome_of(run.status) != "succeeded":
-        return f"the control task: {driver.ended_otherwise(run)}"
+        return f"the control task: {driver.ended_otherwise(run)}", None
     oracle.settle()
     after = oracle.snapshot([kid], views) if views else {}
     if any((moved(v, before[(v, kid)], after[(v, kid)]) or 0) > 0 for v in views):
-        return ""
+        return "", after
     if "request_cost" in control.views:
         if (oracle.request_cost(run.created.header(profile.request_id_header)).value or 0) > 0:
-            return ""
-    return f"the succeeded control task {run.task_id} showed no charge in {', '.join(control.views)}"
+            return "", after
+    return f"the succeeded control task {run.task_id} showed no charge in {', '.join(control.views)}", None
 
 
 def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
-               profile: Profile, shared_key: bool) -> TaskJudgement:
+               profile: Profile, shared_key: bool, opening: Snapshot | None = None) -> TaskJudgement:
     """Play one task to `outcome` between two oracle readings: was it charged, was its hold kept?"""
     missing = driver.missing(outcome)
     if missing:
@@ -253,7 +260,7 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     if not views and "request_cost" not in control.views:
         return TaskJudgement(inconclusive="no live billing view can see this task's key")
     kid = key_id or ""
-    before = oracle.snapshot([kid], views) if views else {}
+    before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
     try:
         run = driver.play(outcome)
     except TaskUnavailable as exc:
@@ -286,6 +293,81 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     return judgement
 
 
+def _played(driver: TaskDriver, outcome: str) -> Callable[[], TaskRun | TaskUnavailable]:
+    def play() -> TaskRun | TaskUnavailable:
+        try:
+            return driver.play(outcome)
+        except TaskUnavailable as exc:
+            return exc
+    return play
+
+
+def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOracle, control: Control,
+                key_id: str | None, profile: Profile, shared_key: bool,
+                opening: Snapshot | None = None) -> dict[str, TaskJudgement]:
+    """Every outcome's task in one window (played side by side), each judged as `judge_task` would.
+
+    Why one window: each window is two readings, a settle and a task's whole life, one after another
+    (at 150 ms a round trip, ~1 s each). A correct gateway moves no view across the window, and a
+    task's `request_cost` is its own in any window, so one window judges them all. A view that moved
+    cannot say which task moved it: then each outcome is judged again alone (`judge_task`, a window
+    and a task of its own), so a defect is pinned on the outcome that has it, never on its neighbours.
+    `opening`: the reading that closed the window just before (the control's), when nothing was
+    sent since.
+    """
+    judgements: dict[str, TaskJudgement] = {}
+    playable = []
+    for outcome in outcomes:
+        missing = driver.missing(outcome)
+        if missing:
+            judgements[outcome] = TaskJudgement(
+                skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+        else:
+            playable.append(outcome)
+    if len(playable) <= 1:
+        judgements.update({o: judge_task(o, driver, oracle, control, key_id, profile, shared_key, opening)
+                           for o in playable})
+        return judgements
+    views = usable_views(control, key_id, shared_key)
+    if not views and "request_cost" not in control.views:
+        judgements.update({o: TaskJudgement(inconclusive="no live billing view can see this task's key") for o in playable})
+        return judgements
+    kid = key_id or ""
+    before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
+    played = side_by_side([_played(driver, o) for o in playable], driver.client.concurrency)
+    oracle.settle()
+    after = oracle.snapshot([kid], views) if views else {}
+    deltas = {view: moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
+              for view in views}
+    if any(delta is not None and not same_money(delta, 0.0) for delta in deltas.values()):
+        judgements.update({o: judge_task(o, driver, oracle, control, key_id, profile, shared_key) for o in playable})
+        return judgements
+    ended = {outcome: run for outcome, run in zip(playable, played, strict=True)
+             if not isinstance(run, TaskUnavailable) and not driver.ended_otherwise(run)}
+    rids = {outcome: run.created.header(profile.request_id_header) for outcome, run in ended.items()}
+    costs = dict(zip(rids, side_by_side([partial(oracle.request_cost, rid) for rid in rids.values()],
+                                        driver.client.concurrency), strict=True)) if "request_cost" in control.views else {}
+    for outcome, run in zip(playable, played, strict=True):
+        if isinstance(run, TaskUnavailable):
+            judgements[outcome] = TaskJudgement(inconclusive=str(run))
+            continue
+        judgement = judgements[outcome] = TaskJudgement(evidence=[run.created])
+        why_not = driver.ended_otherwise(run)
+        if why_not:
+            judgement.inconclusive = why_not
+            continue
+        used = [view for view, delta in deltas.items() if delta is not None]
+        if outcome in costs:
+            rid, cost = rids[outcome], costs[outcome]
+            if cost.ok:
+                used.append("request_cost")
+            if cost.ok and (cost.value or 0) > 0:
+                judgement.problems.append(f"the {outcome} task {run.task_id} (request id {rid}) was charged {cost.value:g}")
+        if not used and not judgement.problems:
+            judgement.inconclusive = f"no billing view could read the {outcome} task {run.task_id}'s charge"
+    return judgements
+
+
 def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, charge_book: ChargeBook,
                    profile: Profile) -> TaskJudgement:
     """CHG-6 for one outcome, as the suite runs it: the config's fields, the CHG-0 control, the
@@ -303,8 +385,14 @@ def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, char
     key_id = task_key_id(charge_book.config)
     shared = not charge_book.shared_keys_ok and (charge_book.config.section("tasks") or {}).get("role", DEFAULT_ROLE) == \
         DEFAULT_ROLE
+    opening = None
     if charge_book.task_control is None:
-        charge_book.task_control = run_task_control(driver, oracle, control, key_id, profile, shared_key=shared)
+        charge_book.task_control, opening = run_task_control(driver, oracle, control, key_id, profile,
+                                                             shared_key=shared)
     if charge_book.task_control:
         return TaskJudgement(inconclusive=charge_book.task_control)
-    return judge_task(outcome, driver, oracle, control, key_id, profile, shared_key=shared)
+    if outcome not in charge_book.task_judgements:
+        together = [o for o in charge_book.task_outcomes if o not in charge_book.task_judgements]
+        charge_book.task_judgements.update(judge_tasks(together if outcome in together else [outcome], driver, oracle,
+                                                       control, key_id, profile, shared_key=shared, opening=opening))
+    return charge_book.task_judgements[outcome]

@@ -41,7 +41,11 @@ def charge_book(oracle, book, target_config, run_context, request) -> ChargeBook
     judged = [] if run_context.workers > 1 else list(dict.fromkeys(  # an xdist worker holds every item, runs some
         item.callspec.params["rejection"] for item in request.session.items
         if "rejection" in getattr(getattr(item, "callspec", None), "params", {})))
-    return ChargeBook(oracle, book, target_config, run_context.billable_allowed, run_context.workers <= 1, names, judged=judged)
+    outcomes = [] if run_context.workers > 1 else list(dict.fromkeys(  # CHG-6's tasks share one window
+        item.callspec.params["outcome"] for item in request.session.items
+        if getattr(item, "originalname", "") == "test_task_not_charged"))
+    return ChargeBook(oracle, book, target_config, run_context.billable_allowed, run_context.workers <= 1, names,
+                      judged=judged, task_outcomes=outcomes)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +110,8 @@ def test_task_not_charged(outcome, tasks, oracle, charge_book, profile, no_probl
     """Failed, cancelled or expired tasks are not charged; any hold is released.
 
     The procedure is conformance/billing/tasks.py; each outcome costs a few requests (create, one
-    poll or cancel, two oracle snapshots) plus, once per run, the succeeded control task."""
+    poll or cancel) plus, once per run, the succeeded control task and two oracle snapshots around
+    the outcomes' tasks, played side by side (each outcome again alone if a view moved)."""
     judgement = task_judgement(outcome, tasks, oracle, charge_book, profile)
     cite(*judgement.evidence)
     if judgement.skipped:
