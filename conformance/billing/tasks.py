@@ -140,10 +140,14 @@ class TaskDriver:
         found, value = resolve_pointer(body, self.status_pointer) if body is not NOT_JSON else (False, None)
         return value if found and isinstance(value, str) else None
 
-    def poll(self, run: TaskRun, first_wait_s: float = POLL_S) -> str | None:
-        """GET the task until its status is terminal or the timeout passes; → the last status."""
+    def poll(self, run: TaskRun, first_wait_s: float = POLL_S, since: float | None = None) -> str | None:
+        """GET the task until its status is terminal or the timeout passes; → the last status.
+
+        `since`: when the create went out (`time.monotonic()`). The first GET goes `first_wait_s`
+        after it, not after its answer: the task's time runs from the create's arrival, so a gateway
+        150 ms away is not asked one round trip later than a near one."""
         deadline = time.monotonic() + first_wait_s + self.timeout_s
-        wait = first_wait_s
+        wait = first_wait_s if since is None else max(0.0, first_wait_s - (time.monotonic() - since))
         while True:
             self.sleep(wait)
             exchange = self._send("get", run.task_id)
@@ -161,12 +165,13 @@ class TaskDriver:
 
     def play(self, outcome: str) -> TaskRun:
         """Create a task meant to end `outcome` ('succeeded' too) and drive it to its end."""
+        sent = time.monotonic()
         run = self.create(outcome)
         if outcome == "cancelled":
             self.cancel(run)
         if run.status not in self.words.terminal:
             first = float(self.section.get("expires_after_s", 0) or 0) if outcome == "expired" else POLL_S
-            self.poll(run, max(first, POLL_S))
+            self.poll(run, max(first, POLL_S), since=sent)
         return run
 
     def ended_otherwise(self, run: TaskRun) -> str:
@@ -336,17 +341,18 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
     before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
     played = side_by_side([_played(driver, o) for o in playable], driver.client.concurrency)
     oracle.settle()
-    after = oracle.snapshot([kid], views) if views else {}
+    ended = {outcome: run for outcome, run in zip(playable, played, strict=True)
+             if not isinstance(run, TaskUnavailable) and not driver.ended_otherwise(run)}
+    rids = {outcome: run.created.header(profile.request_id_header) for outcome, run in ended.items()}
+    cost_reads = [partial(oracle.request_cost, rid) for rid in rids.values()] if "request_cost" in control.views else []
+    closing: list[Any] = side_by_side([lambda: oracle.snapshot([kid], views) if views else {}, *cost_reads],
+                                      driver.client.concurrency)  # the window's closing reads, side by side
+    after, costs = closing[0], dict(zip(rids, closing[1:], strict=True)) if cost_reads else {}
     deltas = {view: moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
               for view in views}
     if any(delta is not None and not same_money(delta, 0.0) for delta in deltas.values()):
         judgements.update({o: judge_task(o, driver, oracle, control, key_id, profile, shared_key) for o in playable})
         return judgements
-    ended = {outcome: run for outcome, run in zip(playable, played, strict=True)
-             if not isinstance(run, TaskUnavailable) and not driver.ended_otherwise(run)}
-    rids = {outcome: run.created.header(profile.request_id_header) for outcome, run in ended.items()}
-    costs = dict(zip(rids, side_by_side([partial(oracle.request_cost, rid) for rid in rids.values()],
-                                        driver.client.concurrency), strict=True)) if "request_cost" in control.views else {}
     for outcome, run in zip(playable, played, strict=True):
         if isinstance(run, TaskUnavailable):
             judgements[outcome] = TaskJudgement(inconclusive=str(run))
