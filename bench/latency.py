@@ -112,7 +112,7 @@ def concurrency_modes() -> dict[str, list[str]]:
     """Serial and concurrent arguments for this checkout: the suite's own gathering if it has it."""
     options = (REPO / "conformance" / "runner" / "options.py").read_text(encoding="utf-8")
     if "--gather-concurrency" in options:
-        return {"serial": ["--gather-concurrency", "1"], "concurrent": ["--gather-concurrency", "16"]}
+        return {"serial": ["--gather-concurrency", "1"], "concurrent": ["--gather-concurrency", "8"]}
     return {"serial": [], "concurrent": ["-n", "4"]}
 
 

@@ -16,12 +16,8 @@ from conformance.contract.resources import SUITE_DIR
 DEFAULT_FUZZ_EXAMPLES = 15
 # Requests in flight at once when the suite gathers independent evidence ahead of the tests that
 # judge it (scenarios, fuzz examples): a gateway 150 ms away then costs a few round trips, not one
-# per request. 1 sends everything one after another, as a test reads it. Why 16: the rejection
-# pass reads ~30 request costs and ~10 balances and a fuzz test sends 15-25 examples; at 8 each
-# took two to four round trips (pyai through 150 ms: ~1 s more than at 16). 16 connections is a
-# modest load for a gateway (an HTTP/2 server allows 100 streams on one); how fast they may go is
-# --max-rps's to say, not this.
-DEFAULT_GATHER_CONCURRENCY = 16
+# per request. 1 sends everything one after another, as a test reads it.
+DEFAULT_GATHER_CONCURRENCY = 8
 
 
 # Our short names and the alias that always stays ours: another plugin or a conftest may own
