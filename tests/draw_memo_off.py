@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.fuzzing import draw_memo
+from conformance.fuzzing import draw_ahead, draw_memo
 
 
 def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     draw_memo.forget()
+    draw_ahead.enabled = False

@@ -8,8 +8,10 @@ certification run sends.
 
 from __future__ import annotations
 
+import copy
 import json
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,8 @@ from conformance.contract.profiles import Profile
 from conformance.contract.resources import SCHEMAS_DIR
 from conformance.contract.safe_yaml import load_document
 from conformance.contract.schemas import registry, schema_uri
+from conformance.fuzzing.draw_ahead import Draw
+from conformance.fuzzing.engine import seed_for
 
 DESCRIPTION = "openapi-inference.yaml"
 # Headers schemathesis adds for its own bookkeeping; the client sets what it needs itself.
@@ -62,13 +66,30 @@ def operation(profile: Profile, label: str) -> Any:
     raise KeyError(f"no operation {label!r} in {DESCRIPTION}")
 
 
+# Where `request_of` has a case aim (only the path, query, headers and body are kept).
+FUZZ_BASE_URL = "http://fuzz.invalid"
+
+
+class DrawnCase:
+    """What a generated case sends, as `request_of` reads it, without the case itself (which holds
+    the whole schema): an example drawn in another process that can cross a pipe (`draw_ahead`)."""
+
+    def __init__(self, case: Any) -> None:
+        self.kwargs = case.as_transport_kwargs(base_url=FUZZ_BASE_URL)
+
+    def as_transport_kwargs(self, *, base_url: str) -> dict[str, Any]:
+        if base_url != FUZZ_BASE_URL:
+            raise ValueError(f"a drawn case was made for {FUZZ_BASE_URL}, not {base_url}")
+        return copy.deepcopy(self.kwargs)
+
+
 def request_of(case: Any, *, unbillable_model: str | None = None) -> tuple[str, str, dict[str, str], bytes | None, dict[str, Any]]:
     """A generated case → (method, path, headers, body bytes, query) for `GatewayClient.request`.
 
     `unbillable_model`: where spending is not allowed, a body's string `model` becomes this (a model
     no gateway serves). A negative case may break only a header or the query and leave a valid
     body behind; with a real model that is a billable success on a lenient gateway."""
-    kwargs = case.as_transport_kwargs(base_url="http://fuzz.invalid")
+    kwargs = case.as_transport_kwargs(base_url=FUZZ_BASE_URL)
     if unbillable_model and isinstance(kwargs.get("json"), dict) and isinstance(kwargs["json"].get("model"), str):
         kwargs["json"] = {**kwargs["json"], "model": unbillable_model}
     path = urlsplit(kwargs["url"]).path
@@ -114,3 +135,16 @@ def case_strategy(profile: Profile, label: str, *, billable_allowed: bool) -> An
 def case_strategy_key(profile: Profile, label: str, *, billable_allowed: bool) -> tuple[str, ...]:
     """What decides `case_strategy`'s draws besides the seed: its key in `draw_memo`."""
     return ("openapi", str(profile.path), profile.envelope_schema, label, str(_positive_too(label, billable_allowed)))
+
+
+def openapi_draws(profile: Profile, labels: Sequence[str], *, examples: int, seed: int | None,
+                  billable_allowed: bool) -> list[Draw]:
+    """What FUZ-1's OpenAPI tests for `labels` will draw (in that order), for `draw_ahead`: keyed
+    as `test_fuzz_openapi` asks `draw_memo`, seeded as `engine.seed_for` seeds it."""
+    draws = []
+    for label in labels:
+        drawn_seed = seed_for(openapi_fuzz_test_name(label), seed)
+        key = (case_strategy_key(profile, label, billable_allowed=billable_allowed), drawn_seed, examples)
+        draws.append(Draw(key, partial(case_strategy, profile, label, billable_allowed=billable_allowed), drawn_seed,
+                          examples, DrawnCase))
+    return draws

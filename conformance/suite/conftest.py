@@ -14,6 +14,8 @@ from conformance.checks.problem import Problem, ProblemsFound, as_problems, shar
 from conformance.contract.profiles import Profile, load_profile
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.target_config import TargetConfig
+from conformance.fuzzing import draw_ahead
+from conformance.fuzzing.openapi import OPENAPI_FUZZ_TEST, openapi_draws
 from conformance.outcomes import billable_reason, cite, inconclusive
 from conformance.runner.context import DEFAULT_PROFILE, RunContext
 from conformance.runner.observer import attach_observer
@@ -127,6 +129,7 @@ def _gather_ahead(request: pytest.FixtureRequest) -> None:
     plan = request.config.stash.get(AHEAD_PLAN, None)
     if plan is None:
         plan = request.config.stash[AHEAD_PLAN] = ahead_plan(request.session.items)
+        _draw_fuzz_ahead(request, context)
     starts = plan.pop(request.node.nodeid, [])
     for module, phase in starts:
         try:
@@ -136,6 +139,19 @@ def _gather_ahead(request: pytest.FixtureRequest) -> None:
     book = request.config.stash.get(_BOOK, None)
     if book is not None and starts:
         book.start_chains()  # the key lanes the modules queued (`ScenarioBook.chain_ahead`), in module order
+
+
+def _draw_fuzz_ahead(request: pytest.FixtureRequest, context: RunContext) -> None:
+    """FUZ-1's OpenAPI examples drawn by a child process while the tests before them run
+    (`fuzzing.draw_ahead`), at the first test's setup."""
+    if context.fuzz_examples <= 0:
+        return
+    labels = [str(item.callspec.params["openapi_operation"]) for item in request.session.items
+              if isinstance(item, pytest.Function) and item.originalname == OPENAPI_FUZZ_TEST]
+    child = draw_ahead.start(openapi_draws(context.profile, labels, examples=context.fuzz_examples,
+                                           seed=context.fuzz_seed, billable_allowed=context.billable_allowed))
+    if child is not None:
+        request.config.add_cleanup(child.stop)
 
 
 def ahead_plan(items: list[pytest.Item]) -> dict[str, list[tuple[Any, str]]]:

@@ -1,0 +1,151 @@
+"""FUZ-1's OpenAPI examples drawn in a child process while the run's first tests wait on the gateway.
+
+Why: drawing the operations' examples is the costliest CPU of a run (~1 CPU-s of a ~5 s bare run,
+most of it the chat-completion bodies), and it sat on the run's critical path: the fuzz tests come
+last, each drawing before it can send. The first tests mostly wait (spend windows, a paced stream,
+task polls, a gateway's round trips), so a child forked at the first test draws the examples on
+another core and hands them over a pipe into `draw_memo`, as a kill matrix's fork server does for
+its runs. When a fuzz test starts, its examples are there (or it waits for the child's last ones).
+
+Same examples: the child is a copy of this process, so it builds the same strategies and draws with
+the same seeds; an entry carries the child's fingerprint of hypothesis's constant pool and is used
+only while this process's is the same (`draw_memo`). What crosses the pipe is what each case sends
+(`openapi.DrawnCase`), not the schemathesis case, which holds the whole schema. A finding, a child
+that fails, dies or is too slow: the test draws for itself, as without it.
+
+Only where it is free to be exact: a platform with fork, one process (not an xdist worker, which
+holds items it will not run), draws the memo does not have yet (a forked run inherits its server's).
+The child holds nothing of the run: it closes every inherited descriptor at once (a connection the
+run later closes, such as CHG-5's cut stream, must close at the gateway when the run closes it).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.fuzzing import draw_memo, storage
+from conformance.fuzzing.engine import search
+
+# Off for runs that must draw everything themselves (tests/draw_memo_off.py).
+enabled = True
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One search's examples to draw: its `draw_memo` key, how to build its strategy, and how to
+    turn a drawn value into what may cross the pipe."""
+
+    key: Hashable  # (drawn_as, seed, examples), as `engine.gathered_search` asks `draw_memo`
+    strategy: Callable[[], Any]
+    seed: int
+    examples: int
+    portable: Callable[[Any], Any]
+
+
+class Child:
+    """The drawing child and the thread that reads what it sends."""
+
+    def __init__(self, pid: int, reader: threading.Thread) -> None:
+        self.pid, self.reader = pid, reader
+
+    def stop(self) -> None:
+        """The run is over: end the child if it still draws (the reader then hands back what is
+        left undelivered and reaps it)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.reader.join(timeout=10)
+
+
+def available() -> bool:
+    return enabled and hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+def start(draws: Sequence[Draw]) -> Child | None:
+    """Fork a child that draws `draws` in order, each handed to `draw_memo` as soon as drawn; None
+    when there is nothing to draw here."""
+    draws = [d for d in draws if not draw_memo.has(d.key)]
+    if not draws or not available():
+        return None
+    storage.keep_hypothesis_out_of_cwd()  # chosen here, once: the child must not choose (or clean up) its own
+    read_fd, write_fd = os.pipe()
+    draw_memo.expect([d.key for d in draws])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads (the child starts none)
+            pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        draw_memo.give_up([d.key for d in draws])
+        return None
+    if pid == 0:  # pragma: no cover - the child; it never returns
+        _draw_in_child(write_fd, draws)
+    os.close(write_fd)
+    reader = threading.Thread(target=_receive, args=(read_fd, pid, [d.key for d in draws]),
+                              name="gwc-draw-ahead", daemon=True)
+    reader.start()
+    return Child(pid, reader)
+
+
+def _draw_in_child(write_fd: int, draws: Sequence[Draw]) -> None:  # pragma: no cover - runs in the child
+    status = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the run's Ctrl-C ends it, no handler of the run's
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _max_fd())
+        for draw in draws:
+            values: list[Any] = []
+            search(draw.strategy(), values.append, examples=draw.examples, seed=draw.seed)
+            try:
+                record = pickle.dumps((draw.key, draw_memo.constant_pool(), [draw.portable(v) for v in values]))
+            except Exception:  # noqa: BLE001 - not portable: the run draws this one itself
+                continue
+            _write_all(write_fd, len(record).to_bytes(8, "big") + record)
+        status = 0
+    except BaseException:  # noqa: BLE001 - whatever happened, the run draws what it did not get
+        pass
+    finally:
+        os._exit(status)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 4096
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _receive(read_fd: int, pid: int, keys: list[Hashable]) -> None:
+    try:
+        with os.fdopen(read_fd, "rb") as pipe:
+            while len(header := pipe.read(8)) == 8:
+                record = pipe.read(int.from_bytes(header, "big"))
+                key, pool, values = pickle.loads(record)
+                draw_memo.deliver(key, pool, values)
+    except Exception:  # noqa: BLE001 - a broken record: the tests draw for themselves
+        pass
+    finally:
+        draw_memo.give_up(keys)  # whatever did not come, the tests draw for themselves, now
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
