@@ -56,11 +56,12 @@ def test_a_draw_made_with_other_constants_is_not_used(monkeypatch):
     assert draw_memo.recall("k") is None
 
 
-def _fuzz_requests(har: Path) -> list[tuple[str, str, str | None, str]]:
-    """FUZ-1's OpenAPI requests in a run's HAR: method, path and query, body, test."""
+def _fuzz_requests(har: Path, also: tuple[str, ...] = ()) -> list[tuple[str, str, str | None, str]]:
+    """FUZ-1's OpenAPI requests in a run's HAR (and those labelled `also`): method, path and query,
+    body, test."""
     entries = json.loads(har.read_text())["log"]["entries"]
     return [(e["request"]["method"], e["request"]["url"].split("/", 3)[-1], (e["request"].get("postData") or {}).get("text"),
-             e["_label"]) for e in entries if e["_label"].startswith("fuzz:test_fuzz_openapi")]
+             e["_label"]) for e in entries if e["_label"].startswith(("fuzz:test_fuzz_openapi", *also))]
 
 
 @pytest.mark.skipif(not forkrun.available(), reason="no fork server on this platform")

@@ -7,6 +7,8 @@ by exactly what the run's successes cost (looked up by request id), never by mor
 from __future__ import annotations
 
 import time
+from functools import partial
+from typing import Any
 
 import pytest
 from hypothesis import strategies as st
@@ -16,8 +18,9 @@ from conformance.billing.oracle import BillingOracle
 from conformance.billing.spend import OracleUnavailable, SpendReader
 from conformance.contract.profiles import Profile
 from conformance.contract.target_config import TargetConfig
+from conformance.fuzzing.draw_ahead import Draw
 from conformance.fuzzing.engine import Fuzzer, gathered_search, raw_bodies, seed_for
-from conformance.fuzzing.openapi import operation, request_of
+from conformance.fuzzing.openapi import DrawnCase, operation, request_of
 from conformance.outcomes import cite, inconclusive
 from conformance.scenarios.inference import ScenarioBook
 from conformance.transport.client import GatewayClient
@@ -25,6 +28,33 @@ from conformance.transport.client import GatewayClient
 # An optional role of its own (a working key like `valid`'s): no other test charges it while the
 # fuzz run is between its two snapshots, so the check holds under xdist; without it, `valid`.
 FUZZ_ROLE = "fuzzing"
+
+
+SEED_NAME = "fuzz-charges"  # seeds the search (`engine.seed_for`) unless --hypothesis-seed does
+
+
+def rejection_strategy(profile: Profile) -> st.SearchStrategy[Any]:
+    """What FUZ-3 sends to the chat route: schema-breaking cases, and raw bodies ("raw", value)."""
+    from schemathesis import GenerationMode
+
+    op = operation(profile, "POST /v1/chat/completions")
+    return st.one_of(op.as_strategy(generation_mode=GenerationMode.NEGATIVE), raw_bodies().map(lambda v: ("raw", v)))
+
+
+def rejection_strategy_key(profile: Profile) -> tuple[str, ...]:
+    """What decides `rejection_strategy`'s draws besides the seed: its key in `draw_memo`."""
+    return ("fuzz-charges", str(profile.path), profile.envelope_schema)
+
+
+def rejection_draw(profile: Profile, *, examples: int, seed: int | None) -> Draw:
+    """FUZ-3's search, for `draw_ahead`."""
+    drawn_seed = seed_for(SEED_NAME, seed)
+    return Draw((rejection_strategy_key(profile), drawn_seed, examples), partial(rejection_strategy, profile),
+                drawn_seed, examples, _portable)
+
+
+def _portable(value: Any) -> Any:
+    return value if isinstance(value, tuple) else DrawnCase(value)
 
 
 def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_config: TargetConfig, *,
@@ -53,8 +83,6 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         inconclusive(f"CHG-0 control: neither billing.key_spend nor billing.balance showed a billable success "
                      f"(only {', '.join(control.views)} did), so a snapshot could not show a charge")
     oracle = SpendReader(client, target_config, view=views[0])
-    from schemathesis import GenerationMode
-
     role = FUZZ_ROLE if target_config.role(FUZZ_ROLE) is not None else "valid"
     roles = [role]
     try:
@@ -66,8 +94,6 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         pytest.skip(target_config.missing_role_reason(role))
     key = role_config["api_key"]
     fuzzer = Fuzzer(client, profile, label="fuzz:charges", max_sends=examples)
-    op = operation(profile, "POST /v1/chat/completions")
-    strategy = st.one_of(op.as_strategy(generation_mode=GenerationMode.NEGATIVE), raw_bodies().map(lambda v: ("raw", v)))
 
     def prop(value):
         if isinstance(value, tuple) and value[0] == "raw":
@@ -78,8 +104,8 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         method, path, headers, body, params = request_of(value)
         fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    gathered_search(fuzzer, strategy, prop, examples=examples, seed=seed_for("fuzz-charges", seed), judged=False,
-                    stop=fuzzer.out_of_budget)
+    gathered_search(fuzzer, rejection_strategy(profile), prop, examples=examples, seed=seed_for(SEED_NAME, seed),
+                    judged=False, stop=fuzzer.out_of_budget, drawn_as=rejection_strategy_key(profile))
     if fuzzer.budget_error is not None:  # fewer examples than asked: the judgement would claim too much
         raise fuzzer.budget_error
     time.sleep(float((target_config.section("billing") or {}).get("settle_s", 0) or 0))

@@ -51,19 +51,40 @@ class Draw:
 
 
 class Child:
-    """The drawing child and the thread that reads what it sends."""
+    """The drawing child and the thread that reads what it sends (and reaps it)."""
 
-    def __init__(self, pid: int, reader: threading.Thread) -> None:
-        self.pid, self.reader = pid, reader
+    def __init__(self, pid: int, keys: list[Hashable]) -> None:
+        self.pid, self.keys = pid, keys
+        self._reaped = False
+        self._lock = threading.Lock()  # a pid is signalled only before it is reaped (then it may be anyone's)
+        self.reader: threading.Thread | None = None
 
     def stop(self) -> None:
         """The run is over: end the child if it still draws (the reader then hands back what is
         left undelivered and reaps it)."""
+        with self._lock:
+            if not self._reaped:
+                os.kill(self.pid, signal.SIGKILL)
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+
+    def _receive(self, read_fd: int) -> None:
         try:
-            os.kill(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        self.reader.join(timeout=10)
+            with os.fdopen(read_fd, "rb") as pipe:
+                while len(header := pipe.read(8)) == 8:
+                    record = pipe.read(int.from_bytes(header, "big"))
+                    key, pool, values = pickle.loads(record)
+                    draw_memo.deliver(key, pool, values)
+        except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError):
+            pass  # a broken record: the tests draw for themselves
+        finally:
+            draw_memo.give_up(self.keys)  # whatever did not come, the tests draw for themselves, now
+            with self._lock:  # the pipe is closed: the child has exited, or is exiting
+                try:
+                    os.waitpid(self.pid, 0)
+                except ChildProcessError:  # reaped by someone else already
+                    pass
+                self._reaped = True
 
 
 def available() -> bool:
@@ -91,10 +112,10 @@ def start(draws: Sequence[Draw]) -> Child | None:
     if pid == 0:  # pragma: no cover - the child; it never returns
         _draw_in_child(write_fd, draws)
     os.close(write_fd)
-    reader = threading.Thread(target=_receive, args=(read_fd, pid, [d.key for d in draws]),
-                              name="gwc-draw-ahead", daemon=True)
-    reader.start()
-    return Child(pid, reader)
+    child = Child(pid, [d.key for d in draws])
+    child.reader = threading.Thread(target=child._receive, args=(read_fd,), name="gwc-draw-ahead", daemon=True)
+    child.reader.start()
+    return child
 
 
 def _draw_in_child(write_fd: int, draws: Sequence[Draw]) -> None:  # pragma: no cover - runs in the child
@@ -111,13 +132,11 @@ def _draw_in_child(write_fd: int, draws: Sequence[Draw]) -> None:  # pragma: no 
             search(draw.strategy(), values.append, examples=draw.examples, seed=draw.seed)
             try:
                 record = pickle.dumps((draw.key, draw_memo.constant_pool(), [draw.portable(v) for v in values]))
-            except Exception:  # noqa: BLE001 - not portable: the run draws this one itself
-                continue
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+                continue  # not portable: the run draws this one itself
             _write_all(write_fd, len(record).to_bytes(8, "big") + record)
         status = 0
-    except BaseException:  # noqa: BLE001 - whatever happened, the run draws what it did not get
-        pass
-    finally:
+    finally:  # whatever happened (nothing is printed: its output is /dev/null), the run draws what it did not get
         os._exit(status)
 
 
@@ -132,20 +151,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _receive(read_fd: int, pid: int, keys: list[Hashable]) -> None:
-    try:
-        with os.fdopen(read_fd, "rb") as pipe:
-            while len(header := pipe.read(8)) == 8:
-                record = pipe.read(int.from_bytes(header, "big"))
-                key, pool, values = pickle.loads(record)
-                draw_memo.deliver(key, pool, values)
-    except Exception:  # noqa: BLE001 - a broken record: the tests draw for themselves
-        pass
-    finally:
-        draw_memo.give_up(keys)  # whatever did not come, the tests draw for themselves, now
-        try:
-            os.waitpid(pid, 0)
-        except OSError:
-            pass

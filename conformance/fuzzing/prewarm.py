@@ -1,6 +1,6 @@
 """Draw every OpenAPI operation's fuzz examples for every shipped profile, once, in a fork server.
 
-Why: drawing the operations' bodies is the costliest part of a run's fuzzing (~0.7 CPU-s at 5
+Why: drawing the operations' bodies (and FUZ-3's) is the costliest part of a run's fuzzing (~0.7 CPU-s at 5
 examples, ~1.4 at 15), and building their strategies the first time a process draws costs ~3.5 s
 more. The kill matrix and the self-tests fork every suite run from a server that imports this
 module (`forkrun.PRELOAD`, last: see `draw_memo` on the constants hypothesis mixes into its draws),
@@ -12,6 +12,8 @@ generated data do not change (they depend on the strategy and seed, which `draw_
 from __future__ import annotations
 
 from conformance.contract.profiles import load_profile, shipped_profiles
+from conformance.fuzzing.billed_rejections import SEED_NAME as REJECTIONS_SEED_NAME
+from conformance.fuzzing.billed_rejections import rejection_strategy, rejection_strategy_key
 from conformance.fuzzing.engine import draw_once, seed_for
 from conformance.fuzzing.openapi import case_strategy, case_strategy_key, openapi_fuzz_test_name, operation_labels
 from conformance.fuzzing.storage import leave_storage_to_each_run
@@ -25,6 +27,9 @@ DRAWN_EXAMPLES = (15, 5)
 
 def warm(profile_ref: str) -> None:
     profile = load_profile(profile_ref)
+    for examples in DRAWN_EXAMPLES:  # FUZ-3's search, in the order a run makes them
+        draw_once(rejection_strategy_key(profile), rejection_strategy(profile), examples=examples,
+                  seed=seed_for(REJECTIONS_SEED_NAME, None))
     for label in operation_labels():
         # Forked runs certify the reference, where spending is allowed.
         strategy = case_strategy(profile, label, billable_allowed=True)

@@ -13,7 +13,9 @@ from conformance.certify.har import HAR_PROPERTY
 from conformance.checks.problem import Problem, ProblemsFound, grouped
 from conformance.errors import ConformanceError
 from conformance.report.results import OBSERVER_SUFFIX, TestResult
+from conformance.runner import failure_text
 from conformance.runner.context import RunContext
+from conformance.runner.har_recording import har_items
 from conformance.runner.selection import in_suite
 from conformance.runner.stash import (
     AHEAD_COUNTED,
@@ -92,14 +94,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     else:
         judged = []
     if outcome == "failed" and _short_failures(item.config) and call.excinfo is not None:
-        from conformance.runner import failure_text
-
         report.longrepr = failure_text.render(
             marker.args[0], str(call.excinfo.value), context.profile, judged, redactor, problems)
     har_entries = None
     if client is not None and getattr(item.config.option, "conformance_evidence_har", None):
-        from conformance.runner.har_recording import har_items
-
         har_entries = har_items(item, client, context, redactor, marker.args[0], cited)
     result = TestResult(
         nodeid=item.nodeid,

@@ -15,6 +15,7 @@ from conformance.contract.profiles import Profile, load_profile
 from conformance.contract.requirements import get as get_requirement
 from conformance.contract.target_config import TargetConfig
 from conformance.fuzzing import draw_ahead
+from conformance.fuzzing.billed_rejections import rejection_draw
 from conformance.fuzzing.openapi import OPENAPI_FUZZ_TEST, openapi_draws
 from conformance.outcomes import billable_reason, cite, inconclusive
 from conformance.runner.context import DEFAULT_PROFILE, RunContext
@@ -141,15 +142,23 @@ def _gather_ahead(request: pytest.FixtureRequest) -> None:
         book.start_chains()  # the key lanes the modules queued (`ScenarioBook.chain_ahead`), in module order
 
 
+# FUZ-3's test (conformance/suite/test_fuzz.py): its search is drawn ahead too.
+FUZZED_REJECTIONS_TEST = "test_fuzzed_rejections_not_charged"
+
+
 def _draw_fuzz_ahead(request: pytest.FixtureRequest, context: RunContext) -> None:
-    """FUZ-1's OpenAPI examples drawn by a child process while the tests before them run
+    """FUZ-3's and FUZ-1's OpenAPI examples drawn by a child process while the tests before them run
     (`fuzzing.draw_ahead`), at the first test's setup."""
     if context.fuzz_examples <= 0:
         return
-    labels = [str(item.callspec.params["openapi_operation"]) for item in request.session.items
-              if isinstance(item, pytest.Function) and item.originalname == OPENAPI_FUZZ_TEST]
-    child = draw_ahead.start(openapi_draws(context.profile, labels, examples=context.fuzz_examples,
-                                           seed=context.fuzz_seed, billable_allowed=context.billable_allowed))
+    functions = [item for item in request.session.items if isinstance(item, pytest.Function)]
+    labels = [str(item.callspec.params["openapi_operation"]) for item in functions
+              if item.originalname == OPENAPI_FUZZ_TEST]
+    draws = openapi_draws(context.profile, labels, examples=context.fuzz_examples, seed=context.fuzz_seed,
+                          billable_allowed=context.billable_allowed)
+    if any(item.originalname == FUZZED_REJECTIONS_TEST for item in functions):  # it runs first
+        draws.insert(0, rejection_draw(context.profile, examples=context.fuzz_examples, seed=context.fuzz_seed))
+    child = draw_ahead.start(draws)
     if child is not None:
         request.config.add_cleanup(child.stop)
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,11 +26,10 @@ from conformance.contract.profiles import Code
 from conformance.outcomes import billable_reason, cite, inconclusive, not_applicable
 from conformance.scenarios.inference import ScenarioBook, build_scenarios, name_for
 from conformance.scenarios.scenario import ScenarioUnavailable
-from conformance.transport.client import Exchange
-
-if TYPE_CHECKING:
-    from conformance.scenarios.sdk import SdkCalls
+from conformance.scenarios.sdk import SdkCalls, drive_sdk, realtime_sdk_evidence
 from conformance.suite.conftest import collection_profile, parametrize_cases, scoped
+from conformance.transport.client import Exchange
+from conformance.transport.sdk import warm as warm_sdk
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -187,7 +186,6 @@ def sdk_calls(request, client, book, profile, target_config, run_context):
     """The SDK calls that open the selected codes' RTY-3 evidence and depend on nothing before them,
     made side by side before the first of those tests (`scenarios.sdk.SdkCalls.prefetch`), or
     gathered ahead (`gather_ahead`: what is being made is waited for, never made twice)."""
-    from conformance.scenarios.sdk import SdkCalls
 
     calls = request.config.stash.get(_AHEAD_SDK, None) or SdkCalls(client)
     if run_context.workers <= 1:  # an xdist worker holds every collected item, not the ones it will run
@@ -205,7 +203,6 @@ def _sdk_codes(items: list[pytest.Item], profile) -> list[Code]:
 def _sdk_burst(code: Code, client, book: ScenarioBook, target_config, billable_allowed: bool, calls) -> Any:
     """RTY-3's SDK evidence for a code a burst provokes, made once: gathered ahead or by its test
     (its bursts and calls stay in order on the key)."""
-    from conformance.scenarios.sdk import drive_sdk
 
     return book.once(("RTY-3", code.code), lambda: drive_sdk(code, client, book, target_config, billable_allowed, calls))
 
@@ -218,8 +215,6 @@ def chain_ahead(request: pytest.FixtureRequest) -> None:
     burst follow). The lane holds the key (nobody else presents it meanwhile); each test waits for
     its own evidence. What a run without it waits for in front of each test (the Retry-After, the
     SDK's back-off) then passes beside the tests before them."""
-    from conformance.scenarios.sdk import drive_sdk
-    from conformance.transport.sdk import warm as warm_sdk
 
     client, book = request.getfixturevalue("client"), request.getfixturevalue("book")
     profile, target_config = request.getfixturevalue("profile"), request.getfixturevalue("target_config")
@@ -260,8 +255,6 @@ def gather_ahead(request: pytest.FixtureRequest) -> None:
     """Make the SDK's opening calls of the selected codes (`sdk_calls`) in the background, importing
     the SDK on the way (called by conftest's `_gather_ahead` once no test that reads a key's spend is
     left before this module)."""
-    from conformance.scenarios.sdk import SdkCalls
-    from conformance.transport.sdk import warm as warm_sdk
 
     client, book = request.getfixturevalue("client"), request.getfixturevalue("book")
     profile, target_config = request.getfixturevalue("profile"), request.getfixturevalue("target_config")
@@ -284,7 +277,6 @@ def test_sdk_classifies(catalogued_code, client, book, profile, target_config, r
     """The official openai Python SDK raises the exception class matching the status for each catalogued code, exposes the code as e.code, and its retry decision agrees with the catalogue's rule (a cap that names no wait may be retried on the SDK's own back-off)."""
     pytest.importorskip("openai", reason="the official openai SDK is not installed")
     from conformance.checks.sdk_retry import sdk_retry_problems
-    from conformance.scenarios.sdk import drive_sdk, realtime_sdk_evidence
 
     code = profile.code(catalogued_code)
     try:

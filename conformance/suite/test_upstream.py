@@ -27,6 +27,7 @@ from conformance.scenarios.inference import burst_attempts
 from conformance.scenarios.upstream import CHAT, FaultBook, ProviderUnavailable, ProviderView, new_marker
 from conformance.servers import faults
 from conformance.suite.conftest import collection_profile, parametrize_cases
+from conformance.transport.sdk import call_chat
 
 # UPS-1: a failure the provider plays → the profile's envelope with a 5xx and the request id.
 FAILURES = ("500", "502", "503", "504", "500-empty", "502-empty", "503-empty", "504-empty",
@@ -703,7 +704,6 @@ def test_slow_provider_is_504(fault_book, records, target_config, profile, rule_
 def _sdk_5xx(fault_book: FaultBook) -> Any:
     """RTY-3's SDK call on the provider's 503 (up to 3 attempts, the SDK's back-off between them),
     made once: gathered with the faults, or by its test."""
-    from conformance.transport.sdk import call_chat
 
     return fault_book.once("sdk-5xx", lambda: call_chat(
         fault_book.client, api_key=fault_book.api_key, model=fault_book.view.model("503"), max_retries=2,
