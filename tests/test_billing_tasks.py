@@ -3,15 +3,26 @@ outcome (failed, cancelled, expired) reached on the real reference gateway."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
-from conformance.billing.tasks import DEFAULT_STATUSES, TaskDriver, TaskRun, TaskWords, task_driver
+from conformance.billing.oracle import Reading
+from conformance.billing.tasks import (
+    DEFAULT_STATUSES,
+    TaskDriver,
+    TaskRun,
+    TaskUnavailable,
+    TaskWords,
+    judge_tasks,
+    task_driver,
+)
 from conformance.contract.target_config import parse_config
 from conformance.errors import ConfigError
 from conformance.reference.gateway_process import ReferenceProcess
-from conformance.transport.client import GatewayClient
+from conformance.transport.client import Exchange, GatewayClient
 
 
 class TestWords:
@@ -124,3 +135,53 @@ def test_one_window_pins_a_defect_on_its_outcome(suite):
                 if line.startswith(("PASSED", "FAILED")) and "test_task_not_charged[" in line}
     assert outcomes == {"failed": "PASSED", "cancelled": "PASSED", "expired": "FAILED"}, run.output[-3000:]
     assert "hold was not released" in run.output, run.output[-3000:]
+
+
+class _Oracle:
+    """No view moves; request_cost prices every task at 0."""
+
+    def settle(self) -> None:
+        pass
+
+    def snapshot(self, keys, views):  # type: ignore[no-untyped-def]
+        return {(view, key): Reading(1.0) for view in views for key in keys}
+
+    def request_cost(self, request_id):  # type: ignore[no-untyped-def]
+        return Reading(0.0)
+
+
+class _Control:
+    views = ("request_cost", "key_spend")
+
+    def spend_views(self) -> list[str]:
+        return ["key_spend"]
+
+
+class _CappedDriver(TaskDriver):
+    """A gateway that refuses a task while two others of the key run (once), else ends it as meant."""
+
+    def __init__(self) -> None:
+        section = {name: {"path": "/t"} for name in ("create", "get", "cancel")}
+        super().__init__(SimpleNamespace(concurrency=8), {**section, "failing_body": {"fail": True}, "expiring_body": {"ttl": 1}},  # type: ignore[arg-type]
+                         "k", 1.0)
+        self.refused = {"expired"}
+        self.played: list[str] = []
+
+    def play(self, outcome: str) -> TaskRun:
+        self.played.append(outcome)
+        if outcome in self.refused:
+            self.refused.discard(outcome)
+            raise TaskUnavailable("429: too many tasks running for this key")
+        created = Exchange("POST", "http://gw.invalid/t", {}, b"{}", status=200, headers=httpx.Headers({"x-request-id": f"req-{outcome}"}))
+        return TaskRun(outcome, created, f"task-{outcome}", status=outcome, exchanges=[created])
+
+
+def test_a_task_refused_in_the_shared_window_is_judged_alone():
+    """Sharing one window never costs a verdict: a task the gateway refused beside the others (a cap
+    on a key's running tasks) is played again in a window of its own, and judged."""
+    driver = _CappedDriver()
+    profile = SimpleNamespace(request_id_header="x-request-id")
+    judged = judge_tasks(["failed", "cancelled", "expired"], driver, _Oracle(), _Control(), "key_1", profile,  # type: ignore[arg-type]
+                         shared_key=False)
+    assert driver.played.count("expired") == 2, driver.played
+    assert all(not j.inconclusive and not j.problems and not j.skipped for j in judged.values()), judged

@@ -355,7 +355,9 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
         return judgements
     for outcome, run in zip(playable, played, strict=True):
         if isinstance(run, TaskUnavailable):
-            judgements[outcome] = TaskJudgement(inconclusive=str(run))
+            # Refused beside the others (a gateway may cap the tasks a key runs at once; no hold was
+            # taken): judged alone, as without the shared window, so sharing never costs a verdict.
+            judgements[outcome] = judge_task(outcome, driver, oracle, control, key_id, profile, shared_key)
             continue
         judgement = judgements[outcome] = TaskJudgement(evidence=[run.created])
         why_not = driver.ended_otherwise(run)
