@@ -185,3 +185,33 @@ def test_a_task_refused_in_the_shared_window_is_judged_alone():
                          shared_key=False)
     assert driver.played.count("expired") == 2, driver.played
     assert all(not j.inconclusive and not j.problems and not j.skipped for j in judged.values()), judged
+
+
+class _RunningClient:
+    """A task API whose task never ends; the driver's sleeps move a fake clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.gets = 0
+
+    def request(self, method, path, **kwargs):  # type: ignore[no-untyped-def]
+        self.gets += 1
+        return Exchange(method, "http://gw.invalid" + path, {}, None, status=200, body=b'{"status": "running"}')
+
+
+def test_a_running_task_is_asked_less_and_less_often():
+    """POLL_S, then twice as long each time up to MAX_POLL_S, the last GET at the deadline: a task
+    that takes 10 s costs a handful of GETs, not forty."""
+    client = _RunningClient()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 3))
+        client.now += seconds
+
+    driver = TaskDriver(client, {"get": {"method": "GET", "path": "/t/{id}"}}, "k", 10.0, sleep=sleep,  # type: ignore[arg-type]
+                        clock=lambda: client.now)
+    run = TaskRun("failed", None, "task_1")  # type: ignore[arg-type]
+    assert driver.poll(run) == "running"
+    assert waits == [0.25, 0.25, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 0.25], waits
+    assert client.gets == len(waits) and abs(sum(waits) - (0.25 + 10.0)) < 1e-9

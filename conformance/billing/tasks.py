@@ -46,6 +46,9 @@ DEFAULT_ID_POINTER = "/id"
 DEFAULT_STATUS_POINTER = "/status"
 DEFAULT_ROLE = "valid"
 POLL_S = 0.25
+# A task still running is asked again after POLL_S, then twice as long each time up to this: a
+# gateway whose tasks take seconds gets a handful of GETs, not one every POLL_S to the timeout.
+MAX_POLL_S = 2.0
 MIN_WAIT_S = 2.0
 # What each outcome needs from the section besides `create` and `get`.
 OUTCOME_FIELDS = {"failed": "failing_body", "cancelled": "cancel", "expired": "expiring_body"}
@@ -94,13 +97,13 @@ class TaskDriver:
     """Drive the target-config `tasks` routes: create, poll, cancel, with the configured words."""
 
     def __init__(self, client: GatewayClient, section: Mapping[str, Any], api_key: str, timeout_s: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.section, self.api_key = client, section, api_key
         self.timeout_s = max(timeout_s, MIN_WAIT_S)
         self.words = TaskWords.from_section(section)
         self.id_pointer = section.get("id_pointer", DEFAULT_ID_POINTER)
         self.status_pointer = section.get("status_pointer", DEFAULT_STATUS_POINTER)
-        self.sleep = sleep
+        self.sleep, self.clock = sleep, clock
 
     def missing(self, outcome: str) -> list[str]:
         """The section's fields this outcome needs and the config lacks."""
@@ -143,19 +146,21 @@ class TaskDriver:
     def poll(self, run: TaskRun, first_wait_s: float = POLL_S, since: float | None = None) -> str | None:
         """GET the task until its status is terminal or the timeout passes; → the last status.
 
-        `since`: when the create went out (`time.monotonic()`). The first GET goes `first_wait_s`
+        `since`: when the create went out (`self.clock()`). The first GET goes `first_wait_s`
         after it, not after its answer: the task's time runs from the create's arrival, so a gateway
         150 ms away is not asked one round trip later than a near one."""
-        deadline = time.monotonic() + first_wait_s + self.timeout_s
-        wait = first_wait_s if since is None else max(0.0, first_wait_s - (time.monotonic() - since))
+        deadline = self.clock() + first_wait_s + self.timeout_s
+        wait = first_wait_s if since is None else max(0.0, first_wait_s - (self.clock() - since))
+        step = POLL_S
         while True:
             self.sleep(wait)
             exchange = self._send("get", run.task_id)
             run.exchanges.append(exchange)
             run.status = self.status(exchange)
-            if run.status in self.words.terminal or time.monotonic() >= deadline:
+            if run.status in self.words.terminal or self.clock() >= deadline:
                 return run.status
-            wait = POLL_S
+            wait = min(step, max(0.0, deadline - self.clock()))  # the last GET at the deadline, not after
+            step = min(step * 2, MAX_POLL_S)
 
     def cancel(self, run: TaskRun) -> str | None:
         exchange = self._send("cancel", run.task_id)
@@ -165,7 +170,7 @@ class TaskDriver:
 
     def play(self, outcome: str) -> TaskRun:
         """Create a task meant to end `outcome` ('succeeded' too) and drive it to its end."""
-        sent = time.monotonic()
+        sent = self.clock()
         run = self.create(outcome)
         if outcome == "cancelled":
             self.cancel(run)
