@@ -37,7 +37,7 @@ def _response(status: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _read_request(conn: socket.socket) -> tuple[str, str, bytes] | None:
+def read_request(conn: socket.socket) -> tuple[str, str, bytes] | None:
     """(method, path, raw head) of one request; the body (by Content-Length) is read and dropped."""
     data = b""
     while b"\r\n\r\n" not in data:
@@ -99,7 +99,7 @@ class HostileServer:
         self._server.server_close()
 
     def _handle(self, conn: socket.socket) -> None:
-        request = _read_request(conn)
+        request = read_request(conn)
         if request is None:
             return
         method, path, head = request

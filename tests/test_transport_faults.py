@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget, _local_fault
+from tests.hostile import read_request
 
 
 def _read_error(cause: OSError) -> httpx.ReadError:
@@ -43,7 +44,7 @@ def test_a_connection_closed_before_any_answer_goes_once_more() -> None:
         for answer in answers:
             conn, _ = listener.accept()
             with conn:
-                _read_request(conn)  # all of it: a close with some unread would reset, another test's case
+                read_request(conn)  # all of it: a close with some unread would reset, another test's case
                 if answer:
                     conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
                                  b"content-length: 2\r\nconnection: close\r\n\r\n{}")
@@ -88,25 +89,6 @@ def test_a_connection_reset_before_any_answer_goes_once_more() -> None:
         if status is None:  # the client reads the reset, or finds the connection gone first
             error = (exchange.error or "").lower()
             assert "reset" in error or "without sending a response" in error, exchange.error
-
-
-def _read_request(conn: socket.socket) -> bytes:
-    """The whole request (head and content-length body), however many segments it came in."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def _post_to(serve: Callable[[socket.socket, list[Any]], None], answers: list[Any],
