@@ -260,38 +260,44 @@ def run_task_control(driver: TaskDriver, oracle: BillingOracle, control: Control
     return f"the succeeded control task {run.task_id} showed no charge in {', '.join(control.views)}", None
 
 
-def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
-               profile: Profile, shared_key: bool, opening: Snapshot | None = None) -> TaskJudgement:
-    """Play one task to `outcome` between two oracle readings: was it charged, was its hold kept?"""
+def _not_playable(outcome: str, driver: TaskDriver) -> TaskJudgement | None:
+    """A skip when the config lacks what this outcome needs, else None."""
     missing = driver.missing(outcome)
     if missing:
         return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
-    views = usable_views(control, key_id, shared_key)
-    if not views and "request_cost" not in control.views:
-        return TaskJudgement(inconclusive="no live billing view can see this task's key")
-    kid = key_id or ""
-    before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
-    try:
-        run = driver.play(outcome)
-    except TaskUnavailable as exc:
-        return TaskJudgement(inconclusive=str(exc))
+    return None
+
+
+NO_VIEW = "no live billing view can see this task's key"
+
+
+def _closing_reads(driver: TaskDriver, oracle: BillingOracle, control: Control, kid: str, views: list[str],
+                   runs: Mapping[str, TaskRun], profile: Profile) -> tuple[Snapshot, dict[str, Reading]]:
+    """After the settle: the window's closing snapshot and each run's request cost, side by side."""
+    rids = {outcome: run.created.header(profile.request_id_header) for outcome, run in runs.items()}
+    cost_reads = [partial(oracle.request_cost, rid) for rid in rids.values()] if "request_cost" in control.views else []
+    closing: list[Any] = side_by_side([lambda: oracle.snapshot([kid], views) if views else {}, *cost_reads],
+                                      driver.client.concurrency)
+    return closing[0], dict(zip(rids, closing[1:], strict=True)) if cost_reads else {}
+
+
+def _deltas(views: list[str], kid: str, before: Snapshot, after: Snapshot) -> dict[str, float | None]:
+    return {view: moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
+            for view in views}
+
+
+def _judged(outcome: str, run: TaskRun, cost: Reading | None, deltas: Mapping[str, float | None],
+            key_id: str | None, profile: Profile) -> TaskJudgement:
+    """One ended task's verdict from its request cost (None: no such view) and the window's moves."""
     judgement = TaskJudgement(evidence=[run.created])
-    why_not = driver.ended_otherwise(run)
-    if why_not:
-        judgement.inconclusive = why_not
-        return judgement
-    oracle.settle()
-    after = oracle.snapshot([kid], views) if views else {}
-    rid = run.created.header(profile.request_id_header)
     used: list[str] = []
-    if "request_cost" in control.views:
-        cost = oracle.request_cost(rid)
+    if cost is not None:
         if cost.ok:
             used.append("request_cost")
         if cost.ok and (cost.value or 0) > 0:
+            rid = run.created.header(profile.request_id_header)
             judgement.problems.append(f"the {outcome} task {run.task_id} (request id {rid}) was charged {cost.value:g}")
-    for view in views:
-        delta = moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
+    for view, delta in deltas.items():
         if delta is not None:
             used.append(view)
         if delta is not None and not same_money(delta, 0.0):
@@ -301,6 +307,29 @@ def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control:
     if not used and not judgement.problems:
         judgement.inconclusive = f"no billing view could read the {outcome} task {run.task_id}'s charge"
     return judgement
+
+
+def judge_task(outcome: str, driver: TaskDriver, oracle: BillingOracle, control: Control, key_id: str | None,
+               profile: Profile, shared_key: bool, opening: Snapshot | None = None) -> TaskJudgement:
+    """Play one task to `outcome` between two oracle readings: was it charged, was its hold kept?"""
+    skipped = _not_playable(outcome, driver)
+    if skipped is not None:
+        return skipped
+    views = usable_views(control, key_id, shared_key)
+    if not views and "request_cost" not in control.views:
+        return TaskJudgement(inconclusive=NO_VIEW)
+    kid = key_id or ""
+    before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
+    try:
+        run = driver.play(outcome)
+    except TaskUnavailable as exc:
+        return TaskJudgement(inconclusive=str(exc))
+    why_not = driver.ended_otherwise(run)
+    if why_not:
+        return TaskJudgement(inconclusive=why_not, evidence=[run.created])
+    oracle.settle()
+    after, costs = _closing_reads(driver, oracle, control, kid, views, {outcome: run}, profile)
+    return _judged(outcome, run, costs.get(outcome), _deltas(views, kid, before, after), key_id, profile)
 
 
 def _played(driver: TaskDriver, outcome: str) -> Callable[[], TaskRun | TaskUnavailable]:
@@ -328,10 +357,9 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
     judgements: dict[str, TaskJudgement] = {}
     playable = []
     for outcome in outcomes:
-        missing = driver.missing(outcome)
-        if missing:
-            judgements[outcome] = TaskJudgement(
-                skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+        skipped = _not_playable(outcome, driver)
+        if skipped is not None:
+            judgements[outcome] = skipped
         else:
             playable.append(outcome)
     if len(playable) <= 1:
@@ -340,7 +368,7 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
         return judgements
     views = usable_views(control, key_id, shared_key)
     if not views and "request_cost" not in control.views:
-        judgements.update({o: TaskJudgement(inconclusive="no live billing view can see this task's key") for o in playable})
+        judgements.update({o: TaskJudgement(inconclusive=NO_VIEW) for o in playable})
         return judgements
     kid = key_id or ""
     before = opening if opening is not None else oracle.snapshot([kid], views) if views else {}
@@ -348,13 +376,8 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
     oracle.settle()
     ended = {outcome: run for outcome, run in zip(playable, played, strict=True)
              if not isinstance(run, TaskUnavailable) and not driver.ended_otherwise(run)}
-    rids = {outcome: run.created.header(profile.request_id_header) for outcome, run in ended.items()}
-    cost_reads = [partial(oracle.request_cost, rid) for rid in rids.values()] if "request_cost" in control.views else []
-    closing: list[Any] = side_by_side([lambda: oracle.snapshot([kid], views) if views else {}, *cost_reads],
-                                      driver.client.concurrency)  # the window's closing reads, side by side
-    after, costs = closing[0], dict(zip(rids, closing[1:], strict=True)) if cost_reads else {}
-    deltas = {view: moved(view, before.get((view, kid), Reading(None)), after.get((view, kid), Reading(None)))
-              for view in views}
+    after, costs = _closing_reads(driver, oracle, control, kid, views, ended, profile)
+    deltas = _deltas(views, kid, before, after)
     if any(delta is not None and not same_money(delta, 0.0) for delta in deltas.values()):
         judgements.update({o: judge_task(o, driver, oracle, control, key_id, profile, shared_key) for o in playable})
         return judgements
@@ -363,21 +386,10 @@ def judge_tasks(outcomes: Sequence[str], driver: TaskDriver, oracle: BillingOrac
             # Refused beside the others (a gateway may cap the tasks a key runs at once; no hold was
             # taken): judged alone, as without the shared window, so sharing never costs a verdict.
             judgements[outcome] = judge_task(outcome, driver, oracle, control, key_id, profile, shared_key)
-            continue
-        judgement = judgements[outcome] = TaskJudgement(evidence=[run.created])
-        why_not = driver.ended_otherwise(run)
-        if why_not:
-            judgement.inconclusive = why_not
-            continue
-        used = [view for view, delta in deltas.items() if delta is not None]
-        if outcome in costs:
-            rid, cost = rids[outcome], costs[outcome]
-            if cost.ok:
-                used.append("request_cost")
-            if cost.ok and (cost.value or 0) > 0:
-                judgement.problems.append(f"the {outcome} task {run.task_id} (request id {rid}) was charged {cost.value:g}")
-        if not used and not judgement.problems:
-            judgement.inconclusive = f"no billing view could read the {outcome} task {run.task_id}'s charge"
+        elif outcome not in ended:
+            judgements[outcome] = TaskJudgement(inconclusive=driver.ended_otherwise(run), evidence=[run.created])
+        else:
+            judgements[outcome] = _judged(outcome, run, costs.get(outcome), deltas, key_id, profile)
     return judgements
 
 
@@ -389,9 +401,9 @@ def task_judgement(outcome: str, driver: TaskDriver, oracle: BillingOracle, char
     Under xdist the `valid` key spends in other workers too, so its views cannot judge one task
     (`shared_key`); a dedicated `tasks.role` key can.
     """
-    missing = driver.missing(outcome)
-    if missing:
-        return TaskJudgement(skipped=f"section 'tasks' has no {', '.join(missing)} (needed for a {outcome} task)")
+    skipped = _not_playable(outcome, driver)
+    if skipped is not None:
+        return skipped
     control = charge_book.control()
     if not control.views:
         return TaskJudgement(inconclusive=control.not_live)
