@@ -48,9 +48,8 @@ def rejection_strategy_key(profile: Profile) -> tuple[str, ...]:
 
 def rejection_draw(profile: Profile, *, examples: int, seed: int | None) -> Draw:
     """FUZ-3's search, for `draw_ahead`."""
-    drawn_seed = seed_for(SEED_NAME, seed)
-    return Draw((rejection_strategy_key(profile), drawn_seed, examples), partial(rejection_strategy, profile),
-                drawn_seed, examples, _portable)
+    return Draw(rejection_strategy_key(profile), partial(rejection_strategy, profile), seed_for(SEED_NAME, seed),
+                examples, _portable)
 
 
 def _portable(value: Any) -> Any:

@@ -43,21 +43,26 @@ class Draw:
     """One search's examples to draw: its `draw_memo` key, how to build its strategy, and how to
     turn a drawn value into what may cross the pipe."""
 
-    key: Hashable  # (drawn_as, seed, examples), as `engine.gathered_search` asks `draw_memo`
+    drawn_as: Hashable  # the strategy's key, as its search passes it to `engine.gathered_search`
     strategy: Callable[[], Any]
     seed: int
     examples: int
     portable: Callable[[Any], Any]
 
+    @property
+    def key(self) -> Hashable:
+        return draw_memo.entry_key(self.drawn_as, self.seed, self.examples)
+
 
 class Child:
     """The drawing child and the thread that reads what it sends (and reaps it)."""
 
-    def __init__(self, pid: int, keys: list[Hashable]) -> None:
+    def __init__(self, pid: int, keys: list[Hashable], read_fd: int) -> None:
         self.pid, self.keys = pid, keys
         self._reaped = False
         self._lock = threading.Lock()  # a pid is signalled only before it is reaped (then it may be anyone's)
-        self.reader: threading.Thread | None = None
+        self.reader = threading.Thread(target=self._receive, args=(read_fd,), name="gwc-draw-ahead", daemon=True)
+        self.reader.start()
 
     def stop(self) -> None:
         """The run is over: end the child if it still draws (the reader then hands back what is
@@ -65,8 +70,7 @@ class Child:
         with self._lock:
             if not self._reaped:
                 os.kill(self.pid, signal.SIGKILL)
-        if self.reader is not None:
-            self.reader.join(timeout=10)
+        self.reader.join(timeout=10)
 
     def _receive(self, read_fd: int) -> None:
         try:
@@ -98,8 +102,9 @@ def start(draws: Sequence[Draw]) -> Child | None:
     if not draws or not available():
         return None
     storage.keep_hypothesis_out_of_cwd()  # chosen here, once: the child must not choose (or clean up) its own
+    keys = [d.key for d in draws]
     read_fd, write_fd = os.pipe()
-    draw_memo.expect([d.key for d in draws])
+    draw_memo.expect(keys)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads (the child starts none)
@@ -107,15 +112,12 @@ def start(draws: Sequence[Draw]) -> Child | None:
     except OSError:
         os.close(read_fd)
         os.close(write_fd)
-        draw_memo.give_up([d.key for d in draws])
+        draw_memo.give_up(keys)
         return None
     if pid == 0:  # pragma: no cover - the child; it never returns
         _draw_in_child(write_fd, draws)
     os.close(write_fd)
-    child = Child(pid, [d.key for d in draws])
-    child.reader = threading.Thread(target=child._receive, args=(read_fd,), name="gwc-draw-ahead", daemon=True)
-    child.reader.start()
-    return child
+    return Child(pid, keys, read_fd)
 
 
 def _draw_in_child(write_fd: int, draws: Sequence[Draw]) -> None:  # pragma: no cover - runs in the child

@@ -30,6 +30,12 @@ _PENDING: dict[Hashable, threading.Event] = {}
 PENDING_WAIT_S = 60.0
 
 
+def entry_key(drawn_as: Hashable, seed: int, examples: int) -> Hashable:
+    """An entry's key: everything that decides a draw besides the constant pool (which strategy, by
+    the key its caller builds; the seed; the number of examples)."""
+    return (drawn_as, seed, examples)
+
+
 def constant_pool() -> int | None:
     """A fingerprint of the constants hypothesis mixes into its draws here and now (None: this
     hypothesis keeps no such pool where we look, so an entry is never trusted)."""

@@ -214,7 +214,7 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
         # only plans requests that will never go (the search below starts from the answers cached).
         return found or fuzzer.budget_error is not None or (stop is not None and stop())
 
-    drawn = draw_memo.recall((drawn_as, seed, examples)) if drawn_as is not None else None
+    drawn = draw_memo.recall(draw_memo.entry_key(drawn_as, seed, examples)) if drawn_as is not None else None
     try:
         if drawn is None:
             search(strategy, prop, examples=examples, seed=seed, stop=planning_over)
@@ -257,7 +257,7 @@ def draw_once(key: Hashable, strategy: st.SearchStrategy[Any], *, examples: int,
     the processes forked from this one (`draw_memo`)."""
     values: list[Any] = []
     search(strategy, values.append, examples=examples, seed=seed)
-    draw_memo.remember((key, seed, examples), values)
+    draw_memo.remember(draw_memo.entry_key(key, seed, examples), values)
 
 
 def search(strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int, seed: int,

@@ -141,10 +141,6 @@ def openapi_draws(profile: Profile, labels: Sequence[str], *, examples: int, see
                   billable_allowed: bool) -> list[Draw]:
     """What FUZ-1's OpenAPI tests for `labels` will draw (in that order), for `draw_ahead`: keyed
     as `test_fuzz_openapi` asks `draw_memo`, seeded as `engine.seed_for` seeds it."""
-    draws = []
-    for label in labels:
-        drawn_seed = seed_for(openapi_fuzz_test_name(label), seed)
-        key = (case_strategy_key(profile, label, billable_allowed=billable_allowed), drawn_seed, examples)
-        draws.append(Draw(key, partial(case_strategy, profile, label, billable_allowed=billable_allowed), drawn_seed,
-                          examples, DrawnCase))
-    return draws
+    return [Draw(case_strategy_key(profile, label, billable_allowed=billable_allowed),
+                 partial(case_strategy, profile, label, billable_allowed=billable_allowed),
+                 seed_for(openapi_fuzz_test_name(label), seed), examples, DrawnCase) for label in labels]
