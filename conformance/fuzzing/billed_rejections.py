@@ -103,7 +103,7 @@ def fuzzed_rejection_charges(client: GatewayClient, profile: Profile, target_con
         method, path, headers, body, params = request_of(value)
         fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    gathered_search(fuzzer, rejection_strategy(profile), prop, examples=examples, seed=seed_for(SEED_NAME, seed),
+    gathered_search(fuzzer, partial(rejection_strategy, profile), prop, examples=examples, seed=seed_for(SEED_NAME, seed),
                     judged=False, stop=fuzzer.out_of_budget, drawn_as=rejection_strategy_key(profile))
     if fuzzer.budget_error is not None:  # fewer examples than asked: the judgement would claim too much
         raise fuzzer.budget_error

@@ -168,7 +168,10 @@ class Fuzzer:
         return not self.found and self.budget_error is not None
 
 
-def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Callable[[Any], None], *, examples: int,
+Strategy = st.SearchStrategy[Any] | Callable[[], st.SearchStrategy[Any]]
+
+
+def gathered_search(fuzzer: Fuzzer, strategy: Strategy, prop: Callable[[Any], None], *, examples: int,
                     seed: int, judged: bool = True, stop: Callable[[], bool] | None = None,
                     drawn_as: Hashable | None = None) -> list[FuzzFinding]:
     """`search`, with the examples' requests sent side by side first (`client.concurrency` at once).
@@ -182,10 +185,13 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     whether `prop` judges its exchanges (FUZ-3's only collects them); `stop` as for `search` (a
     spent budget ends the search: nothing is planned or sent after it). `drawn_as`: the key under
     which a warm server may have drawn this strategy's examples already (`draw_memo`); the dry
-    run then goes through them instead of drawing them again."""
+    run then goes through them instead of drawing them again. `strategy` may be a function that
+    builds it: a schema's strategies cost ~0.4 CPU-s to build (schemathesis loads the document), on
+    the run's critical path, and are not needed at all when the examples were drawn elsewhere and
+    none fails."""
     concurrency = fuzzer.client.concurrency
     if concurrency <= 1 or examples <= 0 or (stop is not None and stop()):
-        return search(strategy, prop, examples=examples, seed=seed, stop=stop)
+        return search(_built(strategy), prop, examples=examples, seed=seed, stop=stop)
     plan: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     found = False
 
@@ -217,7 +223,7 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     drawn = draw_memo.recall(draw_memo.entry_key(drawn_as, seed, examples)) if drawn_as is not None else None
     try:
         if drawn is None:
-            search(strategy, prop, examples=examples, seed=seed, stop=planning_over)
+            search(_built(strategy), prop, examples=examples, seed=seed, stop=planning_over)
         else:
             for value in drawn:  # what `search` would do: the same values, the same stop before each
                 if planning_over():
@@ -232,8 +238,12 @@ def gathered_search(fuzzer: Fuzzer, strategy: st.SearchStrategy[Any], prop: Call
     order: dict[tuple[Any, ...] | None, int] = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:
-        return search(strategy, prop, examples=examples, seed=seed, stop=stop)
+        return search(_built(strategy), prop, examples=examples, seed=seed, stop=stop)
     return []
+
+
+def _built(strategy: Strategy) -> st.SearchStrategy[Any]:
+    return strategy if isinstance(strategy, st.SearchStrategy) else strategy()
 
 
 def _key_of(fuzzer: Fuzzer, exchange: Exchange) -> tuple[Any, ...] | None:

@@ -8,6 +8,8 @@ requirement through the observer, with the shrunk example.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from conformance.fuzzing.billed_rejections import fuzzed_rejection_charges
@@ -97,7 +99,7 @@ def test_fuzz_openapi(openapi_operation, fuzz, profile, run_context):
         method, path, headers, body, params = request_of(case, unbillable_model=unbillable_model)
         return fuzzer.send(method, path, authorization=f"Bearer {key}", headers=headers, content=body, params=params)
 
-    fuzz(case_strategy(profile, openapi_operation, billable_allowed=billable), send_one,
+    fuzz(partial(case_strategy, profile, openapi_operation, billable_allowed=billable), send_one,
          drawn_as=case_strategy_key(profile, openapi_operation, billable_allowed=billable))
 
 
