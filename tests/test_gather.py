@@ -10,7 +10,8 @@ import time
 from hypothesis import strategies as st
 
 from conformance.contract.profiles import load_profile
-from conformance.fuzzing.engine import Fuzzer, gathered_search, search
+from conformance.fuzzing import draw_memo
+from conformance.fuzzing.engine import Fuzzer, draw_once, gathered_search, search
 from conformance.transport.client import Exchange, GatewayClient, RequestBudget
 from conformance.transport.gather import Pipeline, in_order, run_lanes, side_by_side
 
@@ -130,6 +131,26 @@ def test_gathered_search_finds_and_shrinks_like_a_serial_one() -> None:
     assert serial[0].exchange.request_body == gathered[0].exchange.request_body  # the same shrunk example
     extra = len(gathered_client.sent_bodies) - len(serial_client.sent_bodies)
     assert 0 <= extra < 8  # at most what was in flight when the finding was judged
+
+
+def test_gathered_search_builds_its_strategy_only_to_draw(monkeypatch) -> None:
+    """A builder passed instead of a strategy is called only when the search draws: not when the
+    examples were drawn already (draw_memo) and none fails; at a finding, for the real search."""
+    monkeypatch.setattr(draw_memo, "_DRAWN", {})
+    built: list[int] = []
+
+    def builder():
+        built.append(1)
+        return st.binary(min_size=1, max_size=8)
+
+    draw_once("gwc-test-builder", st.binary(min_size=1, max_size=8), examples=15, seed=1234)
+    for bad, calls in ((None, 0), (b"\x00", 1)):
+        built.clear()
+        client = _Recorder(8, bad)
+        fuzzer = Fuzzer(client, load_profile("pyai"), label="fuzz:t", max_sends=15 * 6)
+        findings = gathered_search(fuzzer, builder, lambda v, f=fuzzer: f.check(f.send("POST", "/v1/chat/completions", content=v)),
+                                   examples=15, seed=1234, drawn_as="gwc-test-builder")
+        assert len(built) == calls and bool(findings) == (bad is not None)
 
 
 def test_plain_search_is_untouched() -> None:
