@@ -5,6 +5,7 @@ above --gather-concurrency, and never be taken for the evidence of the test that
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -222,3 +223,20 @@ def test_a_balance_reading_waits_for_lanes_on_every_key() -> None:
     oracle.note_apart("k-valid", "k-limited")  # the control's charge left the limited key's balance alone
     assert oracle.moved_by(["k-valid"], ["key_spend", "balance"]) == ["sk-valid"]
     assert oracle.moved_by(["k-valid", "k-limited"], ["balance"]) == ["sk-valid", "sk-limited"]
+
+
+def test_an_exchange_starts_when_it_is_sent_not_when_it_waited(server) -> None:
+    """The HAR's startedDateTime is when a request went out: one that waited for the --max-rps pace
+    (or a gathering slot) shows that wait, so the evidence shows the pace the run kept."""
+    host, port = server.server_address[:2]
+    client = GatewayClient(f"http://{host}:{port}", concurrency=1, timeout_s=10,
+                           budget=RequestBudget(max_requests=10, max_rps=10))
+    made = []
+    for _ in range(4):
+        made.append(time.time())
+        client.request("GET", "/x", label="x")
+    client.close()
+    starts = [e.started_at for e in client.exchanges]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 0.09 for gap in gaps), f"requests shown {gaps} s apart at --max-rps 10"
+    assert all(start >= at for start, at in zip(starts, made, strict=True))

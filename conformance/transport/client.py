@@ -120,7 +120,9 @@ class Exchange:
     elapsed_s: float = 0.0
     label: str = ""
     presented_credentials: tuple[str, ...] = ()
-    started_at: float = field(default_factory=time.time)  # wall clock, for the HAR's startedDateTime
+    # Wall clock, for the HAR's startedDateTime: when the request went out (`_send_once`), not when
+    # it was made — it may wait for a lane's key, the --max-rps pace or a gathering slot first.
+    started_at: float = field(default_factory=time.time)
     burst: int = 0  # the n-th request of a burst with one key (a rate limit needs the n-1 before it)
     # The requirement that made this answer slow on purpose (a provider told to stall, UPS-8; told to
     # ask for a long Retry-After, UPS-4): that requirement judges its timing, at its own level, and
@@ -550,6 +552,7 @@ class GatewayClient:
     def _send_once(self, exchange: Exchange, timeout_s: float,
                    read: Callable[[httpx.Response, float], tuple[bytes, bool]]) -> bool:
         """One attempt; True when it failed on a fault of this process, not of the target."""
+        exchange.started_at = time.time()
         started = time.monotonic()
         deadline = started + timeout_s
         try:
