@@ -77,24 +77,3 @@ def test_a_forked_run_sends_what_it_would_have_drawn_itself(tmp_path, examples):
     assert sent > 4, "FUZ-1 sent nothing to compare"
     # The same requests; the HAR lists them as they were answered, eight at a time.
     assert sorted(_fuzz_requests(tmp_path / "remembered.har"), key=repr) == sorted(_fuzz_requests(tmp_path / "drawn.har"), key=repr)
-
-
-def test_a_local_module_loaded_later_changes_the_fingerprint(tmp_path, monkeypatch):
-    """The fingerprint is the set of local module files hypothesis reads its constants from: one
-    loaded after an entry was drawn makes the entry another pool's."""
-    import importlib
-    import sys
-
-    from hypothesis.internal.conjecture.providers import _get_local_constants
-
-    (tmp_path / "gwc_pool_probe_module.py").write_text('MARKER = "gwcprb7f"\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    before = draw_memo.constant_pool()
-    assert draw_memo.constant_pool() == before, "the same modules, the same fingerprint"
-    try:
-        importlib.import_module("gwc_pool_probe_module")
-        assert draw_memo.constant_pool() != before
-        assert "gwcprb7f" in _get_local_constants().strings, "hypothesis reads that file too"
-    finally:
-        sys.modules.pop("gwc_pool_probe_module", None)
-    assert draw_memo.constant_pool() == before

@@ -17,10 +17,11 @@ has loaded a module the server had not sees another pool, and draws for itself.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Hashable, Iterable
 from typing import Any
+
+from conformance.fuzzing import storage
 
 _DRAWN: dict[Hashable, tuple[int | None, tuple[Any, ...]]] = {}
 _PENDING: dict[Hashable, threading.Event] = {}
@@ -37,18 +38,14 @@ def entry_key(drawn_as: Hashable, seed: int, examples: int) -> Hashable:
 
 def constant_pool() -> int | None:
     """A fingerprint of the constants hypothesis mixes into its draws here and now (None: this
-    hypothesis keeps no such pool where we look, so an entry is never trusted).
-
-    The pool is the constants of the source of every local module loaded (hypothesis's own test
-    of "local"), so the set of those files stands for it: reading their constants would cost the
-    run ~0.2-0.3 CPU-s at its first recall, on the critical path (FUZ-3's window is open)."""
+    hypothesis keeps no such pool where we look, so an entry is never trusted)."""
     try:
-        # _get_local_constants only to know this hypothesis keeps such a pool at all.
-        from hypothesis.internal.conjecture.providers import _get_local_constants, is_local_module_file  # noqa: F401
+        from hypothesis.internal.conjecture.providers import _get_local_constants
     except ImportError:  # pragma: no cover - another hypothesis: no memo, draws as always
         return None
-    files = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
-    return hash(frozenset(f for f in files if isinstance(f, str) and is_local_module_file(f)))
+    storage.keep_hypothesis_out_of_cwd()  # reading a module's constants writes them to hypothesis's cache
+    pool = _get_local_constants()
+    return hash(tuple(tuple(getattr(pool, kind, ())) for kind in ("integers", "floats", "bytes", "strings")))
 
 
 def remember(key: Hashable, values: list[Any]) -> None:
