@@ -189,9 +189,10 @@ def gathered_search(fuzzer: Fuzzer, strategy: Strategy, prop: Callable[[Any], No
     builds it: a schema's strategies cost ~0.4 CPU-s to build (schemathesis loads the document), on
     the run's critical path, and are not needed at all when the examples were drawn elsewhere and
     none fails."""
+    built = functools.cache(functools.partial(_built, strategy))  # a dry run and a finding's search share one
     concurrency = fuzzer.client.concurrency
     if concurrency <= 1 or examples <= 0 or (stop is not None and stop()):
-        return search(_built(strategy), prop, examples=examples, seed=seed, stop=stop)
+        return search(built(), prop, examples=examples, seed=seed, stop=stop)
     plan: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     found = False
 
@@ -223,7 +224,7 @@ def gathered_search(fuzzer: Fuzzer, strategy: Strategy, prop: Callable[[Any], No
     drawn = draw_memo.recall(draw_memo.entry_key(drawn_as, seed, examples)) if drawn_as is not None else None
     try:
         if drawn is None:
-            search(_built(strategy), prop, examples=examples, seed=seed, stop=planning_over)
+            search(built(), prop, examples=examples, seed=seed, stop=planning_over)
         else:
             for value in drawn:  # what `search` would do: the same values, the same stop before each
                 if planning_over():
@@ -238,7 +239,7 @@ def gathered_search(fuzzer: Fuzzer, strategy: Strategy, prop: Callable[[Any], No
     order: dict[tuple[Any, ...] | None, int] = {key: i for i, (key, _) in enumerate(plan)}
     fuzzer.exchanges.sort(key=lambda e: order.get(_key_of(fuzzer, e), len(order)))
     if found or fuzzer.budget_error is not None:
-        return search(_built(strategy), prop, examples=examples, seed=seed, stop=stop)
+        return search(built(), prop, examples=examples, seed=seed, stop=stop)
     return []
 
 

@@ -12,10 +12,9 @@ generated data do not change (they depend on the strategy and seed, which `draw_
 from __future__ import annotations
 
 from conformance.contract.profiles import load_profile, shipped_profiles
-from conformance.fuzzing.billed_rejections import SEED_NAME as REJECTIONS_SEED_NAME
-from conformance.fuzzing.billed_rejections import rejection_strategy, rejection_strategy_key
-from conformance.fuzzing.engine import draw_once, seed_for
-from conformance.fuzzing.openapi import case_strategy, case_strategy_key, openapi_fuzz_test_name, operation_labels
+from conformance.fuzzing.billed_rejections import rejection_draw
+from conformance.fuzzing.engine import draw_once
+from conformance.fuzzing.openapi import openapi_draws, operation_labels
 from conformance.fuzzing.storage import leave_storage_to_each_run
 from conformance.quarantine import forget_side_effects_so_far
 
@@ -27,15 +26,15 @@ DRAWN_EXAMPLES = (15, 5)
 
 def warm(profile_ref: str) -> None:
     profile = load_profile(profile_ref)
-    for examples in DRAWN_EXAMPLES:  # FUZ-3's search, in the order a run makes them
-        draw_once(rejection_strategy_key(profile), rejection_strategy(profile), examples=examples,
-                  seed=seed_for(REJECTIONS_SEED_NAME, None))
-    for label in operation_labels():
-        # Forked runs certify the reference, where spending is allowed.
-        strategy = case_strategy(profile, label, billable_allowed=True)
-        key = case_strategy_key(profile, label, billable_allowed=True)
-        for examples in DRAWN_EXAMPLES:
-            draw_once(key, strategy, examples=examples, seed=seed_for(openapi_fuzz_test_name(label), None))
+    # FUZ-3's search first, then each operation's, in the order a run makes them; forked runs
+    # certify the reference, where spending is allowed. One strategy per search, for both numbers.
+    searches = [[rejection_draw(profile, examples=examples, seed=None) for examples in DRAWN_EXAMPLES]]
+    searches += [[openapi_draws(profile, [label], examples=examples, seed=None, billable_allowed=True)[0]
+                  for examples in DRAWN_EXAMPLES] for label in operation_labels()]
+    for draws in searches:
+        strategy = draws[0].strategy()
+        for draw in draws:
+            draw_once(draw.drawn_as, strategy, examples=draw.examples, seed=draw.seed)
 
 
 for _profile in shipped_profiles():
